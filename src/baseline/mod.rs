@@ -1,0 +1,153 @@
+//! The on-disk form of one configuration's run: `run.json` (what ran, where, and
+//! whether its limits were in force), `summary.json` (one entry per metric variant),
+//! and Criterion's own files under `criterion/`. Runs write it, reports only read it.
+
+mod store;
+
+pub use store::{read_json, write_json_atomic, Baseline};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// File names inside an exported configuration folder.
+pub const RUN_FILE: &str = "run.json";
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const CRITERION_DIR: &str = "criterion";
+/// Per-call percentiles, written beside Criterion's estimates.json of each benchmark.
+pub const PERCENTILES_FILE: &str = "percentiles.json";
+
+/// Device facts, so a baseline says which chip it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceFacts {
+    pub name: String,
+    /// Compute capability, "major.minor".
+    pub cc: String,
+    pub sms: u32,
+    pub memory_mib: u64,
+    /// Driver CUDA version, "major.minor".
+    pub driver: String,
+    pub clock_mhz: u32,
+}
+
+/// The configuration a run was made under, with the exact environment it set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigRecord {
+    pub name: String,
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub sm_limit_pct: Option<u32>,
+    #[serde(default)]
+    pub mem_limit_mib: Option<u64>,
+}
+
+/// Delivered SM share of one kernel shape, against a native run of the same shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShapeShare {
+    /// "short-blocks" (8 blocks per SM of ~0.1 ms) or "long-blocks" (1 per SM of ~1 ms).
+    pub shape: String,
+    pub blocks: u32,
+    pub block_us: f64,
+    pub kernels_per_s: f64,
+    pub reference_kernels_per_s: f64,
+    /// Mean of `windows`.
+    pub share_mean: f64,
+    /// Delivered share in each 0.5 s window (1.0 = native throughput).
+    pub windows: Vec<f64>,
+}
+
+/// What the verifier found inside the configuration's own process before measuring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub interposer_loaded: bool,
+    /// The mapped library that looked like an interposer, if any.
+    #[serde(default)]
+    pub interposer_path: Option<String>,
+    pub mem_total_reported_mib: u64,
+    pub mem_physical_mib: u64,
+    pub mem_limit_mib: Option<u64>,
+    /// Whether an allocation of limit + 1 GiB was refused; `None` with no limit.
+    pub over_limit_refused: Option<bool>,
+    /// The CUresult name the over-limit allocation got, if refused.
+    #[serde(default)]
+    pub over_limit_error: Option<String>,
+    pub sm_limit_pct: Option<u32>,
+    /// Mean delivered share of the short-block shape (the one a block-counting limiter
+    /// throttles), 1.0 = native.
+    pub sm_share_mean: f64,
+    pub sm_share_windows: Vec<f64>,
+    pub shapes: Vec<ShapeShare>,
+    /// Whether the configured memory limit was shown to be in force (`None`: no limit).
+    pub mem_limit_in_force: Option<bool>,
+    /// One line per finding that makes the configuration's figures suspect.
+    pub problems: Vec<String>,
+}
+
+/// `run.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub tool_version: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub device: DeviceFacts,
+    pub config: ConfigRecord,
+    pub verification: Verification,
+    /// Set when a check failed and the run went on under --allow-unverified.
+    pub unverified: bool,
+    pub quick: bool,
+    /// Metric ids measured in this run.
+    pub metrics: Vec<String>,
+}
+
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+/// One metric variant of `summary.json`; values are in `unit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryEntry {
+    pub id: String,
+    pub variant: String,
+    pub unit: String,
+    pub better: Better,
+    /// Criterion's median and mean of per-iteration time, with the mean's CI.
+    pub median: f64,
+    pub mean: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Per-call percentiles from the HDR histogram, where the metric is per call.
+    #[serde(default)]
+    pub p50: Option<f64>,
+    #[serde(default)]
+    pub p99: Option<f64>,
+    /// Calls per histogram record: 1 is per call; more for calls shorter than the
+    /// clock's resolution, recorded as the batch's mean.
+    #[serde(default)]
+    pub calls_per_record: Option<u32>,
+    /// The benchmark's folder under `criterion/` (e.g. "overhead/OH-001/launch-call").
+    pub criterion_path: String,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub config: String,
+    pub entries: Vec<SummaryEntry>,
+}
+
+/// Per-call latency percentiles of one benchmark, in nanoseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub calls_per_record: u32,
+    pub min_ns: f64,
+    pub p50_ns: f64,
+    pub mean_ns: f64,
+    pub p90_ns: f64,
+    pub p99_ns: f64,
+    pub max_ns: f64,
+}

@@ -1,0 +1,70 @@
+use super::{RunRecord, Summary, CRITERION_DIR, RUN_FILE, SUMMARY_FILE};
+use crate::error::{io_at, Error, Result};
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Writes JSON through a temporary file and a rename, so a crash never leaves a
+/// half-written file where a complete one is expected.
+pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(value).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    std::fs::write(&tmp, text + "\n").map_err(io_at(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_at(path))
+}
+
+/// Reads and parses one JSON file, naming the file in any error.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(io_at(path))?;
+    serde_json::from_str(&text).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// One exported configuration folder, read back and checked for completeness.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    pub dir: PathBuf,
+    pub run: RunRecord,
+    pub summary: Summary,
+}
+
+impl Baseline {
+    /// Loads `dir`; a missing or unparsable file, or a summary entry whose Criterion
+    /// folder is absent, is [`Error::CorruptBaseline`]: a partial baseline must never
+    /// be compared as if it were complete.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let corrupt = |reason: String| Error::CorruptBaseline {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let run: RunRecord = read_json(&dir.join(RUN_FILE)).map_err(|e| corrupt(e.to_string()))?;
+        let summary: Summary =
+            read_json(&dir.join(SUMMARY_FILE)).map_err(|e| corrupt(e.to_string()))?;
+        if summary.config != run.config.name {
+            return Err(corrupt(format!(
+                "summary.json is for '{}' but run.json for '{}'",
+                summary.config, run.config.name
+            )));
+        }
+        for entry in &summary.entries {
+            let bench = dir.join(CRITERION_DIR).join(&entry.criterion_path);
+            if !bench.join(&run.config.name).is_dir() {
+                return Err(corrupt(format!(
+                    "Criterion files of {}/{} are missing ({})",
+                    entry.id,
+                    entry.variant,
+                    bench.display()
+                )));
+            }
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            run,
+            summary,
+        })
+    }
+}

@@ -1,0 +1,99 @@
+use super::{check, Stream};
+use crate::error::{Error, Result};
+use cudarc::driver::sys;
+use std::ffi::{c_void, CString};
+
+/// A loaded PTX module; unloaded on drop.
+pub struct Module {
+    raw: sys::CUmodule,
+}
+
+impl Module {
+    /// JIT-loads `ptx` (the text of kernels/`name`.cu). A driver older than the PTX ISA
+    /// is reported as [`Error::PtxTooNew`] with the driver's CUDA version, because the
+    /// bare CUresult does not say what to do about it.
+    pub fn load(name: &'static str, ptx: &str) -> Result<Self> {
+        let text = CString::new(ptx)
+            .map_err(|_| Error::Invalid(format!("PTX of {name} holds a NUL byte")))?;
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: text is a NUL-terminated PTX image that outlives the call.
+        let result = unsafe { sys::cuModuleLoadData(&mut raw, text.as_ptr().cast()) };
+        match result {
+            sys::CUresult::CUDA_ERROR_UNSUPPORTED_PTX_VERSION
+            | sys::CUresult::CUDA_ERROR_INVALID_PTX => Err(Error::PtxTooNew {
+                module: name,
+                driver: super::driver_version().unwrap_or_else(|_| "unknown".into()),
+                name: format!("{result:?}"),
+            }),
+            other => check(other, "cuModuleLoadData").map(|()| Self { raw }),
+        }
+    }
+
+    pub fn function(&self, name: &'static str) -> Result<Function<'_>> {
+        let cname = CString::new(name)
+            .map_err(|_| Error::Invalid(format!("kernel name {name} holds a NUL byte")))?;
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: self.raw is a live module; cname outlives the call.
+        check(
+            unsafe { sys::cuModuleGetFunction(&mut raw, self.raw, cname.as_ptr()) },
+            "cuModuleGetFunction",
+        )?;
+        Ok(Function {
+            raw,
+            name,
+            _module: std::marker::PhantomData,
+        })
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        // SAFETY: raw was loaded by cuModuleLoadData and is unloaded once.
+        let _ = unsafe { sys::cuModuleUnload(self.raw) };
+    }
+}
+
+/// A kernel of a loaded module; it cannot outlive the module.
+pub struct Function<'m> {
+    raw: sys::CUfunction,
+    name: &'static str,
+    _module: std::marker::PhantomData<&'m Module>,
+}
+
+impl Function<'_> {
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Enqueues the kernel. `params` holds one pointer per kernel argument, each to a
+    /// value laid out as the kernel declares it.
+    ///
+    /// # Safety
+    /// The argument pointers must match the kernel's signature and any device pointers
+    /// among them must stay valid until the kernel has finished.
+    pub unsafe fn launch(
+        &self,
+        grid: u32,
+        block: u32,
+        shared_bytes: u32,
+        stream: &Stream,
+        params: &mut [*mut c_void],
+    ) -> Result<()> {
+        check(
+            sys::cuLaunchKernel(
+                self.raw,
+                grid,
+                1,
+                1,
+                block,
+                1,
+                1,
+                shared_bytes,
+                stream.raw(),
+                params.as_mut_ptr(),
+                std::ptr::null_mut(),
+            ),
+            "cuLaunchKernel",
+        )
+    }
+}

@@ -1,0 +1,67 @@
+//! One error type for the library, so the CLI can report any failure in one line and
+//! exit non-zero without each layer inventing its own message format.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong, each variant phrased as "what is wrong, what to do".
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no CUDA driver: libcuda.so could not be loaded; install the NVIDIA driver or run on a machine with a GPU")]
+    NoDriver,
+    #[error("no CUDA device visible to the driver; check nvidia-smi and CUDA_VISIBLE_DEVICES")]
+    NoDevice,
+    #[error("{call} failed with {name} ({code})")]
+    Cuda {
+        call: &'static str,
+        name: String,
+        code: u32,
+    },
+    #[error("the driver (CUDA {driver}) cannot load the PTX of kernels/{module}.cu ({name}); rebuild with an nvcc no newer than the driver (set NVCC=/path/to/nvcc and run cargo build again)")]
+    PtxTooNew {
+        module: &'static str,
+        driver: String,
+        name: String,
+    },
+    #[error("kernel {kernel} failed its correctness check: {detail}")]
+    Incorrect {
+        kernel: &'static str,
+        detail: String,
+    },
+    #[error("unknown metric id '{0}'; `gpu-virt-bench list` shows the ids")]
+    UnknownMetric(String),
+    #[error("unknown configuration '{0}'; use native, hami-<percent> (1..=100) or a name from --config-file")]
+    UnknownConfig(String),
+    #[error("interposer library {0} does not exist; install HAMi-core's libvgpu.so and pass its path with --hami-lib")]
+    MissingLibrary(PathBuf),
+    #[error("{0} already holds an exported baseline; pass --force to replace it, or choose another --out")]
+    BaselineExists(PathBuf),
+    #[error("{path} is not a usable baseline: {reason}; re-run `gpu-virt-bench run` for that configuration")]
+    CorruptBaseline { path: PathBuf, reason: String },
+    #[error("configuration '{config}': {detail}; the limit is not in force, so its figures would be meaningless (pass --allow-unverified to keep them, marked)")]
+    LimitNotInForce { config: String, detail: String },
+    #[error("worker for '{config}' {what}")]
+    Worker { config: String, what: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Library-wide result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches the path to an I/O error, since a bare "No such file" says nothing useful.
+pub fn io_at(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.into();
+    move |source| Error::Io { path, source }
+}

@@ -1,0 +1,5 @@
+//! The PTX of each kernels/*.cu, embedded at build time so the binary carries its
+//! kernels and needs no toolkit where it runs.
+
+/// kernels/launch.cu: `empty`, `spin`.
+pub const LAUNCH: &str = include_str!(concat!(env!("OUT_DIR"), "/launch.ptx"));
