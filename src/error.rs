@@ -29,7 +29,9 @@ pub enum Error {
     },
     #[error("unknown metric id '{0}'; `gpu-virt-bench list` shows the ids")]
     UnknownMetric(String),
-    #[error("unknown configuration '{0}'; use native, hami-<percent> (1..=100) or a name from --config-file")]
+    #[error(
+        "unknown configuration '{0}'; use native or hami-<percent> with a percent from 1 to 100"
+    )]
     UnknownConfig(String),
     #[error("interposer library {0} does not exist; install HAMi-core's libvgpu.so and pass its path with --hami-lib")]
     MissingLibrary(PathBuf),

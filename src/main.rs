@@ -1,1 +1,188 @@
-fn main() {}
+//! The `gpu-virt-bench` command line. Errors are reported here, once, as one line.
+
+use clap::{Parser, Subcommand};
+use gpu_virt_bench::baseline::read_json;
+use gpu_virt_bench::cuda::{self, Context};
+use gpu_virt_bench::metrics::{Selection, METRICS};
+use gpu_virt_bench::run::{self, Config, RunOptions, DEFAULT_HAMI_LIB};
+use gpu_virt_bench::{system, Error, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "gpu-virt-bench",
+    version,
+    about = "What a GPU virtualization layer costs, and whether it enforces its limits"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Device facts, and whether an interposer is loaded here and which limits it shows.
+    Info,
+    /// Metric ids, names, units and which way is better.
+    List,
+    /// Run the metrics under each configuration and export one baseline per configuration.
+    Run {
+        /// Comma-separated: native, hami-<percent> (e.g. native,hami-100,hami-50,hami-25).
+        #[arg(long, default_value = "native")]
+        configs: String,
+        /// HAMi-core's libvgpu.so, as installed.
+        #[arg(long, default_value = DEFAULT_HAMI_LIB)]
+        hami_lib: PathBuf,
+        /// Comma-separated metric ids (default: all).
+        #[arg(long)]
+        metrics: Option<String>,
+        /// Shorter sampling, for a first look.
+        #[arg(long)]
+        quick: bool,
+        /// Export root; each run lands in <out>/<gpu>/<config>/.
+        #[arg(long, default_value = "criterion-baselines")]
+        out: PathBuf,
+        /// Replace existing exports of the same configurations (after the new run completes).
+        #[arg(long)]
+        force: bool,
+        /// Keep a configuration whose limits were not shown to be in force, marked unverified.
+        #[arg(long)]
+        allow_unverified: bool,
+        /// Seconds per kernel shape of the SM-share check.
+        #[arg(long, default_value_t = 5.0)]
+        verify_secs: f64,
+    },
+    /// Compare exported baselines: one Markdown table per metric, one row per configuration.
+    Compare {
+        /// Export root or one GPU's folder.
+        #[arg(default_value = "criterion-baselines")]
+        dir: PathBuf,
+        /// Also write the Markdown to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Internal: runs inside one configuration's process.
+    #[command(hide = true)]
+    Worker {
+        #[arg(long)]
+        job: Option<PathBuf>,
+        #[arg(long)]
+        reference_out: Option<PathBuf>,
+        #[arg(long, default_value_t = 5.0)]
+        verify_secs: f64,
+    },
+}
+
+fn info() -> Result<()> {
+    let ctx = Context::primary(0)?;
+    let facts = system::device_facts(&ctx.device())?;
+    let (free, total) = cuda::mem_info()?;
+    println!("device        {}", facts.name);
+    println!("compute cap.  {}", facts.cc);
+    println!("SMs           {}", facts.sms);
+    println!("SM clock      {} MHz", facts.clock_mhz);
+    println!("memory        {} MiB physical", facts.memory_mib);
+    println!(
+        "memory shown  {} MiB total, {} MiB free (cuMemGetInfo)",
+        total >> 20,
+        free >> 20
+    );
+    println!("driver        CUDA {}", facts.driver);
+    match system::mapped_interposer() {
+        Some(path) => println!("interposer    {path}"),
+        None => println!("interposer    none mapped"),
+    }
+    for var in run::INTERPOSER_VARS {
+        if let Ok(v) = std::env::var(var) {
+            println!("{var:<13} {v}");
+        }
+    }
+    Ok(())
+}
+
+fn list() {
+    println!(
+        "{:<8} {:<30} {:<5} {:<7} method",
+        "id", "name", "unit", "better"
+    );
+    for m in METRICS {
+        let better = format!("{:?}", m.better).to_lowercase();
+        println!(
+            "{:<8} {:<30} {:<5} {:<7} {}",
+            m.id, m.name, m.unit, better, m.method
+        );
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info => info(),
+        Command::List => {
+            list();
+            Ok(())
+        }
+        Command::Run {
+            configs,
+            hami_lib,
+            metrics,
+            quick,
+            out,
+            force,
+            allow_unverified,
+            verify_secs,
+        } => (|| {
+            let selection = match metrics {
+                Some(list) => Selection::parse(&list)?,
+                None => Selection::all(),
+            };
+            // Names are checked before the driver is touched, so a typo fails fast
+            // even on a machine without a GPU.
+            Config::parse_list(&configs, &hami_lib, 1)?;
+            cuda::init()?;
+            let physical = cuda::Device::get(0)?.total_mem()? >> 20;
+            let opts = RunOptions {
+                configs: Config::parse_list(&configs, &hami_lib, physical)?,
+                selection,
+                out,
+                quick,
+                force,
+                allow_unverified,
+                verify_secs,
+            };
+            for dir in run::run_all(&opts)? {
+                println!("exported {}", dir.display());
+            }
+            Ok(())
+        })(),
+        Command::Compare { dir, out } => compare(&dir, out.as_deref()),
+        Command::Worker {
+            job,
+            reference_out,
+            verify_secs,
+        } => match (job, reference_out) {
+            (Some(job), None) => read_json(&job).and_then(|job| run::run_job(&job)),
+            (None, Some(out)) => run::run_reference(&out, verify_secs),
+            _ => Err(Error::Invalid(
+                "worker needs exactly one of --job or --reference-out".into(),
+            )),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn compare(dir: &std::path::Path, out: Option<&std::path::Path>) -> Result<()> {
+    let markdown = gpu_virt_bench::report::compare_markdown(dir)?;
+    if let Some(out) = out {
+        std::fs::write(out, &markdown).map_err(gpu_virt_bench::error::io_at(out))?;
+    }
+    print!("{markdown}");
+    Ok(())
+}

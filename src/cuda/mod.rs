@@ -3,12 +3,14 @@
 
 mod context;
 mod event;
+mod launchers;
 mod memory;
 mod module;
 mod stream;
 
 pub use context::{Context, Device};
 pub use event::Event;
+pub use launchers::LaunchKernels;
 pub use memory::DeviceBuffer;
 pub use module::{Function, Module};
 pub use stream::Stream;
@@ -93,3 +95,31 @@ pub fn synchronize() -> Result<()> {
     // SAFETY: no arguments.
     check(unsafe { sys::cuCtxSynchronize() }, "cuCtxSynchronize")
 }
+
+/// A trivial driver call that interposers hook, on the current context's device.
+pub type Probe = fn(&Device) -> sys::CUresult;
+
+/// Calls with nothing to do in the driver, so what OH-005 times is the hook's cost.
+pub const HOOKED_PROBES: [(&str, Probe); 3] = [
+    ("cuDriverGetVersion", |_| {
+        let mut v = 0;
+        // SAFETY: writes one int.
+        unsafe { sys::cuDriverGetVersion(&mut v) }
+    }),
+    ("cuCtxGetDevice", |_| {
+        let mut d = 0;
+        // SAFETY: writes one CUdevice; callers hold a current context.
+        unsafe { sys::cuCtxGetDevice(&mut d) }
+    }),
+    ("cuDeviceGetAttribute", |device: &Device| {
+        let mut v = 0;
+        // SAFETY: writes one int for a device obtained from the driver.
+        unsafe {
+            sys::cuDeviceGetAttribute(
+                &mut v,
+                sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+                device.raw(),
+            )
+        }
+    }),
+];

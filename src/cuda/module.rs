@@ -2,9 +2,15 @@ use super::{check, Stream};
 use crate::error::{Error, Result};
 use cudarc::driver::sys;
 use std::ffi::{c_void, CString};
+use std::sync::Arc;
 
-/// A loaded PTX module; unloaded on drop.
+/// A loaded PTX module; unloaded when it and every [`Function`] taken from it are gone.
+#[derive(Clone)]
 pub struct Module {
+    inner: Arc<Loaded>,
+}
+
+struct Loaded {
     raw: sys::CUmodule,
 }
 
@@ -25,42 +31,44 @@ impl Module {
                 driver: super::driver_version().unwrap_or_else(|_| "unknown".into()),
                 name: format!("{result:?}"),
             }),
-            other => check(other, "cuModuleLoadData").map(|()| Self { raw }),
+            other => check(other, "cuModuleLoadData").map(|()| Self {
+                inner: Arc::new(Loaded { raw }),
+            }),
         }
     }
 
-    pub fn function(&self, name: &'static str) -> Result<Function<'_>> {
+    pub fn function(&self, name: &'static str) -> Result<Function> {
         let cname = CString::new(name)
             .map_err(|_| Error::Invalid(format!("kernel name {name} holds a NUL byte")))?;
         let mut raw = std::ptr::null_mut();
         // SAFETY: self.raw is a live module; cname outlives the call.
         check(
-            unsafe { sys::cuModuleGetFunction(&mut raw, self.raw, cname.as_ptr()) },
+            unsafe { sys::cuModuleGetFunction(&mut raw, self.inner.raw, cname.as_ptr()) },
             "cuModuleGetFunction",
         )?;
         Ok(Function {
             raw,
             name,
-            _module: std::marker::PhantomData,
+            _module: self.clone(),
         })
     }
 }
 
-impl Drop for Module {
+impl Drop for Loaded {
     fn drop(&mut self) {
         // SAFETY: raw was loaded by cuModuleLoadData and is unloaded once.
         let _ = unsafe { sys::cuModuleUnload(self.raw) };
     }
 }
 
-/// A kernel of a loaded module; it cannot outlive the module.
-pub struct Function<'m> {
+/// A kernel of a loaded module; it keeps its module loaded.
+pub struct Function {
     raw: sys::CUfunction,
     name: &'static str,
-    _module: std::marker::PhantomData<&'m Module>,
+    _module: Module,
 }
 
-impl Function<'_> {
+impl Function {
     pub fn name(&self) -> &'static str {
         self.name
     }

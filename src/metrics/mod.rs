@@ -1,1 +1,314 @@
-//! placeholder
+//! Metrics as plain functions over a Criterion group. Each timed operation is one
+//! closure that [`bench_variant`] runs three ways: untimed warm-up, a per-call
+//! percentile pass, and Criterion's own sampling.
+
+mod overhead;
+mod registry;
+
+pub use registry::{find, MetricInfo, Selection, METRICS};
+
+use crate::baseline::{
+    read_json, write_json_atomic, Percentiles, Summary, SummaryEntry, PERCENTILES_FILE,
+};
+use crate::cuda::Context;
+use crate::error::{Error, Result};
+use crate::measure::Stopwatch;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Where and how a set of benchmarks runs.
+#[derive(Debug, Clone)]
+pub struct BenchEnv {
+    /// Criterion's output directory; percentiles are written beside its files.
+    pub criterion_dir: PathBuf,
+    /// The Criterion baseline the results are saved under (the configuration name).
+    pub baseline: String,
+    pub quick: bool,
+    /// False in Criterion's test or list mode: then nothing is timed or written.
+    pub benchmarking: bool,
+    /// Criterion's positional filter: only benchmarks whose id contains it run, and
+    /// only those get a percentile pass and a summary entry.
+    pub filter: Option<String>,
+}
+
+/// Criterion options that take a value, so the value is not read as the filter.
+const VALUE_FLAGS: &[&str] = &[
+    "--save-baseline",
+    "--baseline",
+    "--baseline-lenient",
+    "--load-baseline",
+    "--color",
+    "--sample-size",
+    "--warm-up-time",
+    "--measurement-time",
+    "--nresamples",
+    "--noise-threshold",
+    "--confidence-level",
+    "--significance-level",
+    "--profile-time",
+    "--format",
+    "--output-format",
+    "--plotting-backend",
+    "-c",
+];
+
+fn positional_filter(args: &[String]) -> Option<String> {
+    let mut iter = args.iter().skip(1);
+    while let Some(arg) = iter.next() {
+        if VALUE_FLAGS.contains(&arg.as_str()) {
+            iter.next();
+        } else if !arg.starts_with('-') {
+            return Some(arg.clone());
+        }
+    }
+    None
+}
+
+impl BenchEnv {
+    /// The environment of `cargo bench [-- --save-baseline NAME]`: Criterion's own
+    /// output directory rules and baseline argument, read the way Criterion reads them.
+    pub fn from_cargo_bench_args() -> Self {
+        let args: Vec<String> = std::env::args().collect();
+        let flag = |name: &str| args.iter().any(|a| a == name);
+        let baseline = args
+            .iter()
+            .position(|a| a == "--save-baseline")
+            .and_then(|i| args.get(i + 1).cloned())
+            .or_else(|| {
+                args.iter()
+                    .find_map(|a| a.strip_prefix("--save-baseline=").map(str::to_string))
+            })
+            .unwrap_or_else(|| "base".to_string());
+        let criterion_dir = std::env::var_os("CRITERION_HOME")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("criterion"))
+            })
+            .unwrap_or_else(|| PathBuf::from("target/criterion"));
+        Self {
+            criterion_dir,
+            baseline,
+            quick: flag("--quick"),
+            benchmarking: flag("--bench") && !flag("--test") && !flag("--list"),
+            filter: positional_filter(&args),
+        }
+    }
+
+    fn selects(&self, criterion_path: &str) -> bool {
+        self.filter
+            .as_deref()
+            .is_none_or(|f| criterion_path.contains(f))
+    }
+
+    /// The Criterion instance a worker measures with: results saved as a baseline named
+    /// after the configuration, in the worker's own output directory.
+    /// `--quick` skips Criterion's plots and resamples less: the estimates and
+    /// their intervals stay, only the HTML pictures go.
+    pub fn criterion(&self) -> Criterion {
+        let c = Criterion::default()
+            .output_directory(&self.criterion_dir)
+            .save_baseline(self.baseline.clone())
+            .with_output_color(false);
+        if self.quick {
+            c.without_plots().nresamples(20_000)
+        } else {
+            c
+        }
+    }
+
+    /// Applies the sampling budget: short enough for `--quick`, long enough otherwise
+    /// for a confidence interval of a few percent.
+    pub fn configure(&self, group: &mut BenchmarkGroup<'_, WallTime>) {
+        let (warm, measure, samples) = if self.quick {
+            (0.1, 0.6, 10)
+        } else {
+            (1.0, 3.0, 50)
+        };
+        group
+            .warm_up_time(Duration::from_secs_f64(warm))
+            .measurement_time(Duration::from_secs_f64(measure))
+            .sample_size(samples);
+    }
+
+    fn percentile_budget(&self) -> Duration {
+        Duration::from_secs_f64(if self.quick { 0.2 } else { 1.0 })
+    }
+
+    fn warm_up_budget(&self) -> Duration {
+        Duration::from_secs_f64(if self.quick { 0.1 } else { 0.2 })
+    }
+}
+
+/// One measured variant, before Criterion's estimates are read back from disk.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub info: &'static MetricInfo,
+    pub variant: String,
+    /// Driver calls per timed operation (1000 for calls too short for the clock).
+    pub calls_per_op: u32,
+    pub percentiles: Option<Percentiles>,
+    pub criterion_path: String,
+}
+
+/// Most histogram records one percentile pass takes, whatever its time budget.
+const MAX_RECORDS: usize = 20_000;
+
+/// Warms `op` up, records its per-call distribution, then lets Criterion sample it.
+/// A driver error inside Criterion's loop stops the loop and is returned, so a failed
+/// call is never averaged into a figure.
+pub(crate) fn bench_variant(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    env: &BenchEnv,
+    info: &'static MetricInfo,
+    variant: &str,
+    calls_per_op: u32,
+    op: &mut dyn FnMut(&mut Stopwatch) -> Result<()>,
+) -> Result<Option<Measured>> {
+    let criterion_path = format!("{}/{}/{}", info.category, info.id, variant);
+    if !env.selects(&criterion_path) {
+        return Ok(None);
+    }
+    let mut percentiles = None;
+    if env.benchmarking {
+        let mut warm = Stopwatch::summing();
+        let start = Instant::now();
+        let mut n = 0;
+        while n < 10 || start.elapsed() < env.warm_up_budget() {
+            op(&mut warm)?;
+            n += 1;
+        }
+        let mut rec = Stopwatch::recording(calls_per_op);
+        let start = Instant::now();
+        let mut n = 0;
+        while n < 50 || (start.elapsed() < env.percentile_budget() && n < MAX_RECORDS) {
+            op(&mut rec)?;
+            n += 1;
+        }
+        percentiles = Some(rec.percentiles()?);
+    }
+    let mut failure: Option<Error> = None;
+    group.bench_function(BenchmarkId::new(info.id, variant), |b| {
+        b.iter_custom(|iters| {
+            let mut sw = Stopwatch::summing();
+            if failure.is_none() {
+                for _ in 0..iters {
+                    if let Err(e) = op(&mut sw) {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            sw.total().max(Duration::from_nanos(1))
+        })
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(Some(Measured {
+        info,
+        variant: variant.to_string(),
+        calls_per_op,
+        percentiles,
+        criterion_path,
+    }))
+}
+
+/// Runs every selected metric on `ctx` and returns what was measured.
+pub fn run_benches(
+    c: &mut Criterion,
+    env: &BenchEnv,
+    selection: &Selection,
+    ctx: &Context,
+) -> Result<Vec<Measured>> {
+    overhead::bench(c, env, selection, ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn filter_skips_option_values() {
+        let a = args(&[
+            "overhead",
+            "--bench",
+            "--save-baseline",
+            "native",
+            "OH-001/launch",
+        ]);
+        assert_eq!(positional_filter(&a).as_deref(), Some("OH-001/launch"));
+        assert_eq!(
+            positional_filter(&args(&["overhead", "--bench", "--save-baseline", "x"])),
+            None
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct Interval {
+    lower_bound: f64,
+    upper_bound: f64,
+}
+
+#[derive(Deserialize)]
+struct Estimate {
+    point_estimate: f64,
+    confidence_interval: Interval,
+}
+
+#[derive(Deserialize)]
+struct Estimates {
+    mean: Estimate,
+    median: Estimate,
+}
+
+fn ns_per_unit(unit: &str) -> f64 {
+    match unit {
+        "us" => 1e3,
+        "ms" => 1e6,
+        _ => 1.0,
+    }
+}
+
+/// Reads Criterion's estimates back, writes each variant's percentiles beside them,
+/// and returns `summary.json`'s content with every value in the metric's unit.
+pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
+    let mut entries = Vec::with_capacity(measured.len());
+    for m in measured {
+        let dir = env
+            .criterion_dir
+            .join(&m.criterion_path)
+            .join(&env.baseline);
+        let est: Estimates = read_json(&dir.join("estimates.json"))?;
+        let per_unit = ns_per_unit(m.info.unit);
+        let scale = per_unit * f64::from(m.calls_per_op);
+        if let Some(p) = &m.percentiles {
+            write_json_atomic(&dir.join(PERCENTILES_FILE), p)?;
+        }
+        entries.push(SummaryEntry {
+            id: m.info.id.to_string(),
+            variant: m.variant.clone(),
+            unit: m.info.unit.to_string(),
+            better: m.info.better,
+            median: est.median.point_estimate / scale,
+            mean: est.mean.point_estimate / scale,
+            ci_low: est.mean.confidence_interval.lower_bound / scale,
+            ci_high: est.mean.confidence_interval.upper_bound / scale,
+            p50: m.percentiles.as_ref().map(|p| p.p50_ns / per_unit),
+            p99: m.percentiles.as_ref().map(|p| p.p99_ns / per_unit),
+            calls_per_record: m.percentiles.as_ref().map(|p| p.calls_per_record),
+            criterion_path: m.criterion_path.clone(),
+        });
+    }
+    Ok(Summary {
+        config: env.baseline.clone(),
+        entries,
+    })
+}

@@ -1,1 +1,35 @@
-//! placeholder
+//! What is running: the device and its facts, whether an interposer is loaded in
+//! this process, and whether a configuration's limits are really in force.
+
+mod interposer;
+mod verify;
+
+pub use interposer::{mapped_interposer, slug};
+pub use verify::{
+    blocking_problem, measure_reference, verify, Expect, Reference, ShapeRun, VerifyShape,
+    VERIFY_SHAPES,
+};
+
+use crate::baseline::DeviceFacts;
+use crate::cuda::{self, Device};
+use crate::error::Result;
+use cudarc::driver::sys::CUdevice_attribute as Attr;
+
+const MIB: u64 = 1 << 20;
+
+/// Facts of device 0 from attributes; needs only `cuInit`, no context, so the parent
+/// runner can read them without holding GPU state while its children measure.
+pub fn device_facts(device: &Device) -> Result<DeviceFacts> {
+    Ok(DeviceFacts {
+        name: device.name()?,
+        cc: format!(
+            "{}.{}",
+            device.attribute(Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?,
+            device.attribute(Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?
+        ),
+        sms: device.attribute(Attr::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)? as u32,
+        memory_mib: device.total_mem()? / MIB,
+        driver: cuda::driver_version()?,
+        clock_mhz: (device.attribute(Attr::CU_DEVICE_ATTRIBUTE_CLOCK_RATE)? / 1000) as u32,
+    })
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs the suite's GPU evidence on a machine with a GPU, from prebuilt binaries:
+#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full] [CONFIGS]
+# BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
+# libvgpu.so must already be installed (default /usr/local/vgpu/libvgpu.so).
+# Prints a short table last.
+set -uo pipefail
+bin=$(realpath "$1") out=$2 mode=${3:-quick} configs=${4:-native,hami-100,hami-50,hami-25}
+mkdir -p "$out" && out=$(realpath "$out")
+quick=(); [ "$mode" = quick ] && quick=(--quick)
+cuda_home=${CUDA_HOME:-/usr/local/cuda}
+
+"$bin/gpu-virt-bench" info 2>&1 | tee "$out/info.txt"
+
+c_loop() {
+    gcc -O2 tools/launch_loop.c -I"$cuda_home/include" -L"$cuda_home/lib64/stubs" -lcuda -o "$out/launch_loop" &&
+        "$out/launch_loop" kernels/ptx/launch.ptx
+}
+
+start=$(date +%s%N)
+"$bin/gpu-virt-bench" run "${quick[@]}" --configs "$configs" --out "$out/baselines" --force 2>&1 | tee "$out/run.log"
+rc=$?
+end=$(date +%s%N)
+echo "run ${quick[*]} over $configs: rc=$rc, $(((end - start) / 1000000)) ms" | tee "$out/run-time.txt"
+
+# OH-001 (a): the harness against the C loop, alternated in one run, same GPU.
+if [ -x "$bin/overhead" ]; then
+    for i in 1 2 3; do
+        c_loop | tee -a "$out/oh001-alternation.txt"
+        CRITERION_HOME="$out/oh001" "$bin/overhead" --bench --save-baseline "alt$i" OH-001/launch-call >>"$out/bench.log" 2>&1
+        python3 - "$out/oh001/overhead/OH-001/launch-call/alt$i" <<'PY' | tee -a "$out/oh001-alternation.txt"
+import json, sys
+e = json.load(open(sys.argv[1] + "/estimates.json")); p = json.load(open(sys.argv[1] + "/percentiles.json"))
+print(f"harness launch-call p50_us={p['p50_ns']/1e3:.3f} mean_us={e['mean']['point_estimate']/1e3:.3f} p99_us={p['p99_ns']/1e3:.3f}")
+PY
+    done
+fi
+
+echo
+echo "== summary (us or ns per call: median / p50 / p99)"
+for s in "$out"/baselines/*/*/summary.json; do
+    [ -f "$s" ] || continue
+    python3 - "$s" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+run = json.load(open(sys.argv[1].replace("summary.json", "run.json")))
+v = run["verification"]
+print(f"-- {s['config']}: interposer={v['interposer_loaded']} mem={v['mem_total_reported_mib']}MiB "
+      f"limit={v['mem_limit_mib']} refused={v['over_limit_refused']} "
+      + " ".join(f"{x['shape']}={x['share_mean']:.2f}" for x in v['shapes']))
+for e in s["entries"]:
+    p50 = e.get("p50") or float("nan"); p99 = e.get("p99") or float("nan")
+    print(f"   {e['id']} {e['variant']:<22} {e['median']:10.3f} {p50:10.3f} {p99:10.3f} {e['unit']}")
+PY
+done
+cat "$out/oh001-alternation.txt" "$out/run-time.txt"

@@ -1,0 +1,59 @@
+//! Safe launchers for the kernels of kernels/*.cu: the only place that knows their
+//! signatures, so argument packing is checked once here instead of at every call.
+
+use super::{DeviceBuffer, Function, Module, Stream};
+use crate::error::{Error, Result};
+use crate::kernels;
+use std::ffi::c_void;
+
+/// kernels/launch.cu, loaded, with its functions looked up once: a lookup per launch
+/// would be timed as part of the launch.
+pub struct LaunchKernels {
+    empty: Function,
+    spin: Function,
+}
+
+impl LaunchKernels {
+    pub fn load() -> Result<Self> {
+        let module = Module::load("launch", kernels::LAUNCH)?;
+        Ok(Self {
+            empty: module.function("empty")?,
+            spin: module.function("spin")?,
+        })
+    }
+
+    /// `empty<<<1,1>>>()`: only the launch path is paid.
+    pub fn empty(&self, stream: &Stream) -> Result<()> {
+        // SAFETY: `empty` takes no arguments.
+        unsafe { self.empty.launch(1, 1, 0, stream, &mut []) }
+    }
+
+    /// `spin<<<blocks, threads>>>(cycles, spun)`: each block busy-waits `cycles` SM
+    /// clock cycles and writes the cycles it spun to `spun[block]`.
+    pub fn spin(
+        &self,
+        blocks: u32,
+        threads: u32,
+        cycles: i64,
+        spun: &DeviceBuffer,
+        stream: &Stream,
+    ) -> Result<()> {
+        if spun.bytes() < blocks as usize * 8 {
+            return Err(Error::Invalid(format!(
+                "spin: output holds {} bytes, {blocks} blocks need {}",
+                spun.bytes(),
+                blocks as usize * 8
+            )));
+        }
+        let mut cycles = cycles;
+        let mut ptr = spun.device_ptr();
+        let mut params = [
+            (&mut cycles as *mut i64).cast::<c_void>(),
+            (&mut ptr as *mut u64).cast::<c_void>(),
+        ];
+        // SAFETY: (long long, long long*) as declared; `spun` is checked to hold one
+        // slot per block and outlives the launch because callers synchronise `stream`
+        // before dropping it.
+        unsafe { self.spin.launch(blocks, threads, 0, stream, &mut params) }
+    }
+}

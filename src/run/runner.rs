@@ -1,0 +1,198 @@
+//! Starts one worker process per configuration with that configuration's
+//! environment, and turns each finished staging folder into an exported baseline.
+//! It never measures: everything timed happens in the workers.
+
+use super::config::{Config, INTERPOSER_VARS, SHARED_CACHE_VAR};
+use super::worker::Job;
+use crate::baseline::read_json;
+use crate::error::{io_at, Error, Result};
+use crate::metrics::Selection;
+use crate::system::{self, Reference};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What `gpu-virt-bench run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub configs: Vec<Config>,
+    pub selection: Selection,
+    pub out: PathBuf,
+    pub quick: bool,
+    pub force: bool,
+    pub allow_unverified: bool,
+    pub verify_secs: f64,
+}
+
+/// Runs every configuration and returns the exported folders. Existing exports are
+/// refused before anything runs (unless `force`), a configuration's export is only
+/// replaced once its new run has completed, and a failed configuration leaves no
+/// folder behind; the others still run, and the failures are returned together.
+pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
+    let device = crate::cuda::Device::get(0)?;
+    let facts = system::device_facts(&device)?;
+    let gpu_dir = opts.out.join(system::slug(&facts.name));
+    for config in &opts.configs {
+        if let Some(lib) = &config.library {
+            if !lib.is_file() {
+                return Err(Error::MissingLibrary(lib.clone()));
+            }
+        }
+        let dest = gpu_dir.join(&config.name);
+        if dest.exists() && !opts.force {
+            return Err(Error::BaselineExists(dest));
+        }
+    }
+    std::fs::create_dir_all(&gpu_dir).map_err(io_at(&gpu_dir))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("gpu-virt-bench-")
+        .tempdir()
+        .map_err(io_at(std::env::temp_dir()))?;
+
+    eprintln!(
+        "== native reference for the SM-share check ({} s per shape)",
+        opts.verify_secs
+    );
+    let reference_file = scratch.path().join("reference.json");
+    let native = Config::parse("native", Path::new(""), facts.memory_mib)?;
+    let status = worker_command(&native, &BTreeMap::new())
+        .args(["worker", "--reference-out"])
+        .arg(&reference_file)
+        .args(["--verify-secs", &opts.verify_secs.to_string()])
+        .status()
+        .map_err(io_at("worker"))?;
+    if !status.success() {
+        return Err(Error::Worker {
+            config: "native reference".into(),
+            what: format!("failed ({status})"),
+        });
+    }
+    let reference: Reference = read_json(&reference_file)?;
+
+    let mut exported = Vec::new();
+    let mut failures = Vec::new();
+    for config in &opts.configs {
+        eprintln!("== {}", config.name);
+        match run_one(opts, config, &reference, &gpu_dir, scratch.path()) {
+            Ok(dir) => exported.push(dir),
+            Err(e) => {
+                eprintln!("   {}: {e}", config.name);
+                failures.push(config.name.clone());
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(exported)
+    } else {
+        Err(Error::Worker {
+            config: failures.join(", "),
+            what: format!(
+                "did not complete; {} other configuration(s) exported",
+                exported.len()
+            ),
+        })
+    }
+}
+
+fn worker_command(config: &Config, extra: &BTreeMap<String, String>) -> Command {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("gpu-virt-bench"));
+    let mut cmd = Command::new(exe);
+    for var in INTERPOSER_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.envs(&config.env).envs(extra);
+    cmd
+}
+
+fn run_one(
+    opts: &RunOptions,
+    config: &Config,
+    reference: &Reference,
+    gpu_dir: &Path,
+    scratch: &Path,
+) -> Result<PathBuf> {
+    let dest = gpu_dir.join(&config.name);
+    let staging = gpu_dir.join(format!(".staging-{}-{}", config.name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(io_at(&staging))?;
+    let mut extra = BTreeMap::new();
+    let cache = scratch.join(format!("{}.cache", config.name));
+    if config.library.is_some() {
+        extra.insert(
+            SHARED_CACHE_VAR.to_string(),
+            cache.to_string_lossy().to_string(),
+        );
+    }
+    let mut env = config.env.clone();
+    env.extend(extra.clone());
+    let job = Job {
+        config: config.record(&env),
+        expect_interposer: config.expect.interposer,
+        metrics: opts.selection.ids().iter().map(|s| s.to_string()).collect(),
+        quick: opts.quick,
+        allow_unverified: opts.allow_unverified,
+        verify_secs: opts.verify_secs,
+        reference: reference.clone(),
+        staging: staging.clone(),
+    };
+    let job_file = scratch.join(format!("{}.job.json", config.name));
+    crate::baseline::write_json_atomic(&job_file, &job)?;
+    let status = worker_command(config, &extra)
+        .args(["worker", "--job"])
+        .arg(&job_file)
+        .status();
+    let _ = std::fs::remove_file(&cache);
+    let outcome = match status {
+        Ok(s) if s.success() => crate::baseline::Baseline::load(&staging).map(|_| ()),
+        Ok(s) => Err(Error::Worker {
+            config: config.name.clone(),
+            what: format!("exited with {s}"),
+        }),
+        Err(e) => Err(io_at("worker")(e)),
+    };
+    if let Err(e) = outcome {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    replace_dir(&staging, &dest)?;
+    Ok(dest)
+}
+
+/// Moves `staging` to `dest`, replacing an earlier export only after the new one is
+/// complete, so a failure at any point leaves either the old or the new folder.
+fn replace_dir(staging: &Path, dest: &Path) -> Result<()> {
+    if dest.exists() {
+        let old = dest.with_file_name(format!(
+            ".old-{}-{}",
+            dest.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
+        std::fs::rename(dest, &old).map_err(io_at(dest))?;
+        std::fs::rename(staging, dest).map_err(io_at(dest))?;
+        std::fs::remove_dir_all(&old).map_err(io_at(&old))
+    } else {
+        std::fs::rename(staging, dest).map_err(io_at(dest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_dir_swaps_in_the_new_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (staging, dest) = (tmp.path().join(".staging"), tmp.path().join("native"));
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join("run.json"), "new").unwrap();
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::write(dest.join("run.json"), "old").unwrap();
+        replace_dir(&staging, &dest).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dest.join("run.json")).unwrap(),
+            "new"
+        );
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no staging or old folder is left");
+    }
+}

@@ -1,0 +1,79 @@
+//! What runs inside a configuration's own process: verify, then measure, then write
+//! the baseline files into the staging folder the parent gave it.
+
+use crate::baseline::{write_json_atomic, ConfigRecord, RunRecord, RUN_FILE, SUMMARY_FILE};
+use crate::cuda::Context;
+use crate::error::{Error, Result};
+use crate::metrics::{self, BenchEnv, Selection};
+use crate::system::{self, Expect, Reference};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Everything a measuring worker needs, passed as one JSON file so the command line
+/// stays short and nothing is lost in quoting.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub config: ConfigRecord,
+    pub expect_interposer: bool,
+    pub metrics: Vec<String>,
+    pub quick: bool,
+    pub allow_unverified: bool,
+    pub verify_secs: f64,
+    pub reference: Reference,
+    pub staging: PathBuf,
+}
+
+/// Measures the native reference for the SM-share check and writes it to `out`.
+pub fn run_reference(out: &Path, verify_secs: f64) -> Result<()> {
+    let ctx = Context::primary(0)?;
+    let facts = system::device_facts(&ctx.device())?;
+    let reference = system::measure_reference(&facts, verify_secs)?;
+    write_json_atomic(out, &reference)
+}
+
+/// Verifies the configuration, refuses to go on if its limits are not in force
+/// (unless allowed), then runs the selected metrics as a Criterion baseline named
+/// after the configuration and writes run.json and summary.json.
+pub fn run_job(job: &Job) -> Result<()> {
+    let started_at = Utc::now();
+    let ctx = Context::primary(0)?;
+    let facts = system::device_facts(&ctx.device())?;
+    let expect = Expect {
+        interposer: job.expect_interposer,
+        mem_limit_mib: job.config.mem_limit_mib,
+        sm_limit_pct: job.config.sm_limit_pct,
+    };
+    let verification = system::verify(&facts, &expect, &job.reference, job.verify_secs)?;
+    let blocking = system::blocking_problem(&expect, &verification);
+    if let (Some(detail), false) = (&blocking, job.allow_unverified) {
+        return Err(Error::LimitNotInForce {
+            config: job.config.name.clone(),
+            detail: detail.clone(),
+        });
+    }
+    let selection = Selection::parse(&job.metrics.join(","))?;
+    let env = BenchEnv {
+        criterion_dir: job.staging.join(crate::baseline::CRITERION_DIR),
+        baseline: job.config.name.clone(),
+        quick: job.quick,
+        benchmarking: true,
+        filter: None,
+    };
+    let mut criterion = env.criterion();
+    let measured = metrics::run_benches(&mut criterion, &env, &selection, &ctx)?;
+    let summary = metrics::summarize(&env, &measured)?;
+    write_json_atomic(&job.staging.join(SUMMARY_FILE), &summary)?;
+    let record = RunRecord {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at,
+        finished_at: Utc::now(),
+        device: facts,
+        config: job.config.clone(),
+        verification,
+        unverified: blocking.is_some(),
+        quick: job.quick,
+        metrics: selection.ids().iter().map(|s| s.to_string()).collect(),
+    };
+    write_json_atomic(&job.staging.join(RUN_FILE), &record)
+}

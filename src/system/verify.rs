@@ -1,0 +1,235 @@
+//! Proof, inside the configuration's own process, that its limits are in force:
+//! the interposer is mapped, memory reports and refusals match the limit, and the
+//! SM share delivered to two kernel shapes against a native reference.
+
+use super::mapped_interposer;
+use crate::baseline::{DeviceFacts, ShapeShare, Verification};
+use crate::cuda::{self, DeviceBuffer, LaunchKernels, Stream};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+const MIB: u64 = 1 << 20;
+/// Delivered-share windows, as in IS-003.
+const WINDOW: Duration = Duration::from_millis(500);
+/// Host time per launch batch: short enough to resolve 0.5 s windows.
+const BATCH_US: f64 = 2000.0;
+/// Threads per spin block: one warp is enough to occupy a block slot.
+const THREADS: u32 = 32;
+
+/// A kernel shape of the SM-share check. HAMi-core charges its limiter per launched
+/// block, so many short blocks are throttled while one long block per SM is not
+/// (seen on an H100): both are measured so a block-counting limiter shows itself.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyShape {
+    pub name: &'static str,
+    pub blocks_per_sm: u32,
+    pub block_us: f64,
+}
+
+pub const VERIFY_SHAPES: [VerifyShape; 2] = [
+    VerifyShape {
+        name: "short-blocks",
+        blocks_per_sm: 8,
+        block_us: 100.0,
+    },
+    VerifyShape {
+        name: "long-blocks",
+        blocks_per_sm: 1,
+        block_us: 1000.0,
+    },
+];
+
+/// Throughput of one shape over a run, overall and per 0.5 s window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShapeRun {
+    pub shape: String,
+    pub blocks: u32,
+    pub block_us: f64,
+    pub kernels_per_s: f64,
+    pub windows: Vec<f64>,
+}
+
+/// The native throughput each configuration's share is measured against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    pub shapes: Vec<ShapeRun>,
+}
+
+/// What a configuration promises, so the verifier knows what to look for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expect {
+    pub interposer: bool,
+    pub mem_limit_mib: Option<u64>,
+    pub sm_limit_pct: Option<u32>,
+}
+
+fn run_shape(
+    kernels: &LaunchKernels,
+    facts: &DeviceFacts,
+    shape: &VerifyShape,
+    secs: f64,
+) -> Result<ShapeRun> {
+    let stream = Stream::new()?;
+    let blocks = facts.sms * shape.blocks_per_sm;
+    let cycles = (f64::from(facts.clock_mhz) * shape.block_us) as i64;
+    let spun = DeviceBuffer::new(blocks as usize * 8)?;
+    spun.fill_u32(u32::MAX, &stream)?;
+    kernels.spin(blocks, THREADS, cycles, &spun, &stream)?;
+    stream.synchronize()?;
+    let mut host = vec![0i64; blocks as usize];
+    spun.copy_to_host(&mut host)?;
+    if let Some((block, &got)) = host.iter().enumerate().find(|(_, &c)| c < cycles) {
+        return Err(Error::Incorrect {
+            kernel: "spin",
+            detail: format!("block {block} reports {got} cycles, expected at least {cycles}"),
+        });
+    }
+    let batch = (BATCH_US / shape.block_us).round().max(1.0) as u32;
+    let mut windows = Vec::new();
+    let start = Instant::now();
+    let (mut window_start, mut in_window, mut total) = (start, 0u64, 0u64);
+    while start.elapsed().as_secs_f64() < secs {
+        for _ in 0..batch {
+            kernels.spin(blocks, THREADS, cycles, &spun, &stream)?;
+        }
+        stream.synchronize()?;
+        in_window += u64::from(batch);
+        total += u64::from(batch);
+        let now = Instant::now();
+        let elapsed = now - window_start;
+        if elapsed >= WINDOW {
+            windows.push(in_window as f64 / elapsed.as_secs_f64());
+            window_start = now;
+            in_window = 0;
+        }
+    }
+    Ok(ShapeRun {
+        shape: shape.name.to_string(),
+        blocks,
+        block_us: shape.block_us,
+        kernels_per_s: total as f64 / start.elapsed().as_secs_f64(),
+        windows,
+    })
+}
+
+/// Native throughput of every verification shape, `secs` each; needs a current context.
+pub fn measure_reference(facts: &DeviceFacts, secs: f64) -> Result<Reference> {
+    let kernels = LaunchKernels::load()?;
+    let shapes = VERIFY_SHAPES
+        .iter()
+        .map(|s| run_shape(&kernels, facts, s, secs))
+        .collect::<Result<_>>()?;
+    Ok(Reference { shapes })
+}
+
+/// Runs every check in this process (a context must be current) and returns what it
+/// found; it does not judge: [`Verification::mem_limit_in_force`] and `problems` do.
+pub fn verify(
+    facts: &DeviceFacts,
+    expect: &Expect,
+    reference: &Reference,
+    secs: f64,
+) -> Result<Verification> {
+    let interposer = mapped_interposer();
+    let mut problems = Vec::new();
+    if expect.interposer && interposer.is_none() {
+        problems.push("the interposer library is not mapped into the process".to_string());
+    }
+    let (_, total) = cuda::mem_info()?;
+    let reported = total / MIB;
+    let (mut refused, mut refusal, mut in_force) = (None, None, None);
+    if let Some(limit) = expect.mem_limit_mib {
+        let reported_ok = reported.abs_diff(limit) <= (limit / 100).max(16);
+        if !reported_ok {
+            problems.push(format!(
+                "cuMemGetInfo reports {reported} MiB total, the limit is {limit} MiB"
+            ));
+        }
+        match DeviceBuffer::new(((limit + 1024) * MIB) as usize) {
+            Ok(buf) => {
+                buf.free()?;
+                refused = Some(false);
+                problems.push(format!(
+                    "an allocation of {} MiB (limit + 1 GiB) succeeded",
+                    limit + 1024
+                ));
+            }
+            Err(Error::Cuda { name, .. }) => {
+                refused = Some(true);
+                refusal = Some(name);
+            }
+            Err(other) => return Err(other),
+        }
+        if limit + 1024 > facts.memory_mib {
+            problems.push(format!(
+                "limit + 1 GiB exceeds the physical {} MiB, so the refusal alone proves nothing",
+                facts.memory_mib
+            ));
+        }
+        in_force = Some(interposer.is_some() && reported_ok && refused == Some(true));
+    }
+    let kernels = LaunchKernels::load()?;
+    let mut shapes = Vec::new();
+    for (shape, reference) in VERIFY_SHAPES.iter().zip(&reference.shapes) {
+        let run = run_shape(&kernels, facts, shape, secs)?;
+        let windows: Vec<f64> = run
+            .windows
+            .iter()
+            .map(|w| w / reference.kernels_per_s)
+            .collect();
+        shapes.push(ShapeShare {
+            shape: run.shape,
+            blocks: run.blocks,
+            block_us: run.block_us,
+            kernels_per_s: run.kernels_per_s,
+            reference_kernels_per_s: reference.kernels_per_s,
+            share_mean: run.kernels_per_s / reference.kernels_per_s,
+            windows,
+        });
+    }
+    if let (Some(limit), Some(short)) = (expect.sm_limit_pct, shapes.first()) {
+        let configured = f64::from(limit) / 100.0;
+        if short.share_mean > configured + 0.10 {
+            problems.push(format!(
+                "SM limit {limit} %: short-block kernels got {:.0} % of native",
+                short.share_mean * 100.0
+            ));
+        }
+    }
+    let short = shapes.first().cloned();
+    Ok(Verification {
+        interposer_loaded: interposer.is_some(),
+        interposer_path: interposer,
+        mem_total_reported_mib: reported,
+        mem_physical_mib: facts.memory_mib,
+        mem_limit_mib: expect.mem_limit_mib,
+        over_limit_refused: refused,
+        over_limit_error: refusal,
+        sm_limit_pct: expect.sm_limit_pct,
+        sm_share_mean: short.as_ref().map_or(0.0, |s| s.share_mean),
+        sm_share_windows: short.map(|s| s.windows).unwrap_or_default(),
+        shapes,
+        mem_limit_in_force: in_force,
+        problems,
+    })
+}
+
+/// Why a configuration's figures must not be kept, if they must not.
+pub fn blocking_problem(expect: &Expect, v: &Verification) -> Option<String> {
+    if expect.interposer && !v.interposer_loaded {
+        return Some("the interposer library is not mapped into the process".into());
+    }
+    if v.mem_limit_in_force == Some(false) {
+        return Some(format!(
+            "memory limit {} MiB not in force (cuMemGetInfo total {} MiB, over-limit allocation {})",
+            v.mem_limit_mib.unwrap_or_default(),
+            v.mem_total_reported_mib,
+            match v.over_limit_refused {
+                Some(true) => "refused",
+                _ => "succeeded",
+            }
+        ));
+    }
+    None
+}
