@@ -1,0 +1,156 @@
+//! The comparison of every configuration against native, as data: Markdown is one
+//! rendering of it, and JSON or HTML reports are meant to be others, so all the
+//! deciding (which rows, which changes, which verdicts) happens here once.
+
+use super::discover::{GpuBaselines, LoadedConfig};
+use super::stats::{self, Comparison};
+use crate::baseline::{Better, DeviceFacts, SummaryEntry, Verification};
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+/// Name of the configuration every other one is compared against.
+pub const NATIVE: &str = "native";
+
+/// Everything a comparison report shows, GPU by GPU.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareReport {
+    pub gpus: Vec<GpuComparison>,
+}
+
+/// One GPU: what it is, whether each configuration's limits held, and the metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct GpuComparison {
+    pub slug: String,
+    /// As recorded by the first configuration in report order.
+    pub device: DeviceFacts,
+    /// False when there is no native configuration, so no change can be computed.
+    pub has_native: bool,
+    pub configs: Vec<ConfigCheck>,
+    pub metrics: Vec<MetricTable>,
+}
+
+/// A configuration's verification, which says whether its figures can be trusted.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigCheck {
+    pub config: String,
+    /// The run went on although a check failed; its figures are suspect.
+    pub unverified: bool,
+    pub verification: Verification,
+}
+
+/// One metric variant across all configurations.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricTable {
+    pub id: String,
+    pub variant: String,
+    pub unit: String,
+    pub better: Better,
+    /// One per configuration, in report order.
+    pub rows: Vec<MetricRow>,
+}
+
+/// One configuration's figures for a metric variant.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricRow {
+    pub config: String,
+    /// `None`: this configuration did not measure the metric.
+    pub measured: Option<Measured>,
+}
+
+/// Figures in the table's unit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measured {
+    pub median: f64,
+    pub mean: f64,
+    pub p99: Option<f64>,
+    /// Against native; `None` for native itself or when native lacks the metric.
+    pub change: Option<Comparison>,
+}
+
+/// Builds the comparison of the configurations `discover` found.
+pub fn build(gpus: &[GpuBaselines]) -> Result<CompareReport> {
+    let gpus = gpus.iter().map(compare_gpu).collect::<Result<_>>()?;
+    Ok(CompareReport { gpus })
+}
+
+fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
+    let first = gpu
+        .configs
+        .first()
+        .ok_or_else(|| Error::Invalid(format!("{} holds no configuration", gpu.dir.display())))?;
+    let native = gpu.configs.iter().find(|config| config.name() == NATIVE);
+    let configs = gpu
+        .configs
+        .iter()
+        .map(|config| {
+            let run = &config.baseline.run;
+            ConfigCheck {
+                config: config.name().to_owned(),
+                unverified: run.unverified,
+                verification: run.verification.clone(),
+            }
+        })
+        .collect();
+    let metrics = metric_keys(&gpu.configs)
+        .into_iter()
+        .map(|key| metric_table(&gpu.configs, native, key))
+        .collect();
+    Ok(GpuComparison {
+        slug: gpu.slug.clone(),
+        device: first.baseline.run.device.clone(),
+        has_native: native.is_some(),
+        configs,
+        metrics,
+    })
+}
+
+/// The first entry of every (id, variant) measured by any configuration: ids in
+/// order, variants in the order first met, native's first since it leads.
+fn metric_keys(configs: &[LoadedConfig]) -> Vec<&SummaryEntry> {
+    let mut keys: Vec<&SummaryEntry> = Vec::new();
+    for entry in configs.iter().flat_map(|c| &c.baseline.summary.entries) {
+        if !keys
+            .iter()
+            .any(|key| key.id == entry.id && key.variant == entry.variant)
+        {
+            keys.push(entry);
+        }
+    }
+    keys.sort_by(|a, b| a.id.cmp(&b.id));
+    keys
+}
+
+fn metric_table(
+    configs: &[LoadedConfig],
+    native: Option<&LoadedConfig>,
+    key: &SummaryEntry,
+) -> MetricTable {
+    let reference = native.and_then(|native| native.find(&key.id, &key.variant));
+    let rows = configs
+        .iter()
+        .map(|config| {
+            let measured = config.find(&key.id, &key.variant).map(|(entry, samples)| {
+                let change = reference
+                    .filter(|_| config.name() != NATIVE)
+                    .map(|(_, base)| stats::compare(base, samples, key.better));
+                Measured {
+                    median: entry.median,
+                    mean: entry.mean,
+                    p99: entry.p99,
+                    change,
+                }
+            });
+            MetricRow {
+                config: config.name().to_owned(),
+                measured,
+            }
+        })
+        .collect();
+    MetricTable {
+        id: key.id.clone(),
+        variant: key.variant.clone(),
+        unit: key.unit.clone(),
+        better: key.better,
+        rows,
+    }
+}

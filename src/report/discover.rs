@@ -1,0 +1,255 @@
+//! Finding and loading every exported configuration under a folder, so a report
+//! works whether it is pointed at one GPU's folder or at a folder of GPU folders,
+//! and so a partial export stops the report instead of quietly shrinking it.
+
+use crate::baseline::{read_json, Baseline, SummaryEntry, CRITERION_DIR, RUN_FILE, SUMMARY_FILE};
+use crate::error::{io_at, Error, Result};
+use serde::Deserialize;
+use std::cmp::Reverse;
+use std::path::{Path, PathBuf};
+
+/// Criterion's `sample.json`, the raw material of its significance test.
+#[derive(Debug, Deserialize)]
+struct CriterionSample {
+    iters: Vec<f64>,
+    times: Vec<f64>,
+}
+
+impl CriterionSample {
+    /// Per-iteration time of each sample: Criterion compares these, not the totals.
+    fn per_iteration(&self) -> std::result::Result<Vec<f64>, String> {
+        if self.iters.len() != self.times.len() {
+            return Err(format!(
+                "{} iteration counts but {} times",
+                self.iters.len(),
+                self.times.len()
+            ));
+        }
+        if self.iters.len() < 2 {
+            return Err(format!(
+                "{} sample(s); at least 2 are needed",
+                self.iters.len()
+            ));
+        }
+        self.iters
+            .iter()
+            .zip(&self.times)
+            .map(|(&iters, &time)| {
+                if iters > 0.0 && time > 0.0 && time.is_finite() {
+                    Ok(time / iters)
+                } else {
+                    Err(format!("sample of {iters} iterations taking {time} ns"))
+                }
+            })
+            .collect()
+    }
+}
+
+/// One configuration with the per-iteration times behind each of its summary entries.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub baseline: Baseline,
+    /// One per entry of `baseline.summary.entries`, in the same order.
+    pub samples: Vec<Vec<f64>>,
+}
+
+impl LoadedConfig {
+    /// The configuration's name, which is also its folder's and its Criterion baseline's.
+    pub fn name(&self) -> &str {
+        &self.baseline.run.config.name
+    }
+
+    /// A metric variant's summary entry and samples, if this configuration measured it.
+    pub fn find(&self, id: &str, variant: &str) -> Option<(&SummaryEntry, &[f64])> {
+        self.baseline
+            .summary
+            .entries
+            .iter()
+            .zip(&self.samples)
+            .find(|(entry, _)| entry.id == id && entry.variant == variant)
+            .map(|(entry, samples)| (entry, samples.as_slice()))
+    }
+}
+
+/// The configurations measured on one GPU; never empty.
+#[derive(Debug, Clone)]
+pub struct GpuBaselines {
+    /// The GPU folder's name, e.g. "nvidia-h100-80gb-hbm3".
+    pub slug: String,
+    pub dir: PathBuf,
+    /// In report order: native, then hami-N by descending N, then the rest by name.
+    pub configs: Vec<LoadedConfig>,
+}
+
+/// Loads every configuration under `dir`, GPU folders in name order.
+///
+/// `dir` is one GPU folder when it holds configuration folders itself; otherwise each
+/// subfolder that holds them is a GPU folder. Hidden folders (staging areas of an
+/// export in progress) and folders that are no configuration (e.g. `isolation/`) are
+/// passed over; a configuration folder that is incomplete is an error.
+pub fn discover(dir: &Path) -> Result<Vec<GpuBaselines>> {
+    if looks_like_config(dir) {
+        return Err(Error::Invalid(format!(
+            "{} is a single configuration's folder; point the report at the GPU folder that holds it, so it has native to compare against",
+            dir.display()
+        )));
+    }
+    let children = visible_subdirs(dir)?;
+    let gpu_dirs = if children.iter().any(|child| looks_like_config(child)) {
+        vec![dir.to_path_buf()]
+    } else {
+        let mut gpu_dirs = Vec::new();
+        for child in children {
+            if visible_subdirs(&child)?
+                .iter()
+                .any(|c| looks_like_config(c))
+            {
+                gpu_dirs.push(child);
+            }
+        }
+        gpu_dirs
+    };
+    if gpu_dirs.is_empty() {
+        return Err(Error::Invalid(format!(
+            "no baselines under {}; run `gpu-virt-bench run` first, then point the report at its --out folder",
+            dir.display()
+        )));
+    }
+    gpu_dirs.into_iter().map(|gpu| load_gpu(&gpu)).collect()
+}
+
+fn load_gpu(dir: &Path) -> Result<GpuBaselines> {
+    let mut configs = visible_subdirs(dir)?
+        .into_iter()
+        .filter(|child| looks_like_config(child))
+        .map(|child| load_config(&child))
+        .collect::<Result<Vec<_>>>()?;
+    configs.sort_by(|a, b| config_order(a.name()).cmp(&config_order(b.name())));
+    Ok(GpuBaselines {
+        slug: folder_name(dir),
+        dir: dir.to_path_buf(),
+        configs,
+    })
+}
+
+fn load_config(dir: &Path) -> Result<LoadedConfig> {
+    let corrupt = |reason: String| Error::CorruptBaseline {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let baseline = Baseline::load(dir)?;
+    let name = &baseline.run.config.name;
+    let folder = folder_name(dir);
+    if &folder != name {
+        return Err(corrupt(format!(
+            "the folder is named '{folder}' but run.json is for '{name}'"
+        )));
+    }
+    let samples = baseline
+        .summary
+        .entries
+        .iter()
+        .map(|entry| {
+            let file = dir
+                .join(CRITERION_DIR)
+                .join(&entry.criterion_path)
+                .join(name)
+                .join("sample.json");
+            let sample: CriterionSample =
+                read_json(&file).map_err(|e| corrupt(format!("Criterion sample: {e}")))?;
+            sample.per_iteration().map_err(|reason| {
+                corrupt(format!(
+                    "Criterion sample of {}/{} is unusable: {reason}",
+                    entry.id, entry.variant
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(LoadedConfig { baseline, samples })
+}
+
+/// Any trace of an export marks a configuration folder, so that one missing its
+/// run.json is reported as broken rather than passed over as unrelated.
+fn looks_like_config(dir: &Path) -> bool {
+    dir.join(RUN_FILE).is_file()
+        || dir.join(SUMMARY_FILE).is_file()
+        || dir.join(CRITERION_DIR).is_dir()
+}
+
+fn visible_subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut subdirs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_at(dir))? {
+        let path = entry.map_err(io_at(dir))?.path();
+        if path.is_dir() && !folder_name(&path).starts_with('.') {
+            subdirs.push(path);
+        }
+    }
+    subdirs.sort();
+    Ok(subdirs)
+}
+
+/// The last component of `dir`, resolving "." and the like to the real name.
+fn folder_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .or_else(|| {
+            let resolved = dir.canonicalize().ok()?;
+            Some(resolved.file_name()?.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// Native is the reference and goes first; hami-N from the loosest limit to the
+/// tightest, so overhead reads as growing down the table.
+fn config_order(name: &str) -> (u8, Reverse<u32>, &str) {
+    if name == "native" {
+        return (0, Reverse(0), name);
+    }
+    match name.strip_prefix("hami-").and_then(|n| n.parse().ok()) {
+        Some(percent) => (1, Reverse(percent), name),
+        None => (2, Reverse(0), name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configurations_order_native_then_loosest_limit_then_by_name() {
+        let mut names = vec!["mps", "hami-25", "hami-100", "native", "hami-50", "custom"];
+        names.sort_by_key(|name| config_order(name));
+        assert_eq!(
+            names,
+            ["native", "hami-100", "hami-50", "hami-25", "custom", "mps"]
+        );
+    }
+
+    #[test]
+    fn per_iteration_time_divides_each_sample() {
+        let sample = CriterionSample {
+            iters: vec![1.0, 2.0, 4.0],
+            times: vec![10.0, 22.0, 40.0],
+        };
+        assert_eq!(sample.per_iteration(), Ok(vec![10.0, 11.0, 10.0]));
+    }
+
+    #[test]
+    fn malformed_samples_are_refused() {
+        let uneven = CriterionSample {
+            iters: vec![1.0, 2.0],
+            times: vec![10.0],
+        };
+        let single = CriterionSample {
+            iters: vec![1.0],
+            times: vec![10.0],
+        };
+        let zero_iters = CriterionSample {
+            iters: vec![0.0, 1.0],
+            times: vec![10.0, 10.0],
+        };
+        for sample in [uneven, single, zero_iters] {
+            assert!(sample.per_iteration().is_err(), "{sample:?}");
+        }
+    }
+}

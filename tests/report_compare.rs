@@ -1,0 +1,291 @@
+//! The comparison report over the committed baselines of a fictitious GPU: native,
+//! hami-100 (one metric faster, the rest unchanged) and hami-50 (unverified; launch
+//! slower, the large allocation 0.5 % slower, the small one not measured).
+
+use gpu_virt_bench::report::compare::NATIVE;
+use gpu_virt_bench::report::stats::Verdict;
+use gpu_virt_bench::report::{compare_markdown, compare_report};
+use gpu_virt_bench::Error;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const GPU: &str = "nvidia-test-gpu";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/baselines")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A writable copy of the fixtures, for tests that damage or extend them.
+fn fixture_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures(), dir.path());
+    dir
+}
+
+/// The text from `heading` up to the next heading.
+fn section<'a>(markdown: &'a str, heading: &str) -> &'a str {
+    let start = markdown
+        .find(heading)
+        .unwrap_or_else(|| panic!("no '{heading}' in:\n{markdown}"));
+    let body = &markdown[start + heading.len()..];
+    &body[..body.find("\n#").unwrap_or(body.len())]
+}
+
+/// The table row of `config` in `text`.
+fn row<'a>(text: &'a str, config: &str) -> &'a str {
+    text.lines()
+        .find(|line| line.starts_with(&format!("| {config} ")))
+        .unwrap_or_else(|| panic!("no row for {config} in:\n{text}"))
+}
+
+fn configs_in_order(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("| ")?.split(' ').next())
+        .filter(|cell| cell.starts_with("native") || cell.starts_with("hami-"))
+        .collect()
+}
+
+fn corrupt_folder(err: Error) -> (PathBuf, String) {
+    match err {
+        Error::CorruptBaseline { path, reason } => (path, reason),
+        other => panic!("expected CorruptBaseline, got {other:?}"),
+    }
+}
+
+#[test]
+fn tables_show_figures_changes_and_significance() {
+    let markdown = compare_markdown(&fixtures()).unwrap();
+
+    let launch = section(&markdown, "### OH-001 launch-call (us, lower is better)");
+    assert!(
+        launch.contains("| Configuration | Median | Mean | p99 | Change vs native | Significant |")
+    );
+    assert!(
+        row(launch, NATIVE).ends_with("| 6.400 | — | — |"),
+        "{launch}"
+    );
+    assert!(row(launch, "hami-100").ends_with("| no |"), "{launch}");
+    let slower = row(launch, "hami-50 (UNVERIFIED)");
+    assert!(slower.ends_with("| yes, slower |"), "{slower}");
+    assert!(slower.contains("| +3"), "about +30 %: {slower}");
+
+    let small = section(&markdown, "### OH-002 small (us, lower is better)");
+    let faster = row(small, "hami-100");
+    assert!(faster.ends_with("| yes, faster |"), "{faster}");
+    assert!(faster.contains("| -1"), "about -10 %: {faster}");
+    assert_eq!(
+        row(small, "hami-50 (UNVERIFIED)"),
+        "| hami-50 (UNVERIFIED) | not measured | — | — | — | — |"
+    );
+
+    let large = section(&markdown, "### OH-002 large (us, lower is better)");
+    let noise = row(large, "hami-50 (UNVERIFIED)");
+    assert!(noise.ends_with("| within noise |"), "{noise}");
+    assert!(noise.contains("| — | +0.5 % ["), "no p99, +0.5 %: {noise}");
+}
+
+#[test]
+fn header_shows_device_and_verification() {
+    let markdown = compare_markdown(&fixtures()).unwrap();
+    assert!(markdown.contains(&format!("## NVIDIA Test GPU ({GPU})")));
+    assert!(markdown.contains(
+        "Device: NVIDIA Test GPU, compute capability 8.0, 108 SMs, 40960 MiB, driver CUDA 12.8"
+    ));
+    let checks = section(&markdown, "### Verification");
+    let native = row(checks, NATIVE);
+    assert!(
+        native.contains("| verified | no | 40960 MiB / none | — |"),
+        "{native}"
+    );
+    let hami50 = row(checks, "hami-50");
+    for expected in [
+        "**UNVERIFIED**",
+        "20480 MiB / 20480 MiB",
+        "refused (CUDA_ERROR_OUT_OF_MEMORY)",
+        "50.9 % / 50 %",
+        "short-blocks 50.9 %, long-blocks 96.5 %",
+    ] {
+        assert!(hami50.contains(expected), "{expected} not in {hami50}");
+    }
+    assert!(checks.contains("- hami-50: long-blocks shape delivered 96.5 %"));
+}
+
+#[test]
+fn metrics_by_id_then_native_variant_order_and_configs_by_limit() {
+    let markdown = compare_markdown(&fixtures()).unwrap();
+    let headings: Vec<&str> = markdown
+        .lines()
+        .filter(|line| line.starts_with("### OH-"))
+        .collect();
+    assert_eq!(
+        headings,
+        [
+            "### OH-001 launch-call (us, lower is better)",
+            "### OH-002 small (us, lower is better)",
+            "### OH-002 large (us, lower is better)",
+        ]
+    );
+    for heading in headings.iter().chain(&["### Verification"]) {
+        assert_eq!(
+            configs_in_order(section(&markdown, heading)),
+            [NATIVE, "hami-100", "hami-50"],
+            "{heading}"
+        );
+    }
+}
+
+#[test]
+fn report_data_carries_the_verdicts() {
+    let report = compare_report(&fixtures().join(GPU)).unwrap();
+    let gpu = &report.gpus[0];
+    assert!(gpu.has_native);
+    let verdicts: Vec<Vec<Option<Verdict>>> = gpu
+        .metrics
+        .iter()
+        .map(|table| {
+            table
+                .rows
+                .iter()
+                .map(|row| row.measured.as_ref()?.change.map(|c| c.verdict))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            vec![None, Some(Verdict::NoChange), Some(Verdict::Regressed)],
+            vec![None, Some(Verdict::Improved), None],
+            vec![None, Some(Verdict::NoChange), Some(Verdict::WithinNoise)],
+        ]
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["gpus"][0]["metrics"][0]["rows"][2]["measured"]["change"]["verdict"],
+        "regressed"
+    );
+}
+
+#[test]
+fn a_gpu_folder_and_its_parent_give_the_same_report() {
+    assert_eq!(
+        compare_markdown(&fixtures()).unwrap(),
+        compare_markdown(&fixtures().join(GPU)).unwrap()
+    );
+}
+
+#[test]
+fn damaged_configurations_are_errors_naming_the_folder() {
+    type Damage = fn(&Path);
+    let cases: [(&str, &str, Damage); 5] = [
+        ("hami-50", "sample", |dir| {
+            fs::remove_file(dir.join("criterion/overhead/OH-001/launch-call/hami-50/sample.json"))
+                .unwrap()
+        }),
+        ("native", "run.json", |dir| {
+            let run = fs::read_to_string(dir.join("run.json")).unwrap();
+            fs::write(dir.join("run.json"), &run[..run.len() / 2]).unwrap()
+        }),
+        ("hami-100", "run.json", |dir| {
+            fs::remove_file(dir.join("run.json")).unwrap()
+        }),
+        ("hami-100", "summary.json is for 'hami-25'", |dir| {
+            let summary = fs::read_to_string(dir.join("summary.json")).unwrap();
+            fs::write(
+                dir.join("summary.json"),
+                summary.replace("\"config\": \"hami-100\"", "\"config\": \"hami-25\""),
+            )
+            .unwrap()
+        }),
+        (
+            "hami-50",
+            "Criterion sample of OH-002/large is unusable",
+            |dir| {
+                fs::write(
+                    dir.join("criterion/overhead/OH-002/large/hami-50/sample.json"),
+                    r#"{"sampling_mode":"Linear","iters":[1.0,2.0],"times":[5.0]}"#,
+                )
+                .unwrap()
+            },
+        ),
+    ];
+    for (config, expected, damage) in cases {
+        let root = fixture_copy();
+        let folder = root.path().join(GPU).join(config);
+        damage(&folder);
+        let (path, reason) = corrupt_folder(compare_markdown(root.path()).unwrap_err());
+        assert_eq!(path, folder);
+        assert!(reason.contains(expected), "{expected} not in {reason}");
+    }
+}
+
+#[test]
+fn a_folder_renamed_away_from_its_configuration_is_an_error() {
+    let root = fixture_copy();
+    let gpu = root.path().join(GPU);
+    fs::rename(gpu.join("hami-50"), gpu.join("hami-40")).unwrap();
+    let (path, reason) = corrupt_folder(compare_markdown(root.path()).unwrap_err());
+    assert_eq!(path, gpu.join("hami-40"));
+    assert!(
+        reason.contains("'hami-40' but run.json is for 'hami-50'"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn an_empty_folder_asks_for_a_run_first() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("isolation")).unwrap();
+    match compare_markdown(dir.path()).unwrap_err() {
+        Error::Invalid(message) => assert!(message.contains("run `gpu-virt-bench run` first")),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_configuration_folder_is_not_a_report_root() {
+    match compare_markdown(&fixtures().join(GPU).join("hami-50")).unwrap_err() {
+        Error::Invalid(message) => assert!(message.contains("point the report at the GPU folder")),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn hidden_staging_and_unrelated_folders_are_passed_over() {
+    let root = fixture_copy();
+    let gpu = root.path().join(GPU);
+    let staging = gpu.join(".staging-hami-25");
+    fs::create_dir_all(staging.join("criterion")).unwrap();
+    fs::write(staging.join("run.json"), "{").unwrap();
+    fs::create_dir_all(gpu.join("isolation")).unwrap();
+    fs::write(gpu.join("isolation/notes.txt"), "not a configuration").unwrap();
+    fs::create_dir_all(root.path().join(".staging/other-gpu/native")).unwrap();
+    fs::write(root.path().join(".staging/other-gpu/native/run.json"), "{").unwrap();
+
+    let markdown = compare_markdown(root.path()).unwrap();
+    assert_eq!(markdown, compare_markdown(&fixtures()).unwrap());
+    assert!(!markdown.contains("hami-25"));
+}
+
+#[test]
+fn without_native_there_is_nothing_to_compare_against() {
+    let root = fixture_copy();
+    fs::remove_dir_all(root.path().join(GPU).join(NATIVE)).unwrap();
+    let markdown = compare_markdown(root.path()).unwrap();
+    assert!(markdown.contains("No native baseline"));
+    let launch = section(&markdown, "### OH-001 launch-call (us, lower is better)");
+    assert_eq!(configs_in_order(launch), ["hami-100", "hami-50"]);
+    assert!(row(launch, "hami-100").ends_with("| — | — |"), "{launch}");
+}
