@@ -2,12 +2,12 @@ use super::{check, Stream};
 use crate::error::{Error, Result};
 use cudarc::driver::sys;
 use std::ffi::{c_void, CString};
-use std::sync::Arc;
+use std::rc::Rc;
 
 /// A loaded PTX module; unloaded when it and every [`Function`] taken from it are gone.
 #[derive(Clone)]
 pub struct Module {
-    inner: Arc<Loaded>,
+    inner: Rc<Loaded>,
 }
 
 struct Loaded {
@@ -32,7 +32,7 @@ impl Module {
                 name: format!("{result:?}"),
             }),
             other => check(other, "cuModuleLoadData").map(|()| Self {
-                inner: Arc::new(Loaded { raw }),
+                inner: Rc::new(Loaded { raw }),
             }),
         }
     }

@@ -4,7 +4,7 @@
 
 use super::config::{Config, INTERPOSER_VARS, SHARED_CACHE_VAR};
 use super::worker::Job;
-use crate::baseline::read_json;
+use crate::baseline::{read_json, DeviceFacts};
 use crate::error::{io_at, Error, Result};
 use crate::metrics::Selection;
 use crate::system::{self, Reference};
@@ -73,7 +73,7 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
     let mut failures = Vec::new();
     for config in &opts.configs {
         eprintln!("== {}", config.name);
-        match run_one(opts, config, &reference, &gpu_dir, scratch.path()) {
+        match run_one(opts, config, &reference, &facts, &gpu_dir, scratch.path()) {
             Ok(dir) => exported.push(dir),
             Err(e) => {
                 eprintln!("   {}: {e}", config.name);
@@ -108,6 +108,7 @@ fn run_one(
     opts: &RunOptions,
     config: &Config,
     reference: &Reference,
+    facts: &DeviceFacts,
     gpu_dir: &Path,
     scratch: &Path,
 ) -> Result<PathBuf> {
@@ -126,6 +127,7 @@ fn run_one(
     let mut env = config.env.clone();
     env.extend(extra.clone());
     let job = Job {
+        device: facts.clone(),
         config: config.record(&env),
         expect_interposer: config.expect.interposer,
         metrics: opts.selection.ids().iter().map(|s| s.to_string()).collect(),

@@ -1,7 +1,9 @@
 //! What runs inside a configuration's own process: verify, then measure, then write
 //! the baseline files into the staging folder the parent gave it.
 
-use crate::baseline::{write_json_atomic, ConfigRecord, RunRecord, RUN_FILE, SUMMARY_FILE};
+use crate::baseline::{
+    write_json_atomic, ConfigRecord, DeviceFacts, RunRecord, RUN_FILE, SUMMARY_FILE,
+};
 use crate::cuda::Context;
 use crate::error::{Error, Result};
 use crate::metrics::{self, BenchEnv, Selection};
@@ -14,6 +16,9 @@ use std::path::{Path, PathBuf};
 /// stays short and nothing is lost in quoting.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Job {
+    /// Device facts read by the parent, outside any interposer: HAMi-core rewrites
+    /// cuDeviceTotalMem too, so the worker cannot learn the physical size itself.
+    pub device: DeviceFacts,
     pub config: ConfigRecord,
     pub expect_interposer: bool,
     pub metrics: Vec<String>,
@@ -38,7 +43,14 @@ pub fn run_reference(out: &Path, verify_secs: f64) -> Result<()> {
 pub fn run_job(job: &Job) -> Result<()> {
     let started_at = Utc::now();
     let ctx = Context::primary(0)?;
-    let facts = system::device_facts(&ctx.device())?;
+    let seen = ctx.device().name()?;
+    if seen != job.device.name {
+        return Err(Error::Invalid(format!(
+            "the worker sees device '{seen}', the runner '{}'",
+            job.device.name
+        )));
+    }
+    let facts = job.device.clone();
     let expect = Expect {
         interposer: job.expect_interposer,
         mem_limit_mib: job.config.mem_limit_mib,
