@@ -139,7 +139,7 @@ fn main() -> ExitCode {
             };
             // Names are checked before the driver is touched, so a typo fails fast
             // even on a machine without a GPU.
-            Config::parse_list(&configs, &hami_lib, 1)?;
+            run::preflight(&Config::parse_list(&configs, &hami_lib, 1)?)?;
             cuda::init()?;
             let physical = cuda::Device::get(0)?.total_mem()? >> 20;
             let opts = RunOptions {

@@ -29,20 +29,11 @@ pub struct RunOptions {
 /// replaced once its new run has completed, and a failed configuration leaves no
 /// folder behind; the others still run, and the failures are returned together.
 pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
+    preflight(&opts.configs)?;
     let device = crate::cuda::Device::get(0)?;
     let facts = system::device_facts(&device)?;
     let gpu_dir = opts.out.join(system::slug(&facts.name));
-    for config in &opts.configs {
-        if let Some(lib) = &config.library {
-            if !lib.is_file() {
-                return Err(Error::MissingLibrary(lib.clone()));
-            }
-        }
-        let dest = gpu_dir.join(&config.name);
-        if dest.exists() && !opts.force {
-            return Err(Error::BaselineExists(dest));
-        }
-    }
+    check_exports(&gpu_dir, &opts.configs, opts.force)?;
     std::fs::create_dir_all(&gpu_dir).map_err(io_at(&gpu_dir))?;
     let scratch = tempfile::Builder::new()
         .prefix("gpu-virt-bench-")
@@ -91,6 +82,30 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
                 exported.len()
             ),
         })
+    }
+}
+
+/// Checks what needs no GPU: every interposer library exists. Run before the driver
+/// is touched, so the error names the real problem even on a machine without one.
+pub fn preflight(configs: &[Config]) -> Result<()> {
+    for lib in configs.iter().filter_map(|c| c.library.as_ref()) {
+        if !lib.is_file() {
+            return Err(Error::MissingLibrary(lib.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to run when any configuration already has an export under `gpu_dir`,
+/// unless `force`: a finished run is never replaced by accident.
+fn check_exports(gpu_dir: &Path, configs: &[Config], force: bool) -> Result<()> {
+    match configs
+        .iter()
+        .map(|c| gpu_dir.join(&c.name))
+        .find(|d| d.exists())
+    {
+        Some(dest) if !force => Err(Error::BaselineExists(dest)),
+        _ => Ok(()),
     }
 }
 
@@ -180,6 +195,39 @@ fn replace_dir(staging: &Path, dest: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn configs(list: &str, lib: &Path) -> Vec<Config> {
+        Config::parse_list(list, lib, 1000).unwrap()
+    }
+
+    #[test]
+    fn an_existing_export_is_refused_unless_forced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let list = configs("native,hami-50", Path::new("/x"));
+        assert!(check_exports(tmp.path(), &list, false).is_ok());
+        std::fs::create_dir_all(tmp.path().join("hami-50")).unwrap();
+        let err = check_exports(tmp.path(), &list, false).unwrap_err();
+        assert!(
+            matches!(err, Error::BaselineExists(ref p) if p.ends_with("hami-50")),
+            "{err}"
+        );
+        assert!(err.to_string().contains("--force"));
+        assert!(check_exports(tmp.path(), &list, true).is_ok());
+    }
+
+    #[test]
+    fn a_missing_interposer_library_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("libvgpu.so");
+        let err = preflight(&configs("native,hami-25", &missing)).unwrap_err();
+        assert!(
+            matches!(err, Error::MissingLibrary(ref p) if *p == missing),
+            "{err}"
+        );
+        std::fs::write(&missing, b"").unwrap();
+        assert!(preflight(&configs("hami-25", &missing)).is_ok());
+        assert!(preflight(&configs("native", Path::new("/nonexistent"))).is_ok());
+    }
 
     #[test]
     fn replace_dir_swaps_in_the_new_folder() {
