@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fs};
 
-/// Ampere and newer: the oldest architecture whose tensor-core bf16 the kernels use.
-const ARCH: &str = "sm_80";
+include!("kernels/nvcc_flags.rs");
 
 fn find_nvcc() -> Option<PathBuf> {
     let candidates = env::var_os("NVCC")
@@ -41,7 +40,7 @@ fn main() {
         match &nvcc {
             Some(nvcc) => {
                 let status = Command::new(nvcc)
-                    .args(["-ptx", "-O3", "-std=c++17", &format!("-arch={ARCH}")])
+                    .args(NVCC_FLAGS)
                     .arg(src)
                     .arg("-o")
                     .arg(&dest)
