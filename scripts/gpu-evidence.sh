@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the suite's GPU evidence on a machine with a GPU, from prebuilt binaries:
-#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full] [CONFIGS]
+#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|oh001] [CONFIGS]
+# quick/full: `run` over CONFIGS, then the OH-001 comparison; oh001: the comparison only.
 # BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
 # libvgpu.so must already be installed (default /usr/local/vgpu/libvgpu.so).
 # Prints a short table last.
@@ -17,23 +18,34 @@ c_loop() {
         "$out/launch_loop" kernels/ptx/launch.ptx
 }
 
+if [ "$mode" != oh001 ]; then
 start=$(date +%s%N)
 "$bin/gpu-virt-bench" run "${quick[@]}" --configs "$configs" --out "$out/baselines" --force 2>&1 | tee "$out/run.log"
 rc=$?
 end=$(date +%s%N)
 echo "run ${quick[*]} over $configs: rc=$rc, $(((end - start) / 1000000)) ms" | tee "$out/run-time.txt"
+fi
 
-# OH-001 (a): the harness against the C loop, alternated in one run, same GPU.
+# OH-001 (a): the harness against the C loop, alternated in one run, same GPU; launch
+# latency drifts by 10-20 % between runs here, so pairs are compared, not blocks.
 if [ -x "$bin/overhead" ]; then
-    for i in 1 2 3; do
+    for i in $(seq "${PAIRS:-8}"); do
         c_loop | tee -a "$out/oh001-alternation.txt"
-        CRITERION_HOME="$out/oh001" "$bin/overhead" --bench --save-baseline "alt$i" OH-001/launch-call >>"$out/bench.log" 2>&1
+        CRITERION_HOME="$out/oh001" "$bin/overhead" --bench --quick --save-baseline "alt$i" OH-001/launch-call >>"$out/bench.log" 2>&1
         python3 - "$out/oh001/overhead/OH-001/launch-call/alt$i" <<'PY' | tee -a "$out/oh001-alternation.txt"
 import json, sys
 e = json.load(open(sys.argv[1] + "/estimates.json")); p = json.load(open(sys.argv[1] + "/percentiles.json"))
-print(f"harness launch-call p50_us={p['p50_ns']/1e3:.3f} mean_us={e['mean']['point_estimate']/1e3:.3f} p99_us={p['p99_ns']/1e3:.3f}")
+print(f"harness       launch-call p50_us={p['p50_ns']/1e3:.3f} mean_us={e['mean']['point_estimate']/1e3:.3f} p99_us={p['p99_ns']/1e3:.3f}")
 PY
     done
+    python3 - "$out/oh001-alternation.txt" <<'PY' | tee -a "$out/oh001-alternation.txt"
+import re, statistics, sys
+rows = [dict(re.findall(r"(\w+)_us=([\d.]+)", l)) for l in open(sys.argv[1]) if "launch-call" in l]
+c, h = rows[0::2], rows[1::2]
+for k in ("p50", "mean"):
+    r = [float(b[k]) / float(a[k]) for a, b in zip(c, h)]
+    print(f"harness/C {k}: median ratio {statistics.median(r):.3f} over {len(r)} pairs (min {min(r):.3f}, max {max(r):.3f})")
+PY
 fi
 
 echo
@@ -53,4 +65,4 @@ for e in s["entries"]:
     print(f"   {e['id']} {e['variant']:<22} {e['median']:10.3f} {p50:10.3f} {p99:10.3f} {e['unit']}")
 PY
 done
-cat "$out/oh001-alternation.txt" "$out/run-time.txt"
+cat "$out/oh001-alternation.txt" "$out"/run-time.txt 2>/dev/null
