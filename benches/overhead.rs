@@ -5,6 +5,9 @@ use gpu_virt_bench::metrics::{self, BenchEnv, Selection};
 use gpu_virt_bench::{cuda::Context, Error};
 
 fn main() {
+    if let Some(code) = gpu_virt_bench::run::child::serve_if_child() {
+        std::process::exit(code);
+    }
     let env = BenchEnv::from_cargo_bench_args();
     let mut criterion = criterion::Criterion::default().configure_from_args();
     let outcome = Context::primary(0).and_then(|ctx| {

@@ -3,3 +3,6 @@
 
 /// kernels/launch.cu: `empty`, `spin`.
 pub const LAUNCH: &str = include_str!(concat!(env!("OUT_DIR"), "/launch.ptx"));
+
+/// kernels/pipeline.cu: `affine`.
+pub const PIPELINE: &str = include_str!(concat!(env!("OUT_DIR"), "/pipeline.ptx"));

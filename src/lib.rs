@@ -14,6 +14,7 @@ pub mod measure;
 pub mod metrics;
 pub mod report;
 pub mod run;
+pub mod stats;
 pub mod system;
 
 pub use error::{Error, Result};

@@ -116,6 +116,9 @@ fn list() {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = run::child::serve_if_child() {
+        return ExitCode::from(code as u8);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info => info(),

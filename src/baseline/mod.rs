@@ -128,8 +128,15 @@ pub struct SummaryEntry {
     /// clock's resolution, recorded as the batch's mean.
     #[serde(default)]
     pub calls_per_record: Option<u32>,
-    /// The benchmark's folder under `criterion/` (e.g. "overhead/OH-001/launch-call").
-    pub criterion_path: String,
+    /// The benchmark's folder under `criterion/` (e.g. "overhead/OH-001/launch-call");
+    /// absent for figures Criterion cannot sample (see `samples`).
+    #[serde(default)]
+    pub criterion_path: Option<String>,
+    /// The samples themselves, in `unit`, for figures measured outside Criterion
+    /// (CPU time of an idle process per window: Criterion plans its iterations from
+    /// wall time and cannot sample a quantity that is not).
+    #[serde(default)]
+    pub samples: Option<Vec<f64>>,
 }
 
 /// `summary.json`.

@@ -51,7 +51,16 @@ impl Baseline {
             )));
         }
         for entry in &summary.entries {
-            let bench = dir.join(CRITERION_DIR).join(&entry.criterion_path);
+            let Some(path) = &entry.criterion_path else {
+                if entry.samples.as_ref().is_none_or(|s| s.len() < 2) {
+                    return Err(corrupt(format!(
+                        "{}/{} has neither Criterion files nor samples",
+                        entry.id, entry.variant
+                    )));
+                }
+                continue;
+            };
+            let bench = dir.join(CRITERION_DIR).join(path);
             if !bench.join(&run.config.name).is_dir() {
                 return Err(corrupt(format!(
                     "Criterion files of {}/{} are missing ({})",

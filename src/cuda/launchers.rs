@@ -57,3 +57,40 @@ impl LaunchKernels {
         unsafe { self.spin.launch(blocks, threads, 0, stream, &mut params) }
     }
 }
+
+/// kernels/pipeline.cu, loaded.
+pub struct PipelineKernels {
+    affine: Function,
+}
+
+/// Blocks and threads of `affine`: enough to cover the chip, the grid-stride loop
+/// covers the rest.
+const AFFINE_GRID: (u32, u32) = (1024, 256);
+
+impl PipelineKernels {
+    pub fn load() -> Result<Self> {
+        let module = Module::load("pipeline", kernels::PIPELINE)?;
+        Ok(Self {
+            affine: module.function("affine")?,
+        })
+    }
+
+    /// `x = a * x + b` over the whole f32 buffer.
+    pub fn affine(&self, x: &DeviceBuffer, a: f32, b: f32, stream: &Stream) -> Result<()> {
+        let mut ptr = x.device_ptr();
+        let mut n = (x.bytes() / 4) as u64;
+        let (mut a, mut b) = (a, b);
+        let mut params = [
+            (&mut ptr as *mut u64).cast::<c_void>(),
+            (&mut n as *mut u64).cast::<c_void>(),
+            (&mut a as *mut f32).cast::<c_void>(),
+            (&mut b as *mut f32).cast::<c_void>(),
+        ];
+        // SAFETY: (float*, unsigned long long, float, float) as declared; n covers
+        // exactly the buffer, which callers keep alive until `stream` is synchronised.
+        unsafe {
+            self.affine
+                .launch(AFFINE_GRID.0, AFFINE_GRID.1, 0, stream, &mut params)
+        }
+    }
+}

@@ -46,6 +46,16 @@ impl DeviceBuffer {
         )
     }
 
+    /// Copies `host`, which must be exactly as large, into the buffer.
+    pub fn copy_from_host<T: Copy>(&self, host: &[T]) -> Result<()> {
+        assert_eq!(std::mem::size_of_val(host), self.bytes, "host slice size");
+        // SAFETY: sizes checked above; synchronous copy.
+        check(
+            unsafe { sys::cuMemcpyHtoD_v2(self.ptr, host.as_ptr().cast(), self.bytes) },
+            "cuMemcpyHtoD",
+        )
+    }
+
     /// Frees now and reports failure, which `Drop` cannot.
     pub fn free(self) -> Result<()> {
         let this = std::mem::ManuallyDrop::new(self);

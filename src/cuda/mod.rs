@@ -10,7 +10,7 @@ mod stream;
 
 pub use context::{Context, Device};
 pub use event::Event;
-pub use launchers::LaunchKernels;
+pub use launchers::{LaunchKernels, PipelineKernels};
 pub use memory::DeviceBuffer;
 pub use module::{Function, Module};
 pub use stream::Stream;

@@ -39,13 +39,30 @@ impl Stopwatch {
     pub fn time<T>(&mut self, f: impl FnOnce() -> T) -> T {
         let start = Instant::now();
         let out = f();
-        let elapsed = start.elapsed();
-        self.total += elapsed;
-        if let Some(hist) = &mut self.hist {
-            let ns = (elapsed.as_nanos() as u64 / u64::from(self.calls_per_record)).max(1);
-            hist.saturating_record(ns);
-        }
+        self.record(start.elapsed());
         out
+    }
+
+    /// Adds a duration measured elsewhere (by a child process, or as CPU time), for
+    /// figures this process cannot time around a closure.
+    pub fn record(&mut self, elapsed: Duration) {
+        self.record_parallel(&[elapsed]);
+    }
+
+    /// Records durations of work done at once in several processes: each goes into
+    /// the histogram, their mean into the total, so Criterion sees the time one
+    /// process took while the others competed.
+    pub fn record_parallel(&mut self, elapsed: &[Duration]) {
+        if elapsed.is_empty() {
+            return;
+        }
+        self.total += elapsed.iter().sum::<Duration>() / elapsed.len() as u32;
+        if let Some(hist) = &mut self.hist {
+            for d in elapsed {
+                let ns = (d.as_nanos() as u64 / u64::from(self.calls_per_record)).max(1);
+                hist.saturating_record(ns);
+            }
+        }
     }
 
     pub fn total(&self) -> Duration {

@@ -14,7 +14,7 @@ use crate::cuda::Context;
 use crate::error::{Error, Result};
 use crate::measure::Stopwatch;
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -130,7 +130,8 @@ impl BenchEnv {
         group
             .warm_up_time(Duration::from_secs_f64(warm))
             .measurement_time(Duration::from_secs_f64(measure))
-            .sample_size(samples);
+            .sample_size(samples)
+            .sampling_mode(SamplingMode::Auto);
     }
 
     fn percentile_budget(&self) -> Duration {
@@ -150,24 +151,69 @@ pub struct Measured {
     /// Driver calls per timed operation (1000 for calls too short for the clock).
     pub calls_per_op: u32,
     pub percentiles: Option<Percentiles>,
-    pub criterion_path: String,
+    /// Criterion's folder of the benchmark, or `None` with `samples` set instead.
+    pub criterion_path: Option<String>,
+    /// Samples in the metric's unit, for figures measured outside Criterion.
+    pub samples: Option<Vec<f64>>,
+}
+
+/// How one variant is sampled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Variant<'a> {
+    pub info: &'static MetricInfo,
+    pub name: &'a str,
+    /// Driver calls per timed operation.
+    pub calls_per_op: u32,
+    /// Tens of milliseconds or more per operation: Criterion's minimum of 10 samples
+    /// in flat mode, and no per-call pass beyond its minimum of records.
+    pub slow: bool,
+}
+
+impl<'a> Variant<'a> {
+    pub fn new(info: &'static MetricInfo, name: &'a str) -> Self {
+        Self {
+            info,
+            name,
+            calls_per_op: 1,
+            slow: false,
+        }
+    }
+
+    fn path(&self) -> String {
+        format!("{}/{}/{}", self.info.category, self.info.id, self.name)
+    }
 }
 
 /// Most histogram records one percentile pass takes, whatever its time budget.
 const MAX_RECORDS: usize = 20_000;
+/// Fewest records of a percentile pass, so p99 rests on more than a handful.
+const MIN_RECORDS: usize = 50;
+/// Fewest records for slow operations, whose p99 is then the maximum.
+const MIN_SLOW_RECORDS: usize = 10;
 
-/// Warms `op` up, records its per-call distribution, then lets Criterion sample it.
-/// A driver error inside Criterion's loop stops the loop and is returned, so a failed
-/// call is never averaged into a figure.
+/// [`bench_batched`] for an operation timed one iteration at a time.
 pub(crate) fn bench_variant(
     group: &mut BenchmarkGroup<'_, WallTime>,
     env: &BenchEnv,
-    info: &'static MetricInfo,
-    variant: &str,
-    calls_per_op: u32,
+    variant: Variant<'_>,
     op: &mut dyn FnMut(&mut Stopwatch) -> Result<()>,
 ) -> Result<Option<Measured>> {
-    let criterion_path = format!("{}/{}/{}", info.category, info.id, variant);
+    bench_batched(group, env, variant, &mut |sw, iters| {
+        (0..iters).try_for_each(|_| op(sw))
+    })
+}
+
+/// Warms `op` up, records its per-call distribution, then lets Criterion sample it;
+/// `op(sw, n)` runs `n` iterations and times them into `sw`. A driver error inside
+/// Criterion's loop stops the loop and is returned, so a failed call is never
+/// averaged into a figure.
+pub(crate) fn bench_batched(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    env: &BenchEnv,
+    variant: Variant<'_>,
+    op: &mut dyn FnMut(&mut Stopwatch, u64) -> Result<()>,
+) -> Result<Option<Measured>> {
+    let criterion_path = variant.path();
     if !env.selects(&criterion_path) {
         return Ok(None);
     }
@@ -176,43 +222,52 @@ pub(crate) fn bench_variant(
         let mut warm = Stopwatch::summing();
         let start = Instant::now();
         let mut n = 0;
-        while n < 10 || start.elapsed() < env.warm_up_budget() {
-            op(&mut warm)?;
+        while n < 3 || start.elapsed() < env.warm_up_budget() {
+            op(&mut warm, 1)?;
             n += 1;
         }
-        let mut rec = Stopwatch::recording(calls_per_op);
+        let min = if variant.slow {
+            MIN_SLOW_RECORDS
+        } else {
+            MIN_RECORDS
+        };
+        let mut rec = Stopwatch::recording(variant.calls_per_op);
         let start = Instant::now();
         let mut n = 0;
-        while n < 50 || (start.elapsed() < env.percentile_budget() && n < MAX_RECORDS) {
-            op(&mut rec)?;
+        while n < min
+            || (!variant.slow && start.elapsed() < env.percentile_budget() && n < MAX_RECORDS)
+        {
+            op(&mut rec, 1)?;
             n += 1;
         }
         percentiles = Some(rec.percentiles()?);
     }
+    if variant.slow {
+        group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    }
     let mut failure: Option<Error> = None;
-    group.bench_function(BenchmarkId::new(info.id, variant), |b| {
+    group.bench_function(BenchmarkId::new(variant.info.id, variant.name), |b| {
         b.iter_custom(|iters| {
             let mut sw = Stopwatch::summing();
             if failure.is_none() {
-                for _ in 0..iters {
-                    if let Err(e) = op(&mut sw) {
-                        failure = Some(e);
-                        break;
-                    }
+                if let Err(e) = op(&mut sw, iters) {
+                    failure = Some(e);
                 }
             }
             sw.total().max(Duration::from_nanos(1))
         })
     });
+    env.configure(group);
     if let Some(e) = failure {
         return Err(e);
     }
     Ok(Some(Measured {
-        info,
-        variant: variant.to_string(),
-        calls_per_op,
+        info: variant.info,
+        variant: variant.name.to_string(),
+        calls_per_op: variant.calls_per_op,
         percentiles,
-        criterion_path,
+        criterion_path: Some(criterion_path),
+        samples: None,
     }))
 }
 
@@ -269,42 +324,49 @@ struct Estimates {
     median: Estimate,
 }
 
-fn ns_per_unit(unit: &str) -> f64 {
-    match unit {
-        "us" => 1e3,
-        "ms" => 1e6,
-        _ => 1.0,
-    }
-}
-
 /// Reads Criterion's estimates back, writes each variant's percentiles beside them,
 /// and returns `summary.json`'s content with every value in the metric's unit.
 pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
     let mut entries = Vec::with_capacity(measured.len());
     for m in measured {
-        let dir = env
-            .criterion_dir
-            .join(&m.criterion_path)
-            .join(&env.baseline);
-        let est: Estimates = read_json(&dir.join("estimates.json"))?;
-        let per_unit = ns_per_unit(m.info.unit);
-        let scale = per_unit * f64::from(m.calls_per_op);
-        if let Some(p) = &m.percentiles {
-            write_json_atomic(&dir.join(PERCENTILES_FILE), p)?;
-        }
+        let per_unit = m.info.ns_per_unit;
+        let (mean, median, ci_low, ci_high) = match (&m.criterion_path, &m.samples) {
+            (Some(path), _) => {
+                let dir = env.criterion_dir.join(path).join(&env.baseline);
+                let est: Estimates = read_json(&dir.join("estimates.json"))?;
+                if let Some(p) = &m.percentiles {
+                    write_json_atomic(&dir.join(PERCENTILES_FILE), p)?;
+                }
+                let scale = per_unit * f64::from(m.calls_per_op);
+                (
+                    est.mean.point_estimate / scale,
+                    est.median.point_estimate / scale,
+                    est.mean.confidence_interval.lower_bound / scale,
+                    est.mean.confidence_interval.upper_bound / scale,
+                )
+            }
+            (None, Some(samples)) => crate::stats::mean_median_ci(samples)?,
+            (None, None) => {
+                return Err(Error::Invalid(format!(
+                    "{}/{} has neither Criterion files nor samples",
+                    m.info.id, m.variant
+                )))
+            }
+        };
         entries.push(SummaryEntry {
             id: m.info.id.to_string(),
             variant: m.variant.clone(),
             unit: m.info.unit.to_string(),
             better: m.info.better,
-            median: est.median.point_estimate / scale,
-            mean: est.mean.point_estimate / scale,
-            ci_low: est.mean.confidence_interval.lower_bound / scale,
-            ci_high: est.mean.confidence_interval.upper_bound / scale,
+            median,
+            mean,
+            ci_low,
+            ci_high,
             p50: m.percentiles.as_ref().map(|p| p.p50_ns / per_unit),
             p99: m.percentiles.as_ref().map(|p| p.p99_ns / per_unit),
             calls_per_record: m.percentiles.as_ref().map(|p| p.calls_per_record),
             criterion_path: m.criterion_path.clone(),
+            samples: m.samples.clone(),
         });
     }
     Ok(Summary {

@@ -2,13 +2,15 @@ use crate::baseline::Better;
 use crate::error::{Error, Result};
 
 /// A metric as `list` shows it and `--metrics` selects it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricInfo {
     pub id: &'static str,
     pub name: &'static str,
     pub category: &'static str,
     pub unit: &'static str,
     pub better: Better,
+    /// Nanoseconds of Criterion's per-iteration figure per unit of the metric.
+    pub ns_per_unit: f64,
     pub method: &'static str,
 }
 
@@ -21,6 +23,7 @@ pub const METRICS: &[MetricInfo] = &[
         category: "overhead",
         unit: "us",
         better: Better::Lower,
+        ns_per_unit: 1e3,
         method: "host time of cuLaunchKernel of an empty <<<1,1>>> kernel (launch-call, stream sync every 256 untimed) and of launch + cuStreamSynchronize (launch-sync)",
     },
     MetricInfo {
@@ -29,6 +32,7 @@ pub const METRICS: &[MetricInfo] = &[
         category: "overhead",
         unit: "us",
         better: Better::Lower,
+        ns_per_unit: 1e3,
         method: "host time of cuMemAlloc of 4 KiB, 1 MiB, 64 MiB, 1 GiB; the free is untimed",
     },
     MetricInfo {
@@ -37,7 +41,17 @@ pub const METRICS: &[MetricInfo] = &[
         category: "overhead",
         unit: "us",
         better: Better::Lower,
+        ns_per_unit: 1e3,
         method: "host time of cuMemFree of 4 KiB, 1 MiB, 64 MiB, 1 GiB; the allocation is untimed",
+    },
+    MetricInfo {
+        id: "OH-004",
+        name: "Context creation",
+        category: "overhead",
+        unit: "ms",
+        better: Better::Lower,
+        ns_per_unit: 1e6,
+        method: "cuCtxCreate + cuCtxDestroy in a live process (create-destroy); first cuInit + primary context in a fresh child process, as the child times it (cold-start)",
     },
     MetricInfo {
         id: "OH-005",
@@ -45,7 +59,53 @@ pub const METRICS: &[MetricInfo] = &[
         category: "overhead",
         unit: "ns",
         better: Better::Lower,
+        ns_per_unit: 1.0,
         method: "ns per call of cuDriverGetVersion, cuCtxGetDevice, cuDeviceGetAttribute, timed in batches of 1000 calls",
+    },
+    MetricInfo {
+        id: "OH-006",
+        name: "Shared-state contention",
+        category: "overhead",
+        unit: "us",
+        better: Better::Lower,
+        ns_per_unit: 1e3,
+        method: "cuMemAlloc + cuMemFree of 4 KiB per pair, in 1, 2, 4, 8 processes of the same configuration at once (started behind a barrier); mean over processes per sample",
+    },
+    MetricInfo {
+        id: "OH-007",
+        name: "Memory tracking overhead",
+        category: "overhead",
+        unit: "ns",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "host time of a cuMemAlloc + cuMemFree pair of 4 KiB",
+    },
+    MetricInfo {
+        id: "OH-008",
+        name: "Rate limiter overhead",
+        category: "overhead",
+        unit: "ns",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "host time of cuLaunchKernel of an empty kernel on an idle GPU (launch timed, then synchronize untimed, repeat), so a limiter's check is paid but never waits",
+    },
+    MetricInfo {
+        id: "OH-009",
+        name: "Monitoring CPU overhead",
+        category: "overhead",
+        unit: "%",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "CPU time (getrusage, user + system, all threads) of a child process holding an idle context, per 0.5 s window over 2 s, as % of one core",
+    },
+    MetricInfo {
+        id: "OH-010",
+        name: "Total throughput degradation",
+        category: "overhead",
+        unit: "us",
+        better: Better::Lower,
+        ns_per_unit: 1e3,
+        method: "time per iteration of a fixed pipeline: cuMemAlloc 16 MiB, copy host to device, three kernels, copy back, cuMemFree (output checked before timing); degradation = 1 - native time / configuration time",
     },
 ];
 
@@ -125,6 +185,8 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), METRICS.len());
-        assert!(METRICS.iter().all(|m| ["us", "ns"].contains(&m.unit)));
+        assert!(METRICS
+            .iter()
+            .all(|m| ["us", "ns", "ms", "%"].contains(&m.unit)));
     }
 }

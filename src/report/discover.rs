@@ -150,9 +150,12 @@ fn load_config(dir: &Path) -> Result<LoadedConfig> {
         .entries
         .iter()
         .map(|entry| {
+            let Some(path) = &entry.criterion_path else {
+                return Ok(entry.samples.clone().unwrap_or_default());
+            };
             let file = dir
                 .join(CRITERION_DIR)
-                .join(&entry.criterion_path)
+                .join(path)
                 .join(name)
                 .join("sample.json");
             let sample: CriterionSample =

@@ -4,7 +4,8 @@
 //! same baselines always give the same report.
 
 use crate::baseline::Better;
-use rand::{Rng, SeedableRng};
+use crate::stats::{draw, mean, percentile};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
@@ -117,16 +118,6 @@ fn change_interval(base: &[f64], new: &[f64], rng: &mut ChaCha8Rng) -> (f64, f64
     )
 }
 
-fn draw(from: &[f64], into: &mut [f64], rng: &mut ChaCha8Rng) {
-    for slot in into {
-        *slot = from[rng.random_range(0..from.len())];
-    }
-}
-
-fn mean(values: &[f64]) -> f64 {
-    values.iter().sum::<f64>() / values.len() as f64
-}
-
 /// Welch's t of `a` against `b`, with sample (n - 1) variances.
 fn welch_t(a: &[f64], b: &[f64]) -> f64 {
     let variance = |values: &[f64], mean: f64| {
@@ -137,19 +128,10 @@ fn welch_t(a: &[f64], b: &[f64]) -> f64 {
     (mean_a - mean_b) / spread.sqrt()
 }
 
-/// Linear interpolation between closest ranks, as Criterion's percentiles do.
-fn percentile(sorted: &[f64], percent: f64) -> f64 {
-    let rank = percent / 100.0 * (sorted.len() - 1) as f64;
-    let floor = rank.floor() as usize;
-    match sorted.get(floor + 1) {
-        Some(&ceiling) => sorted[floor] + (ceiling - sorted[floor]) * (rank - rank.floor()),
-        None => sorted[floor],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::Rng;
 
     /// `n` values around `centre` with relative spread `spread`, reproducibly.
     fn sample(centre: f64, spread: f64, n: usize, seed: u64) -> Vec<f64> {
@@ -229,13 +211,5 @@ mod tests {
         let result = compare(&[5.0, 5.0, 5.0], &[5.0, 5.0], Better::Lower);
         assert_eq!(result.verdict, Verdict::NoChange);
         assert_eq!(result.change_mean, 0.0);
-    }
-
-    #[test]
-    fn percentile_interpolates_between_ranks() {
-        let sorted = [1.0, 2.0, 3.0, 4.0, 5.0];
-        assert_eq!(percentile(&sorted, 50.0), 3.0);
-        assert_eq!(percentile(&sorted, 100.0), 5.0);
-        assert!((percentile(&sorted, 2.5) - 1.1).abs() < 1e-12);
     }
 }

@@ -1,5 +1,6 @@
 //! Configurations and the processes that run them.
 
+pub mod child;
 mod config;
 mod runner;
 mod worker;

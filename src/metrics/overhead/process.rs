@@ -1,0 +1,117 @@
+//! Figures that need other processes: a context's start-up in a fresh process,
+//! contention between processes of one configuration, and an idle process's CPU.
+
+use crate::cuda::Context;
+use crate::error::{Error, Result};
+use crate::metrics::{bench_batched, bench_variant, find, BenchEnv, Measured, Selection, Variant};
+use crate::run::child::{self, Child, ColdStart, Reply, Request, START_TIMEOUT};
+use criterion::measurement::WallTime;
+use criterion::BenchmarkGroup;
+use std::time::Duration;
+
+/// Process counts of OH-006.
+const PROCESS_COUNTS: [usize; 4] = [1, 2, 4, 8];
+/// Allocation size of OH-006: small, so the figure is the bookkeeping, not the memory.
+const CONTENTION_BYTES: usize = 4 << 10;
+/// OH-009's window, and how long the idle process is watched in all.
+const IDLE_WINDOW_MS: u64 = 500;
+const IDLE_TOTAL_MS: u64 = 2000;
+/// Longest a batch of work in a child may take before it counts as hung.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub(super) fn bench(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    env: &BenchEnv,
+    selection: &Selection,
+    ctx: &Context,
+) -> Result<Vec<Measured>> {
+    let mut out = Vec::new();
+    if selection.contains("OH-004") {
+        let info = find("OH-004")?;
+        let device = ctx.device();
+        let slow = |name| Variant {
+            slow: true,
+            ..Variant::new(info, name)
+        };
+        out.extend(bench_variant(
+            group,
+            env,
+            slow("create-destroy"),
+            &mut |sw| {
+                sw.time(|| Context::create(device).and_then(Context::destroy))?;
+                ctx.make_current()
+            },
+        )?);
+        out.extend(bench_variant(group, env, slow("cold-start"), &mut |sw| {
+            let mut child = Child::spawn("cold-start")?;
+            let report: ColdStart = child.receive(START_TIMEOUT)?;
+            sw.record(Duration::from_nanos(report.init_ns + report.context_ns));
+            Ok(())
+        })?);
+    }
+
+    if selection.contains("OH-006") {
+        let info = find("OH-006")?;
+        for n in PROCESS_COUNTS {
+            let name = format!("{n}-proc");
+            let mut children = child::spawn_servers(n)?;
+            out.extend(bench_batched(
+                group,
+                env,
+                Variant::new(info, &name),
+                &mut |sw, pairs| {
+                    let request = Request::AllocFree {
+                        bytes: CONTENTION_BYTES,
+                        pairs,
+                    };
+                    let elapsed = child::broadcast(&mut children, &request, BATCH_TIMEOUT)?
+                        .into_iter()
+                        .map(|reply| match reply {
+                            Reply::Elapsed { ns } => Ok(Duration::from_nanos(ns)),
+                            other => Err(unexpected(&other)),
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    sw.record_parallel(&elapsed);
+                    Ok(())
+                },
+            )?);
+        }
+    }
+
+    if selection.contains("OH-009") && env.benchmarking && env.selects("overhead/OH-009") {
+        out.push(idle_cpu(find("OH-009")?)?);
+    }
+    Ok(out)
+}
+
+fn unexpected(reply: &Reply) -> Error {
+    Error::Worker {
+        config: "child (serve)".into(),
+        what: format!("sent an unexpected reply {reply:?}"),
+    }
+}
+
+/// OH-009: Criterion plans its iterations from wall time and cannot sample CPU time,
+/// so the windows are the samples, kept in summary.json.
+fn idle_cpu(info: &'static crate::metrics::MetricInfo) -> Result<Measured> {
+    let mut children = child::spawn_servers(1)?;
+    let child = &mut children[0];
+    let mut samples = Vec::new();
+    for _ in 0..IDLE_TOTAL_MS / IDLE_WINDOW_MS {
+        child.send(&Request::Idle { ms: IDLE_WINDOW_MS })?;
+        match child.reply(BATCH_TIMEOUT)? {
+            Reply::CpuTime { ns } => {
+                samples.push(ns as f64 / (IDLE_WINDOW_MS as f64 * 1e6) * 100.0)
+            }
+            other => return Err(unexpected(&other)),
+        }
+    }
+    Ok(Measured {
+        info,
+        variant: "idle-context".into(),
+        calls_per_op: 1,
+        percentiles: None,
+        criterion_path: None,
+        samples: Some(samples),
+    })
+}

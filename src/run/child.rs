@@ -1,0 +1,266 @@
+//! The protocol of every multi-process metric: a child is this same executable with
+//! [`CHILD_VAR`] set, so `cargo bench` executables serve as children as well as the
+//! CLI. Requests go in as JSON lines on stdin, replies come out as JSON lines on
+//! stdout; a child that dies or stays silent past its timeout is an error naming
+//! what it was asked, and it is killed, never left behind.
+
+use crate::baseline::Percentiles;
+use crate::cuda::{Context, DeviceBuffer};
+use crate::error::{Error, Result};
+use crate::measure::Stopwatch;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// Set to `serve` or `cold-start` to make the executable act as a child.
+pub const CHILD_VAR: &str = "GPU_VIRT_BENCH_CHILD";
+
+/// What a serving child is asked to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// `pairs` cuMemAlloc + cuMemFree pairs of `bytes`, each pair timed.
+    AllocFree { bytes: usize, pairs: u64 },
+    /// Hold the context idle for `ms` and report the process's CPU time meanwhile.
+    Idle { ms: u64 },
+    /// The per-pair percentiles of every AllocFree so far.
+    Percentiles,
+}
+
+/// A serving child's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "kebab-case")]
+pub enum Reply {
+    Ready,
+    Elapsed { ns: u64 },
+    CpuTime { ns: u64 },
+    Percentiles(Percentiles),
+    Failed { error: String },
+}
+
+/// A cold-start child's report: what the first CUDA calls of a process cost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ColdStart {
+    pub init_ns: u64,
+    pub context_ns: u64,
+}
+
+/// Runs the child side if this process was started as a child; returns the exit code.
+pub fn serve_if_child() -> Option<i32> {
+    let role = std::env::var(CHILD_VAR).ok()?;
+    let outcome = match role.as_str() {
+        "serve" => serve(),
+        "cold-start" => cold_start(),
+        other => Err(Error::Invalid(format!("unknown child role '{other}'"))),
+    };
+    Some(match outcome {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: child: {e}");
+            1
+        }
+    })
+}
+
+fn emit(value: &impl Serialize) -> Result<()> {
+    let line = serde_json::to_string(value).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(crate::error::io_at("stdout"))
+}
+
+fn cold_start() -> Result<()> {
+    let start = Instant::now();
+    crate::cuda::init()?;
+    let init = start.elapsed();
+    let start = Instant::now();
+    let ctx = Context::primary(0)?;
+    crate::cuda::synchronize()?;
+    let context = start.elapsed();
+    drop(ctx);
+    emit(&ColdStart {
+        init_ns: init.as_nanos() as u64,
+        context_ns: context.as_nanos() as u64,
+    })
+}
+
+/// CPU time (user + system) of this whole process, all threads: an interposer's
+/// monitoring threads count too, which is the point of OH-009.
+fn process_cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn serve() -> Result<()> {
+    let _ctx = Context::primary(0)?;
+    let mut pairs = Stopwatch::recording(1);
+    emit(&Reply::Ready)?;
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(crate::error::io_at("stdin"))?;
+        let request: Request =
+            serde_json::from_str(&line).map_err(|e| Error::Invalid(format!("request: {e}")))?;
+        let reply = match handle(&request, &mut pairs) {
+            Ok(reply) => reply,
+            Err(e) => Reply::Failed {
+                error: e.to_string(),
+            },
+        };
+        emit(&reply)?;
+    }
+    Ok(())
+}
+
+fn handle(request: &Request, pairs: &mut Stopwatch) -> Result<Reply> {
+    Ok(match *request {
+        Request::AllocFree { bytes, pairs: n } => {
+            let mut total = Duration::ZERO;
+            for _ in 0..n {
+                let start = Instant::now();
+                DeviceBuffer::new(bytes)?.free()?;
+                let elapsed = start.elapsed();
+                pairs.record(elapsed);
+                total += elapsed;
+            }
+            Reply::Elapsed {
+                ns: total.as_nanos() as u64,
+            }
+        }
+        Request::Idle { ms } => {
+            let before = process_cpu_time();
+            std::thread::sleep(Duration::from_millis(ms));
+            Reply::CpuTime {
+                ns: (process_cpu_time() - before).as_nanos() as u64,
+            }
+        }
+        Request::Percentiles => Reply::Percentiles(pairs.percentiles()?),
+    })
+}
+
+/// A running child, killed and reaped on drop.
+pub struct Child {
+    process: std::process::Child,
+    stdin: ChildStdin,
+    lines: Receiver<std::io::Result<String>>,
+    role: &'static str,
+}
+
+/// How long a child may take to start (cuInit under an interposer takes ~0.3 s).
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Child {
+    /// Starts this executable as a child in `role`, inheriting this process's
+    /// environment (so its configuration's interposer and limits too).
+    pub fn spawn(role: &'static str) -> Result<Self> {
+        let exe = std::env::current_exe().map_err(crate::error::io_at("current executable"))?;
+        let mut process = Command::new(exe)
+            .env(CHILD_VAR, role)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(crate::error::io_at("child process"))?;
+        let stdin = process.stdin.take().expect("piped stdin");
+        let stdout = process.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Self {
+            process,
+            stdin,
+            lines,
+            role,
+        })
+    }
+
+    pub fn send(&mut self, request: &Request) -> Result<()> {
+        let line = serde_json::to_string(request).map_err(|e| Error::Invalid(e.to_string()))?;
+        writeln!(self.stdin, "{line}")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| self.failure(format!("did not take a request ({e})")))
+    }
+
+    /// The next JSON line, within `timeout`.
+    pub fn receive<T: DeserializeOwned>(&mut self, timeout: Duration) -> Result<T> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(Ok(line)) => serde_json::from_str(&line)
+                .map_err(|e| self.failure(format!("sent an unreadable reply ({e}): {line}"))),
+            Ok(Err(e)) => Err(self.failure(format!("stdout failed ({e})"))),
+            Err(RecvTimeoutError::Timeout) => Err(self.failure(format!(
+                "did not answer within {} s and was killed",
+                timeout.as_secs_f64()
+            ))),
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = self.process.wait().map(|s| s.to_string());
+                Err(self.failure(format!(
+                    "exited without answering ({})",
+                    status.unwrap_or_else(|e| e.to_string())
+                )))
+            }
+        }
+    }
+
+    /// The next reply of a serving child, with `Failed` turned into an error.
+    pub fn reply(&mut self, timeout: Duration) -> Result<Reply> {
+        match self.receive(timeout)? {
+            Reply::Failed { error } => Err(self.failure(format!("failed: {error}"))),
+            reply => Ok(reply),
+        }
+    }
+
+    fn failure(&mut self, what: String) -> Error {
+        let _ = self.process.kill();
+        Error::Worker {
+            config: format!("child ({})", self.role),
+            what,
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// Starts `n` serving children and waits until every one holds its context, so the
+/// work sent next starts in all of them at once (a barrier).
+pub fn spawn_servers(n: usize) -> Result<Vec<Child>> {
+    let mut children = (0..n)
+        .map(|_| Child::spawn("serve"))
+        .collect::<Result<Vec<_>>>()?;
+    for child in &mut children {
+        match child.reply(START_TIMEOUT)? {
+            Reply::Ready => {}
+            other => return Err(child.failure(format!("started with {other:?}"))),
+        }
+    }
+    Ok(children)
+}
+
+/// Sends one request to every child, then collects every reply: the children work
+/// concurrently between the two loops.
+pub fn broadcast(
+    children: &mut [Child],
+    request: &Request,
+    timeout: Duration,
+) -> Result<Vec<Reply>> {
+    for child in children.iter_mut() {
+        child.send(request)?;
+    }
+    children.iter_mut().map(|c| c.reply(timeout)).collect()
+}
