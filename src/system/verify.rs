@@ -169,6 +169,13 @@ pub fn verify(
         }
         in_force = Some(interposer.is_some() && reported_ok && refused == Some(true));
     }
+    if reference.shapes.len() != VERIFY_SHAPES.len() {
+        return Err(Error::Invalid(format!(
+            "the native reference has {} kernel shapes, the verifier {}",
+            reference.shapes.len(),
+            VERIFY_SHAPES.len()
+        )));
+    }
     let kernels = LaunchKernels::load()?;
     let mut shapes = Vec::new();
     for (shape, reference) in VERIFY_SHAPES.iter().zip(&reference.shapes) {

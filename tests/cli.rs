@@ -1,0 +1,298 @@
+//! The command line as a user meets it: every failure is one line on stderr that
+//! starts with "error: " and names the problem, with a non-zero exit and nothing on
+//! stdout or on disk. Runs on any machine; the no-driver cases skip where a driver is
+//! present.
+
+use assert_cmd::Command;
+use gpu_virt_bench::cuda;
+use gpu_virt_bench::metrics::METRICS;
+use gpu_virt_bench::run::child::CHILD_VAR;
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+const GPU: &str = "nvidia-test-gpu";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/baselines")
+}
+
+/// The CLI, started in `cwd` so that anything it writes by default lands there, and
+/// never in the child role an inherited variable would give it.
+fn cli(cwd: &Path) -> Result<Command, Box<dyn Error>> {
+    let mut cmd = Command::cargo_bin("gpu-virt-bench")?;
+    cmd.current_dir(cwd).env_remove(CHILD_VAR);
+    Ok(cmd)
+}
+
+/// Runs `cmd`, which must fail the way the CLI reports errors (exit 1, so neither a
+/// usage error nor a panic), with nothing on stdout and exactly one stderr line
+/// starting with "error: "; returns that line.
+fn error_line(cmd: &mut Command) -> Result<String, Box<dyn Error>> {
+    let out = cmd.output()?;
+    let stdout = String::from_utf8(out.stdout)?;
+    let stderr = String::from_utf8(out.stderr)?;
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stdout, "", "nothing on stdout for a failure");
+    assert!(stderr.ends_with('\n'), "stderr: {stderr:?}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+    Ok(lines[0].to_string())
+}
+
+/// Every file (with its bytes) and folder (`None`) under `dir`.
+fn snapshot(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, Option<Vec<u8>>>> {
+    let mut out = BTreeMap::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            out.extend(snapshot(&path)?);
+            out.insert(path, None);
+        } else {
+            out.insert(path.clone(), Some(fs::read(&path)?));
+        }
+    }
+    Ok(out)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+fn assert_empty(dir: &Path) -> TestResult {
+    let left = snapshot(dir)?;
+    assert!(left.is_empty(), "written: {:?}", left.keys());
+    Ok(())
+}
+
+#[test]
+fn list_prints_every_metric_id() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let out = cli(tmp.path())?.arg("list").output()?;
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty());
+    let stdout = String::from_utf8(out.stdout)?;
+    let first_words: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    let ids: Vec<&str> = METRICS.iter().map(|m| m.id).collect();
+    assert_eq!(first_words[0], "id", "a header first: {stdout}");
+    assert_eq!(first_words[1..], ids, "{stdout}");
+    for m in METRICS {
+        let line = stdout.lines().find(|l| l.starts_with(m.id)).unwrap_or("");
+        assert!(
+            line.contains(m.name) && line.contains(m.method),
+            "{}: {line}",
+            m.id
+        );
+    }
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn an_unknown_metric_is_named_before_the_driver_is_touched() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let line = error_line(cli(tmp.path())?.args(["run", "--metrics", "OH-001,XX-9"]))?;
+    assert!(line.contains("unknown metric id 'XX-9'"), "{line}");
+    assert!(line.contains("gpu-virt-bench list"), "{line}");
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn unknown_configurations_are_named() -> TestResult {
+    for (configs, bad) in [
+        ("native,bogus", "bogus"),
+        ("hami-0", "hami-0"),
+        ("hami-101", "hami-101"),
+    ] {
+        let tmp = tempfile::tempdir()?;
+        let line = error_line(cli(tmp.path())?.args(["run", "--configs", configs]))?;
+        assert!(
+            line.contains(&format!("unknown configuration '{bad}'")),
+            "{configs}: {line}"
+        );
+        assert!(line.contains("from 1 to 100"), "{configs}: {line}");
+        assert_empty(tmp.path())?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_configuration_listed_twice_is_refused() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let line = error_line(cli(tmp.path())?.args(["run", "--configs", "native,native"]))?;
+    assert!(
+        line.contains("configuration 'native' is listed twice"),
+        "{line}"
+    );
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn a_missing_interposer_library_is_named_before_the_driver_is_touched() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let lib = tmp.path().join("missing/libvgpu.so");
+    let line = error_line(
+        cli(tmp.path())?
+            .args(["run", "--configs", "hami-50", "--hami-lib"])
+            .arg(&lib),
+    )?;
+    assert!(
+        line.contains(&format!(
+            "interposer library {} does not exist",
+            lib.display()
+        )),
+        "{line}"
+    );
+    assert!(line.contains("--hami-lib"), "{line}");
+    assert_empty(tmp.path())
+}
+
+/// Whether the no-driver path can be seen here; says so when it cannot.
+fn no_driver() -> bool {
+    if cuda::driver_present() {
+        eprintln!("skipped: a driver is present");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn info_without_a_driver_says_so() -> TestResult {
+    if !no_driver() {
+        return Ok(());
+    }
+    let tmp = tempfile::tempdir()?;
+    let line = error_line(cli(tmp.path())?.arg("info"))?;
+    assert!(line.starts_with("error: no CUDA driver"), "{line}");
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn run_without_a_driver_says_so_and_exports_nothing() -> TestResult {
+    if !no_driver() {
+        return Ok(());
+    }
+    let tmp = tempfile::tempdir()?;
+    let line = error_line(cli(tmp.path())?.arg("run"))?;
+    assert!(line.starts_with("error: no CUDA driver"), "{line}");
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn compare_of_an_empty_folder_asks_for_a_run_first() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let line = error_line(cli(tmp.path())?.arg("compare").arg(tmp.path()))?;
+    assert!(line.contains("no baselines under"), "{line}");
+    assert!(line.contains("run `gpu-virt-bench run` first"), "{line}");
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn compare_names_a_damaged_folder_and_writes_nothing() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let root = tmp.path().join("baselines");
+    copy_dir(&fixtures(), &root)?;
+    let folder = root.join(GPU).join("hami-100");
+    let summary = fs::read_to_string(folder.join("summary.json"))?;
+    fs::write(folder.join("summary.json"), &summary[..summary.len() / 2])?;
+    let before = snapshot(&root)?;
+    let out = tmp.path().join("cmp.md");
+
+    let line = error_line(
+        cli(tmp.path())?
+            .arg("compare")
+            .arg(&root)
+            .arg("--out")
+            .arg(&out),
+    )?;
+    assert!(
+        line.contains(&format!("{} is not a usable baseline", folder.display())),
+        "{line}"
+    );
+    assert!(line.contains("summary.json"), "{line}");
+    assert!(
+        !out.exists(),
+        "no report is written for a failed comparison"
+    );
+    assert!(snapshot(&root)? == before, "compare changed its input");
+    Ok(())
+}
+
+#[test]
+fn compare_writes_the_same_markdown_it_prints() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let before = snapshot(&fixtures())?;
+    let file = tmp.path().join("cmp.md");
+    let out = cli(tmp.path())?
+        .arg("compare")
+        .arg(fixtures())
+        .arg("--out")
+        .arg(&file)
+        .output()?;
+    let stdout = String::from_utf8(out.stdout)?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+    assert!(
+        stdout.contains("### OH-001 launch-call (us, lower is better)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("| native |"), "{stdout}");
+    assert_eq!(fs::read_to_string(&file)?, stdout);
+    assert!(
+        snapshot(&fixtures())? == before,
+        "compare changed its input"
+    );
+    Ok(())
+}
+
+#[test]
+fn worker_needs_exactly_one_of_job_or_reference_out() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let both = [
+        "worker",
+        "--job",
+        "job.json",
+        "--reference-out",
+        "reference.json",
+    ];
+    for args in [&["worker"][..], &both[..]] {
+        let line = error_line(cli(tmp.path())?.args(args))?;
+        assert!(
+            line.contains("exactly one of --job or --reference-out"),
+            "{args:?}: {line}"
+        );
+    }
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn worker_names_a_missing_job_file() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let job = tmp.path().join("does-not-exist.json");
+    let line = error_line(cli(tmp.path())?.arg("worker").arg("--job").arg(&job))?;
+    assert!(
+        line.starts_with(&format!("error: {}: ", job.display())),
+        "{line}"
+    );
+    assert_empty(tmp.path())
+}

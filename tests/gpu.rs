@@ -1,0 +1,340 @@
+//! Tests on a real GPU: the driver layer, the kernels, the verifier and the metrics
+//! end to end. Without a CUDA driver each test says it is skipped and passes; with
+//! one they run one at a time, so no test's kernels disturb another's figures.
+
+use gpu_virt_bench::cuda::{self, Context, Device, DeviceBuffer, LaunchKernels, Module, Stream};
+use gpu_virt_bench::metrics::{self, BenchEnv, Selection};
+use gpu_virt_bench::system::{self, Expect, VERIFY_SHAPES};
+use gpu_virt_bench::{kernels, Error};
+use std::sync::{Mutex, MutexGuard};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Whether a driver is here to test against; says so when it is not.
+fn gpu() -> bool {
+    if cuda::driver_present() {
+        return true;
+    }
+    eprintln!("skipped: no CUDA driver (libcuda) on this machine");
+    false
+}
+
+/// Tests run on parallel threads; holding this keeps the GPU to one test at a time.
+fn exclusive() -> MutexGuard<'static, ()> {
+    static GPU: Mutex<()> = Mutex::new(());
+    GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Spin blocks for the SM count of device 0, at two per SM so every SM is busy.
+fn spin_blocks(ctx: &Context) -> Result<u32, Box<dyn std::error::Error>> {
+    Ok(system::device_facts(&ctx.device())?.sms * 2)
+}
+
+#[test]
+fn launch_module_loads_and_an_empty_launch_completes() -> TestResult {
+    if !gpu() {
+        return Ok(());
+    }
+    let _gpu = exclusive();
+    let _ctx = Context::primary(0)?;
+    let module = Module::load("launch", kernels::LAUNCH)?;
+    assert_eq!(module.function("spin")?.name(), "spin");
+    match module.function("no_such_kernel") {
+        Err(Error::Cuda { call, .. }) => assert_eq!(call, "cuModuleGetFunction"),
+        Err(other) => panic!("expected a cuModuleGetFunction error, got {other}"),
+        Ok(_) => panic!("a kernel that does not exist was found"),
+    }
+    let kernels = LaunchKernels::load()?;
+    let stream = Stream::new()?;
+    for _ in 0..100 {
+        kernels.empty(&stream)?;
+    }
+    stream.synchronize()?;
+    cuda::synchronize()?;
+    Ok(())
+}
+
+#[test]
+fn spin_writes_the_cycles_each_block_spun() -> TestResult {
+    if !gpu() {
+        return Ok(());
+    }
+    let _gpu = exclusive();
+    let ctx = Context::primary(0)?;
+    let kernels = LaunchKernels::load()?;
+    let stream = Stream::new()?;
+    let blocks = spin_blocks(&ctx)?;
+    let cycles: i64 = 200_000;
+    let spun = DeviceBuffer::new(blocks as usize * 8)?;
+    spun.fill_u32(u32::MAX, &stream)?;
+    kernels.spin(blocks, 32, cycles, &spun, &stream)?;
+    stream.synchronize()?;
+    let mut host = vec![0i64; blocks as usize];
+    spun.copy_to_host(&mut host)?;
+    for (block, &got) in host.iter().enumerate() {
+        assert!(got >= cycles, "block {block} spun {got} cycles of {cycles}");
+    }
+    Ok(())
+}
+
+#[test]
+fn spin_refuses_an_output_too_small_without_launching() -> TestResult {
+    if !gpu() {
+        return Ok(());
+    }
+    let _gpu = exclusive();
+    let ctx = Context::primary(0)?;
+    let kernels = LaunchKernels::load()?;
+    let stream = Stream::new()?;
+    let blocks = spin_blocks(&ctx)?;
+    let spun = DeviceBuffer::new((blocks as usize - 1) * 8)?;
+    spun.fill_u32(u32::MAX, &stream)?;
+    match kernels.spin(blocks, 32, 1000, &spun, &stream) {
+        Err(Error::Invalid(message)) => {
+            assert!(message.contains(&format!("{blocks} blocks")), "{message}")
+        }
+        Err(other) => panic!("expected Invalid, got {other}"),
+        Ok(()) => panic!("spin launched into a buffer too small for its blocks"),
+    }
+    stream.synchronize()?;
+    let mut host = vec![0i64; blocks as usize - 1];
+    spun.copy_to_host(&mut host)?;
+    assert!(
+        host.iter().all(|&slot| slot == -1),
+        "the poison was overwritten, so a kernel ran"
+    );
+    Ok(())
+}
+
+#[test]
+fn device_buffer_round_trips_and_frees() -> TestResult {
+    if !gpu() {
+        return Ok(());
+    }
+    let _gpu = exclusive();
+    let _ctx = Context::primary(0)?;
+    let stream = Stream::new()?;
+    let words = 1 << 18;
+    let buf = DeviceBuffer::new(words * 4)?;
+    assert_eq!(buf.bytes(), words * 4);
+    assert_ne!(buf.device_ptr(), 0);
+
+    let pattern: Vec<u32> = (0..words as u32).collect();
+    buf.copy_from_host(&pattern)?;
+    let mut back = vec![0u32; words];
+    buf.copy_to_host(&mut back)?;
+    assert!(back == pattern, "host -> device -> host changed the data");
+
+    buf.fill_u32(0xDEAD_BEEF, &stream)?;
+    stream.synchronize()?;
+    buf.copy_to_host(&mut back)?;
+    if let Some(i) = back.iter().position(|&w| w != 0xDEAD_BEEF) {
+        panic!("word {i} is {:#x} after the fill", back[i]);
+    }
+    buf.free()?;
+    Ok(())
+}
+
+#[test]
+fn ptx_newer_than_the_driver_names_the_driver_version() -> TestResult {
+    if !gpu() {
+        return Ok(());
+    }
+    let _gpu = exclusive();
+    let _ctx = Context::primary(0)?;
+    let mut replaced = 0;
+    let ptx: String = kernels::LAUNCH
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with(".version ") {
+                replaced += 1;
+                ".version 99.0"
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(replaced, 1, "the PTX declares its version once");
+    let driver = cuda::driver_version()?;
+    match Module::load("launch", &ptx) {
+        Err(e @ Error::PtxTooNew { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains(&format!("CUDA {driver}")), "{message}");
+            assert!(message.contains("kernels/launch.cu"), "{message}");
+        }
+        Err(other) => panic!("expected PtxTooNew, got {other}"),
+        Ok(_) => panic!("PTX ISA 99.0 was loaded"),
+    }
+    // The refusal leaves the context usable.
+    LaunchKernels::load()?;
+    Ok(())
+}
+
+#[test]
+fn memory_info_is_within_the_physical_memory() -> TestResult {
+    if !gpu() {
+        return Ok(());
+    }
+    let _gpu = exclusive();
+    let _ctx = Context::primary(0)?;
+    let (free, total) = cuda::mem_info()?;
+    let physical = Device::get(0)?.total_mem()?;
+    assert!(total > 0);
+    assert!(total <= physical, "total {total} > physical {physical}");
+    assert!(free <= total, "free {free} > total {total}");
+    Ok(())
+}
+
+#[test]
+fn device_facts_are_plausible() -> TestResult {
+    if !gpu() {
+        return Ok(());
+    }
+    let _gpu = exclusive();
+    let device = Device::get(0)?;
+    let facts = system::device_facts(&device)?;
+    assert!(facts.sms > 0, "{facts:?}");
+    assert!(facts.clock_mhz > 0, "{facts:?}");
+    let (major, minor) = facts.cc.split_once('.').unwrap_or_default();
+    assert!(
+        major.parse::<u32>().is_ok_and(|m| m >= 3) && minor.parse::<u32>().is_ok(),
+        "compute capability {:?}",
+        facts.cc
+    );
+    assert_eq!(facts.memory_mib, device.total_mem()? >> 20);
+    assert_eq!(facts.driver, cuda::driver_version()?);
+    let slug = system::slug(&facts.name);
+    assert!(!slug.is_empty(), "{:?}", facts.name);
+    assert!(
+        slug.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+        "{slug}"
+    );
+    Ok(())
+}
+
+#[test]
+fn native_verification_finds_full_share_and_nothing_blocking() -> TestResult {
+    if !gpu() {
+        return Ok(());
+    }
+    let _gpu = exclusive();
+    let ctx = Context::primary(0)?;
+    let facts = system::device_facts(&ctx.device())?;
+    let reference = system::measure_reference(&facts, 1.0)?;
+    assert_eq!(reference.shapes.len(), VERIFY_SHAPES.len());
+    assert!(reference.shapes.iter().all(|s| s.kernels_per_s > 0.0));
+
+    let native = Expect::default();
+    let v = system::verify(&facts, &native, &reference, 1.0)?;
+    let preloaded = std::env::var_os("LD_PRELOAD").is_some();
+    if preloaded {
+        eprintln!("LD_PRELOAD is set: not checking that no interposer is mapped");
+    } else {
+        assert!(!v.interposer_loaded, "{:?}", v.interposer_path);
+    }
+    assert_eq!(v.shapes.len(), 2);
+    for (share, shape) in v.shapes.iter().zip(&VERIFY_SHAPES) {
+        assert_eq!(share.shape, shape.name);
+        assert!(
+            (0.8..=1.25).contains(&share.share_mean),
+            "{}: native share {:.3} of native",
+            share.shape,
+            share.share_mean
+        );
+        assert!(!share.windows.is_empty(), "{}: no windows", share.shape);
+    }
+    assert_eq!(v.sm_share_mean, v.shapes[0].share_mean);
+    assert_eq!(v.mem_limit_in_force, None);
+    assert_eq!(v.over_limit_refused, None);
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    assert_eq!(system::blocking_problem(&native, &v), None);
+
+    if !v.interposer_loaded {
+        let promised = Expect {
+            interposer: true,
+            ..Expect::default()
+        };
+        let problem = system::blocking_problem(&promised, &v);
+        assert!(
+            problem.as_deref().is_some_and(|p| p.contains("not mapped")),
+            "{problem:?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn launch_and_hooked_call_metrics_end_to_end() -> TestResult {
+    if !gpu() {
+        return Ok(());
+    }
+    let _gpu = exclusive();
+    let ctx = Context::primary(0)?;
+    let tmp = tempfile::tempdir()?;
+    let env = BenchEnv {
+        criterion_dir: tmp.path().join("criterion"),
+        baseline: "native".into(),
+        quick: true,
+        benchmarking: true,
+        filter: None,
+    };
+    let mut c = env.criterion();
+    let measured = metrics::run_benches(&mut c, &env, &Selection::parse("OH-001,OH-005")?, &ctx)?;
+    let summary = metrics::summarize(&env, &measured)?;
+    assert_eq!(summary.config, "native");
+    let variants: Vec<(&str, &str)> = summary
+        .entries
+        .iter()
+        .map(|e| (e.id.as_str(), e.variant.as_str()))
+        .collect();
+    assert_eq!(
+        variants,
+        [
+            ("OH-001", "launch-call"),
+            ("OH-001", "launch-sync"),
+            ("OH-005", "cuDriverGetVersion"),
+            ("OH-005", "cuCtxGetDevice"),
+            ("OH-005", "cuDeviceGetAttribute"),
+        ]
+    );
+    for e in &summary.entries {
+        let name = format!("{}/{}", e.id, e.variant);
+        let info = metrics::find(&e.id)?;
+        assert_eq!(e.unit, info.unit, "{name}");
+        assert_eq!(e.better, info.better, "{name}");
+        assert!(e.median > 0.0 && e.mean > 0.0, "{name}: {e:?}");
+        assert!(e.ci_low <= e.mean && e.mean <= e.ci_high, "{name}: {e:?}");
+        let (Some(p50), Some(p99)) = (e.p50, e.p99) else {
+            panic!("{name} has no percentiles");
+        };
+        assert!(0.0 < p50 && p50 <= p99, "{name}: {e:?}");
+        let expected_calls = if e.id == "OH-005" { 1000 } else { 1 };
+        assert_eq!(e.calls_per_record, Some(expected_calls), "{name}");
+        let path = e.criterion_path.as_deref().ok_or("no Criterion path")?;
+        assert_eq!(path, format!("overhead/{name}"));
+        let dir = env.criterion_dir.join(path).join("native");
+        assert!(dir.join("estimates.json").is_file(), "{}", dir.display());
+        assert!(dir.join("percentiles.json").is_file(), "{}", dir.display());
+    }
+    let median = |id: &str, variant: &str| {
+        summary
+            .entries
+            .iter()
+            .find(|e| e.id == id && e.variant == variant)
+            .map_or(f64::NAN, |e| e.median)
+    };
+    let launch = median("OH-001", "launch-call");
+    assert!((0.5..=100.0).contains(&launch), "launch call {launch} us");
+    let version = median("OH-005", "cuDriverGetVersion");
+    assert!(
+        (1.0..=10_000.0).contains(&version),
+        "cuDriverGetVersion {version} ns"
+    );
+    assert!(
+        median("OH-001", "launch-sync") > launch,
+        "a launch and its synchronisation cost more than the launch call"
+    );
+    Ok(())
+}
