@@ -123,9 +123,9 @@ impl BenchEnv {
     /// for a confidence interval of a few percent.
     pub fn configure(&self, group: &mut BenchmarkGroup<'_, WallTime>) {
         let (warm, measure, samples) = if self.quick {
-            (0.1, 0.6, 10)
+            (0.05, 0.3, 10)
         } else {
-            (1.0, 3.0, 50)
+            (0.5, 2.0, 50)
         };
         group
             .warm_up_time(Duration::from_secs_f64(warm))
@@ -135,11 +135,21 @@ impl BenchEnv {
     }
 
     fn percentile_budget(&self) -> Duration {
-        Duration::from_secs_f64(if self.quick { 0.2 } else { 1.0 })
+        Duration::from_secs_f64(if self.quick { 0.1 } else { 0.5 })
     }
 
     fn warm_up_budget(&self) -> Duration {
-        Duration::from_secs_f64(if self.quick { 0.1 } else { 0.2 })
+        Duration::from_secs_f64(if self.quick { 0.05 } else { 0.2 })
+    }
+
+    /// Fewest per-call records: enough for p99 to rest on more than a handful, or for
+    /// slow operations (tens of milliseconds and up) as many as time allows.
+    fn min_records(&self, slow: bool) -> usize {
+        match (slow, self.quick) {
+            (false, _) => 50,
+            (true, false) => 10,
+            (true, true) => 5,
+        }
     }
 }
 
@@ -186,10 +196,6 @@ impl<'a> Variant<'a> {
 
 /// Most histogram records one percentile pass takes, whatever its time budget.
 const MAX_RECORDS: usize = 20_000;
-/// Fewest records of a percentile pass, so p99 rests on more than a handful.
-const MIN_RECORDS: usize = 50;
-/// Fewest records for slow operations, whose p99 is then the maximum.
-const MIN_SLOW_RECORDS: usize = 10;
 
 /// [`bench_batched`] for an operation timed one iteration at a time.
 pub(crate) fn bench_variant(
@@ -217,20 +223,17 @@ pub(crate) fn bench_batched(
     if !env.selects(&criterion_path) {
         return Ok(None);
     }
+    let started = Instant::now();
     let mut percentiles = None;
     if env.benchmarking {
         let mut warm = Stopwatch::summing();
         let start = Instant::now();
         let mut n = 0;
-        while n < 3 || start.elapsed() < env.warm_up_budget() {
+        while n < 1 || start.elapsed() < env.warm_up_budget() {
             op(&mut warm, 1)?;
             n += 1;
         }
-        let min = if variant.slow {
-            MIN_SLOW_RECORDS
-        } else {
-            MIN_RECORDS
-        };
+        let min = env.min_records(variant.slow);
         let mut rec = Stopwatch::recording(variant.calls_per_op);
         let start = Instant::now();
         let mut n = 0;
@@ -260,6 +263,12 @@ pub(crate) fn bench_batched(
     env.configure(group);
     if let Some(e) = failure {
         return Err(e);
+    }
+    if env.benchmarking {
+        eprintln!(
+            "{criterion_path}: {:.1} s in all",
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(Some(Measured {
         info: variant.info,
