@@ -36,7 +36,11 @@ fn every_kernel_source_has_committed_ptx_and_no_stale_ones_remain() {
     let srcs = sources();
     assert!(!srcs.is_empty());
     for src in &srcs {
-        assert!(committed(src).is_file(), "{} has no committed PTX", src.display());
+        assert!(
+            committed(src).is_file(),
+            "{} has no committed PTX",
+            src.display()
+        );
     }
     for ptx in std::fs::read_dir("kernels/ptx").unwrap() {
         let ptx = ptx.unwrap().path();
@@ -55,8 +59,16 @@ fn committed_ptx_loads_on_cuda_13_0_drivers() {
             .unwrap_or_else(|| panic!("{}: no .version line", src.display()));
         let (major, minor) = version.trim().split_once('.').unwrap();
         let isa = (major.parse::<u32>().unwrap(), minor.parse::<u32>().unwrap());
-        assert!(isa <= MAX_ISA, "{}: PTX ISA {version} is newer than {MAX_ISA:?}", src.display());
-        assert!(text.contains(".target sm_80"), "{}: not built for sm_80", src.display());
+        assert!(
+            isa <= MAX_ISA,
+            "{}: PTX ISA {version} is newer than {MAX_ISA:?}",
+            src.display()
+        );
+        assert!(
+            text.contains(".target sm_80"),
+            "{}: not built for sm_80",
+            src.display()
+        );
     }
 }
 
