@@ -14,7 +14,7 @@ use std::fmt::Write;
 
 const STYLE: &str = "\
 body{margin:0;background:#f3f4f6;color:#111827;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
-main{max-width:1220px;margin:0 auto;padding:20px 24px 40px}
+main{max-width:1240px;margin:0 auto;padding:20px 20px 40px}
 h1{font-size:24px;margin:0 0 4px}
 h2{font-size:19px;margin:28px 0 10px;padding-bottom:4px;border-bottom:2px solid #d1d5db}
 h3{font-size:15px;margin:0 0 8px}
@@ -24,13 +24,14 @@ h3 span{font-weight:normal;color:#6b7280}
 .legend{margin:4px 0 10px}
 .card{background:#fff;border:1px solid #e5e7eb;border-radius:6px;padding:14px 16px;margin:12px 0}
 table{border-collapse:collapse;background:#fff}
-th,td{padding:4px 10px;border-bottom:1px solid #e5e7eb;text-align:right;white-space:nowrap}
+th,td{padding:4px 8px;border-bottom:1px solid #e5e7eb;text-align:right;white-space:nowrap}
 th{background:#f9fafb;font-weight:600}
 th:first-child,td:first-child{text-align:left}
 td.text{text-align:left;white-space:normal}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
 .ok{color:#15803d;font-weight:600}
 .bad{color:#b91c1c;font-weight:600}
+small.bad{font-size:11px;text-transform:uppercase;margin-left:4px}
 .slower{color:#b91c1c}
 .faster{color:#15803d}
 .pair{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
@@ -266,7 +267,7 @@ fn render_table(
             .any(|check| check.config == row.config && check.unverified);
         let mut label = config_label(&row.config, names);
         if unverified {
-            label.push_str(" <span class=\"bad\">(unverified)</span>");
+            label.push_str("<small class=\"bad\">unverified</small>");
         }
         let class = match row
             .measured

@@ -9,7 +9,7 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
 /// Size of a metric's bar chart, beside its table.
-const BARS: (u32, u32) = (440, 260);
+const BARS: (u32, u32) = (400, 250);
 /// Size of an SM-share-over-time chart; two sit side by side.
 const SHARE: (u32, u32) = (570, 320);
 const FONT: &str = "sans-serif";
