@@ -2,7 +2,7 @@
 //! as SVG `<text>` and sized by plotters' built-in estimate, so drawing needs no
 //! font files and the browser renders labels in its own sans-serif.
 
-use super::compare::MetricTable;
+use super::compare::{MetricTable, NATIVE};
 use super::document::ShapeSeries;
 use crate::error::{Error, Result};
 use plotters::coord::ranged1d::SegmentValue;
@@ -29,12 +29,12 @@ const PALETTE: [RGBColor; 7] = [
 /// The colour of a configuration, by its position among the configurations that
 /// are not native, so every plot of a report colours a configuration alike.
 pub fn color(config: &str, configs: &[String]) -> RGBColor {
-    if config == super::compare::NATIVE {
+    if config == NATIVE {
         return NATIVE_COLOR;
     }
     let index = configs
         .iter()
-        .filter(|name| name.as_str() != super::compare::NATIVE)
+        .filter(|name| name.as_str() != NATIVE)
         .position(|name| name == config)
         .unwrap_or(0);
     PALETTE[index % PALETTE.len()]
@@ -246,6 +246,53 @@ fn plot_error(error: impl std::fmt::Display) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::baseline::Better;
+    use crate::report::compare::{Measured, MetricRow};
+
+    fn table(peak_fraction: Option<f64>) -> MetricTable {
+        let row = |config: &str, mean: f64| MetricRow {
+            config: config.to_owned(),
+            measured: Some(Measured {
+                median: mean,
+                mean,
+                mean_ci_low: mean * 0.9,
+                mean_ci_high: mean * 1.1,
+                p99: None,
+                peak_fraction,
+                change: None,
+            }),
+        };
+        MetricTable {
+            id: "XX-001".to_owned(),
+            name: None,
+            category: "throughput".to_owned(),
+            variant: "v".to_owned(),
+            unit: "GB/s".to_owned(),
+            better: Better::Higher,
+            rows: vec![row(NATIVE, 100.0), row("hami-50", 60.0)],
+        }
+    }
+
+    #[test]
+    fn bars_draw_one_coloured_bar_per_configuration() {
+        let names = vec![NATIVE.to_owned(), "hami-50".to_owned()];
+        let svg = mean_bars(&table(None), &names).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<text"));
+        for name in &names {
+            let c = color(name, &names);
+            let fill = format!("fill=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2);
+            assert_eq!(svg.matches(&fill).count(), 1, "{fill}");
+        }
+    }
+
+    #[test]
+    fn peak_bars_only_where_a_peak_is_known() {
+        let names = vec![NATIVE.to_owned(), "hami-50".to_owned()];
+        assert!(peak_bars(&table(None), &names).is_none());
+        let svg = peak_bars(&table(Some(0.8)), &names).unwrap().unwrap();
+        assert!(svg.contains("% of peak"));
+    }
 
     #[test]
     fn ticks_drop_trailing_zeros() {
