@@ -62,6 +62,15 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write the report of exported baselines: index.html, report.md and report.json per GPU.
+    Report {
+        /// Export root or one GPU's folder.
+        #[arg(default_value = "criterion-baselines")]
+        dir: PathBuf,
+        /// Report root; each GPU's report lands in <out>/<gpu>/.
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
+    },
     /// Internal: runs inside one configuration's process.
     #[command(hide = true)]
     Worker {
@@ -160,6 +169,13 @@ fn main() -> ExitCode {
             Ok(())
         })(),
         Command::Compare { dir, out } => compare(&dir, out.as_deref()),
+        Command::Report { dir, out } => {
+            gpu_virt_bench::report::write_reports(&dir, &out).map(|folders| {
+                for folder in folders {
+                    println!("wrote {}", folder.display());
+                }
+            })
+        }
         Command::Worker {
             job,
             reference_out,

@@ -9,40 +9,8 @@ use gpu_virt_bench::Error;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const GPU: &str = "nvidia-test-gpu";
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/baselines")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// A writable copy of the fixtures, for tests that damage or extend them.
-fn fixture_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&fixtures(), dir.path());
-    dir
-}
-
-/// The text from `heading` up to the next heading.
-fn section<'a>(markdown: &'a str, heading: &str) -> &'a str {
-    let start = markdown
-        .find(heading)
-        .unwrap_or_else(|| panic!("no '{heading}' in:\n{markdown}"));
-    let body = &markdown[start + heading.len()..];
-    &body[..body.find("\n#").unwrap_or(body.len())]
-}
+mod common;
+use common::{fixture_copy, fixtures, section, GPU};
 
 /// The table row of `config` in `text`.
 fn row<'a>(text: &'a str, config: &str) -> &'a str {

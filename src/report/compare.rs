@@ -6,6 +6,7 @@ use super::discover::{GpuBaselines, LoadedConfig};
 use super::stats::{self, Comparison};
 use crate::baseline::{Better, DeviceFacts, SummaryEntry, Verification};
 use crate::error::{Error, Result};
+use crate::metrics;
 use serde::Serialize;
 
 /// Name of the configuration every other one is compared against.
@@ -42,6 +43,11 @@ pub struct ConfigCheck {
 #[derive(Debug, Clone, Serialize)]
 pub struct MetricTable {
     pub id: String,
+    /// The metric's name where this build knows the id, for headings.
+    pub name: Option<String>,
+    /// The group the metric belongs to (e.g. "overhead"): the first folder of its
+    /// Criterion path, so baselines of metrics this build does not know still group.
+    pub category: String,
     pub variant: String,
     pub unit: String,
     pub better: Better,
@@ -62,7 +68,14 @@ pub struct MetricRow {
 pub struct Measured {
     pub median: f64,
     pub mean: f64,
+    /// Criterion's 95 % confidence interval of the mean.
+    pub mean_ci_low: f64,
+    pub mean_ci_high: f64,
     pub p99: Option<f64>,
+    /// Fraction of the device's peak, for a throughput metric. No metric measures a
+    /// throughput yet, so this stays `None` until summary entries carry a peak; the
+    /// renderers already show it wherever it is present.
+    pub peak_fraction: Option<f64>,
     /// Against native; `None` for native itself or when native lacks the metric.
     pub change: Option<Comparison>,
 }
@@ -136,7 +149,10 @@ fn metric_table(
                 Measured {
                     median: entry.median,
                     mean: entry.mean,
+                    mean_ci_low: entry.ci_low,
+                    mean_ci_high: entry.ci_high,
                     p99: entry.p99,
+                    peak_fraction: None,
                     change,
                 }
             });
@@ -148,6 +164,17 @@ fn metric_table(
         .collect();
     MetricTable {
         id: key.id.clone(),
+        name: metrics::find(&key.id).ok().map(|info| info.name.to_owned()),
+        category: metrics::find(&key.id)
+            .map(|info| info.category.to_owned())
+            .ok()
+            .or_else(|| {
+                key.criterion_path
+                    .as_deref()
+                    .and_then(|p| p.split('/').next())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default(),
         variant: key.variant.clone(),
         unit: key.unit.clone(),
         better: key.better,

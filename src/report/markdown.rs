@@ -1,52 +1,106 @@
-//! The comparison as a Markdown document, readable as plain text and on any forge.
+//! The comparison, and the full report, as Markdown documents, readable as plain
+//! text and on any forge. Both share the device header, the verification table and
+//! the metric tables, so the two documents never lay a figure out differently.
 
-use super::compare::{CompareReport, ConfigCheck, GpuComparison, MetricRow, MetricTable};
-use super::stats::{Comparison, Verdict, CONFIDENCE_LEVEL, NOISE_THRESHOLD, SIGNIFICANCE_LEVEL};
-use crate::baseline::Better;
+use super::compare::{CompareReport, ConfigCheck, GpuComparison, MetricTable};
+use super::document::{Category, Report};
+use super::findings::{self, Finding};
+use super::format::{method, percent, row_figures, title, NONE};
+use crate::baseline::{Better, DeviceFacts};
 use std::fmt::Write;
-
-/// Shown where a figure does not apply.
-const NONE: &str = "—";
 
 /// Renders the whole document.
 pub fn render(report: &CompareReport) -> String {
     let mut out = String::from("# GPU virtualization overhead: comparison against native\n\n");
-    let _ = writeln!(
-        out,
-        "Change vs native is the relative change of the mean per-iteration time with its \
-         {:.0} % bootstrap interval. A change is significant when p < {} (Welch's t, \
-         bootstrapped under the null hypothesis, as Criterion does); a significant change \
-         whose interval reaches inside ±{:.0} % is within noise.\n",
-        CONFIDENCE_LEVEL * 100.0,
-        SIGNIFICANCE_LEVEL,
-        NOISE_THRESHOLD * 100.0
-    );
+    let _ = writeln!(out, "{}\n", method());
     for gpu in &report.gpus {
         render_gpu(&mut out, gpu);
     }
     out
 }
 
-fn render_gpu(out: &mut String, gpu: &GpuComparison) {
-    let device = &gpu.device;
-    let _ = writeln!(out, "## {} ({})\n", cell(&device.name), cell(&gpu.slug));
-    let _ = writeln!(
-        out,
-        "Device: {}, compute capability {}, {} SMs, {} MiB, driver CUDA {}\n",
-        device.name, device.cc, device.sms, device.memory_mib, device.driver
+/// Renders one GPU's report: verdicts, then per category its findings and tables.
+pub fn render_report(report: &Report) -> String {
+    let mut out = String::from("# GPU virtualization report\n\n");
+    let _ = writeln!(out, "{}\n", method());
+    render_device(
+        &mut out,
+        &report.device,
+        &report.slug,
+        report.has_native,
+        &report.configs,
     );
-    render_checks(out, &gpu.configs);
-    if !gpu.has_native {
-        out.push_str(
-            "> No native baseline: there is nothing to compare against, so no change or \
-             significance is shown.\n\n",
-        );
+    for verdict in &report.verdicts {
+        if let Some(why) = &verdict.findings_skipped {
+            let _ = writeln!(out, "- No findings for {}: {why}.", verdict.config);
+        }
     }
+    if report.verdicts.iter().any(|v| v.findings_skipped.is_some()) {
+        out.push('\n');
+    }
+    for absent in &report.absent {
+        let _ = writeln!(out, "> {absent}\n");
+    }
+    for category in &report.categories {
+        render_category(&mut out, category, &report.configs);
+    }
+    out
+}
+
+fn render_gpu(out: &mut String, gpu: &GpuComparison) {
+    render_device(out, &gpu.device, &gpu.slug, gpu.has_native, &gpu.configs);
     for table in &gpu.metrics {
         render_table(out, table, &gpu.configs);
     }
 }
 
+fn render_device(
+    out: &mut String,
+    device: &DeviceFacts,
+    slug: &str,
+    has_native: bool,
+    configs: &[ConfigCheck],
+) {
+    let _ = writeln!(out, "## {} ({})\n", cell(&device.name), cell(slug));
+    let _ = writeln!(
+        out,
+        "Device: {}, compute capability {}, {} SMs, {} MiB, driver CUDA {}\n",
+        device.name, device.cc, device.sms, device.memory_mib, device.driver
+    );
+    render_checks(out, configs);
+    if !has_native {
+        out.push_str(
+            "> No native baseline: there is nothing to compare against, so no change or \
+             significance is shown.\n\n",
+        );
+    }
+}
+
+fn render_category(out: &mut String, category: &Category, configs: &[ConfigCheck]) {
+    let _ = writeln!(out, "## {}\n", title(&category.name));
+    render_findings(out, &category.findings);
+    for table in &category.tables {
+        render_table(out, &table.metric, configs);
+    }
+}
+
+fn render_findings(out: &mut String, found: &[Finding]) {
+    if found.is_empty() {
+        return;
+    }
+    out.push_str("Findings:\n\n");
+    for finding in found.iter().filter(|f| f.is_stated()) {
+        let _ = writeln!(out, "- {}", finding.text);
+    }
+    for (config, subjects) in findings::not_significant_by_config(found) {
+        let _ = writeln!(
+            out,
+            "- {config}: not significant for {}",
+            subjects.join(", ")
+        );
+    }
+    out.push('\n');
+}
 fn render_checks(out: &mut String, configs: &[ConfigCheck]) {
     out.push_str("### Verification\n\n");
     out.push_str(
@@ -131,96 +185,12 @@ fn render_table(out: &mut String, table: &MetricTable, configs: &[ConfigCheck]) 
         } else {
             cell(&row.config)
         };
-        let _ = writeln!(out, "| {config} | {} |", figures(row).join(" | "));
+        let _ = writeln!(out, "| {config} | {} |", row_figures(row).join(" | "));
     }
     out.push('\n');
-}
-
-fn figures(row: &MetricRow) -> [String; 5] {
-    let Some(measured) = &row.measured else {
-        return [
-            "not measured".to_owned(),
-            NONE.to_owned(),
-            NONE.to_owned(),
-            NONE.to_owned(),
-            NONE.to_owned(),
-        ];
-    };
-    let (change, significant) = match &measured.change {
-        Some(comparison) => (change(comparison), significance(comparison.verdict)),
-        None => (NONE.to_owned(), NONE.to_owned()),
-    };
-    [
-        number(measured.median),
-        number(measured.mean),
-        measured.p99.map_or_else(|| NONE.to_owned(), number),
-        change,
-        significant,
-    ]
-}
-
-fn change(comparison: &Comparison) -> String {
-    format!(
-        "{:+.1} % [{:+.1}, {:+.1}]",
-        comparison.change_mean * 100.0,
-        comparison.ci_low * 100.0,
-        comparison.ci_high * 100.0
-    )
-}
-
-fn significance(verdict: Verdict) -> String {
-    match verdict {
-        Verdict::Regressed => "yes, slower",
-        Verdict::Improved => "yes, faster",
-        Verdict::NoChange => "no",
-        Verdict::WithinNoise => "within noise",
-    }
-    .to_owned()
-}
-
-/// Four significant digits: enough to see a 1 % change, few enough to read.
-fn number(value: f64) -> String {
-    // Rounding first, so that 999.97 becomes "1000" rather than "1000.0".
-    let rounded: f64 = format!("{value:.3e}").parse().unwrap_or(value);
-    if rounded == 0.0 || !rounded.is_finite() {
-        return format!("{rounded}");
-    }
-    let decimals = (3 - rounded.abs().log10().floor() as i32).max(0) as usize;
-    format!("{value:.decimals$}")
-}
-
-fn percent(fraction: f64) -> String {
-    format!("{:.1} %", fraction * 100.0)
 }
 
 /// Keeps a value from breaking out of its table cell.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_keep_four_significant_digits() {
-        assert_eq!(number(4.02134), "4.021");
-        assert_eq!(number(1005.4), "1005");
-        assert_eq!(number(999.97), "1000");
-        assert_eq!(number(123456.7), "123457");
-        assert_eq!(number(0.0012346), "0.001235");
-        assert_eq!(number(0.0), "0");
-    }
-
-    #[test]
-    fn change_shows_sign_and_interval() {
-        let comparison = Comparison {
-            change_mean: 0.032,
-            ci_low: 0.011,
-            ci_high: 0.05,
-            p_value: 0.0,
-            verdict: Verdict::Regressed,
-        };
-        assert_eq!(change(&comparison), "+3.2 % [+1.1, +5.0]");
-    }
 }

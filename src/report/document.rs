@@ -1,0 +1,260 @@
+//! The report of one GPU as data: verdicts per configuration, metrics grouped by
+//! category with their findings, the SM share over time, and links to Criterion's
+//! pages. The page, report.md and report.json are three renderings of it, and
+//! report.json is this structure as it stands (described by schema/report.schema.json).
+
+use super::compare::{ConfigCheck, GpuComparison, MetricTable};
+use super::discover::GpuBaselines;
+use super::findings::{self, Finding};
+use super::links::CriterionLinks;
+use crate::baseline::{DeviceFacts, Verification};
+use crate::error::Result;
+use serde::Serialize;
+
+/// Bumped whenever report.json changes shape, so readers can tell.
+pub const SCHEMA_VERSION: u32 = 1;
+/// The category that holds the SM-limit checks, whether or not metrics belong to it.
+pub const ISOLATION: &str = "isolation";
+/// Length of one verification window, as run.json's SM-share windows are recorded.
+pub const WINDOW_SECS: f64 = 0.5;
+
+/// Everything one GPU's report shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    /// Version of the tool that built the report.
+    pub tool_version: String,
+    pub slug: String,
+    pub device: DeviceFacts,
+    /// False when there is no native configuration, so no change can be computed.
+    pub has_native: bool,
+    /// Each configuration's recorded verification, in report order.
+    pub configs: Vec<ConfigCheck>,
+    /// What the verification means for each configuration, in report order.
+    pub verdicts: Vec<ConfigVerdict>,
+    pub categories: Vec<Category>,
+    /// What the baselines do not measure, so the page says why a plot is missing.
+    pub absent: Vec<String>,
+}
+
+/// Whether a configuration's figures can be trusted, at a glance.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigVerdict {
+    pub config: String,
+    /// False when the run went on although a check failed.
+    pub verified: bool,
+    pub interposer_loaded: bool,
+    pub memory_limit: MemoryLimit,
+    pub sm_limit_pct: Option<u32>,
+    /// Delivered SM share per kernel shape (1.0 = native).
+    pub sm_delivered: Vec<ShapeDelivered>,
+    /// Criterion's overview page of this configuration, relative to the report.
+    pub criterion_report: Option<String>,
+    /// Why no finding is stated for this configuration, when none is.
+    pub findings_skipped: Option<String>,
+}
+
+/// Whether a configured memory limit was shown to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryLimit {
+    None,
+    InForce,
+    NotInForce,
+}
+
+/// The SM share one kernel shape got.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShapeDelivered {
+    pub shape: String,
+    pub mean: f64,
+    /// Standard deviation of the per-window shares.
+    pub spread: f64,
+}
+
+/// One group of metrics (e.g. overhead), with what they show.
+#[derive(Debug, Clone, Serialize)]
+pub struct Category {
+    pub name: String,
+    pub findings: Vec<Finding>,
+    pub tables: Vec<Table>,
+    /// SM share over time per kernel shape; only the isolation category has it.
+    pub sm_share: Vec<ShapeSeries>,
+}
+
+/// A metric table with links to Criterion's page of each row's benchmark.
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    #[serde(flatten)]
+    pub metric: MetricTable,
+    /// One per row, relative to the report; `None` where Criterion wrote no page.
+    pub criterion_reports: Vec<Option<String>>,
+}
+
+/// Every configuration's per-window SM share of one kernel shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShapeSeries {
+    pub shape: String,
+    pub window_secs: f64,
+    pub series: Vec<ShareSeries>,
+}
+
+/// One configuration's per-window SM share and its configured limit.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShareSeries {
+    pub config: String,
+    pub limit_pct: Option<u32>,
+    pub windows: Vec<f64>,
+}
+
+/// Builds the report of one GPU from its baselines and their comparison, with links
+/// as seen from the report's folder.
+pub fn build(
+    gpu: &GpuBaselines,
+    comparison: GpuComparison,
+    links: &CriterionLinks,
+) -> Result<Report> {
+    let GpuComparison {
+        slug,
+        device,
+        has_native,
+        configs,
+        metrics,
+    } = comparison;
+    let verdicts = configs
+        .iter()
+        .zip(&gpu.configs)
+        .map(|(check, loaded)| {
+            Ok(ConfigVerdict {
+                config: check.config.clone(),
+                verified: !check.unverified,
+                interposer_loaded: check.verification.interposer_loaded,
+                memory_limit: memory_limit(&check.verification),
+                sm_limit_pct: check.verification.sm_limit_pct,
+                sm_delivered: check
+                    .verification
+                    .shapes
+                    .iter()
+                    .map(|shape| ShapeDelivered {
+                        shape: shape.shape.clone(),
+                        mean: shape.share_mean,
+                        spread: findings::std_dev(&shape.windows),
+                    })
+                    .collect(),
+                criterion_report: links.overview(&loaded.baseline.dir)?,
+                findings_skipped: findings::skipped_because(check),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut categories: Vec<Category> = Vec::new();
+    for metric in metrics {
+        let criterion_reports = gpu
+            .configs
+            .iter()
+            .map(|loaded| match loaded.find(&metric.id, &metric.variant) {
+                Some((entry, _)) => match &entry.criterion_path {
+                    Some(path) => links.benchmark(&loaded.baseline.dir, path),
+                    None => Ok(None),
+                },
+                None => Ok(None),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let found = findings::metric_findings(&metric, &configs);
+        let category = category_mut(&mut categories, &metric.category);
+        category.findings.extend(found);
+        category.tables.push(Table {
+            metric,
+            criterion_reports,
+        });
+    }
+    let isolation = category_mut(&mut categories, ISOLATION);
+    isolation
+        .findings
+        .extend(findings::sm_share_findings(&configs));
+    isolation.sm_share = sm_share_series(&configs);
+    // The limit checks qualify every other figure, so they come first.
+    categories.sort_by_key(|category| category.name != ISOLATION);
+
+    let absent = absent(&categories);
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        slug,
+        device,
+        has_native,
+        configs,
+        verdicts,
+        categories,
+        absent,
+    })
+}
+
+fn category_mut<'a>(categories: &'a mut Vec<Category>, name: &str) -> &'a mut Category {
+    let index = match categories.iter().position(|c| c.name == name) {
+        Some(index) => index,
+        None => {
+            categories.push(Category {
+                name: name.to_owned(),
+                findings: Vec::new(),
+                tables: Vec::new(),
+                sm_share: Vec::new(),
+            });
+            categories.len() - 1
+        }
+    };
+    &mut categories[index]
+}
+
+fn memory_limit(verification: &Verification) -> MemoryLimit {
+    match verification.mem_limit_in_force {
+        None => MemoryLimit::None,
+        Some(true) => MemoryLimit::InForce,
+        Some(false) => MemoryLimit::NotInForce,
+    }
+}
+
+/// One series per shape, shapes in the order the configurations first name them.
+fn sm_share_series(configs: &[ConfigCheck]) -> Vec<ShapeSeries> {
+    let mut shapes: Vec<ShapeSeries> = Vec::new();
+    for check in configs {
+        for shape in &check.verification.shapes {
+            let series = ShareSeries {
+                config: check.config.clone(),
+                limit_pct: check.verification.sm_limit_pct,
+                windows: shape.windows.clone(),
+            };
+            match shapes.iter_mut().find(|s| s.shape == shape.shape) {
+                Some(existing) => existing.series.push(series),
+                None => shapes.push(ShapeSeries {
+                    shape: shape.shape.clone(),
+                    window_secs: WINDOW_SECS,
+                    series: vec![series],
+                }),
+            }
+        }
+    }
+    shapes
+}
+
+/// Kinds of figure the report can show but these baselines hold no data for.
+fn absent(categories: &[Category]) -> Vec<String> {
+    let has_peak = categories
+        .iter()
+        .flat_map(|c| &c.tables)
+        .flat_map(|t| &t.metric.rows)
+        .any(|row| {
+            row.measured
+                .as_ref()
+                .is_some_and(|m| m.peak_fraction.is_some())
+        });
+    let mut absent = Vec::new();
+    if !has_peak {
+        absent.push("Throughput as % of peak: no throughput metric in these baselines.".to_owned());
+    }
+    absent.push(
+        "Tenant fairness: no isolation scenario (tenants side by side) in these baselines."
+            .to_owned(),
+    );
+    absent
+}

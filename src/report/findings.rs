@@ -1,0 +1,278 @@
+//! Findings: the sentences a reader takes away, computed from the comparison so that
+//! none is written by hand, and none is stated for a configuration whose checks failed.
+
+use super::compare::{ConfigCheck, MetricTable, NATIVE};
+use super::format::{change, number, percent};
+use super::stats::Verdict;
+use serde::Serialize;
+
+/// One thing the figures show about one configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub config: String,
+    /// The sentence the page and report.md show.
+    pub text: String,
+    #[serde(flatten)]
+    pub kind: FindingKind,
+}
+
+impl Finding {
+    /// Whether the finding is stated on its own rather than listed among the
+    /// changes that are not significant.
+    pub fn is_stated(&self) -> bool {
+        !matches!(self.kind, FindingKind::NotSignificant { .. })
+    }
+}
+
+/// What a finding is about, with its figures.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A significant change of a metric against native, as the absolute difference of
+    /// the means in the metric's unit: the relative change and its interval, scaled by
+    /// native's mean.
+    Change {
+        id: String,
+        variant: String,
+        unit: String,
+        difference: f64,
+        ci_low: f64,
+        ci_high: f64,
+        relative: f64,
+        verdict: Verdict,
+    },
+    /// No change beyond chance or beyond the noise threshold.
+    NotSignificant {
+        id: String,
+        variant: String,
+        relative: f64,
+        relative_ci_low: f64,
+        relative_ci_high: f64,
+        verdict: Verdict,
+    },
+    /// The SM share one kernel shape got against the configured limit (1.0 = native).
+    SmShare {
+        shape: String,
+        limit_pct: u32,
+        delivered_mean: f64,
+        /// Standard deviation of the per-window shares.
+        spread: f64,
+        reading: LimitReading,
+    },
+}
+
+/// Where the delivered share lies against the limit, give or take its spread and
+/// [`SHARE_TOLERANCE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitReading {
+    Above,
+    Within,
+    Below,
+}
+
+/// Why no finding is stated for a configuration, when none is.
+pub fn skipped_because(check: &ConfigCheck) -> Option<String> {
+    if !check.unverified {
+        return None;
+    }
+    let problems = &check.verification.problems;
+    Some(if problems.is_empty() {
+        "its run is unverified".to_owned()
+    } else {
+        format!("its run is unverified: {}", problems.join("; "))
+    })
+}
+
+/// Changes of one metric variant against native, for verified configurations.
+pub fn metric_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Finding> {
+    let Some(native_mean) = table
+        .rows
+        .iter()
+        .find(|row| row.config == NATIVE)
+        .and_then(|row| row.measured.as_ref())
+        .map(|measured| measured.mean)
+    else {
+        return Vec::new();
+    };
+    table
+        .rows
+        .iter()
+        .filter(|row| is_trusted(&row.config, configs))
+        .filter_map(|row| {
+            let comparison = row.measured.as_ref()?.change?;
+            let subject = format!("{} {}", table.id, table.variant);
+            let (id, variant) = (table.id.clone(), table.variant.clone());
+            let (text, kind) = match comparison.verdict {
+                Verdict::Regressed | Verdict::Improved => {
+                    let difference = comparison.change_mean * native_mean;
+                    let (low, high) = (
+                        comparison.ci_low * native_mean,
+                        comparison.ci_high * native_mean,
+                    );
+                    let unit = &table.unit;
+                    let text = if difference >= 0.0 {
+                        format!(
+                            "{} adds {} {unit} (CI {}..{} {unit}) to {subject} ({:+.1} %)",
+                            row.config,
+                            number(difference),
+                            number(low),
+                            number(high),
+                            comparison.change_mean * 100.0
+                        )
+                    } else {
+                        format!(
+                            "{} takes {} {unit} (CI {}..{} {unit}) off {subject} ({:+.1} %)",
+                            row.config,
+                            number(-difference),
+                            number(-high),
+                            number(-low),
+                            comparison.change_mean * 100.0
+                        )
+                    };
+                    let kind = FindingKind::Change {
+                        id,
+                        variant,
+                        unit: unit.clone(),
+                        difference,
+                        ci_low: low,
+                        ci_high: high,
+                        relative: comparison.change_mean,
+                        verdict: comparison.verdict,
+                    };
+                    (text, kind)
+                }
+                Verdict::NoChange | Verdict::WithinNoise => {
+                    let why = if comparison.verdict == Verdict::WithinNoise {
+                        "within noise"
+                    } else {
+                        "not significant"
+                    };
+                    let text = format!("{}: {subject} {why} ({})", row.config, change(&comparison));
+                    let kind = FindingKind::NotSignificant {
+                        id,
+                        variant,
+                        relative: comparison.change_mean,
+                        relative_ci_low: comparison.ci_low,
+                        relative_ci_high: comparison.ci_high,
+                        verdict: comparison.verdict,
+                    };
+                    (text, kind)
+                }
+            };
+            Some(Finding {
+                config: row.config.clone(),
+                text,
+                kind,
+            })
+        })
+        .collect()
+}
+
+/// The share each kernel shape got under each verified configuration with an SM limit.
+pub fn sm_share_findings(configs: &[ConfigCheck]) -> Vec<Finding> {
+    configs
+        .iter()
+        .filter(|check| !check.unverified)
+        .flat_map(|check| {
+            let limit_pct = check.verification.sm_limit_pct;
+            check.verification.shapes.iter().filter_map(move |shape| {
+                let limit_pct = limit_pct?;
+                let spread = std_dev(&shape.windows);
+                let reading = reading(shape.share_mean, spread, f64::from(limit_pct) / 100.0);
+                let against = match reading {
+                    LimitReading::Above => "above the limit",
+                    LimitReading::Within => "consistent with the limit",
+                    LimitReading::Below => "below the limit",
+                };
+                Some(Finding {
+                    config: check.config.clone(),
+                    text: format!(
+                        "{}, limit {limit_pct} %: {} delivered {} ± {} of native, {against}",
+                        check.config,
+                        shape.shape,
+                        percent(shape.share_mean),
+                        percent(spread),
+                    ),
+                    kind: FindingKind::SmShare {
+                        shape: shape.shape.clone(),
+                        limit_pct,
+                        delivered_mean: shape.share_mean,
+                        spread,
+                        reading,
+                    },
+                })
+            })
+        })
+        .collect()
+}
+
+/// The metric variants each configuration did not change significantly, grouped so
+/// that a page lists them in one line per configuration instead of one per figure.
+pub fn not_significant_by_config(findings: &[Finding]) -> Vec<(&str, Vec<String>)> {
+    let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+    for finding in findings {
+        let FindingKind::NotSignificant { id, variant, .. } = &finding.kind else {
+            continue;
+        };
+        let subject = format!("{id} {variant}");
+        match groups
+            .iter_mut()
+            .find(|(config, _)| *config == finding.config)
+        {
+            Some((_, subjects)) => subjects.push(subject),
+            None => groups.push((&finding.config, vec![subject])),
+        }
+    }
+    groups
+}
+
+fn is_trusted(config: &str, configs: &[ConfigCheck]) -> bool {
+    configs
+        .iter()
+        .any(|check| check.config == config && !check.unverified)
+}
+
+/// Share by which a window may miss its limit and still count as at it: native's
+/// own windows scatter by about one percentage point around its mean.
+const SHARE_TOLERANCE: f64 = 0.02;
+
+fn reading(mean: f64, spread: f64, limit: f64) -> LimitReading {
+    let margin = spread + SHARE_TOLERANCE;
+    if mean - margin > limit {
+        LimitReading::Above
+    } else if mean + margin < limit {
+        LimitReading::Below
+    } else {
+        LimitReading::Within
+    }
+}
+
+/// Sample standard deviation; 0 for fewer than two values.
+pub fn std_dev(values: &[f64]) -> f64 {
+    if values.len() < 2 {
+        return 0.0;
+    }
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let squares = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>();
+    (squares / (values.len() - 1) as f64).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_allows_the_spread_either_side() {
+        assert_eq!(reading(0.33, 0.12, 0.25), LimitReading::Within);
+        assert_eq!(reading(0.70, 0.05, 0.50), LimitReading::Above);
+        assert_eq!(reading(0.20, 0.01, 0.25), LimitReading::Below);
+        assert_eq!(reading(1.003, 0.001, 1.0), LimitReading::Within);
+    }
+
+    #[test]
+    fn std_dev_is_the_sample_one() {
+        assert_eq!(std_dev(&[1.0]), 0.0);
+        assert!((std_dev(&[1.0, 2.0, 3.0]) - 1.0).abs() < 1e-12);
+    }
+}

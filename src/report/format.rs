@@ -1,0 +1,116 @@
+//! How figures are written, shared by every rendering so that the page, the
+//! Markdown and the findings never disagree on a number.
+
+use super::compare::MetricRow;
+use super::stats::{Comparison, Verdict, CONFIDENCE_LEVEL, NOISE_THRESHOLD, SIGNIFICANCE_LEVEL};
+
+/// Shown where a figure does not apply.
+pub const NONE: &str = "—";
+
+/// How changes and significance are decided, in one paragraph of plain text.
+pub fn method() -> String {
+    format!(
+        "Change vs native is the relative change of the mean per-iteration time with its \
+         {:.0} % bootstrap interval. A change is significant when p < {} (Welch's t, \
+         bootstrapped under the null hypothesis, as Criterion does); a significant change \
+         whose interval reaches inside ±{:.0} % is within noise.",
+        CONFIDENCE_LEVEL * 100.0,
+        SIGNIFICANCE_LEVEL,
+        NOISE_THRESHOLD * 100.0
+    )
+}
+
+/// The figure cells of a metric row: median, mean, p99, change vs native, significance.
+pub fn row_figures(row: &MetricRow) -> [String; 5] {
+    let Some(measured) = &row.measured else {
+        return [
+            "not measured".to_owned(),
+            NONE.to_owned(),
+            NONE.to_owned(),
+            NONE.to_owned(),
+            NONE.to_owned(),
+        ];
+    };
+    let (change, significant) = match &measured.change {
+        Some(comparison) => (change(comparison), significance(comparison.verdict)),
+        None => (NONE.to_owned(), NONE.to_owned()),
+    };
+    [
+        number(measured.median),
+        number(measured.mean),
+        measured.p99.map_or_else(|| NONE.to_owned(), number),
+        change,
+        significant,
+    ]
+}
+
+/// Relative change of the mean with its interval, e.g. "+3.2 % [+1.1, +5.0]".
+pub fn change(comparison: &Comparison) -> String {
+    format!(
+        "{:+.1} % [{:+.1}, {:+.1}]",
+        comparison.change_mean * 100.0,
+        comparison.ci_low * 100.0,
+        comparison.ci_high * 100.0
+    )
+}
+
+pub fn significance(verdict: Verdict) -> String {
+    match verdict {
+        Verdict::Regressed => "yes, slower",
+        Verdict::Improved => "yes, faster",
+        Verdict::NoChange => "no",
+        Verdict::WithinNoise => "within noise",
+    }
+    .to_owned()
+}
+
+/// A category's name as a heading, e.g. "overhead" -> "Overhead".
+pub fn title(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+/// Four significant digits: enough to see a 1 % change, few enough to read.
+pub fn number(value: f64) -> String {
+    // Rounding first, so that 999.97 becomes "1000" rather than "1000.0".
+    let rounded: f64 = format!("{value:.3e}").parse().unwrap_or(value);
+    if rounded == 0.0 || !rounded.is_finite() {
+        return format!("{rounded}");
+    }
+    let decimals = (3 - rounded.abs().log10().floor() as i32).max(0) as usize;
+    format!("{value:.decimals$}")
+}
+
+/// A fraction as a percentage with one decimal, e.g. 0.326 -> "32.6 %".
+pub fn percent(fraction: f64) -> String {
+    format!("{:.1} %", fraction * 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_keep_four_significant_digits() {
+        assert_eq!(number(4.02134), "4.021");
+        assert_eq!(number(1005.4), "1005");
+        assert_eq!(number(999.97), "1000");
+        assert_eq!(number(123456.7), "123457");
+        assert_eq!(number(0.0012346), "0.001235");
+        assert_eq!(number(0.0), "0");
+    }
+
+    #[test]
+    fn change_shows_sign_and_interval() {
+        let comparison = Comparison {
+            change_mean: 0.032,
+            ci_low: 0.011,
+            ci_high: 0.05,
+            p_value: 0.0,
+            verdict: Verdict::Regressed,
+        };
+        assert_eq!(change(&comparison), "+3.2 % [+1.1, +5.0]");
+    }
+}

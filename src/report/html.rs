@@ -1,0 +1,369 @@
+//! One GPU's report as a single self-contained HTML page: inline CSS and SVG, no
+//! script and no network, so it opens from a file, an artifact store or a forge's
+//! raw view alike. The only links are relative ones to Criterion's own pages.
+
+use super::compare::{ConfigCheck, MetricTable};
+use super::document::{Category, ConfigVerdict, MemoryLimit, Report};
+use super::findings::{self, Finding};
+use super::format::{method, percent, row_figures, title, NONE};
+use super::plots;
+use super::stats::Verdict;
+use crate::baseline::Better;
+use crate::error::Result;
+use std::fmt::Write;
+
+const STYLE: &str = "\
+body{margin:0;background:#f3f4f6;color:#111827;font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
+main{max-width:1240px;margin:0 auto;padding:20px 20px 40px}
+h1{font-size:24px;margin:0 0 4px}
+h2{font-size:19px;margin:28px 0 10px;padding-bottom:4px;border-bottom:2px solid #d1d5db}
+h3{font-size:15px;margin:0 0 8px}
+h3 span{font-weight:normal;color:#6b7280}
+.device{font-size:15px;margin:0 0 6px}
+.method,.note{color:#4b5563;margin:6px 0}
+.legend{margin:4px 0 10px}
+.card{background:#fff;border:1px solid #e5e7eb;border-radius:6px;padding:14px 16px;margin:12px 0}
+table{border-collapse:collapse;background:#fff}
+th,td{padding:4px 8px;border-bottom:1px solid #e5e7eb;text-align:right;white-space:nowrap}
+th{background:#f9fafb;font-weight:600}
+th:first-child,td:first-child{text-align:left}
+td.text{text-align:left;white-space:normal}
+.swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
+.ok{color:#15803d;font-weight:600}
+.bad{color:#b91c1c;font-weight:600}
+small.bad{font-size:11px;text-transform:uppercase;margin-left:4px}
+.slower{color:#b91c1c}
+.faster{color:#15803d}
+.pair{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+.plots{display:flex;flex-wrap:wrap;gap:12px}
+svg{max-width:100%;height:auto;border:1px solid #e5e7eb;border-radius:4px}
+ul{margin:6px 0;padding-left:20px}
+li.quiet{color:#6b7280}
+a{color:#1d4ed8}
+footer{color:#6b7280;margin-top:28px}
+";
+
+/// Renders the page.
+pub fn render(report: &Report) -> Result<String> {
+    let names: Vec<String> = report.configs.iter().map(|c| c.config.clone()).collect();
+    let device = &report.device;
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>GPU virtualization report: {}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n<main>\n",
+        esc(&device.name)
+    );
+    let _ = write!(
+        page,
+        "<header>\n<h1>GPU virtualization report</h1>\n<p class=\"device\"><strong>{}</strong> \
+         ({}): compute capability {}, {} SMs, {} MiB, SM clock {} MHz, driver CUDA {}</p>\n\
+         <p class=\"method\">{}</p>\n</header>\n",
+        esc(&device.name),
+        esc(&report.slug),
+        esc(&device.cc),
+        device.sms,
+        device.memory_mib,
+        device.clock_mhz,
+        esc(&device.driver),
+        esc(&method())
+    );
+    render_verdicts(&mut page, report, &names);
+    for category in &report.categories {
+        render_category(&mut page, category, &report.configs, &names)?;
+    }
+    let _ = write!(
+        page,
+        "<footer>Built by gpu-virt-bench {} from the exported baselines; report.md and \
+         report.json beside this page hold the same tables, verdicts and findings.</footer>\n\
+         </main>\n</body>\n</html>\n",
+        esc(&report.tool_version)
+    );
+    Ok(page)
+}
+
+fn render_verdicts(page: &mut String, report: &Report, names: &[String]) {
+    page.push_str("<section id=\"verdicts\">\n<h2>Verdicts</h2>\n<div class=\"card\">\n");
+    page.push_str(
+        "<table>\n<thead><tr><th>Configuration</th><th>Status</th><th>Interposer loaded</th>\
+         <th>Memory limit</th><th>Delivered SM share (± window std. dev.)</th>\
+         <th>Configured SM limit</th><th>Criterion</th></tr></thead>\n<tbody>\n",
+    );
+    for (verdict, check) in report.verdicts.iter().zip(&report.configs) {
+        let _ = writeln!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"text\">{}</td><td>{}</td><td>{}</td></tr>",
+            config_label(&verdict.config, names),
+            if verdict.verified {
+                "<span class=\"ok\">verified</span>"
+            } else {
+                "<span class=\"bad\">UNVERIFIED</span>"
+            },
+            if verdict.interposer_loaded { "yes" } else { "no" },
+            memory(verdict, check),
+            sm_delivered(verdict),
+            verdict
+                .sm_limit_pct
+                .map_or_else(|| "none".to_owned(), |pct| format!("{pct} %")),
+            link(verdict.criterion_report.as_deref(), "overview"),
+        );
+    }
+    page.push_str("</tbody>\n</table>\n");
+    let problems: Vec<String> = report
+        .configs
+        .iter()
+        .flat_map(|check| {
+            check
+                .verification
+                .problems
+                .iter()
+                .map(move |problem| format!("{}: {}", esc(&check.config), esc(problem)))
+        })
+        .chain(report.verdicts.iter().filter_map(|verdict| {
+            let why = verdict.findings_skipped.as_ref()?;
+            Some(format!(
+                "<strong>No findings for {}</strong>: {}.",
+                esc(&verdict.config),
+                esc(why)
+            ))
+        }))
+        .collect();
+    if !problems.is_empty() {
+        page.push_str("<ul>\n");
+        for problem in problems {
+            let _ = writeln!(page, "<li>{problem}</li>");
+        }
+        page.push_str("</ul>\n");
+    }
+    if !report.has_native {
+        page.push_str(
+            "<p class=\"note\">No native baseline: there is nothing to compare against, so no \
+             change, significance or finding is shown.</p>\n",
+        );
+    }
+    for absent in &report.absent {
+        let _ = writeln!(page, "<p class=\"note\">Not shown: {}</p>", esc(absent));
+    }
+    page.push_str("</div>\n</section>\n");
+}
+
+fn memory(verdict: &ConfigVerdict, check: &ConfigCheck) -> String {
+    let limit = check
+        .verification
+        .mem_limit_mib
+        .map_or_else(String::new, |mib| format!(" ({mib} MiB)"));
+    match verdict.memory_limit {
+        MemoryLimit::None => "none".to_owned(),
+        MemoryLimit::InForce => format!("<span class=\"ok\">in force</span>{limit}"),
+        MemoryLimit::NotInForce => format!("<span class=\"bad\">NOT in force</span>{limit}"),
+    }
+}
+
+fn sm_delivered(verdict: &ConfigVerdict) -> String {
+    if verdict.sm_delivered.is_empty() {
+        return NONE.to_owned();
+    }
+    verdict
+        .sm_delivered
+        .iter()
+        .map(|shape| {
+            format!(
+                "{} {} ± {}",
+                esc(&shape.shape),
+                percent(shape.mean),
+                percent(shape.spread)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("<br>")
+}
+
+fn render_category(
+    page: &mut String,
+    category: &Category,
+    configs: &[ConfigCheck],
+    names: &[String],
+) -> Result<()> {
+    let _ = writeln!(
+        page,
+        "<section id=\"{}\">\n<h2>{}</h2>",
+        esc(&category.name),
+        esc(&title(&category.name))
+    );
+    render_findings(page, &category.findings);
+    if !category.sm_share.is_empty() {
+        page.push_str(
+            "<div class=\"card\">\n<h3>Delivered SM share over time <span>(dashed: the \
+             configured limit)</span></h3>\n",
+        );
+        let _ = writeln!(page, "<p class=\"legend\">{}</p>", legend(category, names));
+        page.push_str("<div class=\"plots\">\n");
+        for shape in &category.sm_share {
+            page.push_str(&plots::sm_share(shape, names)?);
+            page.push('\n');
+        }
+        page.push_str("</div>\n</div>\n");
+    }
+    for table in &category.tables {
+        render_table(
+            page,
+            &table.metric,
+            &table.criterion_reports,
+            configs,
+            names,
+        )?;
+    }
+    page.push_str("</section>\n");
+    Ok(())
+}
+
+fn render_findings(page: &mut String, found: &[Finding]) {
+    if found.is_empty() {
+        return;
+    }
+    page.push_str("<div class=\"card\">\n<h3>Findings</h3>\n<ul>\n");
+    for finding in found.iter().filter(|f| f.is_stated()) {
+        let _ = writeln!(page, "<li>{}</li>", esc(&finding.text));
+    }
+    for (config, subjects) in findings::not_significant_by_config(found) {
+        let _ = writeln!(
+            page,
+            "<li class=\"quiet\">{}: not significant for {}</li>",
+            esc(config),
+            esc(&subjects.join(", "))
+        );
+    }
+    page.push_str("</ul>\n</div>\n");
+}
+
+fn render_table(
+    page: &mut String,
+    table: &MetricTable,
+    criterion_reports: &[Option<String>],
+    configs: &[ConfigCheck],
+    names: &[String],
+) -> Result<()> {
+    let better = match table.better {
+        Better::Lower => "lower is better",
+        Better::Higher => "higher is better",
+    };
+    let name = table
+        .name
+        .as_deref()
+        .map_or_else(String::new, |name| format!(" {}:", esc(name)));
+    let _ = write!(
+        page,
+        "<div class=\"card\">\n<h3>{}{name} {} <span>({}, {better})</span></h3>\n<div class=\"pair\">\n\
+         <table>\n<thead><tr><th>Configuration</th><th>Median</th><th>Mean</th><th>p99</th>\
+         <th>Change vs native</th><th>Significant</th><th>Criterion</th></tr></thead>\n<tbody>\n",
+        esc(&table.id),
+        esc(&table.variant),
+        esc(&table.unit)
+    );
+    for (row, criterion) in table.rows.iter().zip(criterion_reports) {
+        let unverified = configs
+            .iter()
+            .any(|check| check.config == row.config && check.unverified);
+        let mut label = config_label(&row.config, names);
+        if unverified {
+            label.push_str("<small class=\"bad\">unverified</small>");
+        }
+        let class = match row
+            .measured
+            .as_ref()
+            .and_then(|m| m.change)
+            .map(|c| c.verdict)
+        {
+            Some(Verdict::Regressed) => " class=\"slower\"",
+            Some(Verdict::Improved) => " class=\"faster\"",
+            _ => "",
+        };
+        let [median, mean, p99, change, significant] = row_figures(row);
+        let _ = writeln!(
+            page,
+            "<tr><td>{label}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{}</td>\
+             <td{class}>{}</td><td>{}</td></tr>",
+            esc(&median),
+            esc(&mean),
+            esc(&p99),
+            esc(&change),
+            esc(&significant),
+            link(criterion.as_deref(), "report")
+        );
+    }
+    page.push_str("</tbody>\n</table>\n");
+    page.push_str(&plots::mean_bars(table, names)?);
+    if let Some(peak) = plots::peak_bars(table, names) {
+        page.push_str(&peak?);
+    }
+    page.push_str("\n</div>\n</div>\n");
+    Ok(())
+}
+
+/// One entry per configuration of the SM-share plots, with its limit.
+fn legend(category: &Category, names: &[String]) -> String {
+    let Some(shape) = category.sm_share.first() else {
+        return String::new();
+    };
+    shape
+        .series
+        .iter()
+        .map(|series| {
+            let limit = series.limit_pct.map_or_else(
+                || " (no limit)".to_owned(),
+                |pct| format!(" (limit {pct} %)"),
+            );
+            format!("{}{limit}", config_label(&series.config, names))
+        })
+        .collect::<Vec<_>>()
+        .join(" &nbsp; ")
+}
+
+/// A configuration's name with the colour its plots use.
+fn config_label(config: &str, names: &[String]) -> String {
+    let colour = plots::color(config, names);
+    format!(
+        "<span class=\"swatch\" style=\"background:#{:02x}{:02x}{:02x}\"></span>{}",
+        colour.0,
+        colour.1,
+        colour.2,
+        esc(config)
+    )
+}
+
+fn link(href: Option<&str>, text: &str) -> String {
+    href.map_or_else(
+        || NONE.to_owned(),
+        |href| format!("<a href=\"{}\">{text}</a>", esc(href)),
+    )
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}

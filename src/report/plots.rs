@@ -1,0 +1,304 @@
+//! The page's plots as inline SVG, drawn with plotters' SVG backend. Text is written
+//! as SVG `<text>` and sized by plotters' built-in estimate, so drawing needs no
+//! font files and the browser renders labels in its own sans-serif.
+
+use super::compare::{MetricTable, NATIVE};
+use super::document::ShapeSeries;
+use crate::error::{Error, Result};
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+
+/// Size of a metric's bar chart, beside its table.
+const BARS: (u32, u32) = (400, 250);
+/// Size of an SM-share-over-time chart; two sit side by side.
+const SHARE: (u32, u32) = (570, 320);
+const FONT: &str = "sans-serif";
+
+/// Native in grey, the others in colours distinct on screen and in print.
+const NATIVE_COLOR: RGBColor = RGBColor(107, 114, 128);
+const PALETTE: [RGBColor; 7] = [
+    RGBColor(37, 99, 235),
+    RGBColor(234, 88, 12),
+    RGBColor(220, 38, 38),
+    RGBColor(22, 163, 74),
+    RGBColor(147, 51, 234),
+    RGBColor(8, 145, 178),
+    RGBColor(202, 138, 4),
+];
+
+/// The colour of a configuration, by its position among the configurations that
+/// are not native, so every plot of a report colours a configuration alike.
+pub fn color(config: &str, configs: &[String]) -> RGBColor {
+    if config == NATIVE {
+        return NATIVE_COLOR;
+    }
+    let index = configs
+        .iter()
+        .filter(|name| name.as_str() != NATIVE)
+        .position(|name| name == config)
+        .unwrap_or(0);
+    PALETTE[index % PALETTE.len()]
+}
+
+/// One bar per measured configuration: a value and its confidence interval.
+struct Bar<'a> {
+    config: &'a str,
+    value: f64,
+    low: f64,
+    high: f64,
+}
+
+/// Mean per configuration with Criterion's 95 % interval of the mean.
+pub fn mean_bars(table: &MetricTable, configs: &[String]) -> Result<String> {
+    let bars: Vec<Bar> = table
+        .rows
+        .iter()
+        .filter_map(|row| {
+            let m = row.measured.as_ref()?;
+            Some(Bar {
+                config: &row.config,
+                value: m.mean,
+                low: m.mean_ci_low,
+                high: m.mean_ci_high,
+            })
+        })
+        .collect();
+    let top = bars.iter().map(|b| b.high.max(b.value)).fold(0.0, f64::max) * 1.12;
+    let caption = format!("mean ({}), 95 % CI", table.unit);
+    draw_bars(&bars, configs, top, &caption)
+}
+
+/// Throughput as a share of the device's peak, where the metric states one.
+pub fn peak_bars(table: &MetricTable, configs: &[String]) -> Option<Result<String>> {
+    let bars: Vec<Bar> = table
+        .rows
+        .iter()
+        .filter_map(|row| {
+            let percent = row.measured.as_ref()?.peak_fraction? * 100.0;
+            Some(Bar {
+                config: &row.config,
+                value: percent,
+                low: percent,
+                high: percent,
+            })
+        })
+        .collect();
+    (!bars.is_empty()).then(|| draw_bars(&bars, configs, 100.0, "% of peak"))
+}
+
+fn draw_bars(bars: &[Bar], configs: &[String], top: f64, caption: &str) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, BARS).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let top = if top > 0.0 { top } else { 1.0 };
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .caption(caption, (FONT, 15))
+            .x_label_area_size(28)
+            .y_label_area_size(58)
+            .build_cartesian_2d((0..bars.len().max(1) - 1).into_segmented(), 0.0..top)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(229, 231, 235))
+            .x_labels(bars.len())
+            .x_label_formatter(&|x| match x {
+                SegmentValue::CenterOf(i) => bars
+                    .get(*i)
+                    .map_or_else(String::new, |b| b.config.to_owned()),
+                _ => String::new(),
+            })
+            .y_labels(6)
+            .y_label_formatter(&|v| tick(*v))
+            .label_style((FONT, 13))
+            .draw()
+            .map_err(plot_error)?;
+        let width = BARS.0 / (bars.len() as u32).max(1);
+        let inset = width / 5;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, bar)| {
+                let mut rect = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), 0.0),
+                        (SegmentValue::Exact(i + 1), bar.value),
+                    ],
+                    color(bar.config, configs).filled(),
+                );
+                rect.set_margin(0, 0, inset, inset);
+                rect
+            }))
+            .map_err(plot_error)?;
+        chart
+            .draw_series(
+                bars.iter()
+                    .enumerate()
+                    .filter(|(_, bar)| bar.high > bar.low)
+                    .map(|(i, bar)| {
+                        ErrorBar::new_vertical(
+                            SegmentValue::CenterOf(i),
+                            bar.low,
+                            bar.value,
+                            bar.high,
+                            BLACK.stroke_width(1),
+                            10,
+                        )
+                    }),
+            )
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
+}
+
+/// Per-window SM share of one kernel shape under every configuration, each with its
+/// configured limit as a dashed line of the same colour. The legend is the page's,
+/// shared by the shapes, so that it never hides a line.
+pub fn sm_share(shape: &ShapeSeries, configs: &[String]) -> Result<String> {
+    let longest = shape
+        .series
+        .iter()
+        .map(|s| s.windows.len())
+        .max()
+        .unwrap_or(0);
+    let end = (longest as f64 * shape.window_secs).max(shape.window_secs);
+    let highest = shape
+        .series
+        .iter()
+        .flat_map(|s| &s.windows)
+        .fold(1.0_f64, |a, &b| a.max(b));
+    let top = (highest * 100.0 * 1.08).ceil();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SHARE).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .caption(
+                format!(
+                    "{}: delivered SM share per {} s window",
+                    shape.shape, shape.window_secs
+                ),
+                (FONT, 15),
+            )
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0.0..end, 0.0..top)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(229, 231, 235))
+            .x_desc("time (s)")
+            .y_desc("% of native")
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 13))
+            .draw()
+            .map_err(plot_error)?;
+        for series in &shape.series {
+            let colour = color(&series.config, configs);
+            let points: Vec<(f64, f64)> = series
+                .windows
+                .iter()
+                .enumerate()
+                .map(|(i, share)| ((i as f64 + 0.5) * shape.window_secs, share * 100.0))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    colour.stroke_width(2),
+                ))
+                .map_err(plot_error)?;
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                .map_err(plot_error)?;
+            if let Some(limit) = series.limit_pct {
+                let y = f64::from(limit);
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        [(0.0, y), (end, y)],
+                        6,
+                        4,
+                        colour.stroke_width(1),
+                    ))
+                    .map_err(plot_error)?;
+            }
+        }
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
+}
+
+/// An axis tick without trailing zeros ("2000", "2.5", "0.25").
+fn tick(value: f64) -> String {
+    let text = format!("{value:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+fn plot_error(error: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("drawing a plot failed: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::baseline::Better;
+    use crate::report::compare::{Measured, MetricRow};
+
+    fn table(peak_fraction: Option<f64>) -> MetricTable {
+        let row = |config: &str, mean: f64| MetricRow {
+            config: config.to_owned(),
+            measured: Some(Measured {
+                median: mean,
+                mean,
+                mean_ci_low: mean * 0.9,
+                mean_ci_high: mean * 1.1,
+                p99: None,
+                peak_fraction,
+                change: None,
+            }),
+        };
+        MetricTable {
+            id: "XX-001".to_owned(),
+            name: None,
+            category: "throughput".to_owned(),
+            variant: "v".to_owned(),
+            unit: "GB/s".to_owned(),
+            better: Better::Higher,
+            rows: vec![row(NATIVE, 100.0), row("hami-50", 60.0)],
+        }
+    }
+
+    #[test]
+    fn bars_draw_one_coloured_bar_per_configuration() {
+        let names = vec![NATIVE.to_owned(), "hami-50".to_owned()];
+        let svg = mean_bars(&table(None), &names).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<text"));
+        for name in &names {
+            let c = color(name, &names);
+            let fill = format!("fill=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2);
+            assert_eq!(svg.matches(&fill).count(), 1, "{fill}");
+        }
+    }
+
+    #[test]
+    fn peak_bars_only_where_a_peak_is_known() {
+        let names = vec![NATIVE.to_owned(), "hami-50".to_owned()];
+        assert!(peak_bars(&table(None), &names).is_none());
+        let svg = peak_bars(&table(Some(0.8)), &names).unwrap().unwrap();
+        assert!(svg.contains("% of peak"));
+    }
+
+    #[test]
+    fn ticks_drop_trailing_zeros() {
+        assert_eq!(tick(2000.0), "2000");
+        assert_eq!(tick(2.5), "2.5");
+        assert_eq!(tick(0.30000000000000004), "0.3");
+        assert_eq!(tick(0.0), "0");
+    }
+}

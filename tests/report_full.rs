@@ -1,0 +1,264 @@
+//! The full report (index.html, report.md, report.json) of the fixture baselines:
+//! tables, computed findings, verdicts, links to Criterion's pages, and nothing
+//! stated for the unverified hami-50.
+
+mod common;
+
+use common::{fixture_copy, fixtures, section, written_report, GPU};
+use gpu_virt_bench::report::document::{MemoryLimit, Report, ISOLATION};
+use gpu_virt_bench::report::findings::FindingKind;
+use gpu_virt_bench::report::{
+    compare_markdown, full_reports, write_reports, HTML_FILE, JSON_FILE, MARKDOWN_FILE,
+};
+use gpu_virt_bench::Error;
+use std::fs;
+
+fn report() -> Report {
+    let out = tempfile::tempdir().unwrap();
+    let mut reports = full_reports(&fixtures(), out.path()).unwrap();
+    assert_eq!(reports.len(), 1);
+    reports.remove(0)
+}
+
+fn texts(report: &Report) -> Vec<&str> {
+    report
+        .categories
+        .iter()
+        .flat_map(|c| &c.findings)
+        .map(|f| f.text.as_str())
+        .collect()
+}
+
+#[test]
+fn categories_hold_the_tables_with_isolation_first() {
+    let report = report();
+    let names: Vec<&str> = report.categories.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, [ISOLATION, "overhead"]);
+    let tables: Vec<String> = report.categories[1]
+        .tables
+        .iter()
+        .map(|t| format!("{} {}", t.metric.id, t.metric.variant))
+        .collect();
+    assert_eq!(
+        tables,
+        ["OH-001 launch-call", "OH-002 small", "OH-002 large"]
+    );
+    assert_eq!(
+        report.categories[1].tables[0].metric.name.as_deref(),
+        Some("Kernel launch latency")
+    );
+    let shapes: Vec<&str> = report.categories[0]
+        .sm_share
+        .iter()
+        .map(|s| s.shape.as_str())
+        .collect();
+    assert_eq!(shapes, ["short-blocks", "long-blocks"]);
+    assert_eq!(report.categories[0].sm_share[0].series.len(), 3);
+}
+
+#[test]
+fn findings_are_computed_and_skip_the_unverified_configuration() {
+    let report = report();
+    let texts = texts(&report);
+    let faster = texts
+        .iter()
+        .find(|t| t.contains("OH-002 small"))
+        .expect("a finding on OH-002 small");
+    assert!(
+        faster.starts_with("hami-100 takes ")
+            && faster.contains(" us (CI ")
+            && faster.contains(" us) off OH-002 small (-1"),
+        "{faster}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("hami-100: OH-001 launch-call not significant (")),
+        "{texts:#?}"
+    );
+    assert!(
+        texts.iter().any(|t| t
+            .starts_with("hami-100, limit 100 %: short-blocks delivered 99.0 % ± ")
+            && t.ends_with("of native, consistent with the limit")),
+        "{texts:#?}"
+    );
+    // hami-50 is slower on OH-001 but unverified: nothing is stated for it.
+    assert!(texts.iter().all(|t| !t.contains("hami-50")), "{texts:#?}");
+    let skipped = report
+        .verdicts
+        .iter()
+        .find(|v| v.config == "hami-50")
+        .unwrap();
+    assert_eq!(
+        skipped.findings_skipped.as_deref(),
+        Some("its run is unverified: long-blocks shape delivered 96.5 % of native throughput against a 50 % SM limit")
+    );
+}
+
+#[test]
+fn a_significant_change_is_the_absolute_difference_of_the_means() {
+    let report = report();
+    let table = &report.categories[1].tables[1].metric;
+    let mean = |config: &str| {
+        table
+            .rows
+            .iter()
+            .find(|r| r.config == config)
+            .and_then(|r| r.measured.as_ref())
+            .unwrap()
+            .mean
+    };
+    let change = report.categories[1]
+        .findings
+        .iter()
+        .find_map(|f| match &f.kind {
+            FindingKind::Change {
+                variant,
+                difference,
+                ci_low,
+                ci_high,
+                ..
+            } if variant == "small" => Some((*difference, *ci_low, *ci_high)),
+            _ => None,
+        })
+        .unwrap();
+    let (difference, low, high) = change;
+    assert!(
+        (difference - (mean("hami-100") - mean("native"))).abs() < 1e-9,
+        "{change:?}"
+    );
+    assert!(
+        low < difference && difference < high && high < 0.0,
+        "{change:?}"
+    );
+}
+
+#[test]
+fn verdicts_say_what_held() {
+    let report = report();
+    let by_config = |name: &str| report.verdicts.iter().find(|v| v.config == name).unwrap();
+    let native = by_config("native");
+    assert!(native.verified && !native.interposer_loaded);
+    assert_eq!(native.memory_limit, MemoryLimit::None);
+    let hami50 = by_config("hami-50");
+    assert!(!hami50.verified && hami50.interposer_loaded);
+    assert_eq!(hami50.memory_limit, MemoryLimit::InForce);
+    assert_eq!(hami50.sm_limit_pct, Some(50));
+    let short = &hami50.sm_delivered[0];
+    assert_eq!(short.shape, "short-blocks");
+    assert!((short.mean - 0.5094).abs() < 1e-9);
+    assert!(short.spread > 0.0 && short.spread < 0.01, "{short:?}");
+    assert!(report
+        .absent
+        .iter()
+        .any(|a| a.starts_with("Throughput as % of peak")));
+    assert!(report
+        .absent
+        .iter()
+        .any(|a| a.starts_with("Tenant fairness")));
+}
+
+#[test]
+fn criterion_pages_are_linked_relatively_where_they_exist() {
+    let (_guard, folder) = written_report();
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(folder.join(JSON_FILE)).unwrap()).unwrap();
+    let launch = &json["categories"][1]["tables"][0];
+    let link = launch["criterion_reports"][0]
+        .as_str()
+        .expect("native's page");
+    assert!(
+        link.starts_with("../")
+            && link.ends_with("/native/criterion/overhead/OH-001/launch-call/report/index.html"),
+        "{link}"
+    );
+    assert!(folder.join(link).is_file(), "{link} does not resolve");
+    assert!(launch["criterion_reports"][1].is_null());
+    let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
+    assert!(html.contains(&format!("<a href=\"{link}\">report</a>")));
+}
+
+#[test]
+fn the_page_is_self_contained_with_tables_and_plots() {
+    let (_guard, folder) = written_report();
+    let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
+    // Verdicts, then three metric tables.
+    assert_eq!(html.matches("<table>").count(), 4);
+    // One bar chart per metric table and one SM-share chart per shape.
+    assert_eq!(html.matches("<svg").count(), 5);
+    assert!(html.contains("<span class=\"bad\">UNVERIFIED</span>"));
+    assert!(html.contains("<strong>No findings for hami-50</strong>"));
+    for external in ["<script", "<link", " src=", "url(", "https://"] {
+        assert!(!html.contains(external), "{external} in the page");
+    }
+    let without_svg_namespace = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    assert!(!without_svg_namespace.contains("http://"));
+}
+
+#[test]
+fn report_md_reuses_the_comparison_tables_and_adds_findings() {
+    let (_guard, folder) = written_report();
+    let markdown = fs::read_to_string(folder.join(MARKDOWN_FILE)).unwrap();
+    let compare = compare_markdown(&fixtures()).unwrap();
+    for heading in [
+        "### Verification",
+        "### OH-001 launch-call (us, lower is better)",
+        "### OH-002 small (us, lower is better)",
+    ] {
+        let table = section(&compare, heading).trim_end();
+        assert!(section(&markdown, heading).starts_with(table), "{heading}");
+    }
+    let overhead = section(&markdown, "## Overhead");
+    assert!(overhead.contains("- hami-100 takes "), "{overhead}");
+    assert!(
+        overhead.contains("- hami-100: not significant for OH-001 launch-call, OH-002 large"),
+        "{overhead}"
+    );
+    assert!(markdown.contains("- No findings for hami-50: its run is unverified: "));
+}
+
+#[test]
+fn a_corrupt_baseline_fails_the_report_and_writes_nothing() {
+    let root = fixture_copy();
+    let folder = root.path().join(GPU).join("hami-100");
+    fs::remove_file(folder.join("summary.json")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    match write_reports(root.path(), out.path()).unwrap_err() {
+        Error::CorruptBaseline { path, .. } => assert_eq!(path, folder),
+        other => panic!("expected CorruptBaseline, got {other:?}"),
+    }
+    assert_eq!(fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn the_command_writes_the_three_files_per_gpu() {
+    let out = tempfile::tempdir().unwrap();
+    assert_cmd::Command::cargo_bin("gpu-virt-bench")
+        .unwrap()
+        .arg("report")
+        .arg(fixtures())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(GPU));
+    for file in [HTML_FILE, MARKDOWN_FILE, JSON_FILE] {
+        assert!(out.path().join(GPU).join(file).is_file(), "{file}");
+    }
+
+    let root = fixture_copy();
+    fs::write(root.path().join(GPU).join("native/run.json"), "{").unwrap();
+    let output = assert_cmd::Command::cargo_bin("gpu-virt-bench")
+        .unwrap()
+        .arg("report")
+        .arg(root.path())
+        .arg("--out")
+        .arg(out.path().join("again"))
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is not a usable baseline"), "{stderr}");
+}

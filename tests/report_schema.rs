@@ -1,0 +1,76 @@
+//! report.json against its documented schema (schema/report.schema.json), for the
+//! fixture baselines and for every committed report, so the schema and the report
+//! cannot drift apart unnoticed.
+
+mod common;
+
+use common::written_report;
+use gpu_virt_bench::report::JSON_FILE;
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn validator() -> jsonschema::Validator {
+    let schema = read(&repo().join("schema/report.schema.json"));
+    jsonschema::draft202012::meta::validate(&schema).expect("a valid draft 2020-12 schema");
+    jsonschema::draft202012::new(&schema).unwrap()
+}
+
+fn errors(validator: &jsonschema::Validator, report: &Value) -> Vec<String> {
+    validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn the_fixture_report_matches_the_schema() {
+    let (_guard, folder) = written_report();
+    let report = read(&folder.join(JSON_FILE));
+    assert_eq!(errors(&validator(), &report), Vec::<String>::new());
+}
+
+#[test]
+fn committed_reports_match_the_schema() {
+    let reports: Vec<PathBuf> = fs::read_dir(repo().join("reports"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join(JSON_FILE))
+        .collect();
+    assert!(!reports.is_empty());
+    let validator = validator();
+    for path in reports {
+        assert_eq!(
+            errors(&validator, &read(&path)),
+            Vec::<String>::new(),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn the_schema_rejects_what_the_report_never_writes() {
+    let (_guard, folder) = written_report();
+    let report = read(&folder.join(JSON_FILE));
+    let validator = validator();
+    let mut missing = report.clone();
+    missing["verdicts"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("memory_limit");
+    let mut unknown_kind = report.clone();
+    unknown_kind["categories"][0]["findings"][0]["kind"] = "guess".into();
+    let mut extra = report;
+    extra["categories"][1]["tables"][0]["rows"][0]["measured"]["typo"] = 1.into();
+    for broken in [missing, unknown_kind, extra] {
+        assert!(!errors(&validator, &broken).is_empty());
+    }
+}
