@@ -160,7 +160,8 @@ pub fn build(
                 None => Ok(None),
             })
             .collect::<Result<Vec<_>>>()?;
-        let found = findings::metric_findings(&metric, &configs);
+        let mut found = findings::metric_findings(&metric, &configs);
+        found.extend(findings::degradation_findings(&metric, &configs));
         let category = category_mut(&mut categories, &metric.category);
         category.findings.extend(found);
         category.tables.push(Table {

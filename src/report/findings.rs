@@ -28,6 +28,15 @@ impl Finding {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FindingKind {
+    /// Throughput lost against native, 1 - rate(config) / rate(native), with its interval.
+    Degradation {
+        id: String,
+        variant: String,
+        degradation: f64,
+        ci_low: f64,
+        ci_high: f64,
+        verdict: Verdict,
+    },
     /// A significant change of a metric against native, as the absolute difference of
     /// the means in the metric's unit: the relative change and its interval, scaled by
     /// native's mean.
@@ -168,6 +177,57 @@ pub fn metric_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Find
         })
         .collect()
 }
+
+/// OH-010 is timed per iteration, but what a tenant loses is throughput:
+/// degradation = 1 - rate(config) / rate(native) = c / (1 + c) for a relative time
+/// change c, a monotonic map, so the interval maps endpoint by endpoint.
+pub fn degradation_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Finding> {
+    if table.id != DEGRADATION_METRIC {
+        return Vec::new();
+    }
+    let degradation = |c: f64| c / (1.0 + c);
+    table
+        .rows
+        .iter()
+        .filter(|row| is_trusted(&row.config, configs))
+        .filter_map(|row| {
+            let comparison = row.measured.as_ref()?.change?;
+            let (value, low, high) = (
+                degradation(comparison.change_mean),
+                degradation(comparison.ci_low),
+                degradation(comparison.ci_high),
+            );
+            let why = match comparison.verdict {
+                Verdict::Regressed | Verdict::Improved => "",
+                Verdict::NoChange => ", not significant",
+                Verdict::WithinNoise => ", within noise",
+            };
+            Some(Finding {
+                config: row.config.clone(),
+                text: format!(
+                    "{}: throughput degradation of {} {} {} [{}, {}]{why}",
+                    row.config,
+                    table.id,
+                    table.variant,
+                    percent(value),
+                    percent(low),
+                    percent(high)
+                ),
+                kind: FindingKind::Degradation {
+                    id: table.id.clone(),
+                    variant: table.variant.clone(),
+                    degradation: value,
+                    ci_low: low,
+                    ci_high: high,
+                    verdict: comparison.verdict,
+                },
+            })
+        })
+        .collect()
+}
+
+/// The metric whose comparison is stated as a throughput degradation.
+const DEGRADATION_METRIC: &str = "OH-010";
 
 /// The share each kernel shape got under each verified configuration with an SM limit.
 pub fn sm_share_findings(configs: &[ConfigCheck]) -> Vec<Finding> {
