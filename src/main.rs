@@ -52,6 +52,10 @@ enum Command {
         /// Seconds per kernel shape of the SM-share check.
         #[arg(long, default_value_t = 5.0)]
         verify_secs: f64,
+        /// Run every configuration this many times, interleaved (A B C A B C ...),
+        /// so machine drift between blocks does not pass for a configuration's cost.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        rounds: u32,
     },
     /// Compare exported baselines: one Markdown table per metric, one row per configuration.
     Compare {
@@ -144,6 +148,7 @@ fn main() -> ExitCode {
             force,
             allow_unverified,
             verify_secs,
+            rounds,
         } => (|| {
             let selection = match metrics {
                 Some(list) => Selection::parse(&list)?,
@@ -162,6 +167,7 @@ fn main() -> ExitCode {
                 force,
                 allow_unverified,
                 verify_secs,
+                rounds,
             };
             for dir in run::run_all(&opts)? {
                 println!("exported {}", dir.display());

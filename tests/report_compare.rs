@@ -257,3 +257,66 @@ fn without_native_there_is_nothing_to_compare_against() {
     assert_eq!(configs_in_order(launch), ["hami-100", "hami-50"]);
     assert!(row(launch, "hami-100").ends_with("| — | — |"), "{launch}");
 }
+
+/// Adds round 2 to `config` in the fixture copy at `gpu`: a copy of round 1 with the
+/// OH-002 small sample's times scaled by `scale`.
+fn add_round(gpu: &Path, config: &str, scale: f64) {
+    let round = gpu.join(config).join("rounds").join("2");
+    let copy = gpu.join(format!(".{config}-round"));
+    common::copy_dir(&gpu.join(config), &copy);
+    fs::create_dir_all(round.parent().unwrap()).unwrap();
+    fs::rename(&copy, &round).unwrap();
+    let sample = round.join(format!(
+        "criterion/overhead/OH-002/small/{config}/sample.json"
+    ));
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&sample).unwrap()).unwrap();
+    for t in json["times"].as_array_mut().unwrap() {
+        *t = serde_json::json!(t.as_f64().unwrap() * scale);
+    }
+    fs::write(&sample, json.to_string()).unwrap();
+}
+
+#[test]
+fn rounds_that_agree_keep_the_change_and_show_their_range() {
+    let tmp = fixture_copy();
+    let gpu = tmp.path().join(GPU);
+    add_round(&gpu, NATIVE, 1.0);
+    add_round(&gpu, "hami-100", 1.0);
+    let markdown = compare_markdown(&gpu).unwrap();
+    let small = row(
+        section(&markdown, "### OH-002 small (us, lower is better)"),
+        "hami-100",
+    );
+    assert!(small.ends_with("| yes, faster |"), "{small}");
+    assert!(small.contains("; 2 rounds -1"), "{small}");
+}
+
+#[test]
+fn rounds_that_disagree_in_sign_make_the_change_not_significant() {
+    let tmp = fixture_copy();
+    let gpu = tmp.path().join(GPU);
+    add_round(&gpu, NATIVE, 1.0);
+    add_round(&gpu, "hami-100", 1.25);
+    let markdown = compare_markdown(&gpu).unwrap();
+    let small = row(
+        section(&markdown, "### OH-002 small (us, lower is better)"),
+        "hami-100",
+    );
+    assert!(small.ends_with("| no |"), "{small}");
+    assert!(small.contains("; 2 rounds -1"), "{small}");
+    assert!(small.contains("..+1"), "round 2 is about +12 %: {small}");
+}
+
+#[test]
+fn a_round_of_another_configuration_is_an_error() {
+    let tmp = fixture_copy();
+    let gpu = tmp.path().join(GPU);
+    common::copy_dir(
+        &gpu.join("hami-100"),
+        &gpu.join(NATIVE).join("rounds").join("2"),
+    );
+    let (path, reason) = corrupt_folder(compare_markdown(&gpu).unwrap_err());
+    assert!(path.ends_with("native/rounds/2"), "{}", path.display());
+    assert!(reason.contains("hami-100"), "{reason}");
+}

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 pub const RUN_FILE: &str = "run.json";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const CRITERION_DIR: &str = "criterion";
+/// Rounds 2.. of an interleaved run, each a complete export, under `rounds/<k>/`.
+pub const ROUNDS_DIR: &str = "rounds";
 /// Per-call percentiles, written beside Criterion's estimates.json of each benchmark.
 pub const PERCENTILES_FILE: &str = "percentiles.json";
 

@@ -77,7 +77,12 @@ pub struct Measured {
     /// renderers already show it wherever it is present.
     pub peak_fraction: Option<f64>,
     /// Against native; `None` for native itself or when native lacks the metric.
+    /// With several rounds, the samples of all rounds are pooled, and a change whose
+    /// rounds disagree in sign is no change.
     pub change: Option<Comparison>,
+    /// Relative change of the mean against native's in the same round, per round of
+    /// an interleaved run; empty for a single round.
+    pub round_changes: Vec<f64>,
 }
 
 /// Builds the comparison of the configurations `discover` found.
@@ -117,6 +122,30 @@ fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
     })
 }
 
+/// Pools every round's samples for the significance test, and reads the change of
+/// each round against native's round of the same number: drift between blocks of a
+/// run moves all configurations of a round together, so rounds that disagree in sign
+/// mean the pooled change is drift, not the configuration.
+fn compare_rounds(base: &[&[f64]], new: &[&[f64]], better: Better) -> (Comparison, Vec<f64>) {
+    let pooled = |rounds: &[&[f64]]| rounds.concat();
+    let mut change = stats::compare(&pooled(base), &pooled(new), better);
+    if base.len() < 2 || new.len() < 2 {
+        return (change, Vec::new());
+    }
+    let per_round: Vec<f64> = base
+        .iter()
+        .zip(new)
+        .map(|(b, n)| crate::stats::mean(n) / crate::stats::mean(b) - 1.0)
+        .collect();
+    if per_round
+        .iter()
+        .any(|r| r.signum() != change.change_mean.signum())
+    {
+        change.verdict = stats::Verdict::NoChange;
+    }
+    (change, per_round)
+}
+
 /// The first entry of every (id, variant) measured by any configuration: ids in
 /// order, variants in the order first met, native's first since it leads.
 fn metric_keys(configs: &[LoadedConfig]) -> Vec<&SummaryEntry> {
@@ -138,14 +167,21 @@ fn metric_table(
     native: Option<&LoadedConfig>,
     key: &SummaryEntry,
 ) -> MetricTable {
-    let reference = native.and_then(|native| native.find(&key.id, &key.variant));
+    let reference = native
+        .map(|native| native.round_samples(&key.id, &key.variant))
+        .filter(|rounds| !rounds.is_empty());
     let rows = configs
         .iter()
         .map(|config| {
-            let measured = config.find(&key.id, &key.variant).map(|(entry, samples)| {
-                let change = reference
-                    .filter(|_| config.name() != NATIVE)
-                    .map(|(_, base)| stats::compare(base, samples, key.better));
+            let measured = config.find(&key.id, &key.variant).map(|(entry, _)| {
+                let rounds = config.round_samples(&key.id, &key.variant);
+                let (change, round_changes) = match &reference {
+                    Some(base) if config.name() != NATIVE => {
+                        let (change, per_round) = compare_rounds(base, &rounds, key.better);
+                        (Some(change), per_round)
+                    }
+                    _ => (None, Vec::new()),
+                };
                 Measured {
                     median: entry.median,
                     mean: entry.mean,
@@ -154,6 +190,7 @@ fn metric_table(
                     p99: entry.p99,
                     peak_fraction: None,
                     change,
+                    round_changes,
                 }
             });
             MetricRow {

@@ -2,7 +2,9 @@
 //! works whether it is pointed at one GPU's folder or at a folder of GPU folders,
 //! and so a partial export stops the report instead of quietly shrinking it.
 
-use crate::baseline::{read_json, Baseline, SummaryEntry, CRITERION_DIR, RUN_FILE, SUMMARY_FILE};
+use crate::baseline::{
+    read_json, Baseline, SummaryEntry, CRITERION_DIR, ROUNDS_DIR, RUN_FILE, SUMMARY_FILE,
+};
 use crate::error::{io_at, Error, Result};
 use serde::Deserialize;
 use std::cmp::Reverse;
@@ -51,6 +53,8 @@ pub struct LoadedConfig {
     pub baseline: Baseline,
     /// One per entry of `baseline.summary.entries`, in the same order.
     pub samples: Vec<Vec<f64>>,
+    /// Rounds 2.. of an interleaved run (`run --rounds N`), from `rounds/<k>/`.
+    pub later_rounds: Vec<LoadedConfig>,
 }
 
 impl LoadedConfig {
@@ -68,6 +72,14 @@ impl LoadedConfig {
             .zip(&self.samples)
             .find(|(entry, _)| entry.id == id && entry.variant == variant)
             .map(|(entry, samples)| (entry, samples.as_slice()))
+    }
+
+    /// A metric variant's samples in every round that measured it, round 1 first.
+    pub fn round_samples(&self, id: &str, variant: &str) -> Vec<&[f64]> {
+        std::iter::once(self)
+            .chain(&self.later_rounds)
+            .filter_map(|round| round.find(id, variant).map(|(_, samples)| samples))
+            .collect()
     }
 }
 
@@ -133,16 +145,20 @@ fn load_gpu(dir: &Path) -> Result<GpuBaselines> {
 }
 
 fn load_config(dir: &Path) -> Result<LoadedConfig> {
+    load_config_as(dir, &folder_name(dir))
+}
+
+/// Loads the export in `dir`, which must be of configuration `expected`.
+fn load_config_as(dir: &Path, expected: &str) -> Result<LoadedConfig> {
     let corrupt = |reason: String| Error::CorruptBaseline {
         path: dir.to_path_buf(),
         reason,
     };
     let baseline = Baseline::load(dir)?;
     let name = &baseline.run.config.name;
-    let folder = folder_name(dir);
-    if &folder != name {
+    if expected != name {
         return Err(corrupt(format!(
-            "the folder is named '{folder}' but run.json is for '{name}'"
+            "the folder is for '{expected}' but run.json is for '{name}'"
         )));
     }
     let samples = baseline
@@ -168,7 +184,35 @@ fn load_config(dir: &Path) -> Result<LoadedConfig> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(LoadedConfig { baseline, samples })
+    let later_rounds = load_rounds(dir, name)?;
+    Ok(LoadedConfig {
+        baseline,
+        samples,
+        later_rounds,
+    })
+}
+
+/// Rounds 2.. in round order; each must be a complete export of the same configuration.
+fn load_rounds(dir: &Path, name: &str) -> Result<Vec<LoadedConfig>> {
+    let rounds_dir = dir.join(ROUNDS_DIR);
+    if !rounds_dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut rounds = visible_subdirs(&rounds_dir)?
+        .into_iter()
+        .map(|round| {
+            let number: u32 = folder_name(&round)
+                .parse()
+                .map_err(|_| Error::CorruptBaseline {
+                    path: round.clone(),
+                    reason: "a round folder must be named by its number".into(),
+                })?;
+            let loaded = load_config_as(&round, name)?;
+            Ok((number, loaded))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    rounds.sort_by_key(|(number, _)| *number);
+    Ok(rounds.into_iter().map(|(_, loaded)| loaded).collect())
 }
 
 /// Any trace of an export marks a configuration folder, so that one missing its

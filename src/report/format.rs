@@ -13,7 +13,9 @@ pub fn method() -> String {
         "Change vs native is the relative change of the mean per-iteration time with its \
          {:.0} % bootstrap interval. A change is significant when p < {} (Welch's t, \
          bootstrapped under the null hypothesis, as Criterion does); a significant change \
-         whose interval reaches inside ±{:.0} % is within noise.",
+         whose interval reaches inside ±{:.0} % is within noise. With interleaved rounds \
+         (run --rounds N) the rounds' samples are pooled, the range of the per-round \
+         changes is shown, and a change whose rounds disagree in sign is not significant.",
         CONFIDENCE_LEVEL * 100.0,
         SIGNIFICANCE_LEVEL,
         NOISE_THRESHOLD * 100.0
@@ -32,7 +34,10 @@ pub fn row_figures(row: &MetricRow) -> [String; 5] {
         ];
     };
     let (change, significant) = match &measured.change {
-        Some(comparison) => (change(comparison), significance(comparison.verdict)),
+        Some(comparison) => (
+            change(comparison) + &rounds(&measured.round_changes),
+            significance(comparison.verdict),
+        ),
         None => (NONE.to_owned(), NONE.to_owned()),
     };
     [
@@ -51,6 +56,22 @@ pub fn change(comparison: &Comparison) -> String {
         comparison.change_mean * 100.0,
         comparison.ci_low * 100.0,
         comparison.ci_high * 100.0
+    )
+}
+
+/// The range of the per-round changes of an interleaved run, e.g. "; rounds -1.2..+4.0 %".
+pub fn rounds(changes: &[f64]) -> String {
+    let (Some(low), Some(high)) = (
+        changes.iter().copied().reduce(f64::min),
+        changes.iter().copied().reduce(f64::max),
+    ) else {
+        return String::new();
+    };
+    format!(
+        "; {} rounds {:+.1}..{:+.1} %",
+        changes.len(),
+        low * 100.0,
+        high * 100.0
     )
 }
 

@@ -261,6 +261,7 @@ mod tests {
                 p99: None,
                 peak_fraction,
                 change: None,
+                round_changes: Vec::new(),
             }),
         };
         MetricTable {

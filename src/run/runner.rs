@@ -4,7 +4,7 @@
 
 use super::config::{Config, INTERPOSER_VARS, SHARED_CACHE_VAR};
 use super::worker::Job;
-use crate::baseline::{read_json, DeviceFacts};
+use crate::baseline::{read_json, DeviceFacts, ROUNDS_DIR};
 use crate::error::{io_at, Error, Result};
 use crate::metrics::Selection;
 use crate::system::{self, Reference};
@@ -22,6 +22,8 @@ pub struct RunOptions {
     pub force: bool,
     pub allow_unverified: bool,
     pub verify_secs: f64,
+    /// Times every configuration is run, interleaved.
+    pub rounds: u32,
 }
 
 /// Runs every configuration and returns the exported folders. Existing exports are
@@ -60,16 +62,40 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
     }
     let reference: Reference = read_json(&reference_file)?;
 
+    // Rounds interleave the configurations (A B C A B C ...), so drift of the machine
+    // between blocks moves every configuration of a round alike.
+    let mut rounds: Vec<Option<Vec<PathBuf>>> = vec![Some(Vec::new()); opts.configs.len()];
+    for round in 1..=opts.rounds {
+        for (config, done) in opts.configs.iter().zip(rounds.iter_mut()) {
+            let Some(stagings) = done else { continue };
+            eprintln!("== {} (round {round} of {})", config.name, opts.rounds);
+            let run = RoundRun {
+                opts,
+                config,
+                reference: &reference,
+                facts: &facts,
+                gpu_dir: &gpu_dir,
+                scratch: scratch.path(),
+                round,
+            };
+            match run.execute() {
+                Ok(staging) => stagings.push(staging),
+                Err(e) => {
+                    eprintln!("   {}: {e}", config.name);
+                    for staging in stagings.iter() {
+                        let _ = std::fs::remove_dir_all(staging);
+                    }
+                    *done = None;
+                }
+            }
+        }
+    }
     let mut exported = Vec::new();
     let mut failures = Vec::new();
-    for config in &opts.configs {
-        eprintln!("== {}", config.name);
-        match run_one(opts, config, &reference, &facts, &gpu_dir, scratch.path()) {
-            Ok(dir) => exported.push(dir),
-            Err(e) => {
-                eprintln!("   {}: {e}", config.name);
-                failures.push(config.name.clone());
-            }
+    for (config, done) in opts.configs.iter().zip(rounds) {
+        match done {
+            Some(stagings) => exported.push(assemble(&stagings, &gpu_dir.join(&config.name))?),
+            None => failures.push(config.name.clone()),
         }
     }
     if failures.is_empty() {
@@ -119,60 +145,95 @@ fn worker_command(config: &Config, extra: &BTreeMap<String, String>) -> Command 
     cmd
 }
 
-fn run_one(
-    opts: &RunOptions,
-    config: &Config,
-    reference: &Reference,
-    facts: &DeviceFacts,
-    gpu_dir: &Path,
-    scratch: &Path,
-) -> Result<PathBuf> {
-    let dest = gpu_dir.join(&config.name);
-    let staging = gpu_dir.join(format!(".staging-{}-{}", config.name, std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).map_err(io_at(&staging))?;
-    let mut extra = BTreeMap::new();
-    let cache = scratch.join(format!("{}.cache", config.name));
-    if config.library.is_some() {
-        extra.insert(
-            SHARED_CACHE_VAR.to_string(),
-            cache.to_string_lossy().to_string(),
-        );
-    }
-    let mut env = config.env.clone();
-    env.extend(extra.clone());
-    let job = Job {
-        device: facts.clone(),
-        config: config.record(&env),
-        expect_interposer: config.expect.interposer,
-        metrics: opts.selection.ids().iter().map(|s| s.to_string()).collect(),
-        quick: opts.quick,
-        allow_unverified: opts.allow_unverified,
-        verify_secs: opts.verify_secs,
-        reference: reference.clone(),
-        staging: staging.clone(),
-    };
-    let job_file = scratch.join(format!("{}.job.json", config.name));
-    crate::baseline::write_json_atomic(&job_file, &job)?;
-    let status = worker_command(config, &extra)
-        .args(["worker", "--job"])
-        .arg(&job_file)
-        .status();
-    let _ = std::fs::remove_file(&cache);
-    let outcome = match status {
-        Ok(s) if s.success() => crate::baseline::Baseline::load(&staging).map(|_| ()),
-        Ok(s) => Err(Error::Worker {
-            config: config.name.clone(),
-            what: format!("exited with {s}"),
-        }),
-        Err(e) => Err(io_at("worker")(e)),
-    };
-    if let Err(e) = outcome {
+/// One configuration's run in one round.
+struct RoundRun<'a> {
+    opts: &'a RunOptions,
+    config: &'a Config,
+    reference: &'a Reference,
+    facts: &'a DeviceFacts,
+    gpu_dir: &'a Path,
+    scratch: &'a Path,
+    round: u32,
+}
+
+impl RoundRun<'_> {
+    /// Runs the worker and returns its staging folder, checked complete; on failure
+    /// the folder is gone.
+    fn execute(&self) -> Result<PathBuf> {
+        let Self {
+            opts,
+            config,
+            reference,
+            facts,
+            gpu_dir,
+            scratch,
+            round,
+        } = *self;
+        let staging = gpu_dir.join(format!(
+            ".staging-{}-r{round}-{}",
+            config.name,
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&staging);
-        return Err(e);
+        std::fs::create_dir_all(&staging).map_err(io_at(&staging))?;
+        let mut extra = BTreeMap::new();
+        let cache = scratch.join(format!("{}-r{round}.cache", config.name));
+        if config.library.is_some() {
+            extra.insert(
+                SHARED_CACHE_VAR.to_string(),
+                cache.to_string_lossy().to_string(),
+            );
+        }
+        let mut env = config.env.clone();
+        env.extend(extra.clone());
+        let job = Job {
+            device: facts.clone(),
+            config: config.record(&env),
+            expect_interposer: config.expect.interposer,
+            metrics: opts.selection.ids().iter().map(|s| s.to_string()).collect(),
+            quick: opts.quick,
+            allow_unverified: opts.allow_unverified,
+            verify_secs: opts.verify_secs,
+            reference: reference.clone(),
+            staging: staging.clone(),
+        };
+        let job_file = scratch.join(format!("{}-r{round}.job.json", config.name));
+        crate::baseline::write_json_atomic(&job_file, &job)?;
+        let status = worker_command(config, &extra)
+            .args(["worker", "--job"])
+            .arg(&job_file)
+            .status();
+        let _ = std::fs::remove_file(&cache);
+        let outcome = match status {
+            Ok(s) if s.success() => crate::baseline::Baseline::load(&staging).map(|_| ()),
+            Ok(s) => Err(Error::Worker {
+                config: config.name.clone(),
+                what: format!("exited with {s}"),
+            }),
+            Err(e) => Err(io_at("worker")(e)),
+        };
+        if let Err(e) = outcome {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        Ok(staging)
     }
-    replace_dir(&staging, &dest)?;
-    Ok(dest)
+}
+
+/// Makes the export of one configuration from its rounds' staging folders: round 1
+/// is the export itself, rounds 2.. go under `rounds/<k>/` inside it.
+fn assemble(stagings: &[PathBuf], dest: &Path) -> Result<PathBuf> {
+    let (first, later) = stagings
+        .split_first()
+        .ok_or_else(|| Error::Invalid(format!("no round of {} completed", dest.display())))?;
+    for (k, staging) in later.iter().enumerate() {
+        let rounds = first.join(ROUNDS_DIR);
+        std::fs::create_dir_all(&rounds).map_err(io_at(&rounds))?;
+        let to = rounds.join((k + 2).to_string());
+        std::fs::rename(staging, &to).map_err(io_at(&to))?;
+    }
+    replace_dir(first, dest)?;
+    Ok(dest.to_path_buf())
 }
 
 /// Moves `staging` to `dest`, replacing an earlier export only after the new one is
@@ -227,6 +288,27 @@ mod tests {
         std::fs::write(&missing, b"").unwrap();
         assert!(preflight(&configs("hami-25", &missing)).is_ok());
         assert!(preflight(&configs("native", Path::new("/nonexistent"))).is_ok());
+    }
+
+    #[test]
+    fn assemble_nests_later_rounds_inside_round_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let stagings: Vec<PathBuf> = (1..=3)
+            .map(|r| {
+                let s = tmp.path().join(format!(".staging-r{r}"));
+                std::fs::create_dir_all(&s).unwrap();
+                std::fs::write(s.join("run.json"), r.to_string()).unwrap();
+                s
+            })
+            .collect();
+        let dest = tmp.path().join("hami-50");
+        assert_eq!(assemble(&stagings, &dest).unwrap(), dest);
+        let read = |p: PathBuf| std::fs::read_to_string(p.join("run.json")).unwrap();
+        assert_eq!(read(dest.clone()), "1");
+        assert_eq!(read(dest.join("rounds/2")), "2");
+        assert_eq!(read(dest.join("rounds/3")), "3");
+        assert!(stagings.iter().all(|s| !s.exists()));
+        assert!(assemble(&[], &tmp.path().join("none")).is_err());
     }
 
     #[test]
