@@ -20,10 +20,10 @@ c_loop() {
 
 if [ "$mode" != oh001 ]; then
 start=$(date +%s%N)
-"$bin/gpu-virt-bench" run "${quick[@]}" --configs "$configs" --out "$out/baselines" --force 2>&1 | tee "$out/run.log"
+"$bin/gpu-virt-bench" run "${quick[@]}" --rounds "${ROUNDS:-1}" --configs "$configs" --out "$out/baselines" --force 2>&1 | tee "$out/run.log"
 rc=$?
 end=$(date +%s%N)
-echo "run ${quick[*]} over $configs: rc=$rc, $(((end - start) / 1000000)) ms" | tee "$out/run-time.txt"
+echo "run ${quick[*]} --rounds ${ROUNDS:-1} over $configs: rc=$rc, $(((end - start) / 1000000)) ms" | tee "$out/run-time.txt"
 fi
 
 # OH-001 (a): the harness against the C loop, alternated in one run, same GPU; launch
