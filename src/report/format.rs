@@ -14,8 +14,10 @@ pub fn method() -> String {
          {:.0} % bootstrap interval. A change is significant when p < {} (Welch's t, \
          bootstrapped under the null hypothesis, as Criterion does); a significant change \
          whose interval reaches inside ±{:.0} % is within noise. With interleaved rounds \
-         (run --rounds N) the rounds' samples are pooled, the range of the per-round \
-         changes is shown, and a change whose rounds disagree in sign is not significant.",
+         (run --rounds N) the median, mean and p99 columns are round 1's, the change \
+         pools the samples of every round and shows the range of the per-round changes \
+         (each round against native's round of the same number), and a change whose \
+         rounds disagree in sign is not significant.",
         CONFIDENCE_LEVEL * 100.0,
         SIGNIFICANCE_LEVEL,
         NOISE_THRESHOLD * 100.0
