@@ -97,6 +97,21 @@ impl BenchEnv {
         }
     }
 
+    /// Whether a variant measured outside Criterion runs: only when benchmarking (not
+    /// in Criterion's test or list mode) and when the filter selects it.
+    fn wants(&self, variant: &Variant<'_>) -> bool {
+        self.benchmarking && self.selects(&variant.path())
+    }
+
+    /// Processes started for a per-process figure: each start costs a cuInit.
+    fn process_samples(&self) -> usize {
+        if self.quick {
+            5
+        } else {
+            10
+        }
+    }
+
     fn selects(&self, criterion_path: &str) -> bool {
         self.filter
             .as_deref()
@@ -125,7 +140,7 @@ impl BenchEnv {
         let (warm, measure, samples) = if self.quick {
             (0.05, 0.3, 10)
         } else {
-            (0.5, 2.0, 50)
+            (0.5, 1.5, 50)
         };
         group
             .warm_up_time(Duration::from_secs_f64(warm))
@@ -135,7 +150,7 @@ impl BenchEnv {
     }
 
     fn percentile_budget(&self) -> Duration {
-        Duration::from_secs_f64(if self.quick { 0.1 } else { 0.5 })
+        Duration::from_secs_f64(if self.quick { 0.1 } else { 0.3 })
     }
 
     fn warm_up_budget(&self) -> Duration {
@@ -196,6 +211,23 @@ impl<'a> Variant<'a> {
 
 /// Most histogram records one percentile pass takes, whatever its time budget.
 const MAX_RECORDS: usize = 20_000;
+
+/// A variant measured outside Criterion: `samples` in the metric's unit.
+pub(crate) fn sampled(
+    info: &'static MetricInfo,
+    variant: &str,
+    samples: Vec<f64>,
+    percentiles: Option<Percentiles>,
+) -> Measured {
+    Measured {
+        info,
+        variant: variant.to_string(),
+        calls_per_op: 1,
+        percentiles,
+        criterion_path: None,
+        samples: Some(samples),
+    }
+}
 
 /// [`bench_batched`] for an operation timed one iteration at a time.
 pub(crate) fn bench_variant(

@@ -3,7 +3,10 @@
 
 use crate::cuda::Context;
 use crate::error::{Error, Result};
-use crate::metrics::{bench_batched, bench_variant, find, BenchEnv, Measured, Selection, Variant};
+use crate::measure::Stopwatch;
+use crate::metrics::{
+    bench_batched, bench_variant, find, sampled, BenchEnv, Measured, MetricInfo, Selection, Variant,
+};
 use crate::run::child::{self, Child, ColdStart, Reply, Request, START_TIMEOUT};
 use criterion::measurement::WallTime;
 use criterion::BenchmarkGroup;
@@ -42,12 +45,9 @@ pub(super) fn bench(
                 ctx.make_current()
             },
         )?);
-        out.extend(bench_variant(group, env, slow("cold-start"), &mut |sw| {
-            let mut child = Child::spawn("cold-start")?;
-            let report: ColdStart = child.receive(START_TIMEOUT)?;
-            sw.record(Duration::from_nanos(report.init_ns + report.context_ns));
-            Ok(())
-        })?);
+        if env.wants(&Variant::new(info, "cold-start")) {
+            out.push(cold_start(info, env)?);
+        }
     }
 
     if selection.contains("OH-006") {
@@ -78,8 +78,11 @@ pub(super) fn bench(
         }
     }
 
-    if selection.contains("OH-009") && env.benchmarking && env.selects("overhead/OH-009") {
-        out.push(idle_cpu(find("OH-009")?)?);
+    if selection.contains("OH-009") {
+        let info = find("OH-009")?;
+        if env.wants(&Variant::new(info, IDLE_VARIANT)) {
+            out.push(idle_cpu(info)?);
+        }
     }
     Ok(out)
 }
@@ -91,9 +94,32 @@ fn unexpected(reply: &Reply) -> Error {
     }
 }
 
+/// OH-004 (b): each fresh process is one sample, kept in summary.json; a process
+/// start per Criterion iteration would make Criterion plan from the child's own
+/// timing, which leaves out the process's start and exit.
+fn cold_start(info: &'static MetricInfo, env: &BenchEnv) -> Result<Measured> {
+    let mut per_call = Stopwatch::recording(1);
+    let mut samples = Vec::new();
+    for _ in 0..env.process_samples() {
+        let mut child = Child::spawn("cold-start")?;
+        let report: ColdStart = child.receive(START_TIMEOUT)?;
+        let ns = report.init_ns + report.context_ns;
+        per_call.record(Duration::from_nanos(ns));
+        samples.push(ns as f64 / info.ns_per_unit);
+    }
+    Ok(sampled(
+        info,
+        "cold-start",
+        samples,
+        Some(per_call.percentiles()?),
+    ))
+}
+
+const IDLE_VARIANT: &str = "idle-context";
+
 /// OH-009: Criterion plans its iterations from wall time and cannot sample CPU time,
 /// so the windows are the samples, kept in summary.json.
-fn idle_cpu(info: &'static crate::metrics::MetricInfo) -> Result<Measured> {
+fn idle_cpu(info: &'static MetricInfo) -> Result<Measured> {
     let mut children = child::spawn_servers(1)?;
     let child = &mut children[0];
     let mut samples = Vec::new();
@@ -106,12 +132,5 @@ fn idle_cpu(info: &'static crate::metrics::MetricInfo) -> Result<Measured> {
             other => return Err(unexpected(&other)),
         }
     }
-    Ok(Measured {
-        info,
-        variant: "idle-context".into(),
-        calls_per_op: 1,
-        percentiles: None,
-        criterion_path: None,
-        samples: Some(samples),
-    })
+    Ok(sampled(info, IDLE_VARIANT, samples, None))
 }
