@@ -10,19 +10,15 @@ use std::sync::{Mutex, MutexGuard};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Whether a driver is here to test against; says so when it is not.
-fn gpu() -> bool {
-    if cuda::driver_present() {
-        return true;
+/// The GPU to test on, held exclusively (tests run on parallel threads), or `None`
+/// with a visible message when no driver is here.
+fn gpu() -> Option<MutexGuard<'static, ()>> {
+    if !cuda::driver_present() {
+        eprintln!("skipped: no CUDA driver (libcuda) on this machine");
+        return None;
     }
-    eprintln!("skipped: no CUDA driver (libcuda) on this machine");
-    false
-}
-
-/// Tests run on parallel threads; holding this keeps the GPU to one test at a time.
-fn exclusive() -> MutexGuard<'static, ()> {
     static GPU: Mutex<()> = Mutex::new(());
-    GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    Some(GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
 }
 
 /// Spin blocks for the SM count of device 0, at two per SM so every SM is busy.
@@ -32,10 +28,9 @@ fn spin_blocks(ctx: &Context) -> Result<u32, Box<dyn std::error::Error>> {
 
 #[test]
 fn launch_module_loads_and_an_empty_launch_completes() -> TestResult {
-    if !gpu() {
+    let Some(_gpu) = gpu() else {
         return Ok(());
-    }
-    let _gpu = exclusive();
+    };
     let _ctx = Context::primary(0)?;
     let module = Module::load("launch", kernels::LAUNCH)?;
     assert_eq!(module.function("spin")?.name(), "spin");
@@ -56,10 +51,9 @@ fn launch_module_loads_and_an_empty_launch_completes() -> TestResult {
 
 #[test]
 fn spin_writes_the_cycles_each_block_spun() -> TestResult {
-    if !gpu() {
+    let Some(_gpu) = gpu() else {
         return Ok(());
-    }
-    let _gpu = exclusive();
+    };
     let ctx = Context::primary(0)?;
     let kernels = LaunchKernels::load()?;
     let stream = Stream::new()?;
@@ -79,10 +73,9 @@ fn spin_writes_the_cycles_each_block_spun() -> TestResult {
 
 #[test]
 fn spin_refuses_an_output_too_small_without_launching() -> TestResult {
-    if !gpu() {
+    let Some(_gpu) = gpu() else {
         return Ok(());
-    }
-    let _gpu = exclusive();
+    };
     let ctx = Context::primary(0)?;
     let kernels = LaunchKernels::load()?;
     let stream = Stream::new()?;
@@ -108,10 +101,9 @@ fn spin_refuses_an_output_too_small_without_launching() -> TestResult {
 
 #[test]
 fn device_buffer_round_trips_and_frees() -> TestResult {
-    if !gpu() {
+    let Some(_gpu) = gpu() else {
         return Ok(());
-    }
-    let _gpu = exclusive();
+    };
     let _ctx = Context::primary(0)?;
     let stream = Stream::new()?;
     let words = 1 << 18;
@@ -137,10 +129,9 @@ fn device_buffer_round_trips_and_frees() -> TestResult {
 
 #[test]
 fn ptx_newer_than_the_driver_names_the_driver_version() -> TestResult {
-    if !gpu() {
+    let Some(_gpu) = gpu() else {
         return Ok(());
-    }
-    let _gpu = exclusive();
+    };
     let _ctx = Context::primary(0)?;
     let mut replaced = 0;
     let ptx: String = kernels::LAUNCH
@@ -173,10 +164,9 @@ fn ptx_newer_than_the_driver_names_the_driver_version() -> TestResult {
 
 #[test]
 fn memory_info_is_within_the_physical_memory() -> TestResult {
-    if !gpu() {
+    let Some(_gpu) = gpu() else {
         return Ok(());
-    }
-    let _gpu = exclusive();
+    };
     let _ctx = Context::primary(0)?;
     let (free, total) = cuda::mem_info()?;
     let physical = Device::get(0)?.total_mem()?;
@@ -188,10 +178,9 @@ fn memory_info_is_within_the_physical_memory() -> TestResult {
 
 #[test]
 fn device_facts_are_plausible() -> TestResult {
-    if !gpu() {
+    let Some(_gpu) = gpu() else {
         return Ok(());
-    }
-    let _gpu = exclusive();
+    };
     let device = Device::get(0)?;
     let facts = system::device_facts(&device)?;
     assert!(facts.sms > 0, "{facts:?}");
@@ -216,10 +205,9 @@ fn device_facts_are_plausible() -> TestResult {
 
 #[test]
 fn native_verification_finds_full_share_and_nothing_blocking() -> TestResult {
-    if !gpu() {
+    let Some(_gpu) = gpu() else {
         return Ok(());
-    }
-    let _gpu = exclusive();
+    };
     let ctx = Context::primary(0)?;
     let facts = system::device_facts(&ctx.device())?;
     let reference = system::measure_reference(&facts, 1.0)?;
@@ -267,10 +255,9 @@ fn native_verification_finds_full_share_and_nothing_blocking() -> TestResult {
 
 #[test]
 fn launch_and_hooked_call_metrics_end_to_end() -> TestResult {
-    if !gpu() {
+    let Some(_gpu) = gpu() else {
         return Ok(());
-    }
-    let _gpu = exclusive();
+    };
     let ctx = Context::primary(0)?;
     let tmp = tempfile::tempdir()?;
     let env = BenchEnv {

@@ -1,9 +1,9 @@
 //! Findings: the sentences a reader takes away, computed from the comparison so that
 //! none is written by hand, and none is stated for a configuration whose checks failed.
 
-use super::compare::{ConfigCheck, MetricTable, NATIVE};
+use super::compare::{ConfigCheck, MetricRow, MetricTable, NATIVE};
 use super::format::{change, number, percent};
-use super::stats::Verdict;
+use super::stats::{Comparison, Verdict};
 use serde::Serialize;
 
 /// One thing the figures show about one configuration.
@@ -104,12 +104,8 @@ pub fn metric_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Find
     else {
         return Vec::new();
     };
-    table
-        .rows
-        .iter()
-        .filter(|row| is_trusted(&row.config, configs))
-        .filter_map(|row| {
-            let comparison = row.measured.as_ref()?.change?;
+    trusted_changes(table, configs)
+        .map(|(row, comparison)| {
             let subject = format!("{} {}", table.id, table.variant);
             let (id, variant) = (table.id.clone(), table.variant.clone());
             let (text, kind) = match comparison.verdict {
@@ -169,13 +165,25 @@ pub fn metric_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Find
                     (text, kind)
                 }
             };
-            Some(Finding {
+            Finding {
                 config: row.config.clone(),
                 text,
                 kind,
-            })
+            }
         })
         .collect()
+}
+
+/// Each row of a verified configuration that has a change against native.
+fn trusted_changes<'a>(
+    table: &'a MetricTable,
+    configs: &'a [ConfigCheck],
+) -> impl Iterator<Item = (&'a MetricRow, Comparison)> + 'a {
+    table
+        .rows
+        .iter()
+        .filter(|row| is_trusted(&row.config, configs))
+        .filter_map(|row| Some((row, row.measured.as_ref()?.change?)))
 }
 
 /// OH-010 is timed per iteration, but what a tenant loses is throughput:
@@ -186,12 +194,8 @@ pub fn degradation_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec
         return Vec::new();
     }
     let degradation = |c: f64| c / (1.0 + c);
-    table
-        .rows
-        .iter()
-        .filter(|row| is_trusted(&row.config, configs))
-        .filter_map(|row| {
-            let comparison = row.measured.as_ref()?.change?;
+    trusted_changes(table, configs)
+        .map(|(row, comparison)| {
             let (value, low, high) = (
                 degradation(comparison.change_mean),
                 degradation(comparison.ci_low),
@@ -202,7 +206,7 @@ pub fn degradation_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec
                 Verdict::NoChange => ", not significant",
                 Verdict::WithinNoise => ", within noise",
             };
-            Some(Finding {
+            Finding {
                 config: row.config.clone(),
                 text: format!(
                     "{}: throughput degradation of {} {} {} [{}, {}]{why}",
@@ -221,7 +225,7 @@ pub fn degradation_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec
                     ci_high: high,
                     verdict: comparison.verdict,
                 },
-            })
+            }
         })
         .collect()
 }
