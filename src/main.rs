@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use gpu_virt_bench::baseline::read_json;
 use gpu_virt_bench::cuda::{self, Context};
-use gpu_virt_bench::metrics::{Selection, METRICS};
+use gpu_virt_bench::metrics::{isolation, Selection, METRICS};
 use gpu_virt_bench::run::{self, Config, RunOptions, DEFAULT_HAMI_LIB};
 use gpu_virt_bench::{system, Error, Result};
 use std::path::PathBuf;
@@ -56,6 +56,24 @@ enum Command {
         /// so machine drift between blocks does not pass for a configuration's cost.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
         rounds: u32,
+    },
+    /// Run tenants side by side on one GPU (the IS metrics): one scenario.json per scenario.
+    Isolate {
+        /// Comma-separated scenario names (default: all of them).
+        #[arg(long)]
+        scenarios: Option<String>,
+        /// HAMi-core's libvgpu.so, as installed.
+        #[arg(long, default_value = DEFAULT_HAMI_LIB)]
+        hami_lib: PathBuf,
+        /// Export root; scenarios land in <out>/<gpu>/isolation/<scenario>/.
+        #[arg(long, default_value = "criterion-baselines")]
+        out: PathBuf,
+        /// Seconds each tenant runs per phase.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// Replace existing exports of the same scenarios.
+        #[arg(long)]
+        force: bool,
     },
     /// Compare exported baselines: one Markdown table per metric, one row per configuration.
     Compare {
@@ -170,6 +188,26 @@ fn main() -> ExitCode {
                 rounds,
             };
             for dir in run::run_all(&opts)? {
+                println!("exported {}", dir.display());
+            }
+            Ok(())
+        })(),
+        Command::Isolate {
+            scenarios,
+            hami_lib,
+            out,
+            secs,
+            force,
+        } => (|| {
+            let scenarios = isolation::select_scenarios(scenarios.as_deref())?;
+            let opts = isolation::IsolationOptions {
+                scenarios,
+                hami_lib,
+                out,
+                secs,
+                force,
+            };
+            for dir in isolation::run_scenarios(&opts)? {
                 println!("exported {}", dir.display());
             }
             Ok(())

@@ -2,6 +2,7 @@
 //! closure that [`bench_variant`] runs three ways: untimed warm-up, a per-call
 //! percentile pass, and Criterion's own sampling.
 
+pub mod isolation;
 mod overhead;
 mod registry;
 

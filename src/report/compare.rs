@@ -7,6 +7,7 @@ use super::stats::{self, Comparison};
 use crate::baseline::{Better, DeviceFacts, SummaryEntry, Verification};
 use crate::error::{Error, Result};
 use crate::metrics;
+use crate::metrics::isolation::ScenarioRecord;
 use serde::Serialize;
 
 /// Name of the configuration every other one is compared against.
@@ -28,6 +29,9 @@ pub struct GpuComparison {
     pub has_native: bool,
     pub configs: Vec<ConfigCheck>,
     pub metrics: Vec<MetricTable>,
+    /// Isolation scenarios, as their tenants reported them.
+    #[serde(skip)]
+    pub scenarios: Vec<ScenarioRecord>,
 }
 
 /// A configuration's verification, which says whether its figures can be trusted.
@@ -119,6 +123,7 @@ fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
         has_native: native.is_some(),
         configs,
         metrics,
+        scenarios: gpu.scenarios.clone(),
     })
 }
 

@@ -6,6 +6,7 @@ use crate::baseline::{
     read_json, Baseline, SummaryEntry, CRITERION_DIR, ROUNDS_DIR, RUN_FILE, SUMMARY_FILE,
 };
 use crate::error::{io_at, Error, Result};
+use crate::metrics::isolation::{ScenarioRecord, ISOLATION_DIR, SCENARIO_FILE};
 use serde::Deserialize;
 use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
@@ -91,6 +92,8 @@ pub struct GpuBaselines {
     pub dir: PathBuf,
     /// In report order: native, then hami-N by descending N, then the rest by name.
     pub configs: Vec<LoadedConfig>,
+    /// Isolation scenarios under `isolation/`, in name order.
+    pub scenarios: Vec<ScenarioRecord>,
 }
 
 /// Loads every configuration under `dir`, GPU folders in name order.
@@ -141,7 +144,24 @@ fn load_gpu(dir: &Path) -> Result<GpuBaselines> {
         slug: folder_name(dir),
         dir: dir.to_path_buf(),
         configs,
+        scenarios: load_scenarios(&dir.join(ISOLATION_DIR))?,
     })
+}
+
+/// Every scenario folder's scenario.json; one without a readable file is an error.
+fn load_scenarios(dir: &Path) -> Result<Vec<ScenarioRecord>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    visible_subdirs(dir)?
+        .into_iter()
+        .map(|scenario| {
+            read_json(&scenario.join(SCENARIO_FILE)).map_err(|e| Error::CorruptBaseline {
+                path: scenario.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 fn load_config(dir: &Path) -> Result<LoadedConfig> {

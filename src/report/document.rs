@@ -120,6 +120,7 @@ pub fn build(
         has_native,
         configs,
         metrics,
+        scenarios: _,
     } = comparison;
     let verdicts = configs
         .iter()

@@ -5,8 +5,9 @@
 use super::compare::{CompareReport, ConfigCheck, GpuComparison, MetricTable};
 use super::document::{Category, Report};
 use super::findings::{self, Finding};
-use super::format::{method, percent, row_figures, title, NONE};
+use super::format::{method, number, percent, row_figures, title, NONE};
 use crate::baseline::{Better, DeviceFacts};
+use crate::metrics::isolation::ScenarioRecord;
 use std::fmt::Write;
 
 /// Renders the whole document.
@@ -57,6 +58,68 @@ fn render_gpu(out: &mut String, gpu: &GpuComparison) {
             .collect();
         render_findings(out, &derived);
     }
+    for scenario in &gpu.scenarios {
+        render_scenario(out, scenario);
+    }
+}
+
+/// One isolation scenario: a row per tenant with its IS figures.
+fn render_scenario(out: &mut String, s: &ScenarioRecord) {
+    let _ = writeln!(
+        out,
+        "### Isolation: {} ({} pods, {} s per phase)
+",
+        cell(&s.scenario),
+        format!("{:?}", s.pod).to_lowercase(),
+        s.secs
+    );
+    let _ = writeln!(
+        out,
+        "Reference: one native tenant alone, {} kernels/s. IS-008 Jain's index of the tenants' throughputs: {}.\n",
+        number(s.reference.kernels_per_s),
+        s.jain_index.map_or_else(|| NONE.to_owned(), |j| format!("{j:.3}"))
+    );
+    out.push_str(
+        "| Tenant | Config | Role | Share of native (IS-003) | Windows within ±10 pts of limit | Settling (IS-004) | CV (IS-007) | Interference (IS-006) | p99 latency growth (IS-009) | Memory usable / limit (IS-001) | Refusal (IS-002) |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let pct = |v: Option<f64>| v.map_or_else(|| NONE.to_owned(), percent);
+    for t in &s.tenants {
+        let limit = t
+            .sm_limit_pct
+            .map_or_else(|| "no limit".to_owned(), |l| format!("limit {l} %"));
+        let memory = match (&t.memory, t.mem_limit_mib) {
+            (Some(m), Some(limit)) => format!(
+                "{} / {limit} MiB ({})",
+                m.usable_mib,
+                pct(t.memory_accuracy)
+            ),
+            _ => NONE.to_owned(),
+        };
+        let refusal = t.memory.as_ref().map_or_else(
+            || NONE.to_owned(),
+            |m| match &m.refusal {
+                Some(name) => format!("{name} in {} us", number(m.refusal_us)),
+                None => "never refused".to_owned(),
+            },
+        );
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} ({limit}) | {} | {} | {} | {} | {} | {memory} | {refusal} |",
+            t.name,
+            cell(&t.config),
+            format!("{:?}", t.role).to_lowercase(),
+            percent(t.share_mean),
+            pct(t.within_limit_band),
+            t.settling_s
+                .map_or_else(|| NONE.to_owned(), |v| format!("{v:.1} s")),
+            t.qos_cv
+                .map_or_else(|| NONE.to_owned(), |v| format!("{v:.3}")),
+            pct(t.interference),
+            pct(t.p99_growth),
+        );
+    }
+    out.push('\n');
 }
 
 fn render_device(

@@ -4,11 +4,11 @@
 //! stdout; a child that dies or stays silent past its timeout is an error naming
 //! what it was asked, and it is killed, never left behind.
 
-use crate::baseline::Percentiles;
 use crate::cuda::{Context, DeviceBuffer};
 use crate::error::{Error, Result};
-use crate::measure::Stopwatch;
+use crate::system::{ShapeRun, VerifyShape};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -25,8 +25,14 @@ pub enum Request {
     AllocFree { bytes: usize, pairs: u64 },
     /// Hold the context idle for `ms` and report the process's CPU time meanwhile.
     Idle { ms: u64 },
-    /// The per-pair percentiles of every AllocFree so far.
-    Percentiles,
+    /// The spin kernel on all SMs for `secs`, one kernel at a time (IS metrics).
+    Spin {
+        blocks_per_sm: u32,
+        block_us: f64,
+        secs: f64,
+    },
+    /// Allocate `chunk_mib` chunks until one is refused, then free them (IS-001/002).
+    FillMemory { chunk_mib: u64 },
 }
 
 /// A serving child's answer.
@@ -36,9 +42,25 @@ pub enum Reply {
     Ready,
     Elapsed { ns: u64 },
     CpuTime { ns: u64 },
-    Percentiles(Percentiles),
+    Spin(ShapeRun),
+    Filled(MemoryFill),
     Failed { error: String },
 }
+
+/// What allocating until refused found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryFill {
+    pub usable_mib: u64,
+    /// The CUresult name of the refused allocation; `None` if nothing refused before
+    /// the safety cap.
+    pub refusal: Option<String>,
+    /// Host time of the refused call.
+    pub refusal_us: f64,
+}
+
+/// Most a fill allocates, so a tenant without a limit cannot exhaust the host's GPU
+/// for its neighbours for long.
+const FILL_CAP_MIB: u64 = 1 << 20;
 
 /// A cold-start child's report: what the first CUDA calls of a process cost.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,13 +124,12 @@ fn process_cpu_time() -> Duration {
 
 fn serve() -> Result<()> {
     let _ctx = Context::primary(0)?;
-    let mut pairs = Stopwatch::recording(1);
     emit(&Reply::Ready)?;
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(crate::error::io_at("stdin"))?;
         let request: Request =
             serde_json::from_str(&line).map_err(|e| Error::Invalid(format!("request: {e}")))?;
-        let reply = match handle(&request, &mut pairs) {
+        let reply = match handle(&request) {
             Ok(reply) => reply,
             Err(e) => Reply::Failed {
                 error: e.to_string(),
@@ -119,16 +140,14 @@ fn serve() -> Result<()> {
     Ok(())
 }
 
-fn handle(request: &Request, pairs: &mut Stopwatch) -> Result<Reply> {
+fn handle(request: &Request) -> Result<Reply> {
     Ok(match *request {
         Request::AllocFree { bytes, pairs: n } => {
             let mut total = Duration::ZERO;
             for _ in 0..n {
                 let start = Instant::now();
                 DeviceBuffer::new(bytes)?.free()?;
-                let elapsed = start.elapsed();
-                pairs.record(elapsed);
-                total += elapsed;
+                total += start.elapsed();
             }
             Reply::Elapsed {
                 ns: total.as_nanos() as u64,
@@ -141,8 +160,50 @@ fn handle(request: &Request, pairs: &mut Stopwatch) -> Result<Reply> {
                 ns: (process_cpu_time() - before).as_nanos() as u64,
             }
         }
-        Request::Percentiles => Reply::Percentiles(pairs.percentiles()?),
+        Request::Spin {
+            blocks_per_sm,
+            block_us,
+            secs,
+        } => {
+            let facts = crate::system::device_facts(&crate::cuda::Device::get(0)?)?;
+            let shape = VerifyShape {
+                name: "tenant",
+                blocks_per_sm,
+                block_us,
+            };
+            let kernels = crate::cuda::LaunchKernels::load()?;
+            Reply::Spin(crate::system::run_shape(
+                &kernels, &facts, &shape, secs, block_us,
+            )?)
+        }
+        Request::FillMemory { chunk_mib } => Reply::Filled(fill_memory(chunk_mib)?),
     })
+}
+
+fn fill_memory(chunk_mib: u64) -> Result<MemoryFill> {
+    let mut chunks = Vec::new();
+    let bytes = (chunk_mib << 20) as usize;
+    loop {
+        if chunks.len() as u64 * chunk_mib >= FILL_CAP_MIB {
+            return Ok(MemoryFill {
+                usable_mib: chunks.len() as u64 * chunk_mib,
+                refusal: None,
+                refusal_us: 0.0,
+            });
+        }
+        let start = Instant::now();
+        match DeviceBuffer::new(bytes) {
+            Ok(buf) => chunks.push(buf),
+            Err(Error::Cuda { name, .. }) => {
+                return Ok(MemoryFill {
+                    usable_mib: chunks.len() as u64 * chunk_mib,
+                    refusal: Some(name),
+                    refusal_us: start.elapsed().as_secs_f64() * 1e6,
+                })
+            }
+            Err(other) => return Err(other),
+        }
+    }
 }
 
 /// A running child, killed and reaped on drop.
@@ -160,8 +221,21 @@ impl Child {
     /// Starts this executable as a child in `role`, inheriting this process's
     /// environment (so its configuration's interposer and limits too).
     pub fn spawn(role: &'static str) -> Result<Self> {
+        Self::spawn_with(role, None)
+    }
+
+    /// As [`Child::spawn`], but in the environment of a configuration of its own:
+    /// interposer variables of this process are removed and `env`'s are set.
+    pub fn spawn_with(role: &'static str, env: Option<&BTreeMap<String, String>>) -> Result<Self> {
         let exe = std::env::current_exe().map_err(crate::error::io_at("current executable"))?;
-        let mut process = Command::new(exe)
+        let mut command = Command::new(exe);
+        if let Some(env) = env {
+            for var in super::INTERPOSER_VARS {
+                command.env_remove(var);
+            }
+            command.envs(env);
+        }
+        let mut process = command
             .env(CHILD_VAR, role)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -240,9 +314,16 @@ impl Drop for Child {
 /// Starts `n` serving children and waits until every one holds its context, so the
 /// work sent next starts in all of them at once (a barrier).
 pub fn spawn_servers(n: usize) -> Result<Vec<Child>> {
-    let mut children = (0..n)
-        .map(|_| Child::spawn("serve"))
-        .collect::<Result<Vec<_>>>()?;
+    start_all((0..n).map(|_| Child::spawn("serve")))
+}
+
+/// As [`spawn_servers`], one child per environment, each in its own configuration.
+pub fn spawn_servers_with(envs: &[BTreeMap<String, String>]) -> Result<Vec<Child>> {
+    start_all(envs.iter().map(|env| Child::spawn_with("serve", Some(env))))
+}
+
+fn start_all(spawned: impl Iterator<Item = Result<Child>>) -> Result<Vec<Child>> {
+    let mut children = spawned.collect::<Result<Vec<_>>>()?;
     for child in &mut children {
         match child.reply(START_TIMEOUT)? {
             Reply::Ready => {}

@@ -6,8 +6,8 @@ mod verify;
 
 pub use interposer::{mapped_interposer, slug};
 pub use verify::{
-    blocking_problem, measure_reference, verify, Expect, Reference, ShapeRun, VerifyShape,
-    VERIFY_SHAPES,
+    blocking_problem, measure_reference, run_shape, verify, Expect, Reference, ShapeRun,
+    VerifyShape, VERIFY_SHAPES,
 };
 
 use crate::baseline::DeviceFacts;

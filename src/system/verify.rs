@@ -6,6 +6,7 @@ use super::mapped_interposer;
 use crate::baseline::{DeviceFacts, ShapeShare, Verification};
 use crate::cuda::{self, DeviceBuffer, LaunchKernels, Stream};
 use crate::error::{Error, Result};
+use crate::measure::Stopwatch;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,9 @@ pub struct ShapeRun {
     pub block_us: f64,
     pub kernels_per_s: f64,
     pub windows: Vec<f64>,
+    /// Host time of one launch-to-completion batch, per kernel: p50 and p99 in us.
+    pub kernel_us_p50: f64,
+    pub kernel_us_p99: f64,
 }
 
 /// The native throughput each configuration's share is measured against.
@@ -64,11 +68,15 @@ pub struct Expect {
     pub sm_limit_pct: Option<u32>,
 }
 
-fn run_shape(
+/// Runs `shape` on all SMs for `secs`, in batches of about `batch_us` of GPU time
+/// (one kernel per batch when `batch_us` is the block time, so each kernel's latency
+/// is seen), after checking on the first launch that every block ran.
+pub fn run_shape(
     kernels: &LaunchKernels,
     facts: &DeviceFacts,
     shape: &VerifyShape,
     secs: f64,
+    batch_us: f64,
 ) -> Result<ShapeRun> {
     let stream = Stream::new()?;
     let blocks = facts.sms * shape.blocks_per_sm;
@@ -85,15 +93,16 @@ fn run_shape(
             detail: format!("block {block} reports {got} cycles, expected at least {cycles}"),
         });
     }
-    let batch = (BATCH_US / shape.block_us).round().max(1.0) as u32;
+    let batch = (batch_us / shape.block_us).round().max(1.0) as u32;
+    let mut latency = Stopwatch::recording(batch);
     let mut windows = Vec::new();
     let start = Instant::now();
     let (mut window_start, mut in_window, mut total) = (start, 0u64, 0u64);
     while start.elapsed().as_secs_f64() < secs {
-        for _ in 0..batch {
-            kernels.spin(blocks, THREADS, cycles, &spun, &stream)?;
-        }
-        stream.synchronize()?;
+        latency.time(|| {
+            (0..batch).try_for_each(|_| kernels.spin(blocks, THREADS, cycles, &spun, &stream))?;
+            stream.synchronize()
+        })?;
         in_window += u64::from(batch);
         total += u64::from(batch);
         let now = Instant::now();
@@ -104,12 +113,15 @@ fn run_shape(
             in_window = 0;
         }
     }
+    let latency = latency.percentiles()?;
     Ok(ShapeRun {
         shape: shape.name.to_string(),
         blocks,
         block_us: shape.block_us,
         kernels_per_s: total as f64 / start.elapsed().as_secs_f64(),
         windows,
+        kernel_us_p50: latency.p50_ns / 1e3,
+        kernel_us_p99: latency.p99_ns / 1e3,
     })
 }
 
@@ -118,7 +130,7 @@ pub fn measure_reference(facts: &DeviceFacts, secs: f64) -> Result<Reference> {
     let kernels = LaunchKernels::load()?;
     let shapes = VERIFY_SHAPES
         .iter()
-        .map(|s| run_shape(&kernels, facts, s, secs))
+        .map(|s| run_shape(&kernels, facts, s, secs, BATCH_US))
         .collect::<Result<_>>()?;
     Ok(Reference { shapes })
 }
@@ -179,7 +191,7 @@ pub fn verify(
     let kernels = LaunchKernels::load()?;
     let mut shapes = Vec::new();
     for (shape, reference) in VERIFY_SHAPES.iter().zip(&reference.shapes) {
-        let run = run_shape(&kernels, facts, shape, secs)?;
+        let run = run_shape(&kernels, facts, shape, secs, BATCH_US)?;
         let windows: Vec<f64> = run
             .windows
             .iter()
