@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the suite's GPU evidence on a machine with a GPU, from prebuilt binaries:
-#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|oh001] [CONFIGS]
-# quick/full: `run` over CONFIGS, then the OH-001 comparison; oh001: the comparison only.
+#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|oh001|isolation] [CONFIGS]
+# quick/full: `run` over CONFIGS, then the OH-001 comparison; oh001: the comparison only;
+# isolation: the default tenant scenarios, then one with a tenant killed mid-run, and a
+# check that no tenant process or HAMi-core state file is left behind.
 # BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
 # libvgpu.so must already be installed (default /usr/local/vgpu/libvgpu.so).
 # Prints a short table last.
@@ -17,6 +19,22 @@ c_loop() {
     gcc -O2 tools/launch_loop.c -I"$cuda_home/include" -L"$cuda_home/lib64/stubs" -lcuda -o "$out/launch_loop" &&
         "$out/launch_loop" kernels/ptx/launch.ptx
 }
+
+if [ "$mode" = isolation ]; then
+    start=$(date +%s)
+    "$bin/gpu-virt-bench" isolate --out "$out/baselines" 2>&1 | grep -v "HAMI-core" | tee "$out/isolate.log"
+    echo "isolate: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s" | tee "$out/run-time.txt"
+    "$bin/gpu-virt-bench" isolate --scenarios native-x2 --out "$out/killed" >"$out/killed.log" 2>&1 &
+    parent=$!
+    sleep 8
+    victim=$(pgrep -f 'gpu-virt-bench$' | head -1)
+    kill -9 "$victim"
+    wait "$parent"
+    echo "killed tenant $victim: isolate rc=$? ($(tail -1 "$out/killed.log"))" | tee -a "$out/run-time.txt"
+    sleep 1
+    echo "left running: $(pgrep -fc 'gpu-virt-bench($| isolate)'), state folders left: $(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'gpu-virt-bench-*' | wc -l)" | tee -a "$out/run-time.txt"
+    exit 0
+fi
 
 if [ "$mode" != oh001 ]; then
 start=$(date +%s%N)

@@ -120,7 +120,7 @@ pub fn build(
         has_native,
         configs,
         metrics,
-        scenarios: _,
+        scenarios,
     } = comparison;
     let verdicts = configs
         .iter()
@@ -175,10 +175,13 @@ pub fn build(
         .findings
         .extend(findings::sm_share_findings(&configs));
     isolation.sm_share = sm_share_series(&configs);
+    isolation
+        .findings
+        .extend(scenarios.iter().flat_map(findings::scenario_findings));
     // The limit checks qualify every other figure, so they come first.
     categories.sort_by_key(|category| category.name != ISOLATION);
 
-    let absent = absent(&categories);
+    let absent = absent(&categories, !scenarios.is_empty());
     Ok(Report {
         schema_version: SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -240,7 +243,7 @@ fn sm_share_series(configs: &[ConfigCheck]) -> Vec<ShapeSeries> {
 }
 
 /// Kinds of figure the report can show but these baselines hold no data for.
-fn absent(categories: &[Category]) -> Vec<String> {
+fn absent(categories: &[Category], has_scenarios: bool) -> Vec<String> {
     let has_peak = categories
         .iter()
         .flat_map(|c| &c.tables)
@@ -254,9 +257,11 @@ fn absent(categories: &[Category]) -> Vec<String> {
     if !has_peak {
         absent.push("Throughput as % of peak: no throughput metric in these baselines.".to_owned());
     }
-    absent.push(
-        "Tenant fairness: no isolation scenario (tenants side by side) in these baselines."
-            .to_owned(),
-    );
+    if !has_scenarios {
+        absent.push(
+            "Tenant fairness: no isolation scenario (tenants side by side) in these baselines."
+                .to_owned(),
+        );
+    }
     absent
 }

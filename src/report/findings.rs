@@ -4,6 +4,7 @@
 use super::compare::{ConfigCheck, MetricRow, MetricTable, NATIVE};
 use super::format::{change, number, percent};
 use super::stats::{Comparison, Verdict};
+use crate::metrics::isolation::ScenarioRecord;
 use serde::Serialize;
 
 /// One thing the figures show about one configuration.
@@ -28,6 +29,20 @@ impl Finding {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FindingKind {
+    /// Tenants side by side in an isolation scenario: how evenly they shared (IS-008).
+    Fairness {
+        scenario: String,
+        tenants: usize,
+        jain_index: f64,
+    },
+    /// A victim's loss beside its neighbours (IS-006, IS-009).
+    Interference {
+        scenario: String,
+        tenant: String,
+        alone_share: f64,
+        interference: f64,
+        p99_growth: Option<f64>,
+    },
     /// Throughput lost against native, 1 - rate(config) / rate(native), with its interval.
     Degradation {
         id: String,
@@ -172,6 +187,57 @@ pub fn metric_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Find
             }
         })
         .collect()
+}
+
+/// What an isolation scenario showed: how evenly its tenants shared the GPU, and
+/// what each victim lost beside the others.
+pub fn scenario_findings(s: &ScenarioRecord) -> Vec<Finding> {
+    let shares: Vec<String> = s
+        .tenants
+        .iter()
+        .map(|t| format!("{} {}", t.config, percent(t.share_mean)))
+        .collect();
+    let mut out: Vec<Finding> = s
+        .jain_index
+        .map(|jain| Finding {
+            config: s.scenario.clone(),
+            text: format!(
+                "{}: Jain's index {jain:.3} over {} tenants; each got, of one native tenant alone: {}",
+                s.scenario,
+                s.tenants.len(),
+                shares.join(", ")
+            ),
+            kind: FindingKind::Fairness {
+                scenario: s.scenario.clone(),
+                tenants: s.tenants.len(),
+                jain_index: jain,
+            },
+        })
+        .into_iter()
+        .collect();
+    out.extend(s.tenants.iter().filter_map(|t| {
+        let (loss, alone) = (t.interference?, t.alone_share_mean?);
+        Some(Finding {
+            config: s.scenario.clone(),
+            text: format!(
+                "{}: victim {} ({}) got {} alone and lost {} of that beside the others; its p99 kernel latency grew {}",
+                s.scenario,
+                t.name,
+                t.config,
+                percent(alone),
+                percent(loss),
+                t.p99_growth.map_or_else(|| "—".to_owned(), percent)
+            ),
+            kind: FindingKind::Interference {
+                scenario: s.scenario.clone(),
+                tenant: t.name.clone(),
+                alone_share: alone,
+                interference: loss,
+                p99_growth: t.p99_growth,
+            },
+        })
+    }));
+    out
 }
 
 /// Each row of a verified configuration that has a change against native.

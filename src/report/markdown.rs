@@ -80,9 +80,9 @@ fn render_scenario(out: &mut String, s: &ScenarioRecord) {
         s.jain_index.map_or_else(|| NONE.to_owned(), |j| format!("{j:.3}"))
     );
     out.push_str(
-        "| Tenant | Config | Role | Share of native (IS-003) | Windows within ±10 pts of limit | Settling (IS-004) | CV (IS-007) | Interference (IS-006) | p99 latency growth (IS-009) | Memory usable / limit (IS-001) | Refusal (IS-002) |\n",
+        "| Tenant | Config | Role | Share of native beside the others | Share alone | Windows within ±10 pts of limit (IS-003) | Settling (IS-004) | CV (IS-007) | Interference (IS-006) | p99 latency growth (IS-009) | Memory usable / limit (IS-001) | Refusal (IS-002) |\n",
     );
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let pct = |v: Option<f64>| v.map_or_else(|| NONE.to_owned(), percent);
     for t in &s.tenants {
         let limit = t
@@ -105,11 +105,12 @@ fn render_scenario(out: &mut String, s: &ScenarioRecord) {
         );
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} ({limit}) | {} | {} | {} | {} | {} | {memory} | {refusal} |",
+            "| {} | {} | {} | {} ({limit}) | {} | {} | {} | {} | {} | {} | {memory} | {refusal} |",
             t.name,
             cell(&t.config),
             format!("{:?}", t.role).to_lowercase(),
             percent(t.share_mean),
+            pct(t.alone_share_mean),
             pct(t.within_limit_band),
             t.settling_s
                 .map_or_else(|| NONE.to_owned(), |v| format!("{v:.1} s")),

@@ -35,8 +35,9 @@ pub struct Scenario {
     pub pod: Pod,
 }
 
-/// The default scenarios: fairness natively and under two limits, and a limited
-/// victim beside an unlimited aggressor.
+/// The default scenarios: fairness natively and under two limits, and limited victims
+/// (measured alone first, which is where IS-003/004 read the limit) beside a limited
+/// neighbour and beside an unlimited aggressor.
 pub fn default_scenarios() -> Vec<Scenario> {
     let peers = |config: &str, n: usize| (0..n).map(|_| (config.to_string(), Role::Peer)).collect();
     vec![
@@ -53,6 +54,14 @@ pub fn default_scenarios() -> Vec<Scenario> {
         Scenario {
             name: "hami-25-x4".into(),
             tenants: peers("hami-25", 4),
+            pod: Pod::Separate,
+        },
+        Scenario {
+            name: "hami-25-victim-hami-25-neighbour".into(),
+            tenants: vec![
+                ("hami-25".into(), Role::Victim),
+                ("hami-25".into(), Role::Peer),
+            ],
             pod: Pod::Separate,
         },
         Scenario {

@@ -47,9 +47,14 @@ pub struct TenantRecord {
     /// alone (the reference).
     pub share_windows: Vec<f64>,
     pub share_mean: f64,
-    /// IS-003: fraction of windows within ±10 points of the SM limit.
+    /// Share of the reference alone (victims only): the configured limit's own effect,
+    /// without the other tenants' contention.
+    pub alone_share_mean: Option<f64>,
+    /// IS-003: fraction of windows within ±10 points of the SM limit, alone where the
+    /// tenant ran alone (beside others, contention lowers the share whatever the limit).
     pub within_limit_band: Option<f64>,
-    /// IS-004: seconds until every later window is within ±10 points of the limit.
+    /// IS-004: seconds until every later window is within ±10 points of the limit
+    /// (alone where the tenant ran alone).
     pub settling_s: Option<f64>,
     /// IS-006: throughput lost beside the others, relative to alone (victims).
     pub interference: Option<f64>,
@@ -84,6 +89,13 @@ impl TenantRecord {
             .map(|w| w / reference.kernels_per_s)
             .collect();
         let limit = config.expect.sm_limit_pct.map(|p| f64::from(p) / 100.0);
+        let alone_windows: Option<Vec<f64>> = alone.as_ref().map(|a| {
+            a.windows
+                .iter()
+                .map(|w| w / reference.kernels_per_s)
+                .collect()
+        });
+        let limit_windows = alone_windows.as_deref().unwrap_or(&share_windows);
         let mem_limit = config.expect.mem_limit_mib;
         Self {
             name,
@@ -93,8 +105,11 @@ impl TenantRecord {
             sm_limit_pct: config.expect.sm_limit_pct,
             mem_limit_mib: mem_limit,
             share_mean: together.kernels_per_s / reference.kernels_per_s,
-            within_limit_band: limit.and_then(|l| figures::within_band(&share_windows, l)),
-            settling_s: limit.and_then(|l| figures::settling_s(&share_windows, l, window_s)),
+            alone_share_mean: alone
+                .as_ref()
+                .map(|a| a.kernels_per_s / reference.kernels_per_s),
+            within_limit_band: limit.and_then(|l| figures::within_band(limit_windows, l)),
+            settling_s: limit.and_then(|l| figures::settling_s(limit_windows, l, window_s)),
             interference: alone
                 .as_ref()
                 .and_then(|a| figures::interference(a.kernels_per_s, together.kernels_per_s)),
