@@ -320,3 +320,39 @@ fn a_round_of_another_configuration_is_an_error() {
     assert!(path.ends_with("native/rounds/2"), "{}", path.display());
     assert!(reason.contains("hami-100"), "{reason}");
 }
+
+#[test]
+fn isolation_scenarios_get_a_table_of_tenants() {
+    let markdown = compare_markdown(&fixtures()).unwrap();
+    let scenario = section(
+        &markdown,
+        "### Isolation: hami-50-victim-native-aggressor (separate pods, 10 s per phase)",
+    );
+    assert!(scenario.contains("IS-008 Jain's index of the tenants' throughputs: 1.000"));
+    let victim = row(scenario, "t1");
+    assert!(
+        victim.starts_with("| t1 | hami-50 | victim | 23.3 % (limit 50 %) | 66.9 % |"),
+        "{victim}"
+    );
+    assert!(victim.contains("| 65.2 % |"), "interference: {victim}");
+    assert!(victim.contains("40000 / 40539 MiB (98.7 %)"), "{victim}");
+    assert!(
+        victim.ends_with("CUDA_ERROR_OUT_OF_MEMORY in 95.40 us |"),
+        "{victim}"
+    );
+    let aggressor = row(scenario, "t2");
+    assert!(aggressor.contains("| native | aggressor |"), "{aggressor}");
+}
+
+#[test]
+fn a_damaged_scenario_is_an_error_naming_its_folder() {
+    let tmp = fixture_copy();
+    let scenario = tmp
+        .path()
+        .join(GPU)
+        .join("isolation/hami-50-victim-native-aggressor");
+    fs::write(scenario.join("scenario.json"), "{\"scenario\":").unwrap();
+    let (path, reason) = corrupt_folder(compare_markdown(tmp.path()).unwrap_err());
+    assert_eq!(path, scenario);
+    assert!(reason.contains("scenario.json"), "{reason}");
+}

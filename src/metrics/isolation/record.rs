@@ -50,11 +50,11 @@ pub struct TenantRecord {
     /// Share of the reference alone (victims only): the configured limit's own effect,
     /// without the other tenants' contention.
     pub alone_share_mean: Option<f64>,
-    /// IS-003: fraction of windows within ±10 points of the SM limit, alone where the
-    /// tenant ran alone (beside others, contention lowers the share whatever the limit).
+    /// IS-003: fraction of windows within ±10 points of the SM limit, read alone (victims
+    /// only): beside others, contention lowers the share whatever the limit.
     pub within_limit_band: Option<f64>,
-    /// IS-004: seconds until every later window is within ±10 points of the limit
-    /// (alone where the tenant ran alone).
+    /// IS-004: seconds until every later window is within ±10 points of the limit,
+    /// read alone (victims only).
     pub settling_s: Option<f64>,
     /// IS-006: throughput lost beside the others, relative to alone (victims).
     pub interference: Option<f64>,
@@ -95,7 +95,7 @@ impl TenantRecord {
                 .map(|w| w / reference.kernels_per_s)
                 .collect()
         });
-        let limit_windows = alone_windows.as_deref().unwrap_or(&share_windows);
+        let limit_windows = alone_windows.as_deref();
         let mem_limit = config.expect.mem_limit_mib;
         Self {
             name,
@@ -108,8 +108,12 @@ impl TenantRecord {
             alone_share_mean: alone
                 .as_ref()
                 .map(|a| a.kernels_per_s / reference.kernels_per_s),
-            within_limit_band: limit.and_then(|l| figures::within_band(limit_windows, l)),
-            settling_s: limit.and_then(|l| figures::settling_s(limit_windows, l, window_s)),
+            within_limit_band: limit
+                .zip(limit_windows)
+                .and_then(|(l, w)| figures::within_band(w, l)),
+            settling_s: limit
+                .zip(limit_windows)
+                .and_then(|(l, w)| figures::settling_s(w, l, window_s)),
             interference: alone
                 .as_ref()
                 .and_then(|a| figures::interference(a.kernels_per_s, together.kernels_per_s)),
@@ -168,5 +172,73 @@ impl ScenarioRecord {
             jain_index: figures::jain_index(&throughputs),
             tenants,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn run(kernels_per_s: f64, windows: &[f64], p99: f64) -> ShapeRun {
+        ShapeRun {
+            shape: "tenant".into(),
+            blocks: 1056,
+            block_us: 100.0,
+            kernels_per_s,
+            windows: windows.to_vec(),
+            kernel_us_p50: p99 / 2.0,
+            kernel_us_p99: p99,
+        }
+    }
+
+    fn tenant(config: &str, alone: Option<ShapeRun>, memory: Option<MemoryFill>) -> TenantRecord {
+        let config = Config::parse(config, Path::new("/opt/libvgpu.so"), 1000).unwrap();
+        let measured = Measured {
+            alone,
+            together: run(250.0, &[200.0, 300.0], 300.0),
+            memory,
+        };
+        TenantRecord::new(
+            "t1".into(),
+            &config,
+            Role::Victim,
+            BTreeMap::new(),
+            measured,
+            &run(1000.0, &[1000.0], 100.0),
+            0.5,
+        )
+    }
+
+    #[test]
+    fn a_victim_reads_its_limit_alone_and_its_loss_beside_the_others() {
+        let fill = MemoryFill {
+            usable_mib: 240,
+            refusal: Some("CUDA_ERROR_OUT_OF_MEMORY".into()),
+            refusal_us: 80.0,
+        };
+        let t = tenant(
+            "hami-25",
+            Some(run(500.0, &[900.0, 300.0, 260.0], 150.0)),
+            Some(fill),
+        );
+        assert_eq!(t.share_windows, vec![0.2, 0.3]);
+        assert_eq!(t.share_mean, 0.25);
+        assert_eq!(t.alone_share_mean, Some(0.5));
+        assert_eq!(t.within_limit_band, Some(2.0 / 3.0));
+        assert_eq!(t.settling_s, Some(0.5));
+        assert_eq!(t.interference, Some(0.5));
+        assert_eq!(t.p99_growth, Some(1.0));
+        assert_eq!(t.memory_accuracy, Some(240.0 / 250.0));
+    }
+
+    #[test]
+    fn without_an_alone_run_the_limit_is_not_read_from_contended_windows() {
+        let t = tenant("hami-25", None, None);
+        assert_eq!(t.within_limit_band, None);
+        assert_eq!(t.settling_s, None);
+        assert_eq!(t.interference, None);
+        assert_eq!(t.memory_accuracy, None);
+        assert!(t.qos_cv.is_some());
     }
 }
