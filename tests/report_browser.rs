@@ -100,7 +100,11 @@ fn chromium_shows_tables_and_every_plot_has_drawn_data() {
         .skip(1)
         .map(|rest| &rest[..rest.find("</svg>").expect("closed svg")])
         .collect();
-    assert_eq!(plots.len(), 5, "three bar charts, two SM-share charts");
+    assert_eq!(
+        plots.len(),
+        6,
+        "three bar charts, two SM-share charts, one scenario's tenants"
+    );
     for (i, plot) in plots.iter().enumerate() {
         // Axes and grid are black or grey; data is drawn in a configuration's colour.
         let data = plot

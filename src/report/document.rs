@@ -80,6 +80,24 @@ pub struct Category {
     pub tables: Vec<Table>,
     /// SM share over time per kernel shape; only the isolation category has it.
     pub sm_share: Vec<ShapeSeries>,
+    /// Tenants' shares side by side per scenario; only the isolation category has it.
+    pub fairness: Vec<FairnessSeries>,
+}
+
+/// One isolation scenario's tenants and what each got beside the others (IS-008).
+#[derive(Debug, Clone, Serialize)]
+pub struct FairnessSeries {
+    pub scenario: String,
+    pub jain_index: Option<f64>,
+    pub tenants: Vec<TenantShare>,
+}
+
+/// A tenant's throughput beside the others, as a share of one native tenant alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantShare {
+    pub tenant: String,
+    pub config: String,
+    pub share: f64,
 }
 
 /// A metric table with links to Criterion's page of each row's benchmark.
@@ -175,6 +193,22 @@ pub fn build(
         .findings
         .extend(findings::sm_share_findings(&configs));
     isolation.sm_share = sm_share_series(&configs);
+    isolation.fairness = scenarios
+        .iter()
+        .map(|s| FairnessSeries {
+            scenario: s.scenario.clone(),
+            jain_index: s.jain_index,
+            tenants: s
+                .tenants
+                .iter()
+                .map(|t| TenantShare {
+                    tenant: t.name.clone(),
+                    config: t.config.clone(),
+                    share: t.share_mean,
+                })
+                .collect(),
+        })
+        .collect();
     isolation
         .findings
         .extend(scenarios.iter().flat_map(findings::scenario_findings));
@@ -204,6 +238,7 @@ fn category_mut<'a>(categories: &'a mut Vec<Category>, name: &str) -> &'a mut Ca
                 findings: Vec::new(),
                 tables: Vec::new(),
                 sm_share: Vec::new(),
+                fairness: Vec::new(),
             });
             categories.len() - 1
         }

@@ -205,6 +205,17 @@ fn render_category(
         }
         page.push_str("</div>\n</div>\n");
     }
+    if !category.fairness.is_empty() {
+        page.push_str(
+            "<div class=\"card\">\n<h3>Tenants side by side <span>(throughput beside the \
+             others, % of one native tenant alone)</span></h3>\n<div class=\"plots\">\n",
+        );
+        for series in &category.fairness {
+            page.push_str(&plots::fairness_bars(series, names)?);
+            page.push('\n');
+        }
+        page.push_str("</div>\n</div>\n");
+    }
     for table in &category.tables {
         render_table(
             page,

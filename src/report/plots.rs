@@ -3,7 +3,7 @@
 //! font files and the browser renders labels in its own sans-serif.
 
 use super::compare::{MetricTable, NATIVE};
-use super::document::ShapeSeries;
+use super::document::{FairnessSeries, ShapeSeries};
 use crate::error::{Error, Result};
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
@@ -40,8 +40,9 @@ pub fn color(config: &str, configs: &[String]) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 
-/// One bar per measured configuration: a value and its confidence interval.
+/// One bar: a value and its confidence interval, coloured by its configuration.
 struct Bar<'a> {
+    label: &'a str,
     config: &'a str,
     value: f64,
     low: f64,
@@ -56,6 +57,7 @@ pub fn mean_bars(table: &MetricTable, configs: &[String]) -> Result<String> {
         .filter_map(|row| {
             let m = row.measured.as_ref()?;
             Some(Bar {
+                label: &row.config,
                 config: &row.config,
                 value: m.mean,
                 low: m.mean_ci_low,
@@ -76,6 +78,7 @@ pub fn peak_bars(table: &MetricTable, configs: &[String]) -> Option<Result<Strin
         .filter_map(|row| {
             let percent = row.measured.as_ref()?.peak_fraction? * 100.0;
             Some(Bar {
+                label: &row.config,
                 config: &row.config,
                 value: percent,
                 low: percent,
@@ -84,6 +87,33 @@ pub fn peak_bars(table: &MetricTable, configs: &[String]) -> Option<Result<Strin
         })
         .collect();
     (!bars.is_empty()).then(|| draw_bars(&bars, configs, 100.0, "% of peak"))
+}
+
+/// Each tenant's throughput beside the others, as % of one native tenant alone.
+pub fn fairness_bars(series: &FairnessSeries, configs: &[String]) -> Result<String> {
+    let labels: Vec<String> = series
+        .tenants
+        .iter()
+        .map(|t| format!("{} {}", t.tenant, t.config))
+        .collect();
+    let bars: Vec<Bar> = series
+        .tenants
+        .iter()
+        .zip(&labels)
+        .map(|(t, label)| Bar {
+            label,
+            config: &t.config,
+            value: t.share * 100.0,
+            low: t.share * 100.0,
+            high: t.share * 100.0,
+        })
+        .collect();
+    let top = bars.iter().map(|b| b.value).fold(0.0, f64::max).max(10.0) * 1.15;
+    let caption = match series.jain_index {
+        Some(jain) => format!("{}: % of native alone (Jain {jain:.3})", series.scenario),
+        None => format!("{}: % of native alone", series.scenario),
+    };
+    draw_bars(&bars, configs, top, &caption)
 }
 
 fn draw_bars(bars: &[Bar], configs: &[String], top: f64, caption: &str) -> Result<String> {
@@ -108,7 +138,7 @@ fn draw_bars(bars: &[Bar], configs: &[String], top: f64, caption: &str) -> Resul
             .x_label_formatter(&|x| match x {
                 SegmentValue::CenterOf(i) => bars
                     .get(*i)
-                    .map_or_else(String::new, |b| b.config.to_owned()),
+                    .map_or_else(String::new, |b| b.label.to_owned()),
                 _ => String::new(),
             })
             .y_labels(6)
