@@ -198,8 +198,10 @@ fn the_page_is_self_contained_with_tables_and_plots() {
     let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
     // Verdicts, then three metric tables.
     assert_eq!(html.matches("<table>").count(), 4);
-    // One bar chart per metric table and one SM-share chart per shape.
-    assert_eq!(html.matches("<svg").count(), 5);
+    // One bar chart per metric table, one SM-share chart per shape, and one chart of
+    // the isolation scenario's tenants.
+    assert_eq!(html.matches("<svg").count(), 6);
+    assert!(html.contains("Tenants side by side"));
     assert!(html.contains("<span class=\"bad\">UNVERIFIED</span>"));
     assert!(html.contains("<strong>No findings for hami-50</strong>"));
     for external in ["<script", "<link", " src=", "url(", "https://"] {
