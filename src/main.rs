@@ -71,6 +71,9 @@ enum Command {
         /// Seconds each tenant runs per phase.
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
+        /// HAMi-core state files: one per tenant (separate pods) or one per scenario (shared).
+        #[arg(long)]
+        pod: Option<isolation::Pod>,
         /// Replace existing exports of the same scenarios.
         #[arg(long)]
         force: bool,
@@ -197,9 +200,10 @@ fn main() -> ExitCode {
             hami_lib,
             out,
             secs,
+            pod,
             force,
         } => (|| {
-            let scenarios = isolation::select_scenarios(scenarios.as_deref())?;
+            let scenarios = isolation::select_scenarios(scenarios.as_deref(), pod)?;
             let opts = isolation::IsolationOptions {
                 scenarios,
                 hami_lib,

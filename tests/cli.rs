@@ -296,3 +296,26 @@ fn worker_names_a_missing_job_file() -> TestResult {
     );
     assert_empty(tmp.path())
 }
+
+#[test]
+fn isolate_names_an_unknown_scenario_and_a_missing_library_before_the_driver() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let line = error_line(cli(tmp.path())?.args(["isolate", "--scenarios", "native-x2,bogus"]))?;
+    assert!(line.contains("unknown scenario 'bogus'"), "{line}");
+    assert!(line.contains("hami-50-victim-native-aggressor"), "{line}");
+
+    let lib = tmp.path().join("missing/libvgpu.so");
+    let line = error_line(
+        cli(tmp.path())?
+            .args(["isolate", "--scenarios", "hami-50-x2", "--hami-lib"])
+            .arg(&lib),
+    )?;
+    assert!(
+        line.contains(&format!(
+            "interposer library {} does not exist",
+            lib.display()
+        )),
+        "{line}"
+    );
+    assert_empty(tmp.path())
+}

@@ -77,8 +77,14 @@ pub fn default_scenarios() -> Vec<Scenario> {
 
 /// The default scenarios named in `list` (comma-separated), all of them for `None`;
 /// an unknown name is an error naming the known ones.
-pub fn select_scenarios(list: Option<&str>) -> Result<Vec<Scenario>> {
-    let all = default_scenarios();
+/// With `pod`, every selected scenario runs its tenants in that pod layout.
+pub fn select_scenarios(list: Option<&str>, pod: Option<Pod>) -> Result<Vec<Scenario>> {
+    let mut all = default_scenarios();
+    if let Some(pod) = pod {
+        for scenario in &mut all {
+            scenario.pod = pod;
+        }
+    }
     let Some(list) = list else {
         return Ok(all);
     };
@@ -164,24 +170,7 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (scenario, configs, dest) in resolved {
         eprintln!("== {}", scenario.name);
-        let envs: Vec<BTreeMap<String, String>> = configs
-            .iter()
-            .enumerate()
-            .map(|(i, (config, _))| {
-                let mut env = config.env.clone();
-                if config.library.is_some() {
-                    let file = match scenario.pod {
-                        Pod::Shared => format!("{}.cache", scenario.name),
-                        Pod::Separate => format!("{}-{i}.cache", scenario.name),
-                    };
-                    env.insert(
-                        SHARED_CACHE_VAR.into(),
-                        scratch.path().join(file).to_string_lossy().into_owned(),
-                    );
-                }
-                env
-            })
-            .collect();
+        let envs = tenant_envs(scenario, &configs, scratch.path());
         let alone = configs
             .iter()
             .zip(&envs)
@@ -227,6 +216,34 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
         written.push(save(&record, &dest)?);
     }
     Ok(written)
+}
+
+/// Each tenant's environment: its configuration's, plus a HAMi-core state file in
+/// `state_dir`, one per tenant (separate pods) or one for all (one pod). The files
+/// do not exist yet, so HAMi-core writes each tenant's limits afresh.
+fn tenant_envs(
+    scenario: &Scenario,
+    configs: &[(Config, Role)],
+    state_dir: &Path,
+) -> Vec<BTreeMap<String, String>> {
+    configs
+        .iter()
+        .enumerate()
+        .map(|(i, (config, _))| {
+            let mut env = config.env.clone();
+            if config.library.is_some() {
+                let file = match scenario.pod {
+                    Pod::Shared => format!("{}.cache", scenario.name),
+                    Pod::Separate => format!("{}-{i}.cache", scenario.name),
+                };
+                env.insert(
+                    SHARED_CACHE_VAR.into(),
+                    state_dir.join(file).to_string_lossy().into_owned(),
+                );
+            }
+            env
+        })
+        .collect()
 }
 
 /// What the tenants of a scenario reported, before the figures are derived.
@@ -295,4 +312,71 @@ fn save(record: &ScenarioRecord, dest: &Path) -> Result<PathBuf> {
     }
     std::fs::rename(&staging, dest).map_err(io_at(dest))?;
     Ok(dest.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(scenario: &Scenario) -> Vec<(Config, Role)> {
+        scenario
+            .tenants
+            .iter()
+            .map(|(name, role)| {
+                (
+                    Config::parse(name, Path::new("/opt/libvgpu.so"), 1000).unwrap(),
+                    *role,
+                )
+            })
+            .collect()
+    }
+
+    fn cache(env: &BTreeMap<String, String>) -> Option<&str> {
+        env.get(SHARED_CACHE_VAR).map(String::as_str)
+    }
+
+    #[test]
+    fn separate_pods_give_each_limited_tenant_its_own_state_file() {
+        let scenario = select_scenarios(Some("hami-50-victim-native-aggressor"), None)
+            .unwrap()
+            .remove(0);
+        let envs = tenant_envs(&scenario, &resolved(&scenario), Path::new("/state"));
+        assert_eq!(
+            cache(&envs[0]),
+            Some("/state/hami-50-victim-native-aggressor-0.cache")
+        );
+        assert_eq!(envs[0]["CUDA_DEVICE_SM_LIMIT"], "50");
+        assert_eq!(
+            cache(&envs[1]),
+            None,
+            "the native aggressor has no interposer"
+        );
+        assert!(!envs[1].contains_key("LD_PRELOAD"));
+    }
+
+    #[test]
+    fn one_pod_shares_one_state_file() {
+        let scenario = select_scenarios(Some("hami-25-x4"), Some(Pod::Shared))
+            .unwrap()
+            .remove(0);
+        assert_eq!(scenario.pod, Pod::Shared);
+        let envs = tenant_envs(&scenario, &resolved(&scenario), Path::new("/state"));
+        assert_eq!(envs.len(), 4);
+        assert!(envs
+            .iter()
+            .all(|e| cache(e) == Some("/state/hami-25-x4.cache")));
+    }
+
+    #[test]
+    fn unknown_scenarios_are_named_with_the_known_ones() {
+        let err = select_scenarios(Some("native-x2,bogus"), None).unwrap_err();
+        assert!(
+            err.to_string().contains("'bogus'") && err.to_string().contains("hami-25-x4"),
+            "{err}"
+        );
+        assert_eq!(
+            select_scenarios(None, None).unwrap().len(),
+            default_scenarios().len()
+        );
+    }
 }

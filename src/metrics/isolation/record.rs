@@ -21,6 +21,20 @@ pub enum Pod {
     Separate,
 }
 
+impl std::str::FromStr for Pod {
+    type Err = crate::error::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "shared" => Ok(Self::Shared),
+            "separate" => Ok(Self::Separate),
+            other => Err(crate::error::Error::Invalid(format!(
+                "unknown pod layout '{other}'; use shared or separate"
+            ))),
+        }
+    }
+}
+
 /// A tenant's part: peers are alike; a victim is also measured alone, to compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
