@@ -172,26 +172,25 @@ fn no_driver() -> bool {
     true
 }
 
-#[test]
-fn info_without_a_driver_says_so() -> TestResult {
+/// `subcommand` without a driver: the no-driver line, and nothing written.
+fn says_no_driver(subcommand: &str) -> TestResult {
     if !no_driver() {
         return Ok(());
     }
     let tmp = tempfile::tempdir()?;
-    let line = error_line(cli(tmp.path())?.arg("info"))?;
+    let line = error_line(cli(tmp.path())?.arg(subcommand))?;
     assert!(line.starts_with("error: no CUDA driver"), "{line}");
     assert_empty(tmp.path())
 }
 
 #[test]
+fn info_without_a_driver_says_so() -> TestResult {
+    says_no_driver("info")
+}
+
+#[test]
 fn run_without_a_driver_says_so_and_exports_nothing() -> TestResult {
-    if !no_driver() {
-        return Ok(());
-    }
-    let tmp = tempfile::tempdir()?;
-    let line = error_line(cli(tmp.path())?.arg("run"))?;
-    assert!(line.starts_with("error: no CUDA driver"), "{line}");
-    assert_empty(tmp.path())
+    says_no_driver("run")
 }
 
 #[test]

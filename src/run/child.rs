@@ -47,6 +47,17 @@ pub enum Reply {
     Failed { error: String },
 }
 
+impl Reply {
+    /// The error for a reply that does not answer the request sent; one wording for
+    /// every multi-process metric.
+    pub fn unexpected(&self) -> Error {
+        Error::Worker {
+            config: "child (serve)".into(),
+            what: format!("sent an unexpected reply {self:?}"),
+        }
+    }
+}
+
 /// What allocating until refused found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemoryFill {

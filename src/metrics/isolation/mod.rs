@@ -273,7 +273,7 @@ fn spin_together(
         .into_iter()
         .map(|reply| match reply {
             Reply::Spin(run) => Ok(run),
-            other => Err(unexpected(other)),
+            other => Err(other.unexpected()),
         })
         .collect()
 }
@@ -285,17 +285,8 @@ fn fill_alone(env: &BTreeMap<String, String>, timeout: Duration) -> Result<Memor
     };
     match child::broadcast(&mut tenants, &fill, timeout)?.pop() {
         Some(Reply::Filled(fill)) => Ok(fill),
-        other => Err(Error::Worker {
-            config: "tenant".into(),
-            what: format!("sent an unexpected reply {other:?}"),
-        }),
-    }
-}
-
-fn unexpected(reply: Reply) -> Error {
-    Error::Worker {
-        config: "tenant".into(),
-        what: format!("sent an unexpected reply {reply:?}"),
+        Some(other) => Err(other.unexpected()),
+        None => Err(Error::Invalid("a tenant gave no report".into())),
     }
 }
 

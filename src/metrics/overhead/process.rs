@@ -2,7 +2,7 @@
 //! contention between processes of one configuration, and an idle process's CPU.
 
 use crate::cuda::Context;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::measure::Stopwatch;
 use crate::metrics::{
     bench_batched, bench_variant, find, sampled, BenchEnv, Measured, MetricInfo, Selection, Variant,
@@ -68,7 +68,7 @@ pub(super) fn bench(
                         .into_iter()
                         .map(|reply| match reply {
                             Reply::Elapsed { ns } => Ok(Duration::from_nanos(ns)),
-                            other => Err(unexpected(&other)),
+                            other => Err(other.unexpected()),
                         })
                         .collect::<Result<Vec<_>>>()?;
                     sw.record_parallel(&elapsed);
@@ -85,13 +85,6 @@ pub(super) fn bench(
         }
     }
     Ok(out)
-}
-
-fn unexpected(reply: &Reply) -> Error {
-    Error::Worker {
-        config: "child (serve)".into(),
-        what: format!("sent an unexpected reply {reply:?}"),
-    }
 }
 
 /// OH-004 (b): each fresh process is one sample, kept in summary.json; a process
@@ -129,7 +122,7 @@ fn idle_cpu(info: &'static MetricInfo) -> Result<Measured> {
             Reply::CpuTime { ns } => {
                 samples.push(ns as f64 / (IDLE_WINDOW_MS as f64 * 1e6) * 100.0)
             }
-            other => return Err(unexpected(&other)),
+            other => return Err(other.unexpected()),
         }
     }
     Ok(sampled(info, IDLE_VARIANT, samples, None))
