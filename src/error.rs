@@ -27,6 +27,20 @@ pub enum Error {
         kernel: &'static str,
         detail: String,
     },
+    #[error("{what} measured {value:.3} {unit}, above the device's peak of {peak:.3} {unit} ({source_}); the figure is physically impossible, so the run is invalid")]
+    AbovePeak {
+        what: String,
+        value: f64,
+        unit: String,
+        peak: f64,
+        source_: String,
+    },
+    #[error("{what}: efficiency {value:.1} % is above the bound of {bound:.1} % (100 % plus noise); the run is invalid")]
+    AboveBound {
+        what: String,
+        value: f64,
+        bound: f64,
+    },
     #[error("unknown metric id '{0}'; `gpu-virt-bench list` shows the ids")]
     UnknownMetric(String),
     #[error(

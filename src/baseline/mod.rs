@@ -139,6 +139,30 @@ pub struct SummaryEntry {
     /// wall time and cannot sample a quantity that is not).
     #[serde(default)]
     pub samples: Option<Vec<f64>>,
+    /// For a throughput read off Criterion's time per iteration: the work one
+    /// iteration does, in the unit's numerator (e.g. TFLOP for TFLOPS), so every
+    /// per-iteration time `t` ns becomes the value `work / (t * 1e-9)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_per_iteration: Option<f64>,
+    /// The physical bound of a throughput: its median may not exceed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak: Option<PeakShare>,
+    /// The median against the best GEMM measured in the same run, the practical
+    /// ceiling a kernel on this device can be held to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_peak: Option<PeakShare>,
+}
+
+/// A throughput set against a peak, with where the peak came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeakShare {
+    /// How the peak was obtained, e.g. "bf16 tensor cores from device attributes:
+    /// 132 SMs x 1980 MHz x 4096 FLOP/clock".
+    pub source: String,
+    /// The peak, in the entry's unit.
+    pub value: f64,
+    /// The entry's median over `value`.
+    pub fraction: f64,
 }
 
 /// `summary.json`.

@@ -30,6 +30,10 @@ impl Device {
         Ok(Self { raw })
     }
 
+    pub fn ordinal(&self) -> i32 {
+        self.raw
+    }
+
     pub fn name(&self) -> Result<String> {
         let mut buf = [0 as std::ffi::c_char; 256];
         // SAFETY: the buffer length is passed.

@@ -1,18 +1,24 @@
 //! Thin RAII layer over the CUDA driver API. All `unsafe` FFI of the crate lives here:
 //! metrics see safe types whose every call is checked and named in its error.
 
+mod blas;
 mod context;
 mod event;
+mod graph;
 mod launchers;
 mod memory;
 mod module;
+mod pool;
 mod stream;
 
+pub use blas::Cublas;
 pub use context::{Context, Device};
 pub use event::Event;
+pub use graph::GraphExec;
 pub use launchers::{LaunchKernels, PipelineKernels};
 pub use memory::DeviceBuffer;
 pub use module::{Function, Module};
+pub use pool::{MemPool, PoolAlloc};
 pub use stream::Stream;
 
 use crate::error::{Error, Result};

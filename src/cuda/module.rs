@@ -73,8 +73,8 @@ impl Function {
         self.name
     }
 
-    /// Enqueues the kernel. `params` holds one pointer per kernel argument, each to a
-    /// value laid out as the kernel declares it.
+    /// Enqueues the kernel on a one-dimensional grid. `params` holds one pointer per
+    /// kernel argument, each to a value laid out as the kernel declares it.
     ///
     /// # Safety
     /// The argument pointers must match the kernel's signature and any device pointers
@@ -87,12 +87,28 @@ impl Function {
         stream: &Stream,
         params: &mut [*mut c_void],
     ) -> Result<()> {
+        self.launch_grid([grid, 1, 1], block, shared_bytes, stream, params)
+    }
+
+    /// [`Function::launch`] on an x-y-z grid, for kernels that index tiles in two
+    /// dimensions (GEMM, attention).
+    ///
+    /// # Safety
+    /// As for [`Function::launch`].
+    pub unsafe fn launch_grid(
+        &self,
+        grid: [u32; 3],
+        block: u32,
+        shared_bytes: u32,
+        stream: &Stream,
+        params: &mut [*mut c_void],
+    ) -> Result<()> {
         check(
             sys::cuLaunchKernel(
                 self.raw,
-                grid,
-                1,
-                1,
+                grid[0],
+                grid[1],
+                grid[2],
                 block,
                 1,
                 1,
@@ -102,6 +118,22 @@ impl Function {
                 std::ptr::null_mut(),
             ),
             "cuLaunchKernel",
+        )
+    }
+
+    /// Lets launches ask for `bytes` of dynamic shared memory: above 48 KiB the driver
+    /// refuses a launch unless the kernel was opted in first.
+    pub fn allow_shared(&self, bytes: u32) -> Result<()> {
+        // SAFETY: raw is a live function of a loaded module.
+        check(
+            unsafe {
+                sys::cuFuncSetAttribute(
+                    self.raw,
+                    sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    bytes as i32,
+                )
+            },
+            "cuFuncSetAttribute",
         )
     }
 }

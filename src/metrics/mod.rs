@@ -9,11 +9,12 @@ mod registry;
 pub use registry::{find, MetricInfo, Selection, METRICS};
 
 use crate::baseline::{
-    read_json, write_json_atomic, Percentiles, Summary, SummaryEntry, PERCENTILES_FILE,
+    read_json, write_json_atomic, PeakShare, Percentiles, Summary, SummaryEntry, PERCENTILES_FILE,
 };
 use crate::cuda::Context;
 use crate::error::{Error, Result};
 use crate::measure::Stopwatch;
+use crate::system::Peak;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};
 use serde::Deserialize;
@@ -174,6 +175,15 @@ impl BenchEnv {
 pub struct Measured {
     pub info: &'static MetricInfo,
     pub variant: String,
+    /// The figure's unit: the metric's, or a variant's own (a ratio beside TFLOPS).
+    pub unit: &'static str,
+    /// Work per Criterion iteration for a throughput (see
+    /// [`SummaryEntry::work_per_iteration`]); `None` for a time.
+    pub work_per_op: Option<f64>,
+    /// The device's physical bound; a median above it is an error.
+    pub peak: Option<Peak>,
+    /// The best GEMM measured in this run, shown as the practical ceiling.
+    pub measured_peak: Option<Peak>,
     /// Driver calls per timed operation (1000 for calls too short for the clock).
     pub calls_per_op: u32,
     pub percentiles: Option<Percentiles>,
@@ -223,6 +233,10 @@ pub(crate) fn sampled(
     Measured {
         info,
         variant: variant.to_string(),
+        unit: info.unit,
+        work_per_op: None,
+        peak: None,
+        measured_peak: None,
         calls_per_op: 1,
         percentiles,
         criterion_path: None,
@@ -306,6 +320,10 @@ pub(crate) fn bench_batched(
     Ok(Some(Measured {
         info: variant.info,
         variant: variant.name.to_string(),
+        unit: variant.info.unit,
+        work_per_op: None,
+        peak: None,
+        measured_peak: None,
         calls_per_op: variant.calls_per_op,
         percentiles,
         criterion_path: Some(criterion_path),
@@ -368,6 +386,8 @@ struct Estimates {
 
 /// Reads Criterion's estimates back, writes each variant's percentiles beside them,
 /// and returns `summary.json`'s content with every value in the metric's unit.
+/// A throughput above its device's peak is an error: it can only be a wrong count
+/// or a broken timer, and must not be saved as a result.
 pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
     let mut entries = Vec::with_capacity(measured.len());
     for m in measured {
@@ -379,13 +399,22 @@ pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
                 if let Some(p) = &m.percentiles {
                     write_json_atomic(&dir.join(PERCENTILES_FILE), p)?;
                 }
-                let scale = per_unit * f64::from(m.calls_per_op);
-                (
-                    est.mean.point_estimate / scale,
-                    est.median.point_estimate / scale,
-                    est.mean.confidence_interval.lower_bound / scale,
-                    est.mean.confidence_interval.upper_bound / scale,
-                )
+                let (mean, median) = (est.mean.point_estimate, est.median.point_estimate);
+                let (low, high) = (
+                    est.mean.confidence_interval.lower_bound,
+                    est.mean.confidence_interval.upper_bound,
+                );
+                match m.work_per_op {
+                    // A rate falls as time rises: the interval's ends swap.
+                    Some(work) => {
+                        let rate = |ns: f64| work / (ns * 1e-9);
+                        (rate(mean), rate(median), rate(high), rate(low))
+                    }
+                    None => {
+                        let scale = per_unit * f64::from(m.calls_per_op);
+                        (mean / scale, median / scale, low / scale, high / scale)
+                    }
+                }
             }
             (None, Some(samples)) => crate::stats::mean_median_ci(samples)?,
             (None, None) => {
@@ -395,20 +424,43 @@ pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
                 )))
             }
         };
+        let share = |peak: &Peak| PeakShare {
+            source: peak.source.clone(),
+            value: peak.value,
+            fraction: median / peak.value,
+        };
+        let peak = m.peak.as_ref().map(share);
+        let per_call = m.percentiles.as_ref().filter(|_| m.work_per_op.is_none());
+        if let Some(p) = peak
+            .as_ref()
+            .filter(|p| p.fraction > 1.0 || p.fraction.is_nan())
+        {
+            return Err(Error::AbovePeak {
+                what: format!("{}/{}", m.info.id, m.variant),
+                value: median,
+                unit: m.unit.to_string(),
+                peak: p.value,
+                source_: p.source.clone(),
+            });
+        }
         entries.push(SummaryEntry {
             id: m.info.id.to_string(),
             variant: m.variant.clone(),
-            unit: m.info.unit.to_string(),
+            unit: m.unit.to_string(),
             better: m.info.better,
             median,
             mean,
             ci_low,
             ci_high,
-            p50: m.percentiles.as_ref().map(|p| p.p50_ns / per_unit),
-            p99: m.percentiles.as_ref().map(|p| p.p99_ns / per_unit),
+            // Per-call percentiles are times; a throughput has none to show.
+            p50: per_call.map(|p| p.p50_ns / per_unit),
+            p99: per_call.map(|p| p.p99_ns / per_unit),
             calls_per_record: m.percentiles.as_ref().map(|p| p.calls_per_record),
             criterion_path: m.criterion_path.clone(),
             samples: m.samples.clone(),
+            work_per_iteration: m.work_per_op,
+            peak,
+            measured_peak: m.measured_peak.as_ref().map(share),
         });
     }
     Ok(Summary {

@@ -76,10 +76,10 @@ pub struct Measured {
     pub mean_ci_low: f64,
     pub mean_ci_high: f64,
     pub p99: Option<f64>,
-    /// Fraction of the device's peak, for a throughput metric. No metric measures a
-    /// throughput yet, so this stays `None` until summary entries carry a peak; the
-    /// renderers already show it wherever it is present.
+    /// Fraction of the device's physical peak, for a throughput.
     pub peak_fraction: Option<f64>,
+    /// Fraction of the best GEMM measured in the same run, where one was measured.
+    pub measured_peak_fraction: Option<f64>,
     /// Against native; `None` for native itself or when native lacks the metric.
     /// With several rounds, the samples of all rounds are pooled, and a change whose
     /// rounds disagree in sign is no change.
@@ -193,7 +193,8 @@ fn metric_table(
                     mean_ci_low: entry.ci_low,
                     mean_ci_high: entry.ci_high,
                     p99: entry.p99,
-                    peak_fraction: None,
+                    peak_fraction: entry.peak.as_ref().map(|p| p.fraction),
+                    measured_peak_fraction: entry.measured_peak.as_ref().map(|p| p.fraction),
                     change,
                     round_changes,
                 }

@@ -196,11 +196,17 @@ fn load_config_as(dir: &Path, expected: &str) -> Result<LoadedConfig> {
                 .join("sample.json");
             let sample: CriterionSample =
                 read_json(&file).map_err(|e| corrupt(format!("Criterion sample: {e}")))?;
-            sample.per_iteration().map_err(|reason| {
+            let times = sample.per_iteration().map_err(|reason| {
                 corrupt(format!(
                     "Criterion sample of {}/{} is unusable: {reason}",
                     entry.id, entry.variant
                 ))
+            })?;
+            // A throughput is compared as the rate each sample achieved, so that
+            // "higher is better" reads the right way round.
+            Ok(match entry.work_per_iteration {
+                Some(work) => times.iter().map(|ns| work / (ns * 1e-9)).collect(),
+                None => times,
             })
         })
         .collect::<Result<Vec<_>>>()?;

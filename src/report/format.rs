@@ -1,7 +1,7 @@
 //! How figures are written, shared by every rendering so that the page, the
 //! Markdown and the findings never disagree on a number.
 
-use super::compare::MetricRow;
+use super::compare::{Measured, MetricRow};
 use super::stats::{Comparison, Verdict, CONFIDENCE_LEVEL, NOISE_THRESHOLD, SIGNIFICANCE_LEVEL};
 
 /// Shown where a figure does not apply.
@@ -43,12 +43,33 @@ pub fn row_figures(row: &MetricRow) -> [String; 5] {
         None => (NONE.to_owned(), NONE.to_owned()),
     };
     [
-        number(measured.median),
+        number(measured.median) + &peaks(measured),
         number(measured.mean),
         measured.p99.map_or_else(|| NONE.to_owned(), number),
         change,
         significant,
     ]
+}
+
+/// A throughput's share of the device's peak and of the best measured GEMM, e.g.
+/// " (41.2 % of peak, 58.0 % of best GEMM)"; empty for other figures.
+fn peaks(measured: &Measured) -> String {
+    let parts: Vec<String> = [
+        measured
+            .peak_fraction
+            .map(|f| format!("{:.1} % of peak", f * 100.0)),
+        measured
+            .measured_peak_fraction
+            .map(|f| format!("{:.1} % of best GEMM", f * 100.0)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
 }
 
 /// Relative change of the mean with its interval, e.g. "+3.2 % [+1.1, +5.0]".

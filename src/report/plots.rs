@@ -290,6 +290,7 @@ mod tests {
                 mean_ci_high: mean * 1.1,
                 p99: None,
                 peak_fraction,
+                measured_peak_fraction: None,
                 change: None,
                 round_changes: Vec::new(),
             }),

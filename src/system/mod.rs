@@ -2,9 +2,11 @@
 //! this process, and whether a configuration's limits are really in force.
 
 mod interposer;
+mod peaks;
 mod verify;
 
 pub use interposer::{mapped_interposer, slug};
+pub use peaks::{peak_tflops, Peak, Pipe};
 pub use verify::{
     blocking_problem, measure_reference, run_shape, verify, Expect, Reference, ShapeRun,
     VerifyShape, VERIFY_SHAPES,

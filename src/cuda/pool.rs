@@ -1,0 +1,84 @@
+use super::{check, Device, Stream};
+use crate::error::Result;
+use cudarc::driver::sys;
+
+/// A stream-ordered memory pool (`cuMemPoolCreate`) that keeps freed memory for reuse,
+/// as a serving engine's KV-cache allocator does: its allocations are what LLM-002 and
+/// LLM-005 set against plain `cuMemAlloc`.
+pub struct MemPool {
+    raw: sys::CUmemoryPool,
+}
+
+impl MemPool {
+    /// A pool on `device` whose release threshold is unbounded, so memory freed back
+    /// to it is never returned to the driver between allocations.
+    pub fn new(device: &Device) -> Result<Self> {
+        // SAFETY: an all-zero CUmemPoolProps is its documented default; the fields
+        // that matter are set below.
+        let mut props: sys::CUmemPoolProps = unsafe { std::mem::zeroed() };
+        props.allocType = sys::CUmemAllocationType::CU_MEM_ALLOCATION_TYPE_PINNED;
+        props.location.type_ = sys::CUmemLocationType::CU_MEM_LOCATION_TYPE_DEVICE;
+        props.location.id = device.ordinal();
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: props is fully initialised and outlives the call.
+        check(
+            unsafe { sys::cuMemPoolCreate(&mut raw, &props) },
+            "cuMemPoolCreate",
+        )?;
+        let pool = Self { raw };
+        let mut threshold = u64::MAX;
+        // SAFETY: the attribute takes a u64, which `threshold` is.
+        check(
+            unsafe {
+                sys::cuMemPoolSetAttribute(
+                    pool.raw,
+                    sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                    (&mut threshold as *mut u64).cast(),
+                )
+            },
+            "cuMemPoolSetAttribute",
+        )?;
+        Ok(pool)
+    }
+
+    /// Allocates `bytes` in stream order on `stream`.
+    pub fn alloc(&self, bytes: usize, stream: &Stream) -> Result<PoolAlloc> {
+        let mut ptr = 0;
+        // SAFETY: the pool and the stream are live.
+        check(
+            unsafe { sys::cuMemAllocFromPoolAsync(&mut ptr, bytes, self.raw, stream.raw()) },
+            "cuMemAllocFromPoolAsync",
+        )?;
+        Ok(PoolAlloc { ptr })
+    }
+}
+
+impl Drop for MemPool {
+    fn drop(&mut self) {
+        // SAFETY: raw came from cuMemPoolCreate and is destroyed once; callers free
+        // every allocation first (PoolAlloc has no Drop that could outlive it).
+        let _ = unsafe { sys::cuMemPoolDestroy(self.raw) };
+    }
+}
+
+/// An allocation from a [`MemPool`]. It must be given back with [`PoolAlloc::free`]
+/// on a stream: a stream-ordered free has no meaning without one.
+#[must_use = "a pool allocation is only returned by PoolAlloc::free"]
+pub struct PoolAlloc {
+    ptr: sys::CUdeviceptr,
+}
+
+impl PoolAlloc {
+    pub fn device_ptr(&self) -> u64 {
+        self.ptr
+    }
+
+    /// Returns the memory to its pool in stream order on `stream`.
+    pub fn free(self, stream: &Stream) -> Result<()> {
+        // SAFETY: ptr came from cuMemAllocFromPoolAsync and is freed once.
+        check(
+            unsafe { sys::cuMemFreeAsync(self.ptr, stream.raw()) },
+            "cuMemFreeAsync",
+        )
+    }
+}
