@@ -56,6 +56,26 @@ impl LaunchKernels {
         // before dropping it.
         unsafe { self.spin.launch(blocks, threads, 0, stream, &mut params) }
     }
+
+    /// Checks, after a synchronised `spin` into a buffer poisoned with all-ones, that
+    /// every block ran and spun at least `cycles`: a block that never ran would leave
+    /// its slot at the poison (-1).
+    pub fn check_spun(spun: &DeviceBuffer, blocks: u32, cycles: i64) -> Result<()> {
+        let mut host = vec![0i64; spun.bytes() / 8];
+        spun.copy_to_host(&mut host)?;
+        match host
+            .iter()
+            .take(blocks as usize)
+            .enumerate()
+            .find(|(_, &c)| c < cycles)
+        {
+            Some((block, &got)) => Err(Error::Incorrect {
+                kernel: "spin",
+                detail: format!("block {block} reports {got} cycles, expected at least {cycles}"),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// kernels/pipeline.cu, loaded.

@@ -3,6 +3,7 @@
 //! percentile pass, and Criterion's own sampling.
 
 pub mod isolation;
+mod llm;
 mod overhead;
 mod registry;
 
@@ -114,6 +115,16 @@ impl BenchEnv {
         }
     }
 
+    /// Samples of a figure measured in alternation (A then B, repeated), each sample
+    /// one ratio of the two.
+    fn paired_samples(&self) -> usize {
+        if self.quick {
+            10
+        } else {
+            30
+        }
+    }
+
     fn selects(&self, criterion_path: &str) -> bool {
         self.filter
             .as_deref()
@@ -191,6 +202,17 @@ pub struct Measured {
     pub criterion_path: Option<String>,
     /// Samples in the metric's unit, for figures measured outside Criterion.
     pub samples: Option<Vec<f64>>,
+}
+
+impl Measured {
+    /// Marks the figure a throughput: `work` per Criterion iteration, in the unit's
+    /// numerator.
+    pub(crate) fn with_work(self, work: f64) -> Self {
+        Self {
+            work_per_op: Some(work),
+            ..self
+        }
+    }
 }
 
 /// How one variant is sampled.
@@ -331,6 +353,39 @@ pub(crate) fn bench_batched(
     }))
 }
 
+/// The body of a `cargo bench` entry point for one category: measures it in this
+/// process (natively, or under whatever LD_PRELOAD the shell set) and writes the
+/// summary when Criterion is benchmarking. Returns the exit code; no driver is a
+/// visible skip, not a failure, so `cargo bench` on a machine without a GPU passes.
+pub fn bench_main(category: &str) -> i32 {
+    if let Some(code) = crate::run::child::serve_if_child() {
+        return code;
+    }
+    let env = BenchEnv::from_cargo_bench_args();
+    let mut criterion = Criterion::default().configure_from_args();
+    let outcome = Context::primary(0).and_then(|ctx| {
+        let measured = run_benches(&mut criterion, &env, &Selection::category(category), &ctx)?;
+        if env.benchmarking {
+            summarize(&env, &measured)?;
+        }
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => {
+            criterion.final_summary();
+            0
+        }
+        Err(Error::NoDriver) => {
+            println!("skipped: {}", Error::NoDriver);
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
 /// Runs every selected metric on `ctx` and returns what was measured.
 pub fn run_benches(
     c: &mut Criterion,
@@ -338,7 +393,9 @@ pub fn run_benches(
     selection: &Selection,
     ctx: &Context,
 ) -> Result<Vec<Measured>> {
-    overhead::bench(c, env, selection, ctx)
+    let mut out = overhead::bench(c, env, selection, ctx)?;
+    out.extend(llm::bench(c, env, selection, ctx)?);
+    Ok(out)
 }
 
 #[cfg(test)]

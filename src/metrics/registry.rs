@@ -107,6 +107,87 @@ pub const METRICS: &[MetricInfo] = &[
         ns_per_unit: 1e3,
         method: "time per iteration of a fixed pipeline: cuMemAlloc 16 MiB, copy host to device, three kernels, copy back, cuMemFree (output checked before timing); degradation = 1 - native time / configuration time",
     },
+    MetricInfo {
+        id: "LLM-001",
+        name: "Attention throughput",
+        category: "llm",
+        unit: "TFLOPS",
+        better: Better::Higher,
+        ns_per_unit: 1.0,
+        method: "our flash-attention forward kernel (bf16 in, f32 accumulate on tensor cores, online softmax), B4 H16 S4096 (S1024 with --quick), head dim 64 and 128, causal and not, checked against a naive f32 kernel first; FLOPs = 4*B*H*S*S*D, half for causal; GPU-event timed; also as a share of the best bf16 GEMM measured in the same run",
+    },
+    MetricInfo {
+        id: "LLM-002",
+        name: "KV-cache allocation speed",
+        category: "llm",
+        unit: "allocs/s",
+        better: Better::Higher,
+        ns_per_unit: 1.0,
+        method: "64 KV blocks of 2 MiB allocated one by one (the frees untimed), with cuMemAlloc and from a stream-ordered pool (cuMemAllocFromPoolAsync, release threshold unbounded)",
+    },
+    MetricInfo {
+        id: "LLM-003",
+        name: "Batch size scaling",
+        category: "llm",
+        unit: "ratio",
+        better: Better::Higher,
+        ns_per_unit: 1.0,
+        method: "our bf16 GEMM [b x 4096] x [4096 x 4096]^T for b = 1..256: tokens/s(b) / (b * tokens/s(1)), from GPU-event times of b and b = 1 measured in alternation",
+    },
+    MetricInfo {
+        id: "LLM-004",
+        name: "Token generation latency",
+        category: "llm",
+        unit: "us",
+        better: Better::Lower,
+        ns_per_unit: 1e3,
+        method: "one decode step of a 4-layer bf16 transformer stack (d_model 2048, 16 heads of 128, MLP 8192; QKV, attention over a 1024-token KV cache, output and MLP GEMMs) with our kernels, batch 1, GPU-event timed, as launches and as a CUDA graph replay",
+    },
+    MetricInfo {
+        id: "LLM-005",
+        name: "Memory pool efficiency",
+        category: "llm",
+        unit: "%",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "host time of 20 pool alloc+free pairs (cuMemAllocFromPoolAsync/cuMemFreeAsync, one stream sync) as % of 20 cuMemAlloc+cuMemFree pairs of the same size, measured in alternation, at 64 KiB, 2 MiB and 64 MiB",
+    },
+    MetricInfo {
+        id: "LLM-006",
+        name: "Multi-stream efficiency",
+        category: "llm",
+        unit: "%",
+        better: Better::Higher,
+        ns_per_unit: 1.0,
+        method: "K = 1, 2, 4, 8 streams each running a 1 ms spin kernel on 1/K of the SMs: (sum of the kernels' solo times) / (K * time of all K at once); bounded by 100 % (above 103 % the run is invalid)",
+    },
+    MetricInfo {
+        id: "LLM-007",
+        name: "Large tensor allocation",
+        category: "llm",
+        unit: "ms",
+        better: Better::Lower,
+        ns_per_unit: 1e6,
+        method: "cuMemAlloc of 1, 4 and 16 GiB and first touch (cuMemsetD32 of the whole buffer, synchronised); a size over 90 % of the free memory the configuration reports is skipped",
+    },
+    MetricInfo {
+        id: "LLM-008",
+        name: "Mixed precision",
+        category: "llm",
+        unit: "TFLOPS",
+        better: Better::Higher,
+        ns_per_unit: 1.0,
+        method: "GEMM 8192^3 (4096^3 with --quick), C = A * B^T with f32 output, each checked against a naive f32 kernel first: our bf16 and fp16 tensor-core kernels, our f32 FMA kernel, and cuBLAS bf16 where libcublas loads; plus the ratios bf16/f32 and fp16/f32 from GPU-event times measured in alternation",
+    },
+    MetricInfo {
+        id: "LLM-009",
+        name: "Dynamic batching",
+        category: "llm",
+        unit: "CV",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "decode steps of the LLM-004 stack at batch sizes drawn from a seeded uniform choice of 1, 2, 4, 8, 16, 32; coefficient of variation of step latency per block of 64 steps",
+    },
 ];
 
 /// Looks up a metric by id (case-insensitive).
@@ -124,6 +205,17 @@ pub struct Selection(Vec<&'static str>);
 impl Selection {
     pub fn all() -> Self {
         Self(METRICS.iter().map(|m| m.id).collect())
+    }
+
+    /// Every metric of one category (e.g. "llm"), for a `cargo bench` entry point.
+    pub fn category(category: &str) -> Self {
+        Self(
+            METRICS
+                .iter()
+                .filter(|m| m.category == category)
+                .map(|m| m.id)
+                .collect(),
+        )
     }
 
     /// Parses a comma-separated id list; any unknown id is an error, so a typo never
@@ -175,6 +267,14 @@ mod tests {
     }
 
     #[test]
+    fn a_category_selects_its_metrics_only() {
+        let llm = Selection::category("llm");
+        assert_eq!(llm.ids().len(), 9);
+        assert!(llm.contains("LLM-001") && !llm.contains("OH-001"));
+        assert!(Selection::category("nothing").ids().is_empty());
+    }
+
+    #[test]
     fn empty_list_is_refused() {
         assert!(Selection::parse(" , ").is_err());
     }
@@ -187,6 +287,8 @@ mod tests {
         assert_eq!(ids.len(), METRICS.len());
         assert!(METRICS
             .iter()
-            .all(|m| ["us", "ns", "ms", "%"].contains(&m.unit)));
+            .all(
+                |m| ["us", "ns", "ms", "%", "TFLOPS", "allocs/s", "ratio", "CV"].contains(&m.unit)
+            ));
     }
 }

@@ -85,14 +85,7 @@ pub fn run_shape(
     spun.fill_u32(u32::MAX, &stream)?;
     kernels.spin(blocks, THREADS, cycles, &spun, &stream)?;
     stream.synchronize()?;
-    let mut host = vec![0i64; blocks as usize];
-    spun.copy_to_host(&mut host)?;
-    if let Some((block, &got)) = host.iter().enumerate().find(|(_, &c)| c < cycles) {
-        return Err(Error::Incorrect {
-            kernel: "spin",
-            detail: format!("block {block} reports {got} cycles, expected at least {cycles}"),
-        });
-    }
+    LaunchKernels::check_spun(&spun, blocks, cycles)?;
     let batch = (batch_us / shape.block_us).round().max(1.0) as u32;
     let mut latency = Stopwatch::recording(batch);
     let mut windows = Vec::new();
