@@ -13,6 +13,15 @@ pub(crate) fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
+/// ||got - want|| / ||want|| over (got, want) pairs, the check every kernel passes
+/// before it is timed. NaN anywhere makes the result NaN, which no tolerance accepts.
+pub fn relative_error(pairs: impl IntoIterator<Item = (f64, f64)>) -> f64 {
+    let (err2, ref2) = pairs.into_iter().fold((0.0, 0.0), |(e, r), (got, want)| {
+        (e + (got - want).powi(2), r + want * want)
+    });
+    (err2 / ref2).sqrt()
+}
+
 /// Fills `into` with draws (with replacement) from `from`.
 pub(crate) fn draw(from: &[f64], into: &mut [f64], rng: &mut ChaCha8Rng) {
     for slot in into {
@@ -61,6 +70,19 @@ pub fn mean_median_ci(samples: &[f64]) -> Result<(f64, f64, f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_error_is_a_norm_ratio_and_nan_poisons_it() {
+        let want = [3.0, 4.0];
+        assert_eq!(relative_error(want.iter().map(|&w| (w, w))), 0.0);
+        let e = relative_error([(3.0, 3.0), (4.5, 4.0)]);
+        assert!((e - 0.1).abs() < 1e-12, "{e}");
+        assert!(relative_error([(f64::NAN, 1.0)]).is_nan());
+        assert!(
+            relative_error([(0.0, 0.0)]).is_nan(),
+            "an all-zero reference checks nothing"
+        );
+    }
 
     #[test]
     fn percentile_interpolates_between_ranks() {

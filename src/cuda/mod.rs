@@ -15,7 +15,10 @@ pub use blas::Cublas;
 pub use context::{Context, Device};
 pub use event::Event;
 pub use graph::GraphExec;
-pub use launchers::{LaunchKernels, PipelineKernels};
+pub use launchers::{
+    AttentionKernels, AttnShape, DecodeKernels, GemmKernels, LaunchKernels, PipelineKernels,
+    Precision, FLASH_BLOCK_M, GEMV_MAX_BATCH,
+};
 pub use memory::DeviceBuffer;
 pub use module::{Function, Module};
 pub use pool::{MemPool, PoolAlloc};

@@ -87,18 +87,18 @@ impl Function {
         stream: &Stream,
         params: &mut [*mut c_void],
     ) -> Result<()> {
-        self.launch_grid([grid, 1, 1], block, shared_bytes, stream, params)
+        self.launch_grid([grid, 1, 1], [block, 1, 1], shared_bytes, stream, params)
     }
 
-    /// [`Function::launch`] on an x-y-z grid, for kernels that index tiles in two
-    /// dimensions (GEMM, attention).
+    /// [`Function::launch`] on an x-y-z grid of x-y-z blocks, for kernels that index
+    /// tiles in two dimensions (GEMM, attention).
     ///
     /// # Safety
     /// As for [`Function::launch`].
     pub unsafe fn launch_grid(
         &self,
         grid: [u32; 3],
-        block: u32,
+        block: [u32; 3],
         shared_bytes: u32,
         stream: &Stream,
         params: &mut [*mut c_void],
@@ -109,9 +109,9 @@ impl Function {
                 grid[0],
                 grid[1],
                 grid[2],
-                block,
-                1,
-                1,
+                block[0],
+                block[1],
+                block[2],
                 shared_bytes,
                 stream.raw(),
                 params.as_mut_ptr(),

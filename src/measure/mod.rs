@@ -4,6 +4,7 @@
 //! percentiles and Criterion's estimate describe the same code.
 
 use crate::baseline::Percentiles;
+use crate::cuda::{Event, Stream};
 use crate::error::{Error, Result};
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
@@ -89,6 +90,24 @@ impl Stopwatch {
             max_ns: hist.max() as f64,
         })
     }
+}
+
+/// GPU time of `iters` runs of `enqueue` on `stream`, between two events: kernels
+/// are timed on the device's clock, so host scheduling stays out of the figure.
+pub fn gpu_time(
+    stream: &Stream,
+    iters: u64,
+    mut enqueue: impl FnMut() -> Result<()>,
+) -> Result<Duration> {
+    let (start, stop) = (Event::new()?, Event::new()?);
+    start.record(stream)?;
+    for _ in 0..iters {
+        enqueue()?;
+    }
+    stop.record(stream)?;
+    stop.synchronize()?;
+    let ms = stop.elapsed_ms_since(&start)?;
+    Ok(Duration::from_secs_f64(f64::from(ms) / 1e3))
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! LLM workload (LLM) metrics: what serving a model on a shared GPU feels, from the
 //! allocation patterns of a KV cache to tensor-core throughput against the chip's peak.
 
+mod attention;
+mod check;
+mod gemm;
 mod memory;
 mod streams;
 
@@ -19,6 +22,22 @@ pub(super) fn bench(
     env.configure(&mut group);
     let mut out = memory::bench(&mut group, env, selection, ctx)?;
     out.extend(streams::bench(env, selection, ctx)?);
+    if ["LLM-003", "LLM-008"]
+        .iter()
+        .any(|id| selection.contains(id))
+    {
+        let facts = crate::system::device_facts(&ctx.device())?;
+        let gemms = gemm::Gemms::load()?;
+        if selection.contains("LLM-001") {
+            out.extend(attention::bench(&mut group, env, &gemms, &facts)?);
+        }
+        if selection.contains("LLM-003") {
+            out.extend(gemm::batch_scaling(env, &gemms)?);
+        }
+        if selection.contains("LLM-008") {
+            out.extend(gemm::mixed_precision(&mut group, env, &gemms, &facts)?);
+        }
+    }
     group.finish();
     Ok(out)
 }

@@ -40,16 +40,13 @@ impl Pipeline {
     fn check(&mut self) -> Result<()> {
         self.output.fill(f32::NAN);
         self.run()?;
-        let mut err2 = 0.0f64;
-        let mut ref2 = 0.0f64;
-        for (&x, &got) in self.input.iter().zip(&self.output) {
-            let want = STEPS
-                .iter()
-                .fold(f64::from(x), |v, &(a, b)| f64::from(a) * v + f64::from(b));
-            err2 += (f64::from(got) - want).powi(2);
-            ref2 += want * want;
-        }
-        let rel = (err2 / ref2).sqrt();
+        let rel =
+            crate::stats::relative_error(self.input.iter().zip(&self.output).map(|(&x, &got)| {
+                let want = STEPS
+                    .iter()
+                    .fold(f64::from(x), |v, &(a, b)| f64::from(a) * v + f64::from(b));
+                (f64::from(got), want)
+            }));
         if rel.is_nan() || rel > TOLERANCE {
             return Err(Error::Incorrect {
                 kernel: "affine",

@@ -1,10 +1,35 @@
 //! Safe launchers for the kernels of kernels/*.cu: the only place that knows their
 //! signatures, so argument packing is checked once here instead of at every call.
 
+mod attention;
+mod decode;
+mod gemm;
+
+pub use attention::{AttentionKernels, AttnShape, FLASH_BLOCK_M};
+pub use decode::{DecodeKernels, GEMV_MAX_BATCH};
+pub use gemm::{GemmKernels, Precision};
+
 use super::{DeviceBuffer, Function, Module, Stream};
 use crate::error::{Error, Result};
 use crate::kernels;
 use std::ffi::c_void;
+
+/// One kernel argument as cuLaunchKernel takes it: a pointer to the value.
+fn arg<T>(value: &mut T) -> *mut c_void {
+    (value as *mut T).cast()
+}
+
+/// Refuses a launch whose buffer is smaller than the shape it is told to cover: the
+/// kernel would read or write past the allocation.
+fn buffer_holds(kernel: &str, which: &str, buf: &DeviceBuffer, bytes: usize) -> Result<()> {
+    if buf.bytes() < bytes {
+        return Err(Error::Invalid(format!(
+            "{kernel}: {which} holds {} bytes, the shape needs {bytes}",
+            buf.bytes()
+        )));
+    }
+    Ok(())
+}
 
 /// kernels/launch.cu, loaded, with its functions looked up once: a lookup per launch
 /// would be timed as part of the launch.

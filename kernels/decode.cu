@@ -1,0 +1,112 @@
+// The glue of one decode step of a small transformer stack (LLM-004, LLM-009): the
+// matrix-vector products of a batch of new tokens against the weights, the split of
+// the fused QKV projection into the KV cache, residual adds and the MLP activation.
+// Attention over the cache is kernels/attention.cu's attn_decode.
+#include <cuda_bf16.h>
+
+// Largest batch gemv_bf16 accepts: one f32 accumulator per sequence per lane.
+#define GEMV_MAX_BATCH 32
+// Elements each lane loads at a time: 8 bf16 are one 16-byte load.
+#define GEMV_VEC 8
+
+// y[b, n] = sum_k x[b, k] * W[n, k] for b < B (B <= 32), n < N: y = x * W^T, the
+// linear layer of a decode step. One warp per output row n streams W's row once with
+// 16-byte loads and applies it to every sequence of the batch, so the weights (the
+// bytes that bound a decode step) are read once per step whatever the batch.
+// Launch: grid ceil(N / 8), block 256 (8 warps), no shared memory; K % 256 == 0.
+extern "C" __global__ void gemv_bf16(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *y,
+                                     int batch, int n_rows, int k_dim) {
+    const int warp = threadIdx.x / 32;
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * (blockDim.x / 32) + warp;
+    if (row >= n_rows) {
+        return;
+    }
+    float acc[GEMV_MAX_BATCH];
+#pragma unroll
+    for (int b = 0; b < GEMV_MAX_BATCH; ++b) {
+        acc[b] = 0.0f;
+    }
+    const __nv_bfloat16 *w_row = w + (size_t)row * k_dim;
+    for (int k = lane * GEMV_VEC; k < k_dim; k += 32 * GEMV_VEC) {
+        const uint4 w_raw = *reinterpret_cast<const uint4 *>(w_row + k);
+        const __nv_bfloat162 *w2 = reinterpret_cast<const __nv_bfloat162 *>(&w_raw);
+        float wf[GEMV_VEC];
+#pragma unroll
+        for (int i = 0; i < GEMV_VEC / 2; ++i) {
+            const float2 f = __bfloat1622float2(w2[i]);
+            wf[2 * i] = f.x;
+            wf[2 * i + 1] = f.y;
+        }
+#pragma unroll
+        for (int b = 0; b < GEMV_MAX_BATCH; ++b) {
+            if (b < batch) {
+                const uint4 x_raw = *reinterpret_cast<const uint4 *>(x + (size_t)b * k_dim + k);
+                const __nv_bfloat162 *x2 = reinterpret_cast<const __nv_bfloat162 *>(&x_raw);
+#pragma unroll
+                for (int i = 0; i < GEMV_VEC / 2; ++i) {
+                    const float2 f = __bfloat1622float2(x2[i]);
+                    acc[b] = fmaf(wf[2 * i], f.x, acc[b]);
+                    acc[b] = fmaf(wf[2 * i + 1], f.y, acc[b]);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int b = 0; b < GEMV_MAX_BATCH; ++b) {
+        if (b < batch) {
+            float v = acc[b];
+#pragma unroll
+            for (int offset = 16; offset > 0; offset /= 2) {
+                v += __shfl_xor_sync(0xffffffffu, v, offset);
+            }
+            if (lane == 0) {
+                y[(size_t)b * n_rows + row] = v;
+            }
+        }
+    }
+}
+
+// Splits the fused projection qkv [B, 3, H, D] (f32) into q [B, H, D] (bf16) and writes
+// k and v into slot `pos` of the caches [B, H, n_ctx, D] (bf16).
+// Launch: grid ceil(B * H * D / 256), block 256.
+extern "C" __global__ void qkv_split(const float *qkv, __nv_bfloat16 *q, __nv_bfloat16 *k_cache,
+                                     __nv_bfloat16 *v_cache, int batch, int heads, int head_dim,
+                                     int n_ctx, int pos) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    const int per_seq = heads * head_dim;
+    if (i >= batch * per_seq) {
+        return;
+    }
+    const int b = i / per_seq;
+    const int hd = i % per_seq;
+    const int h = hd / head_dim;
+    const int d = hd % head_dim;
+    const float *src = qkv + (size_t)b * 3 * per_seq;
+    const size_t slot = (((size_t)b * heads + h) * n_ctx + pos) * head_dim + d;
+    q[i] = __float2bfloat16(src[hd]);
+    k_cache[slot] = __float2bfloat16(src[per_seq + hd]);
+    v_cache[slot] = __float2bfloat16(src[2 * per_seq + hd]);
+}
+
+// The residual stream: resid += y, and out = bf16(resid) as the next layer's input.
+// Launch: grid ceil(n / 256), block 256.
+extern "C" __global__ void residual_add(const float *y, float *resid, __nv_bfloat16 *out, int n) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        const float r = resid[i] + y[i];
+        resid[i] = r;
+        out[i] = __float2bfloat16(r);
+    }
+}
+
+// out = bf16(gelu(y)), tanh approximation, the MLP's activation.
+// Launch: grid ceil(n / 256), block 256.
+extern "C" __global__ void gelu_bf16(const float *y, __nv_bfloat16 *out, int n) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        const float v = y[i];
+        const float inner = 0.7978845608f * (v + 0.044715f * v * v * v);
+        out[i] = __float2bfloat16(0.5f * v * (1.0f + tanhf(inner)));
+    }
+}

@@ -1,0 +1,86 @@
+//! Correctness before timing: fresh random inputs, outputs poisoned with NaN, and the
+//! relative error against a reference, so a kernel that is fast because it is wrong
+//! (or skips work) never produces a figure.
+
+use crate::cuda::{DeviceBuffer, Precision, Stream};
+use crate::error::{Error, Result};
+use half::{bf16, f16};
+use rand::Rng;
+
+/// Relative error allowed for 16-bit inputs accumulated in f32 against an f32
+/// reference on the same rounded inputs; f32 kernels must do far better.
+pub(super) const TOL_16BIT: f64 = 1e-2;
+pub(super) const TOL_F32: f64 = 1e-5;
+/// A quiet NaN's bits, to poison outputs before a checked run.
+const NAN_BITS: u32 = 0x7fc0_0000;
+
+pub(super) fn tolerance(p: Precision) -> f64 {
+    match p {
+        Precision::F32 => TOL_F32,
+        Precision::Bf16 | Precision::F16 => TOL_16BIT,
+    }
+}
+
+/// A device buffer of `n` values drawn uniformly from [-1, 1] in precision `p`,
+/// fresh on every call so a check never passes on inputs it was tuned for.
+pub(super) fn random_buffer(p: Precision, n: usize) -> Result<DeviceBuffer> {
+    let mut rng = rand::rng();
+    let mut draw = || rng.random_range(-1.0f32..1.0);
+    let buf = DeviceBuffer::new(n * p.bytes())?;
+    match p {
+        Precision::Bf16 => {
+            buf.copy_from_host(&(0..n).map(|_| bf16::from_f32(draw())).collect::<Vec<_>>())?
+        }
+        Precision::F16 => {
+            buf.copy_from_host(&(0..n).map(|_| f16::from_f32(draw())).collect::<Vec<_>>())?
+        }
+        Precision::F32 => buf.copy_from_host(&(0..n).map(|_| draw()).collect::<Vec<_>>())?,
+    }
+    Ok(buf)
+}
+
+/// An f32 output buffer of `n` values, poisoned so an element a kernel never writes
+/// fails the check.
+pub(super) fn poisoned(n: usize, stream: &Stream) -> Result<DeviceBuffer> {
+    let buf = DeviceBuffer::new(n * 4)?;
+    buf.fill_u32(NAN_BITS, stream)?;
+    Ok(buf)
+}
+
+/// Reads a synchronised f32 buffer back.
+pub(super) fn download_f32(buf: &DeviceBuffer) -> Result<Vec<f32>> {
+    let mut host = vec![0f32; buf.bytes() / 4];
+    buf.copy_to_host(&mut host)?;
+    Ok(host)
+}
+
+/// Reads a synchronised bf16 buffer back as f32.
+pub(super) fn download_bf16(buf: &DeviceBuffer) -> Result<Vec<f32>> {
+    let mut host = vec![bf16::ZERO; buf.bytes() / 2];
+    buf.copy_to_host(&mut host)?;
+    Ok(host.into_iter().map(f32::from).collect())
+}
+
+/// Fails `kernel` unless `got` is within `tol` of `want` in relative norm.
+pub(super) fn expect_close(
+    kernel: &'static str,
+    what: &str,
+    got: &[f32],
+    want: &[f32],
+    tol: f64,
+) -> Result<f64> {
+    let rel = crate::stats::relative_error(
+        got.iter()
+            .zip(want)
+            .map(|(&g, &w)| (f64::from(g), f64::from(w))),
+    );
+    if got.len() != want.len() || rel.is_nan() || rel > tol {
+        return Err(Error::Incorrect {
+            kernel,
+            detail: format!(
+                "{what}: relative error {rel:.3e} against the reference (limit {tol:.0e}); the kernel is not timed"
+            ),
+        });
+    }
+    Ok(rel)
+}
