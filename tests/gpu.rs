@@ -325,3 +325,219 @@ fn launch_and_hooked_call_metrics_end_to_end() -> TestResult {
     );
     Ok(())
 }
+
+/// Uniform values in [-1, 1] from a fixed seed, rounded to bf16 and back, so the CPU
+/// reference sees exactly the inputs the device does.
+fn bf16_values(n: usize, seed: u64) -> Vec<half::bf16> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| half::bf16::from_f32(rng.random_range(-1.0f32..1.0)))
+        .collect()
+}
+
+fn upload<T: Copy>(host: &[T]) -> Result<DeviceBuffer, Box<dyn std::error::Error>> {
+    let buf = DeviceBuffer::new(std::mem::size_of_val(host))?;
+    buf.copy_from_host(host)?;
+    Ok(buf)
+}
+
+fn download(buf: &DeviceBuffer) -> Result<Vec<f32>, Box<dyn std::error::Error>> {
+    let mut host = vec![0f32; buf.bytes() / 4];
+    buf.copy_to_host(&mut host)?;
+    Ok(host)
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    let rel = gpu_virt_bench::stats::relative_error(
+        got.iter().zip(want).map(|(&g, &w)| (f64::from(g), w)),
+    );
+    assert!(rel <= tol, "{what}: relative error {rel:e} (limit {tol:e})");
+}
+
+/// Attention of each query row over the keys it may see, in f64 on the CPU.
+fn cpu_attention(
+    q: &[f64],
+    k: &[f64],
+    v: &[f64],
+    rows: usize,
+    keys: usize,
+    d: usize,
+    causal: bool,
+) -> Vec<f64> {
+    let scale = 1.0 / (d as f64).sqrt();
+    let mut out = vec![0.0; rows * d];
+    for i in 0..rows {
+        let visible = if causal { i + 1 } else { keys };
+        let scores: Vec<f64> = (0..visible)
+            .map(|j| (0..d).map(|x| q[i * d + x] * k[j * d + x]).sum::<f64>() * scale)
+            .collect();
+        let max = scores.iter().copied().fold(f64::MIN, f64::max);
+        let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+        let total: f64 = weights.iter().sum();
+        for (j, w) in weights.iter().enumerate() {
+            for x in 0..d {
+                out[i * d + x] += w / total * v[j * d + x];
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn reference_kernels_match_the_cpu_on_small_sizes() -> TestResult {
+    use gpu_virt_bench::cuda::{AttentionKernels, AttnShape, GemmKernels, Precision};
+    let Some(_gpu) = gpu() else {
+        return Ok(());
+    };
+    let _ctx = Context::primary(0)?;
+    let stream = Stream::new()?;
+    let (m, n, k) = (48, 80, 64);
+    let (a, b) = (bf16_values(m * k, 1), bf16_values(n * k, 2));
+    let (af, bf): (Vec<f64>, Vec<f64>) = (
+        a.iter().map(|x| f64::from(x.to_f32())).collect(),
+        b.iter().map(|x| f64::from(x.to_f32())).collect(),
+    );
+    let want: Vec<f64> = (0..m * n)
+        .map(|ij| {
+            (0..k)
+                .map(|x| af[ij / n * k + x] * bf[ij % n * k + x])
+                .sum()
+        })
+        .collect();
+    let gemm = GemmKernels::load()?;
+    let as_f16: Vec<half::f16> = a.iter().map(|x| half::f16::from_f32(x.to_f32())).collect();
+    let bs_f16: Vec<half::f16> = b.iter().map(|x| half::f16::from_f32(x.to_f32())).collect();
+    let as_f32: Vec<f32> = a.iter().map(|x| x.to_f32()).collect();
+    let bs_f32: Vec<f32> = b.iter().map(|x| x.to_f32()).collect();
+    let operands = [
+        (Precision::Bf16, upload(&a)?, upload(&b)?),
+        (Precision::F16, upload(&as_f16)?, upload(&bs_f16)?),
+        (Precision::F32, upload(&as_f32)?, upload(&bs_f32)?),
+    ];
+    for (p, da, db) in &operands {
+        let c = DeviceBuffer::new(m * n * 4)?;
+        c.fill_u32(0x7fc0_0000, &stream)?;
+        gemm.reference(*p, da, db, &c, (m, n, k), &stream)?;
+        stream.synchronize()?;
+        assert_close(
+            &format!("gemm_ref_{}", p.name()),
+            &download(&c)?,
+            &want,
+            1e-6,
+        );
+    }
+
+    let attention = AttentionKernels::load()?;
+    let (heads, seq, d) = (2, 64, 64);
+    let shape = AttnShape {
+        batch: 1,
+        heads,
+        seq,
+        head_dim: d,
+    };
+    let (q, kk, v) = (
+        bf16_values(heads * seq * d, 3),
+        bf16_values(heads * seq * d, 4),
+        bf16_values(heads * seq * d, 5),
+    );
+    let to64 = |x: &[half::bf16]| x.iter().map(|y| f64::from(y.to_f32())).collect::<Vec<_>>();
+    let (q64, k64, v64) = (to64(&q), to64(&kk), to64(&v));
+    let (dq, dk, dv) = (upload(&q)?, upload(&kk)?, upload(&v)?);
+    for causal in [false, true] {
+        let o = DeviceBuffer::new(heads * seq * d * 4)?;
+        o.fill_u32(0x7fc0_0000, &stream)?;
+        attention.reference([&dq, &dk, &dv, &o], shape, causal, &stream)?;
+        stream.synchronize()?;
+        let per_head = seq * d;
+        let want: Vec<f64> = (0..heads)
+            .flat_map(|h| {
+                let r = h * per_head..(h + 1) * per_head;
+                cpu_attention(
+                    &q64[r.clone()],
+                    &k64[r.clone()],
+                    &v64[r],
+                    seq,
+                    seq,
+                    d,
+                    causal,
+                )
+            })
+            .collect();
+        assert_close(
+            &format!("attn_ref causal={causal}"),
+            &download(&o)?,
+            &want,
+            1e-5,
+        );
+    }
+    // Decode: one query per head over `seq` cached tokens.
+    let out = DeviceBuffer::new(heads * d * 4)?;
+    out.fill_u32(0x7fc0_0000, &stream)?;
+    attention.decode([&dq, &dk, &dv, &out], shape, true, &stream)?;
+    stream.synchronize()?;
+    let want: Vec<f64> = (0..heads)
+        .flat_map(|h| {
+            let keys = h * seq * d..(h + 1) * seq * d;
+            cpu_attention(
+                &q64[h * d..(h + 1) * d],
+                &k64[keys.clone()],
+                &v64[keys],
+                1,
+                seq,
+                d,
+                false,
+            )
+        })
+        .collect();
+    assert_close("attn_decode_ref", &download(&out)?, &want, 1e-5);
+    Ok(())
+}
+
+#[test]
+fn llm_metrics_end_to_end_stay_within_the_chip() -> TestResult {
+    let Some(_gpu) = gpu() else {
+        return Ok(());
+    };
+    let ctx = Context::primary(0)?;
+    let tmp = tempfile::tempdir()?;
+    let env = BenchEnv {
+        criterion_dir: tmp.path().join("criterion"),
+        baseline: "native".into(),
+        quick: true,
+        benchmarking: true,
+        filter: None,
+    };
+    let mut c = env.criterion();
+    let measured = metrics::run_benches(&mut c, &env, &Selection::category("llm"), &ctx)?;
+    let summary = metrics::summarize(&env, &measured)?;
+    let ids: std::collections::BTreeSet<&str> =
+        summary.entries.iter().map(|e| e.id.as_str()).collect();
+    for id in Selection::category("llm").ids() {
+        assert!(ids.contains(id), "{id} measured nothing");
+    }
+    for e in &summary.entries {
+        let name = format!("{}/{}", e.id, e.variant);
+        assert!(e.median.is_finite() && e.median > 0.0, "{name}: {e:?}");
+        assert!(e.ci_low <= e.mean && e.mean <= e.ci_high, "{name}: {e:?}");
+        if e.unit == "TFLOPS" {
+            let peak = e.peak.as_ref().ok_or(format!("{name} has no peak"))?;
+            assert!(
+                peak.fraction > 0.0 && peak.fraction <= 1.0,
+                "{name}: {peak:?}"
+            );
+            assert!(e.work_per_iteration.is_some(), "{name}");
+        }
+        if e.id == "LLM-001" {
+            assert!(
+                e.measured_peak.is_some(),
+                "{name} lacks the measured GEMM peak"
+            );
+        }
+        if e.id == "LLM-006" {
+            assert!(e.median <= 103.0, "{name}: {} %", e.median);
+        }
+    }
+    Ok(())
+}

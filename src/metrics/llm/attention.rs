@@ -31,9 +31,9 @@ impl Tensors {
         let n = shape.batch * shape.heads * shape.seq * shape.head_dim;
         Ok(Self {
             shape,
-            q: check::random_buffer(Precision::Bf16, n)?,
-            k: check::random_buffer(Precision::Bf16, n)?,
-            v: check::random_buffer(Precision::Bf16, n)?,
+            q: check::random_buffer(Precision::Bf16, n, 1.0)?,
+            k: check::random_buffer(Precision::Bf16, n, 1.0)?,
+            v: check::random_buffer(Precision::Bf16, n, 1.0)?,
             o: DeviceBuffer::new(n * 2)?,
         })
     }

@@ -21,11 +21,12 @@ pub(super) fn tolerance(p: Precision) -> f64 {
     }
 }
 
-/// A device buffer of `n` values drawn uniformly from [-1, 1] in precision `p`,
-/// fresh on every call so a check never passes on inputs it was tuned for.
-pub(super) fn random_buffer(p: Precision, n: usize) -> Result<DeviceBuffer> {
+/// A device buffer of `n` values drawn uniformly from [-amplitude, amplitude] in
+/// precision `p`, fresh on every call so a check never passes on inputs it was tuned
+/// for.
+pub(super) fn random_buffer(p: Precision, n: usize, amplitude: f32) -> Result<DeviceBuffer> {
     let mut rng = rand::rng();
-    let mut draw = || rng.random_range(-1.0f32..1.0);
+    let mut draw = || rng.random_range(-amplitude..amplitude);
     let buf = DeviceBuffer::new(n * p.bytes())?;
     match p {
         Precision::Bf16 => {

@@ -80,9 +80,9 @@ impl Gemms {
         let problem = Problem {
             p,
             shape,
-            a: check::random_buffer(p, m * k)?,
+            a: check::random_buffer(p, m * k, 1.0)?,
             b: (0..weight_copies.max(1))
-                .map(|_| check::random_buffer(p, n * k))
+                .map(|_| check::random_buffer(p, n * k, 1.0))
                 .collect::<Result<_>>()?,
             c: check::poisoned(m * n, &self.stream)?,
         };

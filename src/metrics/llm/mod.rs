@@ -3,6 +3,7 @@
 
 mod attention;
 mod check;
+mod decode;
 mod gemm;
 mod memory;
 mod streams;
@@ -22,6 +23,7 @@ pub(super) fn bench(
     env.configure(&mut group);
     let mut out = memory::bench(&mut group, env, selection, ctx)?;
     out.extend(streams::bench(env, selection, ctx)?);
+    out.extend(decode::bench(&mut group, env, selection)?);
     if ["LLM-003", "LLM-008"]
         .iter()
         .any(|id| selection.contains(id))
