@@ -16,3 +16,6 @@ pub const DECODE: &str = include_str!(concat!(env!("OUT_DIR"), "/decode.ptx"));
 /// kernels/attention.cu: `flash_attn_d64`, `flash_attn_d128`, `attn_ref`,
 /// `attn_decode`, `attn_decode_ref`.
 pub const ATTENTION: &str = include_str!(concat!(env!("OUT_DIR"), "/attention.ptx"));
+
+/// kernels/random.cu: `uniform_bf16`, `uniform_f16`, `uniform_f32`.
+pub const RANDOM: &str = include_str!(concat!(env!("OUT_DIR"), "/random.ptx"));

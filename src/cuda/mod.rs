@@ -17,7 +17,7 @@ pub use event::Event;
 pub use graph::GraphExec;
 pub use launchers::{
     AttentionKernels, AttnShape, DecodeKernels, GemmKernels, LaunchKernels, PipelineKernels,
-    Precision, FLASH_BLOCK_M, GEMV_MAX_BATCH,
+    Precision, RandomKernels, FLASH_BLOCK_M, GEMV_MAX_BATCH,
 };
 pub use memory::DeviceBuffer;
 pub use module::{Function, Module};

@@ -4,10 +4,12 @@
 mod attention;
 mod decode;
 mod gemm;
+mod random;
 
 pub use attention::{AttentionKernels, AttnShape, FLASH_BLOCK_M};
 pub use decode::{DecodeKernels, GEMV_MAX_BATCH};
 pub use gemm::{GemmKernels, Precision};
+pub use random::RandomKernels;
 
 use super::{DeviceBuffer, Function, Module, Stream};
 use crate::error::{Error, Result};

@@ -4,7 +4,7 @@
 use super::check;
 use super::gemm::Gemms;
 use crate::baseline::DeviceFacts;
-use crate::cuda::{AttentionKernels, AttnShape, DeviceBuffer, Precision, Stream};
+use crate::cuda::{AttentionKernels, AttnShape, DeviceBuffer, Precision, RandomKernels, Stream};
 use crate::error::Result;
 use crate::measure::gpu_time;
 use crate::metrics::{bench_batched, find, BenchEnv, Measured, Variant};
@@ -27,13 +27,14 @@ struct Tensors {
 }
 
 impl Tensors {
-    fn random(shape: AttnShape) -> Result<Self> {
+    fn random(shape: AttnShape, random: &RandomKernels, stream: &Stream) -> Result<Self> {
         let n = shape.batch * shape.heads * shape.seq * shape.head_dim;
+        let input = || check::random_buffer(random, Precision::Bf16, n, 1.0, stream);
         Ok(Self {
             shape,
-            q: check::random_buffer(Precision::Bf16, n, 1.0)?,
-            k: check::random_buffer(Precision::Bf16, n, 1.0)?,
-            v: check::random_buffer(Precision::Bf16, n, 1.0)?,
+            q: input()?,
+            k: input()?,
+            v: input()?,
             o: DeviceBuffer::new(n * 2)?,
         })
     }
@@ -94,6 +95,7 @@ pub(super) fn bench(
     let info = find("LLM-001")?;
     let kernels = AttentionKernels::load()?;
     let stream = Stream::new()?;
+    let random = RandomKernels::load()?;
     let measured_peak = gemms.measured_peak()?;
     eprintln!(
         "llm/LLM-001: measured peak {:.1} TFLOPS ({})",
@@ -101,12 +103,16 @@ pub(super) fn bench(
     );
     let mut out = Vec::new();
     for head_dim in [128, 64] {
-        let tensors = Tensors::random(AttnShape {
-            batch: BATCH,
-            heads: HEADS,
-            seq: SEQ,
-            head_dim,
-        })?;
+        let tensors = Tensors::random(
+            AttnShape {
+                batch: BATCH,
+                heads: HEADS,
+                seq: SEQ,
+                head_dim,
+            },
+            &random,
+            &stream,
+        )?;
         for causal in [false, true] {
             let name = format!("d{head_dim}{}", if causal { "-causal" } else { "" });
             if !env.selects(&Variant::new(info, &name).path()) {

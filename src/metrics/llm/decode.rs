@@ -4,7 +4,7 @@
 use super::check;
 use crate::cuda::{
     AttentionKernels, AttnShape, DecodeKernels, DeviceBuffer, GemmKernels, GraphExec, Precision,
-    Stream, GEMV_MAX_BATCH,
+    RandomKernels, Stream, GEMV_MAX_BATCH,
 };
 use crate::error::{Error, Result};
 use crate::metrics::isolation::figures::cv;
@@ -60,13 +60,15 @@ fn cache_shape(batch: usize) -> AttnShape {
 }
 
 impl Stack {
-    fn new() -> Result<Self> {
+    fn new(stream: &Stream) -> Result<Self> {
         let bf16 = Precision::Bf16;
+        let random = RandomKernels::load()?;
+        let fill = |p: Precision, n: usize, amplitude: f32| {
+            check::random_buffer(&random, p, n, amplitude, stream)
+        };
         // Weights scaled by 1/sqrt(fan-in) keep activations of order one through the
         // stack, as trained weights do.
-        let weight = |rows: usize, cols: usize| {
-            check::random_buffer(bf16, rows * cols, 1.0 / (cols as f32).sqrt())
-        };
+        let weight = |rows: usize, cols: usize| fill(bf16, rows * cols, 1.0 / (cols as f32).sqrt());
         let cache_elems = GEMV_MAX_BATCH * HEADS * CONTEXT * HEAD_DIM;
         let layers = (0..LAYERS)
             .map(|_| {
@@ -75,8 +77,8 @@ impl Stack {
                     w_out: weight(D_MODEL, D_MODEL)?,
                     w_up: weight(MLP, D_MODEL)?,
                     w_down: weight(D_MODEL, MLP)?,
-                    k_cache: check::random_buffer(bf16, cache_elems, 1.0)?,
-                    v_cache: check::random_buffer(bf16, cache_elems, 1.0)?,
+                    k_cache: fill(bf16, cache_elems, 1.0)?,
+                    v_cache: fill(bf16, cache_elems, 1.0)?,
                 })
             })
             .collect::<Result<_>>()?;
@@ -85,8 +87,8 @@ impl Stack {
             kernels: DecodeKernels::load()?,
             attention: AttentionKernels::load()?,
             layers,
-            x: check::random_buffer(bf16, rows * D_MODEL, 1.0)?,
-            resid: check::random_buffer(Precision::F32, rows * D_MODEL, 1.0)?,
+            x: fill(bf16, rows * D_MODEL, 1.0)?,
+            resid: fill(Precision::F32, rows * D_MODEL, 1.0)?,
             qkv: DeviceBuffer::new(rows * 3 * D_MODEL * 4)?,
             q: DeviceBuffer::new(rows * D_MODEL * 2)?,
             attn: DeviceBuffer::new(rows * D_MODEL * 2)?,
@@ -207,8 +209,8 @@ pub(super) fn bench(
     {
         return Ok(Vec::new());
     }
-    let stack = Stack::new()?;
     let stream = Stream::new()?;
+    let stack = Stack::new(&stream)?;
     stack.check(&stream)?;
     let mut out = Vec::new();
     if selection.contains("LLM-004") {

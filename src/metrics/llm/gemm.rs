@@ -4,7 +4,7 @@
 
 use super::check;
 use crate::baseline::DeviceFacts;
-use crate::cuda::{Cublas, DeviceBuffer, GemmKernels, Precision, Stream};
+use crate::cuda::{Cublas, DeviceBuffer, GemmKernels, Precision, RandomKernels, Stream};
 use crate::error::{Error, Result};
 use crate::measure::gpu_time;
 use crate::metrics::{bench_batched, find, sampled, BenchEnv, Measured, Variant};
@@ -50,6 +50,7 @@ pub(super) enum Path {
 
 pub(super) struct Gemms {
     kernels: GemmKernels,
+    random: RandomKernels,
     cublas: Option<Cublas>,
     pub stream: Stream,
 }
@@ -58,6 +59,7 @@ impl Gemms {
     pub fn load() -> Result<Self> {
         Ok(Self {
             kernels: GemmKernels::load()?,
+            random: RandomKernels::load()?,
             cublas: Cublas::load()?,
             stream: Stream::new()?,
         })
@@ -80,9 +82,9 @@ impl Gemms {
         let problem = Problem {
             p,
             shape,
-            a: check::random_buffer(p, m * k, 1.0)?,
+            a: check::random_buffer(&self.random, p, m * k, 1.0, &self.stream)?,
             b: (0..weight_copies.max(1))
-                .map(|_| check::random_buffer(p, n * k, 1.0))
+                .map(|_| check::random_buffer(&self.random, p, n * k, 1.0, &self.stream))
                 .collect::<Result<_>>()?,
             c: check::poisoned(m * n, &self.stream)?,
         };
