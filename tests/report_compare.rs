@@ -329,6 +329,10 @@ fn isolation_scenarios_get_a_table_of_tenants() {
         "### Isolation: hami-50-victim-native-aggressor (separate pods, 10 s per phase)",
     );
     assert!(scenario.contains("IS-008 Jain's index of the tenants' throughputs: 1.000"));
+    assert!(
+        scenario.contains("Kernel shape (IS-003): short (8 blocks per SM of 0.1 ms)."),
+        "saved before the shape axis, so the short shape: {scenario}"
+    );
     let victim = row(scenario, "t1");
     assert!(
         victim.starts_with("| t1 | hami-50 | victim | 23.3 % (limit 50 %) | 66.9 % |"),

@@ -1,0 +1,163 @@
+//! Which scenarios `isolate` knows and how a command line picks among them.
+
+use super::record::{Pod, Role};
+use super::shape::TenantShape;
+use crate::error::{Error, Result};
+
+/// What a scenario's tenants do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Every tenant runs the spin kernel of this shape, side by side.
+    Share(TenantShape),
+}
+
+/// A scenario: which tenants run side by side, whether they share one HAMi-core
+/// state file (one pod) or each has its own (separate pods), and what they run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub tenants: Vec<(String, Role)>,
+    pub pod: Pod,
+    pub workload: Workload,
+}
+
+impl Scenario {
+    /// The name its record and folder get: a share scenario's carries its shape.
+    pub fn run_name(&self) -> String {
+        match self.workload {
+            Workload::Share(shape) => shape.scenario_name(&self.name),
+        }
+    }
+
+    fn new(name: &str, tenants: &[(&str, Role)], workload: Workload) -> Self {
+        Self {
+            name: name.to_owned(),
+            tenants: tenants
+                .iter()
+                .map(|(config, role)| ((*config).to_owned(), *role))
+                .collect(),
+            pod: Pod::Separate,
+            workload,
+        }
+    }
+}
+
+/// The default scenarios: fairness natively and under two limits, limited victims
+/// (measured alone first, which is where IS-003/004 read the limit) beside a limited
+/// neighbour and beside an unlimited aggressor.
+pub fn default_scenarios() -> Vec<Scenario> {
+    use Role::{Aggressor, Peer, Victim};
+    let share = Workload::Share(TenantShape::Short);
+    vec![
+        Scenario::new("native-x2", &[("native", Peer); 2], share),
+        Scenario::new("hami-50-x2", &[("hami-50", Peer); 2], share),
+        Scenario::new("hami-25-x4", &[("hami-25", Peer); 4], share),
+        Scenario::new(
+            "hami-25-victim-hami-25-neighbour",
+            &[("hami-25", Victim), ("hami-25", Peer)],
+            share,
+        ),
+        Scenario::new(
+            "hami-50-victim-native-aggressor",
+            &[("hami-50", Victim), ("native", Aggressor)],
+            share,
+        ),
+    ]
+}
+
+/// The default scenarios named in `list` (comma-separated), all of them for `None`;
+/// an unknown name is an error naming the known ones. With `pod`, every selected
+/// scenario runs its tenants in that pod layout. Each share scenario is run once per
+/// shape of `shapes` (comma-separated; all of [`TenantShape::ALL`] for `None`).
+pub fn select_scenarios(
+    list: Option<&str>,
+    pod: Option<Pod>,
+    shapes: Option<&str>,
+) -> Result<Vec<Scenario>> {
+    let shapes = match shapes {
+        Some(list) => TenantShape::parse_list(list)?,
+        None => TenantShape::ALL.to_vec(),
+    };
+    let mut all = default_scenarios();
+    if let Some(pod) = pod {
+        for scenario in &mut all {
+            scenario.pod = pod;
+        }
+    }
+    let picked = match list {
+        None => all,
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|name| {
+                all.iter().find(|s| s.name == name).cloned().ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "unknown scenario '{name}'; the scenarios are {}",
+                        all.iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+    };
+    Ok(picked
+        .into_iter()
+        .flat_map(|scenario| match scenario.workload {
+            Workload::Share(_) => shapes
+                .iter()
+                .map(|&shape| Scenario {
+                    workload: Workload::Share(shape),
+                    ..scenario.clone()
+                })
+                .collect::<Vec<_>>(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(scenarios: &[Scenario]) -> Vec<String> {
+        scenarios.iter().map(Scenario::run_name).collect()
+    }
+
+    #[test]
+    fn unknown_scenarios_are_named_with_the_known_ones() {
+        let err = select_scenarios(Some("native-x2,bogus"), None, None).unwrap_err();
+        assert!(
+            err.to_string().contains("'bogus'") && err.to_string().contains("hami-25-x4"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn share_scenarios_run_once_per_shape() {
+        let picked = select_scenarios(Some("native-x2"), None, Some("short,10ms")).unwrap();
+        assert_eq!(names(&picked), ["native-x2", "native-x2-10ms"]);
+        assert_eq!(picked[1].workload, Workload::Share(TenantShape::TenMs));
+        let err = select_scenarios(None, None, Some("short,gemm")).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown kernel shape 'gemm'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn by_default_every_scenario_runs_and_share_ones_in_every_shape() {
+        let defaults = default_scenarios();
+        let all = select_scenarios(None, None, None).unwrap();
+        let shares = defaults.len();
+        assert_eq!(
+            all.len(),
+            defaults.len() + shares * (TenantShape::ALL.len() - 1)
+        );
+        let mut unique = names(&all);
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "every run has a folder of its own");
+    }
+}
