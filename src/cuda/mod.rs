@@ -3,6 +3,7 @@
 
 mod context;
 mod event;
+mod ipc;
 mod launchers;
 mod memory;
 mod module;
@@ -10,8 +11,9 @@ mod stream;
 
 pub use context::{Context, Device};
 pub use event::Event;
-pub use launchers::{LaunchKernels, PipelineKernels};
-pub use memory::DeviceBuffer;
+pub use ipc::{IpcHandle, IpcMapping};
+pub use launchers::{IsolationKernels, LaunchKernels, PipelineKernels};
+pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, Module};
 pub use stream::Stream;
 

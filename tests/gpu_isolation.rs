@@ -1,0 +1,91 @@
+//! The isolation probes on a real GPU: the kernels and driver calls IS-005 and IS-010
+//! are built on, in this process, and the scenarios end to end through the CLI (each
+//! tenant a process of its own, so the deliberate faults never reach this one).
+//! Without a CUDA driver each test says it is skipped and passes.
+
+use gpu_virt_bench::cuda::{self, Context, DeviceBuffer, IpcHandle, IsolationKernels, Stream};
+use gpu_virt_bench::Error;
+use std::sync::{Mutex, MutexGuard};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The GPU, held exclusively, or `None` with a visible message when no driver is here.
+fn gpu() -> Option<MutexGuard<'static, ()>> {
+    if !cuda::driver_present() {
+        eprintln!("skipped: no CUDA driver (libcuda) on this machine");
+        return None;
+    }
+    static GPU: Mutex<()> = Mutex::new(());
+    Some(GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+}
+
+/// An address no allocation covers (the null page), as IS-010 writes to.
+const OUTSIDE: u64 = 0x10;
+
+#[test]
+fn reading_through_an_own_address_works_so_a_refusal_means_something() -> TestResult {
+    let Some(_gpu) = gpu() else {
+        return Ok(());
+    };
+    let _ctx = Context::primary(0)?;
+    let words = 1 << 16;
+    let pattern: Vec<u64> = (0..words as u64).map(|i| i * 0x9E37_79B9 + 1).collect();
+    let src = DeviceBuffer::new(words * 8)?;
+    src.copy_from_host(&pattern)?;
+    assert!(cuda::owns_address(src.device_ptr())?);
+    assert!(cuda::owns_address(
+        src.device_ptr() + 8 * (words as u64 - 1)
+    )?);
+    assert!(!cuda::owns_address(OUTSIDE)?);
+
+    let mut host = vec![0u64; words];
+    cuda::copy_from_address(src.device_ptr(), &mut host)?;
+    assert!(host == pattern, "cuMemcpyDtoH from an own address");
+
+    let kernels = IsolationKernels::load()?;
+    let stream = Stream::new()?;
+    let dst = DeviceBuffer::new(words * 8)?;
+    dst.fill_u32(0, &stream)?;
+    kernels.copy_from_address(src.device_ptr(), &dst, &stream)?;
+    stream.synchronize()?;
+    let mut copied = vec![0u64; words];
+    dst.copy_to_host(&mut copied)?;
+    assert!(copied == pattern, "copy_words from an own address");
+    Ok(())
+}
+
+#[test]
+fn a_write_to_own_memory_is_refused_before_launch() -> TestResult {
+    let Some(_gpu) = gpu() else {
+        return Ok(());
+    };
+    let _ctx = Context::primary(0)?;
+    let kernels = IsolationKernels::load()?;
+    let stream = Stream::new()?;
+    let buf = DeviceBuffer::new(4096)?;
+    buf.fill_u32(0x5555_5555, &stream)?;
+    match kernels.write_outside(buf.device_ptr() + 64, 0, &stream) {
+        Err(Error::Invalid(message)) => assert!(message.contains("own memory"), "{message}"),
+        Err(other) => panic!("expected Invalid, got {other}"),
+        Ok(()) => panic!("a write into this context's memory was launched"),
+    }
+    stream.synchronize()?;
+    let mut host = vec![0u32; 1024];
+    buf.copy_to_host(&mut host)?;
+    assert!(host.iter().all(|&w| w == 0x5555_5555), "the buffer changed");
+    Ok(())
+}
+
+#[test]
+fn native_allocations_export_an_ipc_handle() -> TestResult {
+    let Some(_gpu) = gpu() else {
+        return Ok(());
+    };
+    let _ctx = Context::primary(0)?;
+    let buf = DeviceBuffer::new(1 << 20)?;
+    let handle = IpcHandle::export(&buf)?;
+    let hex = String::from(handle);
+    assert_eq!(hex.len(), 128);
+    assert!(hex.chars().any(|c| c != '0'), "an all-zero handle");
+    Ok(())
+}
