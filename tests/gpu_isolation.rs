@@ -4,7 +4,12 @@
 //! Without a CUDA driver each test says it is skipped and passes.
 
 use gpu_virt_bench::cuda::{self, Context, DeviceBuffer, IpcHandle, IsolationKernels, Stream};
+use gpu_virt_bench::run::child::CHILD_VAR;
 use gpu_virt_bench::Error;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -87,5 +92,96 @@ fn native_allocations_export_an_ipc_handle() -> TestResult {
     let hex = String::from(handle);
     assert_eq!(hex.len(), 128);
     assert!(hex.chars().any(|c| c != '0'), "an all-zero handle");
+    Ok(())
+}
+
+/// Runs `gpu-virt-bench isolate` with `args` into a fresh folder and returns each
+/// written scenario.json, by scenario name.
+fn isolate(args: &[&str]) -> Result<BTreeMap<String, Value>, Box<dyn std::error::Error>> {
+    let out = tempfile::tempdir()?;
+    let output = assert_cmd::Command::cargo_bin("gpu-virt-bench")?
+        .env_remove(CHILD_VAR)
+        .arg("isolate")
+        .args(args)
+        .arg("--out")
+        .arg(out.path())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "isolate {args:?} failed: {stderr}");
+    let mut records = BTreeMap::new();
+    for line in String::from_utf8(output.stdout)?.lines() {
+        let dir = Path::new(line.strip_prefix("exported ").ok_or(line.to_owned())?);
+        let record: Value = serde_json::from_str(&fs::read_to_string(dir.join("scenario.json"))?)?;
+        let name = record["scenario"]
+            .as_str()
+            .ok_or("no scenario name")?
+            .to_owned();
+        records.insert(name, record);
+    }
+    Ok(records)
+}
+
+/// HAMi-core's libvgpu.so, where this machine has one: HAMI_LIB, else the default path.
+fn hami_lib() -> Option<PathBuf> {
+    let lib = std::env::var_os("HAMI_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(gpu_virt_bench::run::DEFAULT_HAMI_LIB));
+    if lib.is_file() {
+        Some(lib)
+    } else {
+        eprintln!(
+            "skipped the HAMi-core half: no {} (set HAMI_LIB)",
+            lib.display()
+        );
+        None
+    }
+}
+
+/// Natively, IPC is allowed and reads the victim's pattern: the positive control that
+/// shows a raw-pointer refusal is not the probe failing to recognise the data.
+#[test]
+fn memory_probe_natively_refuses_raw_pointers_and_allows_ipc() -> TestResult {
+    let Some(_gpu) = gpu() else {
+        return Ok(());
+    };
+    let records = isolate(&["--scenarios", "memory-native-vs-native"])?;
+    let m = &records["memory-native-vs-native"];
+    eprintln!("{}", serde_json::to_string_pretty(m)?);
+    assert_eq!(m["kind"], "memory");
+    assert_eq!(m["verdict"], "isolated", "{m}");
+    for path in ["raw_copy", "raw_kernel"] {
+        assert_ne!(m[path]["access"], "read_victim_data", "{path}: {m}");
+    }
+    assert_eq!(m["ipc"]["access"], "read_victim_data", "{m}");
+    assert_eq!(
+        m["ipc"]["matched_words"].as_u64(),
+        Some(m["bytes"].as_u64().unwrap_or(0) / 8)
+    );
+    assert_eq!(m["owner_check"]["changed_words"], 0);
+    Ok(())
+}
+
+#[test]
+fn memory_probe_under_hami_core_keeps_raw_pointers_out() -> TestResult {
+    let Some(_gpu) = gpu() else {
+        return Ok(());
+    };
+    let Some(lib) = hami_lib() else {
+        return Ok(());
+    };
+    let lib = lib.to_string_lossy().into_owned();
+    let records = isolate(&[
+        "--scenarios",
+        "memory-hami-50-vs-hami-50",
+        "--hami-lib",
+        &lib,
+    ])?;
+    let m = &records["memory-hami-50-vs-hami-50"];
+    eprintln!("{}", serde_json::to_string_pretty(m)?);
+    assert_eq!(m["verdict"], "isolated", "{m}");
+    eprintln!(
+        "IPC under HAMi-core: {} ({})",
+        m["ipc"]["access"], m["ipc"]["result"]
+    );
     Ok(())
 }

@@ -360,3 +360,55 @@ fn a_damaged_scenario_is_an_error_naming_its_folder() {
     assert_eq!(path, scenario);
     assert!(reason.contains("scenario.json"), "{reason}");
 }
+
+#[test]
+fn a_memory_probe_shows_what_each_path_returned() {
+    let markdown = compare_markdown(&fixtures()).unwrap();
+    let memory = section(
+        &markdown,
+        "### Isolation: memory-hami-50-vs-hami-50 (IS-005, separate pods)",
+    );
+    assert!(memory.contains("Verdict: **isolated**"), "{memory}");
+    assert!(
+        memory.contains("0 of 1048576 words of t1 were changed"),
+        "{memory}"
+    );
+    let path = |name: &str| {
+        memory
+            .lines()
+            .find(|line| line.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no row for {name} in:\n{memory}"))
+    };
+    assert!(
+        path("raw pointer, cuMemcpyDtoH")
+            .contains("| CUDA_ERROR_INVALID_VALUE | cuMemcpyDtoH | 0 | 0 |"),
+        "{memory}"
+    );
+    assert!(
+        path("raw pointer, kernel").contains("| CUDA_ERROR_ILLEGAL_ADDRESS |"),
+        "{memory}"
+    );
+    assert!(
+        path("IPC handle (explicit sharing)").ends_with(
+            "| CUDA_SUCCESS | — | 8388608 | 1048576 | read 1048576 words of the victim's data |"
+        ),
+        "{memory}"
+    );
+}
+
+#[test]
+fn a_scenario_of_an_unknown_kind_is_an_error_naming_its_folder() {
+    let tmp = fixture_copy();
+    let scenario = tmp
+        .path()
+        .join(GPU)
+        .join("isolation/memory-hami-50-vs-hami-50");
+    let file = scenario.join("scenario.json");
+    let text = fs::read_to_string(&file)
+        .unwrap()
+        .replace("\"kind\": \"memory\"", "\"kind\": \"telepathy\"");
+    fs::write(&file, text).unwrap();
+    let (path, reason) = corrupt_folder(compare_markdown(tmp.path()).unwrap_err());
+    assert_eq!(path, scenario);
+    assert!(reason.contains("telepathy"), "{reason}");
+}

@@ -94,7 +94,9 @@ fn findings_are_computed_and_skip_the_unverified_configuration() {
             .flat_map(|c| &c.findings)
             .filter(|f| !matches!(
                 f.kind,
-                FindingKind::Fairness { .. } | FindingKind::Interference { .. }
+                FindingKind::Fairness { .. }
+                    | FindingKind::Interference { .. }
+                    | FindingKind::MemoryIsolation(_)
             ))
             .all(|f| !f.text.contains("hami-50")),
         "{texts:#?}"
@@ -103,6 +105,15 @@ fn findings_are_computed_and_skip_the_unverified_configuration() {
         texts.iter().any(|t| t.starts_with(
             "hami-50-victim-native-aggressor (8 blocks per SM of 0.1 ms): victim t1 (hami-50) got 66.9 % alone and lost 65.2 %"
         )),
+        "{texts:#?}"
+    );
+    assert!(
+        texts.contains(
+            &"memory-hami-50-vs-hami-50: isolated: t2 (hami-50) reading t1 (hami-50)'s memory by raw pointer: \
+                copy refused (CUDA_ERROR_INVALID_VALUE from cuMemcpyDtoH), \
+                kernel refused (CUDA_ERROR_ILLEGAL_ADDRESS from cuStreamSynchronize); \
+                t1's data unchanged; IPC allowed: t2 read t1's data through its handle (explicit sharing, not a leak)"
+        ),
         "{texts:#?}"
     );
     let skipped = report

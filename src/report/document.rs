@@ -141,6 +141,7 @@ pub fn build(
         configs,
         metrics,
         scenarios,
+        probes,
     } = comparison;
     let verdicts = configs
         .iter()
@@ -215,6 +216,9 @@ pub fn build(
     isolation
         .findings
         .extend(scenarios.iter().flat_map(findings::scenario_findings));
+    isolation
+        .findings
+        .extend(super::isolation::probe_findings(&probes));
     // The limit checks qualify every other figure, so they come first.
     categories.sort_by_key(|category| category.name != ISOLATION);
 

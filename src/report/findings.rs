@@ -74,6 +74,8 @@ pub enum FindingKind {
         relative_ci_high: f64,
         verdict: Verdict,
     },
+    /// What another tenant could read of a tenant's memory (IS-005).
+    MemoryIsolation(super::isolation::MemoryFinding),
     /// The SM share one kernel shape got against the configured limit (1.0 = native).
     SmShare {
         shape: String,

@@ -61,6 +61,7 @@ fn render_gpu(out: &mut String, gpu: &GpuComparison) {
     for scenario in &gpu.scenarios {
         render_scenario(out, scenario);
     }
+    super::isolation::render_probes(out, &gpu.probes);
 }
 
 /// One isolation scenario: a row per tenant with its IS figures.

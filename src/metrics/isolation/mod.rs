@@ -3,11 +3,17 @@
 //! hands out work and joins their reports; every figure is measured in a tenant.
 
 pub mod figures;
+pub mod memory;
 mod record;
 mod scenario;
 mod shape;
+pub mod tenant;
 
-pub use record::{Pod, Role, ScenarioKind, ScenarioRecord, Tenant, TenantRecord, SCENARIO_FILE};
+pub use memory::MemoryRecord;
+pub use record::{
+    Pod, ProbeRecords, Role, SavedScenario, ScenarioKind, ScenarioRecord, Tenant, TenantRecord,
+    SCENARIO_FILE,
+};
 pub use scenario::{default_scenarios, select_scenarios, Scenario, Workload};
 pub use shape::TenantShape;
 
@@ -89,7 +95,9 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
     let native = Config::parse("native", &opts.hami_lib, facts.memory_mib)?;
     let mut references = BTreeMap::new();
     for scenario in &opts.scenarios {
-        let Workload::Share(shape) = scenario.workload;
+        let Workload::Share(shape) = scenario.workload else {
+            continue;
+        };
         if let Entry::Vacant(slot) = references.entry(shape) {
             eprintln!(
                 "== reference: one native tenant alone, {} shape, {} s",
@@ -110,19 +118,28 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
         let name = scenario.run_name();
         eprintln!("== {name}");
         let envs = tenant_envs(scenario, &configs, scratch.path());
-        let Workload::Share(shape) = scenario.workload;
-        // The memory fill does not depend on the shape: once per scenario is enough.
-        let fill = filled.insert(scenario.name.clone());
-        let record = run_share(
-            scenario,
-            shape,
-            &configs,
-            envs,
-            &references[&shape],
-            fill,
-            &setting,
-        )?;
-        written.push(save(&record, &name, &dest)?);
+        let path = match scenario.workload {
+            Workload::Share(shape) => {
+                // The memory fill does not depend on the shape: once per scenario.
+                let fill = filled.insert(scenario.name.clone());
+                let record = run_share(
+                    scenario,
+                    shape,
+                    &configs,
+                    envs,
+                    &references[&shape],
+                    fill,
+                    &setting,
+                )?;
+                save(&record, &name, &dest)?
+            }
+            Workload::Memory => {
+                let record = memory::run_memory(scenario, &configs, &envs, &setting)?;
+                eprintln!("   {:?}", record.verdict);
+                save(&record, &name, &dest)?
+            }
+        };
+        written.push(path);
     }
     Ok(written)
 }

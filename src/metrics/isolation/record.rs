@@ -2,15 +2,18 @@
 //! figures derived from it.
 
 use super::figures;
+use super::memory::MemoryRecord;
 use super::shape::TenantShape;
 use super::Measured;
-use crate::baseline::DeviceFacts;
+use crate::baseline::{read_json, DeviceFacts};
+use crate::error::{Error, Result};
 use crate::run::child::MemoryFill;
 use crate::run::Config;
 use crate::system::ShapeRun;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 pub const SCENARIO_FILE: &str = "scenario.json";
 
@@ -174,8 +177,6 @@ pub enum ScenarioKind {
     Share,
     /// One tenant's memory read by another (IS-005).
     Memory,
-    /// One tenant faults beside another's checked work (IS-010).
-    Fault,
 }
 
 /// A share scenario as run: one kernel shape, every tenant's throughput.
@@ -229,10 +230,41 @@ impl ScenarioRecord {
     }
 }
 
+/// The saved scenarios that probe across tenants rather than share the GPU (IS-005,
+/// IS-010), as the report takes them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeRecords {
+    pub memory: Vec<MemoryRecord>,
+}
+
+/// Any scenario.json, read as its `kind` says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SavedScenario {
+    Share(Box<ScenarioRecord>),
+    Memory(Box<MemoryRecord>),
+}
+
+impl SavedScenario {
+    pub fn read(path: &Path) -> Result<Self> {
+        let value: serde_json::Value = read_json(path)?;
+        let json = |source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        };
+        let kind = match value.get("kind") {
+            Some(kind) => ScenarioKind::deserialize(kind).map_err(json)?,
+            None => ScenarioKind::Share,
+        };
+        Ok(match kind {
+            ScenarioKind::Share => Self::Share(serde_json::from_value(value).map_err(json)?),
+            ScenarioKind::Memory => Self::Memory(serde_json::from_value(value).map_err(json)?),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     fn run(kernels_per_s: f64, windows: &[f64], p99: f64) -> ShapeRun {
         ShapeRun {

@@ -9,6 +9,9 @@ use crate::error::{Error, Result};
 pub enum Workload {
     /// Every tenant runs the spin kernel of this shape, side by side.
     Share(TenantShape),
+    /// IS-005: the victim writes a pattern into its memory, the aggressor tries to
+    /// read it by raw pointer and through an IPC handle.
+    Memory,
 }
 
 /// A scenario: which tenants run side by side, whether they share one HAMi-core
@@ -26,6 +29,7 @@ impl Scenario {
     pub fn run_name(&self) -> String {
         match self.workload {
             Workload::Share(shape) => shape.scenario_name(&self.name),
+            Workload::Memory => self.name.clone(),
         }
     }
 
@@ -44,7 +48,9 @@ impl Scenario {
 
 /// The default scenarios: fairness natively and under two limits, limited victims
 /// (measured alone first, which is where IS-003/004 read the limit) beside a limited
-/// neighbour and beside an unlimited aggressor.
+/// neighbour and beside an unlimited aggressor; then IS-005 between two
+/// limited tenants, so the interposer is on both sides, and between two native ones
+/// as the reference of what the driver alone does.
 pub fn default_scenarios() -> Vec<Scenario> {
     use Role::{Aggressor, Peer, Victim};
     let share = Workload::Share(TenantShape::Short);
@@ -61,6 +67,16 @@ pub fn default_scenarios() -> Vec<Scenario> {
             "hami-50-victim-native-aggressor",
             &[("hami-50", Victim), ("native", Aggressor)],
             share,
+        ),
+        Scenario::new(
+            "memory-hami-50-vs-hami-50",
+            &[("hami-50", Victim), ("hami-50", Aggressor)],
+            Workload::Memory,
+        ),
+        Scenario::new(
+            "memory-native-vs-native",
+            &[("native", Victim), ("native", Aggressor)],
+            Workload::Memory,
         ),
     ]
 }
@@ -112,7 +128,8 @@ pub fn select_scenarios(
                     workload: Workload::Share(shape),
                     ..scenario.clone()
                 })
-                .collect::<Vec<_>>(),
+                .collect(),
+            Workload::Memory => vec![scenario],
         })
         .collect())
 }
@@ -135,9 +152,17 @@ mod tests {
     }
 
     #[test]
-    fn share_scenarios_run_once_per_shape() {
-        let picked = select_scenarios(Some("native-x2"), None, Some("short,10ms")).unwrap();
-        assert_eq!(names(&picked), ["native-x2", "native-x2-10ms"]);
+    fn share_scenarios_run_once_per_shape_and_the_others_once() {
+        let picked = select_scenarios(
+            Some("native-x2,memory-native-vs-native"),
+            None,
+            Some("short,10ms"),
+        )
+        .unwrap();
+        assert_eq!(
+            names(&picked),
+            ["native-x2", "native-x2-10ms", "memory-native-vs-native",]
+        );
         assert_eq!(picked[1].workload, Workload::Share(TenantShape::TenMs));
         let err = select_scenarios(None, None, Some("short,gemm")).unwrap_err();
         assert!(
@@ -150,7 +175,10 @@ mod tests {
     fn by_default_every_scenario_runs_and_share_ones_in_every_shape() {
         let defaults = default_scenarios();
         let all = select_scenarios(None, None, None).unwrap();
-        let shares = defaults.len();
+        let shares = defaults
+            .iter()
+            .filter(|s| matches!(s.workload, Workload::Share(_)))
+            .count();
         assert_eq!(
             all.len(),
             defaults.len() + shares * (TenantShape::ALL.len() - 1)
@@ -159,5 +187,17 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), all.len(), "every run has a folder of its own");
+    }
+
+    #[test]
+    fn memory_scenarios_have_one_victim_and_one_aggressor() {
+        for scenario in default_scenarios()
+            .iter()
+            .filter(|s| !matches!(s.workload, Workload::Share(_)))
+        {
+            let mut roles: Vec<Role> = scenario.tenants.iter().map(|(_, r)| *r).collect();
+            roles.sort_by_key(|r| *r as u8);
+            assert_eq!(roles, [Role::Victim, Role::Aggressor], "{}", scenario.name);
+        }
     }
 }
