@@ -185,3 +185,84 @@ fn memory_probe_under_hami_core_keeps_raw_pointers_out() -> TestResult {
     );
     Ok(())
 }
+
+/// The faulting tenant must get an error (the fault is real) and the victim must run on
+/// after it with every kernel's output correct.
+fn assert_fault_isolated(f: &Value) {
+    eprintln!("{}", serde_json::to_string_pretty(f).unwrap_or_default());
+    assert_eq!(f["kind"], "fault");
+    assert_eq!(f["fault"]["sync"], "CUDA_ERROR_ILLEGAL_ADDRESS", "{f}");
+    assert_ne!(
+        f["fault"]["after"], "CUDA_SUCCESS",
+        "the faulted context still allocates: {f}"
+    );
+    assert!(f["victim_run"]["error"].is_null(), "{f}");
+    assert_eq!(f["victim_run"]["wrong"], 0, "{f}");
+    assert!(f["victim_run"]["correct"].as_u64().unwrap_or(0) > 0, "{f}");
+    assert!(
+        f["after_per_s"].as_f64().unwrap_or(0.0) > 0.0,
+        "no window after the fault: {f}"
+    );
+    assert_eq!(f["verdict"], "isolated", "{f}");
+}
+
+#[test]
+fn fault_natively_stays_in_the_faulting_context() -> TestResult {
+    let Some(_gpu) = gpu() else {
+        return Ok(());
+    };
+    let records = isolate(&["--scenarios", "fault-native-vs-native", "--secs", "4"])?;
+    assert_fault_isolated(&records["fault-native-vs-native"]);
+    Ok(())
+}
+
+#[test]
+fn fault_under_hami_core_stays_in_the_faulting_context() -> TestResult {
+    let Some(_gpu) = gpu() else {
+        return Ok(());
+    };
+    let Some(lib) = hami_lib() else {
+        return Ok(());
+    };
+    let lib = lib.to_string_lossy().into_owned();
+    let records = isolate(&[
+        "--scenarios",
+        "fault-hami-50-vs-hami-50",
+        "--secs",
+        "4",
+        "--hami-lib",
+        &lib,
+    ])?;
+    assert_fault_isolated(&records["fault-hami-50-vs-hami-50"]);
+    Ok(())
+}
+
+/// The shape axis end to end: the 10 ms shape is recorded, with one block per SM, and
+/// a native tenant gets about all of the native reference of the same shape.
+#[test]
+fn a_long_block_shape_is_measured_against_its_own_reference() -> TestResult {
+    let Some(_gpu) = gpu() else {
+        return Ok(());
+    };
+    let records = isolate(&[
+        "--scenarios",
+        "native-x2",
+        "--shapes",
+        "10ms",
+        "--secs",
+        "3",
+    ])?;
+    let s = &records["native-x2-10ms"];
+    assert_eq!(s["shape"], "10ms");
+    assert_eq!(s["reference"]["block_us"], 10_000.0);
+    assert_eq!(
+        s["reference"]["blocks"], s["device"]["sms"],
+        "one block per SM"
+    );
+    for t in s["tenants"].as_array().ok_or("no tenants")? {
+        let share = t["share_mean"].as_f64().unwrap_or(0.0);
+        // Two tenants split one GPU: each gets about half of one alone.
+        assert!((0.3..=0.7).contains(&share), "{}: {share}", t["name"]);
+    }
+    Ok(())
+}

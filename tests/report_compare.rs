@@ -412,3 +412,21 @@ fn a_scenario_of_an_unknown_kind_is_an_error_naming_its_folder() {
     assert_eq!(path, scenario);
     assert!(reason.contains("telepathy"), "{reason}");
 }
+
+#[test]
+fn a_fault_probe_shows_the_fault_and_the_victim_before_and_after() {
+    let markdown = compare_markdown(&fixtures()).unwrap();
+    let fault = section(
+        &markdown,
+        "### Isolation: fault-hami-50-vs-hami-50 (IS-010, separate pods, 10 s)",
+    );
+    assert!(
+        fault.contains("t1 (hami-50) wrote to 0x10: launch CUDA_SUCCESS, synchronize CUDA_ERROR_ILLEGAL_ADDRESS"),
+        "{fault}"
+    );
+    assert!(fault.contains("Verdict: **isolated**"), "{fault}");
+    assert_eq!(
+        row(fault, "t2"),
+        "| t2 | 35515 | 0 | — | 3973 | 3528 | 1904 | 88.8 % |"
+    );
+}

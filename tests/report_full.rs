@@ -97,6 +97,7 @@ fn findings_are_computed_and_skip_the_unverified_configuration() {
                 FindingKind::Fairness { .. }
                     | FindingKind::Interference { .. }
                     | FindingKind::MemoryIsolation(_)
+                    | FindingKind::FaultIsolation(_)
             ))
             .all(|f| !f.text.contains("hami-50")),
         "{texts:#?}"
@@ -113,6 +114,14 @@ fn findings_are_computed_and_skip_the_unverified_configuration() {
                 copy refused (CUDA_ERROR_INVALID_VALUE from cuMemcpyDtoH), \
                 kernel refused (CUDA_ERROR_ILLEGAL_ADDRESS from cuStreamSynchronize); \
                 t1's data unchanged; IPC allowed: t2 read t1's data through its handle (explicit sharing, not a leak)"
+        ),
+        "{texts:#?}"
+    );
+    assert!(
+        texts.contains(
+            &"fault-hami-50-vs-hami-50: isolated, the victim kept running, all 35515 kernels correct: \
+              t1 (hami-50)'s write to 0x10 got CUDA_ERROR_ILLEGAL_ADDRESS \
+              (then CUDA_ERROR_ILLEGAL_ADDRESS from cuMemAlloc); t2 (hami-50) ran at 88.8 % of its rate before the fault"
         ),
         "{texts:#?}"
     );

@@ -171,6 +171,7 @@ fn load_scenarios(dir: &Path) -> Result<(Vec<ScenarioRecord>, ProbeRecords)> {
         match saved {
             SavedScenario::Share(record) => shares.push(*record),
             SavedScenario::Memory(record) => probes.memory.push(*record),
+            SavedScenario::Fault(record) => probes.fault.push(*record),
         }
     }
     Ok((shares, probes))

@@ -76,6 +76,8 @@ pub enum FindingKind {
     },
     /// What another tenant could read of a tenant's memory (IS-005).
     MemoryIsolation(super::isolation::MemoryFinding),
+    /// Whether a tenant ran on, correctly, beside another's fault (IS-010).
+    FaultIsolation(super::isolation::FaultFinding),
     /// The SM share one kernel shape got against the configured limit (1.0 = native).
     SmShare {
         shape: String,

@@ -2,7 +2,8 @@
 //! computed from its record, and its Markdown section for `compare`.
 
 use super::findings::{Finding, FindingKind};
-use super::format::NONE;
+use super::format::{number, percent, NONE};
+use crate::metrics::isolation::fault::{FaultRecord, FaultVerdict};
 use crate::metrics::isolation::memory::{Access, MemoryRecord, MemoryVerdict, PathRecord};
 use crate::metrics::isolation::ProbeRecords;
 use serde::Serialize;
@@ -20,17 +21,58 @@ pub struct MemoryFinding {
     pub owner_changed_words: u64,
 }
 
+/// Whether a tenant ran on, correctly, beside another's fault (IS-010).
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultFinding {
+    pub scenario: String,
+    pub verdict: FaultVerdict,
+    /// CUresult name the faulting tenant's synchronisation returned.
+    pub fault_result: String,
+    /// CUresult name of the victim's first error, if it met one.
+    pub victim_error: Option<String>,
+    pub victim_wrong: u64,
+    /// The victim's throughput after the fault over before it.
+    pub after_over_before: Option<f64>,
+}
+
 /// One finding per probe scenario.
 pub fn probe_findings(probes: &ProbeRecords) -> Vec<Finding> {
-    probes.memory.iter().map(memory_finding).collect()
+    probes
+        .memory
+        .iter()
+        .map(memory_finding)
+        .chain(probes.fault.iter().map(fault_finding))
+        .collect()
+}
+
+fn fault_finding(f: &FaultRecord) -> Finding {
+    let verdict = fault_word(f.verdict);
+    Finding {
+        config: f.scenario.clone(),
+        text: format!(
+            "{}: {verdict}, {}: {}'s write to {:#x} got {} (then {} from cuMemAlloc); {} ran at {} of its rate before the fault",
+            f.scenario,
+            f.reason,
+            who(&f.faulting.name, &f.faulting.config),
+            f.fault.address,
+            f.fault.sync,
+            f.fault.after,
+            who(&f.victim.name, &f.victim.config),
+            f.after_over_before.map_or_else(|| NONE.to_owned(), percent),
+        ),
+        kind: FindingKind::FaultIsolation(FaultFinding {
+            scenario: f.scenario.clone(),
+            verdict: f.verdict,
+            fault_result: f.fault.sync.clone(),
+            victim_error: f.victim_run.error.as_ref().map(|e| e.result.clone()),
+            victim_wrong: f.victim_run.wrong,
+            after_over_before: f.after_over_before,
+        }),
+    }
 }
 
 fn memory_finding(m: &MemoryRecord) -> Finding {
-    let verdict = match m.verdict {
-        MemoryVerdict::Isolated => "isolated",
-        MemoryVerdict::Leaked => "LEAKED",
-        MemoryVerdict::Corrupted => "CORRUPTED",
-    };
+    let verdict = memory_word(m.verdict);
     let (owner, reader) = (&m.owner.name, &m.reader.name);
     let ipc = match m.ipc.access {
         Access::Refused => format!("IPC refused ({})", reading(&m.ipc)),
@@ -64,6 +106,23 @@ fn memory_finding(m: &MemoryRecord) -> Finding {
     }
 }
 
+/// A verdict as the page states it: failures in capitals, so they stand out.
+fn memory_word(verdict: MemoryVerdict) -> &'static str {
+    match verdict {
+        MemoryVerdict::Isolated => "isolated",
+        MemoryVerdict::Leaked => "LEAKED",
+        MemoryVerdict::Corrupted => "CORRUPTED",
+    }
+}
+
+fn fault_word(verdict: FaultVerdict) -> &'static str {
+    match verdict {
+        FaultVerdict::Isolated => "isolated",
+        FaultVerdict::NotIsolated => "NOT ISOLATED",
+        FaultVerdict::Inconclusive => "inconclusive",
+    }
+}
+
 fn who(name: &str, config: &str) -> String {
     format!("{name} ({config})")
 }
@@ -87,6 +146,54 @@ pub fn render_probes(out: &mut String, probes: &ProbeRecords) {
     for m in &probes.memory {
         render_memory(out, m);
     }
+    for f in &probes.fault {
+        render_fault(out, f);
+    }
+}
+
+fn render_fault(out: &mut String, f: &FaultRecord) {
+    let _ = writeln!(
+        out,
+        "### Isolation: {} (IS-010, {} pods, {} s)\n",
+        f.scenario,
+        format!("{:?}", f.pod).to_lowercase(),
+        f.secs
+    );
+    let verdict = fault_word(f.verdict);
+    let _ = writeln!(
+        out,
+        "{} wrote to {:#x}: launch {}, synchronize {}, then cuMemAlloc {}. {} ran checked \
+         spin kernels ({}) throughout. Verdict: **{verdict}** ({}).\n",
+        who(&f.faulting.name, &f.faulting.config),
+        f.fault.address,
+        f.fault.launch,
+        f.fault.sync,
+        f.fault.after,
+        who(&f.victim.name, &f.victim.config),
+        f.victim_shape.describe(),
+        f.reason,
+    );
+    out.push_str(
+        "| Victim | Correct kernels | Wrong | Error | Kernels/s before the fault | After | Slowest window after | After / before |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|---|\n");
+    let run = &f.victim_run;
+    let rate = |v: Option<f64>| v.map_or_else(|| NONE.to_owned(), number);
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        f.victim.name,
+        run.correct,
+        run.wrong,
+        run.error.as_ref().map_or_else(
+            || NONE.to_owned(),
+            |e| format!("{} from {}", e.result, e.call)
+        ),
+        rate(f.before_per_s),
+        rate(f.after_per_s),
+        rate(f.slowest_after_per_s),
+        f.after_over_before.map_or_else(|| NONE.to_owned(), percent),
+    );
 }
 
 fn render_memory(out: &mut String, m: &MemoryRecord) {
@@ -96,7 +203,7 @@ fn render_memory(out: &mut String, m: &MemoryRecord) {
         m.scenario,
         format!("{:?}", m.pod).to_lowercase()
     );
-    let verdict = format!("{:?}", m.verdict).to_lowercase();
+    let verdict = memory_word(m.verdict);
     let _ = writeln!(
         out,
         "{} wrote a pattern of {} MiB at {:#x}; {} tried to read it. Verdict: **{verdict}**. \

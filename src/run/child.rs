@@ -6,8 +6,10 @@
 
 use crate::cuda::{Context, DeviceBuffer, IpcHandle};
 use crate::error::{Error, Result};
+use crate::metrics::isolation::fault::{CheckedRun, FaultReport};
 use crate::metrics::isolation::memory::{MemoryProbe, OwnerCheck, SharedBuffer};
 use crate::metrics::isolation::tenant::{self, Held};
+use crate::metrics::isolation::TenantShape;
 use crate::system::{ShapeRun, VerifyShape};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,6 +48,14 @@ pub enum Request {
     },
     /// IS-005 victim: does the shared buffer still hold its pattern?
     CheckShared,
+    /// IS-010 aggressor: write to `address`, which no allocation covers.
+    Fault { address: u64 },
+    /// IS-010 victim: spin kernels of `shape` for `secs`, every one checked.
+    CheckedSpin {
+        shape: TenantShape,
+        secs: f64,
+        window_s: f64,
+    },
 }
 
 /// A serving child's answer.
@@ -60,6 +70,8 @@ pub enum Reply {
     Shared(SharedBuffer),
     Probed(MemoryProbe),
     OwnerChecked(OwnerCheck),
+    Faulted(FaultReport),
+    Checked(CheckedRun),
     Failed { error: String },
 }
 
@@ -213,6 +225,12 @@ fn handle(request: &Request, held: &mut Held) -> Result<Reply> {
             ipc_handle,
         } => Reply::Probed(tenant::probe(address, bytes, seed, ipc_handle)?),
         Request::CheckShared => Reply::OwnerChecked(tenant::check_shared(held)?),
+        Request::Fault { address } => Reply::Faulted(tenant::fault(address)?),
+        Request::CheckedSpin {
+            shape,
+            secs,
+            window_s,
+        } => Reply::Checked(tenant::checked_spin(shape, secs, window_s)?),
     })
 }
 

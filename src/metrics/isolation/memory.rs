@@ -5,7 +5,7 @@
 //! path returned is saved, not only a verdict.
 
 use super::record::{Pod, Role, ScenarioKind, Tenant};
-use super::{Scenario, Setting};
+use super::{tenant_of, Scenario, Setting};
 use crate::baseline::DeviceFacts;
 use crate::cuda::IpcHandle;
 use crate::error::{Error, Result};
@@ -239,21 +239,6 @@ impl MemoryRecord {
             verdict,
         }
     }
-}
-
-/// The tenant of `role` in a scenario of one victim and one aggressor: its index,
-/// record name (t1, t2, ... by position) and configuration.
-pub(super) fn tenant_of(
-    configs: &[(Config, Role)],
-    envs: &[BTreeMap<String, String>],
-    role: Role,
-) -> Result<(usize, Tenant)> {
-    let i = configs
-        .iter()
-        .position(|(_, r)| *r == role)
-        .ok_or_else(|| Error::Invalid(format!("the scenario has no {role:?} tenant")))?;
-    let tenant = Tenant::new(format!("t{}", i + 1), &configs[i].0, role, envs[i].clone());
-    Ok((i, tenant))
 }
 
 /// Runs one IS-005 scenario: the victim shares, the aggressor probes, the victim checks.

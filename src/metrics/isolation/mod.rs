@@ -2,6 +2,7 @@
 //! configuration, started together behind a barrier. The parent only starts them,
 //! hands out work and joins their reports; every figure is measured in a tenant.
 
+pub mod fault;
 pub mod figures;
 pub mod memory;
 mod record;
@@ -9,6 +10,7 @@ mod scenario;
 mod shape;
 pub mod tenant;
 
+pub use fault::FaultRecord;
 pub use memory::MemoryRecord;
 pub use record::{
     Pod, ProbeRecords, Role, SavedScenario, ScenarioKind, ScenarioRecord, Tenant, TenantRecord,
@@ -138,6 +140,11 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
                 eprintln!("   {:?}", record.verdict);
                 save(&record, &name, &dest)?
             }
+            Workload::Fault => {
+                let record = fault::run_fault(scenario, &configs, &envs, &setting, WINDOW_S)?;
+                eprintln!("   {:?}: {}", record.verdict, record.reason);
+                save(&record, &name, &dest)?
+            }
         };
         written.push(path);
     }
@@ -242,6 +249,21 @@ fn tenant_envs(
             env
         })
         .collect()
+}
+
+/// The tenant of `role` in a scenario of one victim and one aggressor: its index,
+/// record name (t1, t2, ... by position) and configuration.
+pub(super) fn tenant_of(
+    configs: &[(Config, Role)],
+    envs: &[BTreeMap<String, String>],
+    role: Role,
+) -> Result<(usize, Tenant)> {
+    let i = configs
+        .iter()
+        .position(|(_, r)| *r == role)
+        .ok_or_else(|| Error::Invalid(format!("the scenario has no {role:?} tenant")))?;
+    let tenant = Tenant::new(format!("t{}", i + 1), &configs[i].0, role, envs[i].clone());
+    Ok((i, tenant))
 }
 
 /// What the tenants of a scenario reported, before the figures are derived.

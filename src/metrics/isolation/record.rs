@@ -1,6 +1,7 @@
 //! `scenario.json`: the tenants of one scenario, what each measured, and the IS
 //! figures derived from it.
 
+use super::fault::FaultRecord;
 use super::figures;
 use super::memory::MemoryRecord;
 use super::shape::TenantShape;
@@ -177,6 +178,8 @@ pub enum ScenarioKind {
     Share,
     /// One tenant's memory read by another (IS-005).
     Memory,
+    /// One tenant faults beside another's checked work (IS-010).
+    Fault,
 }
 
 /// A share scenario as run: one kernel shape, every tenant's throughput.
@@ -235,6 +238,7 @@ impl ScenarioRecord {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProbeRecords {
     pub memory: Vec<MemoryRecord>,
+    pub fault: Vec<FaultRecord>,
 }
 
 /// Any scenario.json, read as its `kind` says.
@@ -242,6 +246,7 @@ pub struct ProbeRecords {
 pub enum SavedScenario {
     Share(Box<ScenarioRecord>),
     Memory(Box<MemoryRecord>),
+    Fault(Box<FaultRecord>),
 }
 
 impl SavedScenario {
@@ -258,6 +263,7 @@ impl SavedScenario {
         Ok(match kind {
             ScenarioKind::Share => Self::Share(serde_json::from_value(value).map_err(json)?),
             ScenarioKind::Memory => Self::Memory(serde_json::from_value(value).map_err(json)?),
+            ScenarioKind::Fault => Self::Fault(serde_json::from_value(value).map_err(json)?),
         })
     }
 }

@@ -12,6 +12,9 @@ pub enum Workload {
     /// IS-005: the victim writes a pattern into its memory, the aggressor tries to
     /// read it by raw pointer and through an IPC handle.
     Memory,
+    /// IS-010: the aggressor writes to an illegal address while the victim runs
+    /// checked kernels.
+    Fault,
 }
 
 /// A scenario: which tenants run side by side, whether they share one HAMi-core
@@ -29,7 +32,7 @@ impl Scenario {
     pub fn run_name(&self) -> String {
         match self.workload {
             Workload::Share(shape) => shape.scenario_name(&self.name),
-            Workload::Memory => self.name.clone(),
+            Workload::Memory | Workload::Fault => self.name.clone(),
         }
     }
 
@@ -48,7 +51,7 @@ impl Scenario {
 
 /// The default scenarios: fairness natively and under two limits, limited victims
 /// (measured alone first, which is where IS-003/004 read the limit) beside a limited
-/// neighbour and beside an unlimited aggressor; then IS-005 between two
+/// neighbour and beside an unlimited aggressor; then IS-005 and IS-010 between two
 /// limited tenants, so the interposer is on both sides, and between two native ones
 /// as the reference of what the driver alone does.
 pub fn default_scenarios() -> Vec<Scenario> {
@@ -77,6 +80,16 @@ pub fn default_scenarios() -> Vec<Scenario> {
             "memory-native-vs-native",
             &[("native", Victim), ("native", Aggressor)],
             Workload::Memory,
+        ),
+        Scenario::new(
+            "fault-hami-50-vs-hami-50",
+            &[("hami-50", Aggressor), ("hami-50", Victim)],
+            Workload::Fault,
+        ),
+        Scenario::new(
+            "fault-native-vs-native",
+            &[("native", Aggressor), ("native", Victim)],
+            Workload::Fault,
         ),
     ]
 }
@@ -129,7 +142,7 @@ pub fn select_scenarios(
                     ..scenario.clone()
                 })
                 .collect(),
-            Workload::Memory => vec![scenario],
+            Workload::Memory | Workload::Fault => vec![scenario],
         })
         .collect())
 }
@@ -154,14 +167,19 @@ mod tests {
     #[test]
     fn share_scenarios_run_once_per_shape_and_the_others_once() {
         let picked = select_scenarios(
-            Some("native-x2,memory-native-vs-native"),
+            Some("native-x2,memory-native-vs-native,fault-native-vs-native"),
             None,
             Some("short,10ms"),
         )
         .unwrap();
         assert_eq!(
             names(&picked),
-            ["native-x2", "native-x2-10ms", "memory-native-vs-native",]
+            [
+                "native-x2",
+                "native-x2-10ms",
+                "memory-native-vs-native",
+                "fault-native-vs-native"
+            ]
         );
         assert_eq!(picked[1].workload, Workload::Share(TenantShape::TenMs));
         let err = select_scenarios(None, None, Some("short,gemm")).unwrap_err();
@@ -190,7 +208,7 @@ mod tests {
     }
 
     #[test]
-    fn memory_scenarios_have_one_victim_and_one_aggressor() {
+    fn memory_and_fault_scenarios_have_one_victim_and_one_aggressor() {
         for scenario in default_scenarios()
             .iter()
             .filter(|s| !matches!(s.workload, Workload::Share(_)))

@@ -50,8 +50,8 @@ impl TenantShape {
         format!("{per_sm} of {} ms", block_us / 1000.0)
     }
 
-    /// Blocks per SM and the time each block spins, in us.
-    fn spin(self) -> (u32, f64) {
+    /// Blocks per SM and the time each block spins, in us, of the spin kernel.
+    pub(crate) fn spin(self) -> (u32, f64) {
         match self {
             Self::Short => (8, 100.0),
             Self::OneMs => (1, 1_000.0),

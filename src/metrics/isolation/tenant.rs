@@ -1,9 +1,14 @@
 //! The tenant side of the cross-tenant probes: what a serving child does when asked
 //! (run/child.rs dispatches here). Everything runs in the tenant's own context.
 
+use super::fault::{CheckedRun, CheckedWindow, FaultReport, TimedError};
 use super::memory::{self, MemoryProbe, OwnerCheck, PathProbe, SharedBuffer, SUCCESS};
-use crate::cuda::{self, DeviceBuffer, IpcHandle, IpcMapping, IsolationKernels, Stream};
+use super::shape::TenantShape;
+use crate::cuda::{
+    self, DeviceBuffer, IpcHandle, IpcMapping, IsolationKernels, LaunchKernels, Stream,
+};
 use crate::error::{Error, Result};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What a serving child keeps between requests: the buffer it shared (IS-005), so it
 /// stays allocated while another tenant probes it.
@@ -112,6 +117,99 @@ fn kernel_read(address: u64, bytes: usize) -> Result<Vec<u64>> {
 /// Whether two (start, length) ranges share a byte.
 fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
     a.0 < b.0.saturating_add(b.1) && b.0 < a.0.saturating_add(a.1)
+}
+
+/// Seconds since the Unix epoch: tenants are processes of one host, so the wall clock
+/// orders one tenant's fault against another's windows.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// `CUDA_SUCCESS` or the CUresult name of a refused call; other errors are returned.
+fn result_name(outcome: Result<()>) -> Result<String> {
+    match outcome {
+        Ok(()) => Ok(SUCCESS.to_owned()),
+        Err(Error::Cuda { name, .. }) => Ok(name),
+        Err(other) => Err(other),
+    }
+}
+
+/// Writes to `address`, outside this context's memory, and reports what the launch,
+/// the synchronisation and a later allocation returned (IS-010's aggressor).
+pub fn fault(address: u64) -> Result<FaultReport> {
+    let kernels = IsolationKernels::load()?;
+    let stream = Stream::new()?;
+    let launched_unix_s = unix_now();
+    let launch = result_name(kernels.write_outside(address, u64::MAX, &stream))?;
+    let sync = result_name(stream.synchronize())?;
+    let reported_unix_s = unix_now();
+    let after = result_name(DeviceBuffer::new(1 << 20).map(drop))?;
+    Ok(FaultReport {
+        address,
+        launch,
+        sync,
+        after,
+        launched_unix_s,
+        reported_unix_s,
+    })
+}
+
+/// Runs spin kernels of `shape` for `secs`, one at a time, checking every kernel's
+/// per-block record on the host; stops at the first CUDA error (IS-010's victim).
+pub fn checked_spin(shape: TenantShape, secs: f64, window_s: f64) -> Result<CheckedRun> {
+    let facts = crate::system::device_facts(&cuda::Device::get(0)?)?;
+    let kernels = LaunchKernels::load()?;
+    let stream = Stream::new()?;
+    let (blocks_per_sm, block_us) = shape.spin();
+    let blocks = facts.sms * blocks_per_sm;
+    let cycles = (f64::from(facts.clock_mhz) * block_us) as i64;
+    let spun = DeviceBuffer::new(blocks as usize * 8)?;
+    let mut host = vec![0i64; blocks as usize];
+    let mut run = CheckedRun {
+        started_unix_s: unix_now(),
+        windows: Vec::new(),
+        correct: 0,
+        wrong: 0,
+        error: None,
+    };
+    let window = Duration::from_secs_f64(window_s);
+    let start = Instant::now();
+    let (mut window_start, mut in_window) = (start, 0u32);
+    while start.elapsed().as_secs_f64() < secs {
+        let checked = (|| {
+            spun.fill_u32(u32::MAX, &stream)?;
+            kernels.spin(blocks, 32, cycles, &spun, &stream)?;
+            stream.synchronize()?;
+            spun.copy_to_host(&mut host)?;
+            Ok(host.iter().all(|&c| c >= cycles))
+        })();
+        match checked {
+            Ok(true) => run.correct += 1,
+            Ok(false) => run.wrong += 1,
+            Err(Error::Cuda { call, name, .. }) => {
+                run.error = Some(TimedError {
+                    call: call.to_owned(),
+                    result: name,
+                    at_unix_s: unix_now(),
+                });
+                break;
+            }
+            Err(other) => return Err(other),
+        }
+        in_window += 1;
+        let elapsed = window_start.elapsed();
+        if elapsed >= window {
+            run.windows.push(CheckedWindow {
+                end_unix_s: unix_now(),
+                kernels_per_s: f64::from(in_window) / elapsed.as_secs_f64(),
+            });
+            window_start = Instant::now();
+            in_window = 0;
+        }
+    }
+    Ok(run)
 }
 
 #[cfg(test)]
