@@ -6,9 +6,9 @@
 use super::memory::SUCCESS;
 use super::record::{Pod, Role, ScenarioKind, Tenant};
 use super::shape::TenantShape;
-use super::{tenant_of, Scenario, Setting};
+use super::{spawn_pair, tenant_of, Scenario, Setting};
 use crate::baseline::DeviceFacts;
-use crate::run::child::{self, Reply, Request};
+use crate::run::child::{Reply, Request};
 use crate::run::Config;
 use crate::stats::mean;
 use chrono::{DateTime, Utc};
@@ -212,10 +212,7 @@ pub(super) fn run_fault(
 ) -> crate::error::Result<FaultRecord> {
     let (faulting_i, faulting) = tenant_of(configs, envs, Role::Aggressor)?;
     let (victim_i, victim) = tenant_of(configs, envs, Role::Victim)?;
-    let mut tenants =
-        child::spawn_servers_with(&[envs[faulting_i].clone(), envs[victim_i].clone()])?;
-    let (faulting_child, victim_child) = tenants.split_at_mut(1);
-    let (faulting_child, victim_child) = (&mut faulting_child[0], &mut victim_child[0]);
+    let [mut faulting_child, mut victim_child] = spawn_pair(envs, faulting_i, victim_i)?;
     victim_child.send(&Request::CheckedSpin {
         shape: VICTIM_SHAPE,
         secs: setting.secs,

@@ -4,12 +4,13 @@
 //! through a CUDA IPC handle; then the victim checks its data is unchanged. What each
 //! path returned is saved, not only a verdict.
 
+use super::pattern::matched_words;
 use super::record::{Pod, Role, ScenarioKind, Tenant};
-use super::{tenant_of, Scenario, Setting};
+use super::{spawn_pair, tenant_of, Scenario, Setting};
 use crate::baseline::DeviceFacts;
 use crate::cuda::IpcHandle;
 use crate::error::{Error, Result};
-use crate::run::child::{self, Reply, Request};
+use crate::run::child::{Reply, Request};
 use crate::run::Config;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,29 +18,6 @@ use std::collections::BTreeMap;
 
 /// Bytes the victim shares: several 2 MiB GPU pages, so a partly mapped range shows.
 pub const SHARED_BYTES: usize = 8 << 20;
-
-/// Word `index` of the pattern of `seed` (splitmix64): a fresh seed per run, so a word
-/// of it turns up elsewhere by chance with probability 2^-64, and any match read by
-/// another tenant is the victim's data.
-pub fn pattern_word(seed: u64, index: u64) -> u64 {
-    let mut z = seed.wrapping_add(index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The first `words` words of the pattern of `seed`.
-pub fn pattern(seed: u64, words: usize) -> Vec<u64> {
-    (0..words as u64).map(|i| pattern_word(seed, i)).collect()
-}
-
-/// How many words of `data` equal the pattern of `seed` at their position.
-pub fn matched_words(data: &[u64], seed: u64) -> u64 {
-    data.iter()
-        .zip(0..)
-        .filter(|(&word, i)| word == pattern_word(seed, *i))
-        .count() as u64
-}
 
 /// What the victim shared: where its data lies and how to map it by IPC.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,9 +228,7 @@ pub(super) fn run_memory(
 ) -> Result<MemoryRecord> {
     let (owner_i, owner) = tenant_of(configs, envs, Role::Victim)?;
     let (reader_i, reader) = tenant_of(configs, envs, Role::Aggressor)?;
-    let mut tenants = child::spawn_servers_with(&[envs[owner_i].clone(), envs[reader_i].clone()])?;
-    let (owner_child, reader_child) = tenants.split_at_mut(1);
-    let (owner_child, reader_child) = (&mut owner_child[0], &mut reader_child[0]);
+    let [mut owner_child, mut reader_child] = spawn_pair(envs, owner_i, reader_i)?;
     let seed = rand::random();
     let timeout = setting.timeout;
 
@@ -292,6 +268,7 @@ pub(super) fn run_memory(
 
 #[cfg(test)]
 mod tests {
+    use super::super::pattern::pattern;
     use super::*;
 
     fn read(data: Vec<u64>, seed: u64) -> PathProbe {
@@ -305,26 +282,6 @@ mod tests {
             code: 1,
         };
         PathProbe::from_outcome(Err(err), 7).unwrap()
-    }
-
-    #[test]
-    fn the_pattern_is_seeded_and_only_its_own_words_match() {
-        let p = pattern(7, 1024);
-        assert_eq!(p.len(), 1024);
-        assert_ne!(p, pattern(8, 1024), "another seed, another pattern");
-        assert_eq!(matched_words(&p, 7), 1024);
-        assert_eq!(matched_words(&p, 8), 0);
-        assert_eq!(matched_words(&vec![0; 1024], 7), 0);
-        let mut half = p.clone();
-        half[512..].fill(0);
-        assert_eq!(matched_words(&half, 7), 512);
-        let mut shifted = p;
-        shifted.rotate_left(1);
-        assert_eq!(
-            matched_words(&shifted, 7),
-            0,
-            "words count at their position"
-        );
     }
 
     #[test]

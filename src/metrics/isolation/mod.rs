@@ -5,6 +5,7 @@
 pub mod fault;
 pub mod figures;
 pub mod memory;
+pub mod pattern;
 mod record;
 mod scenario;
 mod shape;
@@ -264,6 +265,18 @@ pub(super) fn tenant_of(
         .ok_or_else(|| Error::Invalid(format!("the scenario has no {role:?} tenant")))?;
     let tenant = Tenant::new(format!("t{}", i + 1), &configs[i].0, role, envs[i].clone());
     Ok((i, tenant))
+}
+
+/// Starts the tenants at `first` and `second` of `envs`, in that order, each in its
+/// own environment, and waits until both hold their contexts.
+fn spawn_pair(
+    envs: &[BTreeMap<String, String>],
+    first: usize,
+    second: usize,
+) -> Result<[child::Child; 2]> {
+    child::spawn_servers_with(&[envs[first].clone(), envs[second].clone()])?
+        .try_into()
+        .map_err(|_| Error::Invalid("two tenants were asked for".into()))
 }
 
 /// What the tenants of a scenario reported, before the figures are derived.

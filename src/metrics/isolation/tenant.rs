@@ -2,7 +2,8 @@
 //! (run/child.rs dispatches here). Everything runs in the tenant's own context.
 
 use super::fault::{CheckedRun, CheckedWindow, FaultReport, TimedError};
-use super::memory::{self, MemoryProbe, OwnerCheck, PathProbe, SharedBuffer, SUCCESS};
+use super::memory::{MemoryProbe, OwnerCheck, PathProbe, SharedBuffer, SUCCESS};
+use super::pattern;
 use super::shape::TenantShape;
 use crate::cuda::{
     self, DeviceBuffer, IpcHandle, IpcMapping, IsolationKernels, LaunchKernels, Stream,
@@ -21,7 +22,7 @@ pub struct Held {
 /// IPC handle to it if the layer allows.
 pub fn share(held: &mut Held, bytes: usize, seed: u64) -> Result<SharedBuffer> {
     let buffer = DeviceBuffer::new(bytes)?;
-    buffer.copy_from_host(&memory::pattern(seed, bytes / 8))?;
+    buffer.copy_from_host(&pattern::pattern(seed, bytes / 8))?;
     let (ipc_handle, ipc_export) = match IpcHandle::export(&buffer) {
         Ok(handle) => (Some(handle), SUCCESS.to_owned()),
         Err(Error::Cuda { name, .. }) => (None, name),
@@ -47,7 +48,7 @@ pub fn check_shared(held: &Held) -> Result<OwnerCheck> {
     buffer.copy_to_host(&mut data)?;
     Ok(OwnerCheck {
         words: data.len() as u64,
-        changed_words: data.len() as u64 - memory::matched_words(&data, *seed),
+        changed_words: data.len() as u64 - pattern::matched_words(&data, *seed),
     })
 }
 
