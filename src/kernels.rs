@@ -19,3 +19,6 @@ pub const ATTENTION: &str = include_str!(concat!(env!("OUT_DIR"), "/attention.pt
 
 /// kernels/random.cu: `uniform_bf16`, `uniform_f16`, `uniform_f32`.
 pub const RANDOM: &str = include_str!(concat!(env!("OUT_DIR"), "/random.ptx"));
+
+/// kernels/isolation.cu: `copy_words`, `write_word`.
+pub const ISOLATION: &str = include_str!(concat!(env!("OUT_DIR"), "/isolation.ptx"));

@@ -75,6 +75,10 @@ enum Command {
         /// HAMi-core state files: one per tenant (separate pods) or one per scenario (shared).
         #[arg(long)]
         pod: Option<isolation::Pod>,
+        /// Comma-separated kernel shapes of the share scenarios: short (8 blocks per SM of
+        /// 0.1 ms), 1ms and 10ms (one block per SM); default: all three.
+        #[arg(long)]
+        shapes: Option<String>,
         /// Replace existing exports of the same scenarios.
         #[arg(long)]
         force: bool,
@@ -202,9 +206,11 @@ fn main() -> ExitCode {
             out,
             secs,
             pod,
+            shapes,
             force,
         } => (|| {
-            let scenarios = isolation::select_scenarios(scenarios.as_deref(), pod)?;
+            let scenarios =
+                isolation::select_scenarios(scenarios.as_deref(), pod, shapes.as_deref())?;
             let opts = isolation::IsolationOptions {
                 scenarios,
                 hami_lib,

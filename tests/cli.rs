@@ -297,11 +297,16 @@ fn worker_names_a_missing_job_file() -> TestResult {
 }
 
 #[test]
-fn isolate_names_an_unknown_scenario_and_a_missing_library_before_the_driver() -> TestResult {
+fn isolate_names_an_unknown_scenario_or_shape_and_a_missing_library_before_the_driver() -> TestResult
+{
     let tmp = tempfile::tempdir()?;
     let line = error_line(cli(tmp.path())?.args(["isolate", "--scenarios", "native-x2,bogus"]))?;
     assert!(line.contains("unknown scenario 'bogus'"), "{line}");
     assert!(line.contains("hami-50-victim-native-aggressor"), "{line}");
+
+    let line = error_line(cli(tmp.path())?.args(["isolate", "--shapes", "short,2ms"]))?;
+    assert!(line.contains("unknown kernel shape '2ms'"), "{line}");
+    assert!(line.contains("short, 1ms, 10ms"), "{line}");
 
     let lib = tmp.path().join("missing/libvgpu.so");
     let line = error_line(

@@ -329,6 +329,10 @@ fn isolation_scenarios_get_a_table_of_tenants() {
         "### Isolation: hami-50-victim-native-aggressor (separate pods, 10 s per phase)",
     );
     assert!(scenario.contains("IS-008 Jain's index of the tenants' throughputs: 1.000"));
+    assert!(
+        scenario.contains("Kernel shape (IS-003): short (8 blocks per SM of 0.1 ms)."),
+        "saved before the shape axis, so the short shape: {scenario}"
+    );
     let victim = row(scenario, "t1");
     assert!(
         victim.starts_with("| t1 | hami-50 | victim | 23.3 % (limit 50 %) | 66.9 % |"),
@@ -355,4 +359,74 @@ fn a_damaged_scenario_is_an_error_naming_its_folder() {
     let (path, reason) = corrupt_folder(compare_markdown(tmp.path()).unwrap_err());
     assert_eq!(path, scenario);
     assert!(reason.contains("scenario.json"), "{reason}");
+}
+
+#[test]
+fn a_memory_probe_shows_what_each_path_returned() {
+    let markdown = compare_markdown(&fixtures()).unwrap();
+    let memory = section(
+        &markdown,
+        "### Isolation: memory-hami-50-vs-hami-50 (IS-005, separate pods)",
+    );
+    assert!(memory.contains("Verdict: **isolated**"), "{memory}");
+    assert!(
+        memory.contains("0 of 1048576 words of t1 were changed"),
+        "{memory}"
+    );
+    let path = |name: &str| {
+        memory
+            .lines()
+            .find(|line| line.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no row for {name} in:\n{memory}"))
+    };
+    assert!(
+        path("raw pointer, cuMemcpyDtoH")
+            .contains("| CUDA_ERROR_INVALID_VALUE | cuMemcpyDtoH | 0 | 0 |"),
+        "{memory}"
+    );
+    assert!(
+        path("raw pointer, kernel").contains("| CUDA_ERROR_ILLEGAL_ADDRESS |"),
+        "{memory}"
+    );
+    assert!(
+        path("IPC handle (explicit sharing)").ends_with(
+            "| CUDA_SUCCESS | — | 8388608 | 1048576 | read 1048576 words of the victim's data |"
+        ),
+        "{memory}"
+    );
+}
+
+#[test]
+fn a_scenario_of_an_unknown_kind_is_an_error_naming_its_folder() {
+    let tmp = fixture_copy();
+    let scenario = tmp
+        .path()
+        .join(GPU)
+        .join("isolation/memory-hami-50-vs-hami-50");
+    let file = scenario.join("scenario.json");
+    let text = fs::read_to_string(&file)
+        .unwrap()
+        .replace("\"kind\": \"memory\"", "\"kind\": \"telepathy\"");
+    fs::write(&file, text).unwrap();
+    let (path, reason) = corrupt_folder(compare_markdown(tmp.path()).unwrap_err());
+    assert_eq!(path, scenario);
+    assert!(reason.contains("telepathy"), "{reason}");
+}
+
+#[test]
+fn a_fault_probe_shows_the_fault_and_the_victim_before_and_after() {
+    let markdown = compare_markdown(&fixtures()).unwrap();
+    let fault = section(
+        &markdown,
+        "### Isolation: fault-hami-50-vs-hami-50 (IS-010, separate pods, 10 s)",
+    );
+    assert!(
+        fault.contains("t1 (hami-50) wrote to 0x10: launch CUDA_SUCCESS, synchronize CUDA_ERROR_ILLEGAL_ADDRESS"),
+        "{fault}"
+    );
+    assert!(fault.contains("Verdict: **isolated**"), "{fault}");
+    assert_eq!(
+        row(fault, "t2"),
+        "| t2 | 35515 | 0 | — | 3973 | 3528 | 1904 | 88.8 % |"
+    );
 }

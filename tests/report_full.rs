@@ -54,6 +54,9 @@ fn categories_hold_the_tables_with_isolation_first() {
         .collect();
     assert_eq!(shapes, ["short-blocks", "long-blocks"]);
     assert_eq!(report.categories[0].sm_share[0].series.len(), 3);
+    let fairness = &report.categories[0].fairness;
+    assert_eq!(fairness.len(), 1);
+    assert_eq!(fairness[0].shape, "short");
 }
 
 #[test]
@@ -85,16 +88,41 @@ fn findings_are_computed_and_skip_the_unverified_configuration() {
     // hami-50 is slower on OH-001 but unverified: nothing is stated for its run (the
     // isolation scenario is a run of its own, with findings of its own).
     assert!(
-        texts
+        report
+            .categories
             .iter()
-            .filter(|t| !t.starts_with("hami-50-victim-native-aggressor: "))
-            .all(|t| !t.contains("hami-50")),
+            .flat_map(|c| &c.findings)
+            .filter(|f| !matches!(
+                f.kind,
+                FindingKind::Fairness { .. }
+                    | FindingKind::Interference { .. }
+                    | FindingKind::MemoryIsolation(_)
+                    | FindingKind::FaultIsolation(_)
+            ))
+            .all(|f| !f.text.contains("hami-50")),
         "{texts:#?}"
     );
     assert!(
         texts.iter().any(|t| t.starts_with(
-            "hami-50-victim-native-aggressor: victim t1 (hami-50) got 66.9 % alone and lost 65.2 %"
+            "hami-50-victim-native-aggressor (8 blocks per SM of 0.1 ms): victim t1 (hami-50) got 66.9 % alone and lost 65.2 %"
         )),
+        "{texts:#?}"
+    );
+    assert!(
+        texts.contains(
+            &"memory-hami-50-vs-hami-50: isolated: t2 (hami-50) reading t1 (hami-50)'s memory by raw pointer: \
+                copy refused (CUDA_ERROR_INVALID_VALUE from cuMemcpyDtoH), \
+                kernel refused (CUDA_ERROR_ILLEGAL_ADDRESS from cuStreamSynchronize); \
+                t1's data unchanged; IPC allowed: t2 read t1's data through its handle (explicit sharing, not a leak)"
+        ),
+        "{texts:#?}"
+    );
+    assert!(
+        texts.contains(
+            &"fault-hami-50-vs-hami-50: isolated, the victim kept running, all 35515 kernels correct: \
+              t1 (hami-50)'s write to 0x10 got CUDA_ERROR_ILLEGAL_ADDRESS \
+              (then CUDA_ERROR_ILLEGAL_ADDRESS from cuMemAlloc); t2 (hami-50) ran at 88.8 % of its rate before the fault"
+        ),
         "{texts:#?}"
     );
     let skipped = report

@@ -39,11 +39,7 @@ impl DeviceBuffer {
     /// Copies the whole buffer to `host`, which must be exactly as large.
     pub fn copy_to_host<T: Copy>(&self, host: &mut [T]) -> Result<()> {
         assert_eq!(std::mem::size_of_val(host), self.bytes, "host slice size");
-        // SAFETY: sizes checked above; synchronous copy.
-        check(
-            unsafe { sys::cuMemcpyDtoH_v2(host.as_mut_ptr().cast(), self.ptr, self.bytes) },
-            "cuMemcpyDtoH",
-        )
+        copy_from_address(self.ptr, host)
     }
 
     /// Copies `host`, which must be exactly as large, into the buffer.
@@ -61,6 +57,36 @@ impl DeviceBuffer {
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: ptr came from cuMemAlloc and is freed once.
         check(unsafe { sys::cuMemFree_v2(this.ptr) }, "cuMemFree")
+    }
+}
+
+/// Copies `host.len()` values from device address `address` into `host`. The address
+/// need not be this process's: the driver checks it in the current context, which is
+/// what IS-005 probes with another tenant's pointer.
+pub fn copy_from_address<T: Copy>(address: u64, host: &mut [T]) -> Result<()> {
+    // SAFETY: the host side is exactly `host`; the driver validates the device range
+    // and refuses one the current context cannot reach. Synchronous copy.
+    check(
+        unsafe {
+            sys::cuMemcpyDtoH_v2(
+                host.as_mut_ptr().cast(),
+                address,
+                std::mem::size_of_val(host),
+            )
+        },
+        "cuMemcpyDtoH",
+    )
+}
+
+/// Whether `address` lies in an allocation of the current context, so a probe can
+/// tell "read another tenant's memory" from "read its own memory at that address".
+pub fn owns_address(address: u64) -> Result<bool> {
+    let (mut base, mut size) = (0, 0usize);
+    // SAFETY: writes one CUdeviceptr and one size_t.
+    let result = unsafe { sys::cuMemGetAddressRange_v2(&mut base, &mut size, address) };
+    match result {
+        sys::CUresult::CUDA_ERROR_NOT_FOUND | sys::CUresult::CUDA_ERROR_INVALID_VALUE => Ok(false),
+        other => check(other, "cuMemGetAddressRange").map(|()| true),
     }
 }
 

@@ -5,6 +5,7 @@ mod blas;
 mod context;
 mod event;
 mod graph;
+mod ipc;
 mod launchers;
 mod memory;
 mod module;
@@ -15,11 +16,12 @@ pub use blas::Cublas;
 pub use context::{Context, Device};
 pub use event::Event;
 pub use graph::GraphExec;
+pub use ipc::{IpcHandle, IpcMapping};
 pub use launchers::{
-    AttentionKernels, AttnShape, DecodeKernels, GemmKernels, LaunchKernels, PipelineKernels,
-    Precision, RandomKernels, FLASH_BLOCK_M, GEMV_MAX_BATCH,
+    AttentionKernels, AttnShape, DecodeKernels, GemmKernels, IsolationKernels, LaunchKernels,
+    PipelineKernels, Precision, RandomKernels, FLASH_BLOCK_M, GEMV_MAX_BATCH,
 };
-pub use memory::DeviceBuffer;
+pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, Module};
 pub use pool::{MemPool, PoolAlloc};
 pub use stream::Stream;

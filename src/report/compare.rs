@@ -7,7 +7,7 @@ use super::stats::{self, Comparison};
 use crate::baseline::{Better, DeviceFacts, SummaryEntry, Verification};
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::metrics::isolation::ScenarioRecord;
+use crate::metrics::isolation::{ProbeRecords, ScenarioRecord};
 use serde::Serialize;
 
 /// Name of the configuration every other one is compared against.
@@ -32,6 +32,9 @@ pub struct GpuComparison {
     /// Isolation scenarios, as their tenants reported them.
     #[serde(skip)]
     pub scenarios: Vec<ScenarioRecord>,
+    /// Cross-tenant probes (IS-005, IS-010), as the tenants reported them.
+    #[serde(skip)]
+    pub probes: ProbeRecords,
 }
 
 /// A configuration's verification, which says whether its figures can be trusted.
@@ -124,6 +127,7 @@ fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
         configs,
         metrics,
         scenarios: gpu.scenarios.clone(),
+        probes: gpu.probes.clone(),
     })
 }
 

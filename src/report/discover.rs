@@ -6,7 +6,9 @@ use crate::baseline::{
     read_json, Baseline, SummaryEntry, CRITERION_DIR, ROUNDS_DIR, RUN_FILE, SUMMARY_FILE,
 };
 use crate::error::{io_at, Error, Result};
-use crate::metrics::isolation::{ScenarioRecord, ISOLATION_DIR, SCENARIO_FILE};
+use crate::metrics::isolation::{
+    ProbeRecords, SavedScenario, ScenarioRecord, ISOLATION_DIR, SCENARIO_FILE,
+};
 use serde::Deserialize;
 use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
@@ -94,6 +96,8 @@ pub struct GpuBaselines {
     pub configs: Vec<LoadedConfig>,
     /// Isolation scenarios under `isolation/`, in name order.
     pub scenarios: Vec<ScenarioRecord>,
+    /// Cross-tenant probes (IS-005, IS-010) under `isolation/`, in name order.
+    pub probes: ProbeRecords,
 }
 
 /// Loads every configuration under `dir`, GPU folders in name order.
@@ -140,28 +144,37 @@ fn load_gpu(dir: &Path) -> Result<GpuBaselines> {
         .map(|child| load_config(&child))
         .collect::<Result<Vec<_>>>()?;
     configs.sort_by(|a, b| config_order(a.name()).cmp(&config_order(b.name())));
+    let (scenarios, probes) = load_scenarios(&dir.join(ISOLATION_DIR))?;
     Ok(GpuBaselines {
         slug: folder_name(dir),
         dir: dir.to_path_buf(),
         configs,
-        scenarios: load_scenarios(&dir.join(ISOLATION_DIR))?,
+        scenarios,
+        probes,
     })
 }
 
-/// Every scenario folder's scenario.json; one without a readable file is an error.
-fn load_scenarios(dir: &Path) -> Result<Vec<ScenarioRecord>> {
+/// Every scenario folder's scenario.json, by kind; one without a readable file is an
+/// error.
+fn load_scenarios(dir: &Path) -> Result<(Vec<ScenarioRecord>, ProbeRecords)> {
+    let (mut shares, mut probes) = (Vec::new(), ProbeRecords::default());
     if !dir.is_dir() {
-        return Ok(Vec::new());
+        return Ok((shares, probes));
     }
-    visible_subdirs(dir)?
-        .into_iter()
-        .map(|scenario| {
-            read_json(&scenario.join(SCENARIO_FILE)).map_err(|e| Error::CorruptBaseline {
+    for scenario in visible_subdirs(dir)? {
+        let saved = SavedScenario::read(&scenario.join(SCENARIO_FILE)).map_err(|e| {
+            Error::CorruptBaseline {
                 path: scenario.clone(),
                 reason: e.to_string(),
-            })
-        })
-        .collect()
+            }
+        })?;
+        match saved {
+            SavedScenario::Share(record) => shares.push(*record),
+            SavedScenario::Memory(record) => probes.memory.push(*record),
+            SavedScenario::Fault(record) => probes.fault.push(*record),
+        }
+    }
+    Ok((shares, probes))
 }
 
 fn load_config(dir: &Path) -> Result<LoadedConfig> {

@@ -88,6 +88,8 @@ pub struct Category {
 #[derive(Debug, Clone, Serialize)]
 pub struct FairnessSeries {
     pub scenario: String,
+    /// The tenants' kernel shape (IS-003's axis).
+    pub shape: String,
     pub jain_index: Option<f64>,
     pub tenants: Vec<TenantShare>,
 }
@@ -139,6 +141,7 @@ pub fn build(
         configs,
         metrics,
         scenarios,
+        probes,
     } = comparison;
     let verdicts = configs
         .iter()
@@ -197,13 +200,14 @@ pub fn build(
         .iter()
         .map(|s| FairnessSeries {
             scenario: s.scenario.clone(),
+            shape: s.shape.name().to_owned(),
             jain_index: s.jain_index,
             tenants: s
                 .tenants
                 .iter()
                 .map(|t| TenantShare {
-                    tenant: t.name.clone(),
-                    config: t.config.clone(),
+                    tenant: t.tenant.name.clone(),
+                    config: t.tenant.config.clone(),
                     share: t.share_mean,
                 })
                 .collect(),
@@ -212,6 +216,9 @@ pub fn build(
     isolation
         .findings
         .extend(scenarios.iter().flat_map(findings::scenario_findings));
+    isolation
+        .findings
+        .extend(super::isolation::probe_findings(&probes));
     // The limit checks qualify every other figure, so they come first.
     categories.sort_by_key(|category| category.name != ISOLATION);
 

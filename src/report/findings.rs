@@ -74,6 +74,10 @@ pub enum FindingKind {
         relative_ci_high: f64,
         verdict: Verdict,
     },
+    /// What another tenant could read of a tenant's memory (IS-005).
+    MemoryIsolation(super::isolation::MemoryFinding),
+    /// Whether a tenant ran on, correctly, beside another's fault (IS-010).
+    FaultIsolation(super::isolation::FaultFinding),
     /// The SM share one kernel shape got against the configured limit (1.0 = native).
     SmShare {
         shape: String,
@@ -190,20 +194,21 @@ pub fn metric_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Find
 }
 
 /// What an isolation scenario showed: how evenly its tenants shared the GPU, and
-/// what each victim lost beside the others.
+/// what each victim lost beside the others; each names the kernel shape (IS-003),
+/// which decides whether a block-counting limiter bites.
 pub fn scenario_findings(s: &ScenarioRecord) -> Vec<Finding> {
+    let label = format!("{} ({})", s.scenario, s.shape.describe());
     let shares: Vec<String> = s
         .tenants
         .iter()
-        .map(|t| format!("{} {}", t.config, percent(t.share_mean)))
+        .map(|t| format!("{} {}", t.tenant.config, percent(t.share_mean)))
         .collect();
     let mut out: Vec<Finding> = s
         .jain_index
         .map(|jain| Finding {
             config: s.scenario.clone(),
             text: format!(
-                "{}: Jain's index {jain:.3} over {} tenants; each got, of one native tenant alone: {}",
-                s.scenario,
+                "{label}: Jain's index {jain:.3} over {} tenants; each got, of one native tenant alone: {}",
                 s.tenants.len(),
                 shares.join(", ")
             ),
@@ -220,17 +225,16 @@ pub fn scenario_findings(s: &ScenarioRecord) -> Vec<Finding> {
         Some(Finding {
             config: s.scenario.clone(),
             text: format!(
-                "{}: victim {} ({}) got {} alone and lost {} of that beside the others; its p99 kernel latency grew {}",
-                s.scenario,
-                t.name,
-                t.config,
+                "{label}: victim {} ({}) got {} alone and lost {} of that beside the others; its p99 kernel latency grew {}",
+                t.tenant.name,
+                t.tenant.config,
                 percent(alone),
                 percent(loss),
                 t.p99_growth.map_or_else(|| "—".to_owned(), percent)
             ),
             kind: FindingKind::Interference {
                 scenario: s.scenario.clone(),
-                tenant: t.name.clone(),
+                tenant: t.tenant.name.clone(),
                 alone_share: alone,
                 interference: loss,
                 p99_growth: t.p99_growth,

@@ -61,6 +61,7 @@ fn render_gpu(out: &mut String, gpu: &GpuComparison) {
     for scenario in &gpu.scenarios {
         render_scenario(out, scenario);
     }
+    super::isolation::render_probes(out, &gpu.probes);
 }
 
 /// One isolation scenario: a row per tenant with its IS figures.
@@ -75,6 +76,12 @@ fn render_scenario(out: &mut String, s: &ScenarioRecord) {
     );
     let _ = writeln!(
         out,
+        "Kernel shape (IS-003): {} ({}).\n",
+        s.shape.name(),
+        s.shape.describe()
+    );
+    let _ = writeln!(
+        out,
         "Reference: one native tenant alone, {} kernels/s. IS-008 Jain's index of the tenants' throughputs: {}.\n",
         number(s.reference.kernels_per_s),
         s.jain_index.map_or_else(|| NONE.to_owned(), |j| format!("{j:.3}"))
@@ -86,9 +93,10 @@ fn render_scenario(out: &mut String, s: &ScenarioRecord) {
     let pct = |v: Option<f64>| v.map_or_else(|| NONE.to_owned(), percent);
     for t in &s.tenants {
         let limit = t
+            .tenant
             .sm_limit_pct
             .map_or_else(|| "no limit".to_owned(), |l| format!("limit {l} %"));
-        let memory = match (&t.memory, t.mem_limit_mib) {
+        let memory = match (&t.memory, t.tenant.mem_limit_mib) {
             (Some(m), Some(limit)) => format!(
                 "{} / {limit} MiB ({})",
                 m.usable_mib,
@@ -106,9 +114,9 @@ fn render_scenario(out: &mut String, s: &ScenarioRecord) {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} ({limit}) | {} | {} | {} | {} | {} | {} | {memory} | {refusal} |",
-            t.name,
-            cell(&t.config),
-            format!("{:?}", t.role).to_lowercase(),
+            t.tenant.name,
+            cell(&t.tenant.config),
+            format!("{:?}", t.tenant.role).to_lowercase(),
             percent(t.share_mean),
             pct(t.alone_share_mean),
             pct(t.within_limit_band),

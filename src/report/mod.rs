@@ -12,6 +12,7 @@ pub mod document;
 pub mod findings;
 mod format;
 pub mod html;
+pub mod isolation;
 mod links;
 pub mod markdown;
 mod plots;

@@ -4,8 +4,12 @@
 //! stdout; a child that dies or stays silent past its timeout is an error naming
 //! what it was asked, and it is killed, never left behind.
 
-use crate::cuda::{Context, DeviceBuffer};
+use crate::cuda::{Context, DeviceBuffer, IpcHandle};
 use crate::error::{Error, Result};
+use crate::metrics::isolation::fault::{CheckedRun, FaultReport};
+use crate::metrics::isolation::memory::{MemoryProbe, OwnerCheck, SharedBuffer};
+use crate::metrics::isolation::tenant::{self, Held};
+use crate::metrics::isolation::TenantShape;
 use crate::system::{ShapeRun, VerifyShape};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -33,6 +37,25 @@ pub enum Request {
     },
     /// Allocate `chunk_mib` chunks until one is refused, then free them (IS-001/002).
     FillMemory { chunk_mib: u64 },
+    /// IS-005 victim: allocate `bytes`, write the pattern of `seed`, keep it, export it.
+    ShareMemory { bytes: usize, seed: u64 },
+    /// IS-005 aggressor: try to read another tenant's memory.
+    ProbeMemory {
+        address: u64,
+        bytes: usize,
+        seed: u64,
+        ipc_handle: Option<IpcHandle>,
+    },
+    /// IS-005 victim: does the shared buffer still hold its pattern?
+    CheckShared,
+    /// IS-010 aggressor: write to `address`, which no allocation covers.
+    Fault { address: u64 },
+    /// IS-010 victim: spin kernels of `shape` for `secs`, every one checked.
+    CheckedSpin {
+        shape: TenantShape,
+        secs: f64,
+        window_s: f64,
+    },
 }
 
 /// A serving child's answer.
@@ -44,6 +67,11 @@ pub enum Reply {
     CpuTime { ns: u64 },
     Spin(ShapeRun),
     Filled(MemoryFill),
+    Shared(SharedBuffer),
+    Probed(MemoryProbe),
+    OwnerChecked(OwnerCheck),
+    Faulted(FaultReport),
+    Checked(CheckedRun),
     Failed { error: String },
 }
 
@@ -135,12 +163,13 @@ fn process_cpu_time() -> Duration {
 
 fn serve() -> Result<()> {
     let _ctx = Context::primary(0)?;
+    let mut held = Held::default();
     emit(&Reply::Ready)?;
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(crate::error::io_at("stdin"))?;
         let request: Request =
             serde_json::from_str(&line).map_err(|e| Error::Invalid(format!("request: {e}")))?;
-        let reply = match handle(&request) {
+        let reply = match handle(&request, &mut held) {
             Ok(reply) => reply,
             Err(e) => Reply::Failed {
                 error: e.to_string(),
@@ -151,7 +180,7 @@ fn serve() -> Result<()> {
     Ok(())
 }
 
-fn handle(request: &Request) -> Result<Reply> {
+fn handle(request: &Request, held: &mut Held) -> Result<Reply> {
     Ok(match *request {
         Request::AllocFree { bytes, pairs: n } => {
             let mut total = Duration::ZERO;
@@ -188,6 +217,20 @@ fn handle(request: &Request) -> Result<Reply> {
             )?)
         }
         Request::FillMemory { chunk_mib } => Reply::Filled(fill_memory(chunk_mib)?),
+        Request::ShareMemory { bytes, seed } => Reply::Shared(tenant::share(held, bytes, seed)?),
+        Request::ProbeMemory {
+            address,
+            bytes,
+            seed,
+            ipc_handle,
+        } => Reply::Probed(tenant::probe(address, bytes, seed, ipc_handle)?),
+        Request::CheckShared => Reply::OwnerChecked(tenant::check_shared(held)?),
+        Request::Fault { address } => Reply::Faulted(tenant::fault(address)?),
+        Request::CheckedSpin {
+            shape,
+            secs,
+            window_s,
+        } => Reply::Checked(tenant::checked_spin(shape, secs, window_s)?),
     })
 }
 

@@ -141,3 +141,63 @@ impl PipelineKernels {
         }
     }
 }
+
+/// kernels/isolation.cu, loaded: the kernels that reach beyond a tenant's own memory.
+pub struct IsolationKernels {
+    copy_words: Function,
+    write_word: Function,
+}
+
+/// Blocks and threads of `copy_words`; the grid-stride loop covers any length.
+const COPY_GRID: (u32, u32) = (256, 256);
+
+impl IsolationKernels {
+    pub fn load() -> Result<Self> {
+        let module = Module::load("isolation", kernels::ISOLATION)?;
+        Ok(Self {
+            copy_words: module.function("copy_words")?,
+            write_word: module.function("write_word")?,
+        })
+    }
+
+    /// Copies `dst.bytes() / 8` words from device address `src`, which may be one this
+    /// context never allocated (IS-005): the GPU then faults and the next
+    /// synchronisation reports it.
+    pub fn copy_from_address(&self, src: u64, dst: &DeviceBuffer, stream: &Stream) -> Result<()> {
+        let mut src = src;
+        let mut ptr = dst.device_ptr();
+        let mut n = (dst.bytes() / 8) as u64;
+        let mut params = [
+            (&mut src as *mut u64).cast::<c_void>(),
+            (&mut ptr as *mut u64).cast::<c_void>(),
+            (&mut n as *mut u64).cast::<c_void>(),
+        ];
+        // SAFETY: (const u64*, u64*, u64) as declared; n covers exactly `dst`, which
+        // callers keep alive until `stream` is synchronised. `src` is only read: an
+        // address outside this context's memory faults the GPU context, which is
+        // reported as an error and touches no host memory.
+        unsafe {
+            self.copy_words
+                .launch(COPY_GRID.0, COPY_GRID.1, 0, stream, &mut params)
+        }
+    }
+
+    /// Writes one word to device address `target` (IS-010's deliberate fault). An
+    /// address inside this context's own allocations is refused without launching,
+    /// so the kernel can only ever fault, never overwrite this process's data.
+    pub fn write_outside(&self, target: u64, value: u64, stream: &Stream) -> Result<()> {
+        if super::owns_address(target)? {
+            return Err(Error::Invalid(format!(
+                "write_outside: {target:#x} lies in this context's own memory"
+            )));
+        }
+        let (mut target, mut value) = (target, value);
+        let mut params = [
+            (&mut target as *mut u64).cast::<c_void>(),
+            (&mut value as *mut u64).cast::<c_void>(),
+        ];
+        // SAFETY: (u64*, u64) as declared; `target` was checked to lie outside every
+        // allocation of this context, so the store can only fault the GPU context.
+        unsafe { self.write_word.launch(1, 1, 0, stream, &mut params) }
+    }
+}

@@ -2,108 +2,41 @@
 //! configuration, started together behind a barrier. The parent only starts them,
 //! hands out work and joins their reports; every figure is measured in a tenant.
 
+pub mod fault;
 pub mod figures;
+pub mod memory;
+pub mod pattern;
 mod record;
+mod scenario;
+mod shape;
+pub mod tenant;
 
-pub use record::{Pod, Role, ScenarioRecord, TenantRecord, SCENARIO_FILE};
+pub use fault::FaultRecord;
+pub use memory::MemoryRecord;
+pub use record::{
+    Pod, ProbeRecords, Role, SavedScenario, ScenarioKind, ScenarioRecord, Tenant, TenantRecord,
+    SCENARIO_FILE,
+};
+pub use scenario::{default_scenarios, select_scenarios, Scenario, Workload};
+pub use shape::TenantShape;
 
 use crate::baseline::write_json_atomic;
+use crate::baseline::DeviceFacts;
 use crate::error::{io_at, Error, Result};
 use crate::run::child::{self, MemoryFill, Reply, Request};
 use crate::run::{Config, SHARED_CACHE_VAR};
 use crate::system::ShapeRun;
-use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Folder of the scenarios inside a GPU's export folder.
 pub const ISOLATION_DIR: &str = "isolation";
-/// The tenants' kernel: many short blocks, the shape a block-counting limiter sees.
-const BLOCKS_PER_SM: u32 = 8;
-const BLOCK_US: f64 = 100.0;
 /// Chunk of the memory fill (IS-001).
 const FILL_CHUNK_MIB: u64 = 64;
 /// Share windows, as in the verification.
 const WINDOW_S: f64 = 0.5;
-
-/// A scenario: which tenants run side by side, and whether they share one HAMi-core
-/// state file (one pod) or each has its own (separate pods).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scenario {
-    pub name: String,
-    pub tenants: Vec<(String, Role)>,
-    pub pod: Pod,
-}
-
-/// The default scenarios: fairness natively and under two limits, and limited victims
-/// (measured alone first, which is where IS-003/004 read the limit) beside a limited
-/// neighbour and beside an unlimited aggressor.
-pub fn default_scenarios() -> Vec<Scenario> {
-    let peers = |config: &str, n: usize| (0..n).map(|_| (config.to_string(), Role::Peer)).collect();
-    vec![
-        Scenario {
-            name: "native-x2".into(),
-            tenants: peers("native", 2),
-            pod: Pod::Separate,
-        },
-        Scenario {
-            name: "hami-50-x2".into(),
-            tenants: peers("hami-50", 2),
-            pod: Pod::Separate,
-        },
-        Scenario {
-            name: "hami-25-x4".into(),
-            tenants: peers("hami-25", 4),
-            pod: Pod::Separate,
-        },
-        Scenario {
-            name: "hami-25-victim-hami-25-neighbour".into(),
-            tenants: vec![
-                ("hami-25".into(), Role::Victim),
-                ("hami-25".into(), Role::Peer),
-            ],
-            pod: Pod::Separate,
-        },
-        Scenario {
-            name: "hami-50-victim-native-aggressor".into(),
-            tenants: vec![
-                ("hami-50".into(), Role::Victim),
-                ("native".into(), Role::Aggressor),
-            ],
-            pod: Pod::Separate,
-        },
-    ]
-}
-
-/// The default scenarios named in `list` (comma-separated), all of them for `None`;
-/// an unknown name is an error naming the known ones.
-/// With `pod`, every selected scenario runs its tenants in that pod layout.
-pub fn select_scenarios(list: Option<&str>, pod: Option<Pod>) -> Result<Vec<Scenario>> {
-    let mut all = default_scenarios();
-    if let Some(pod) = pod {
-        for scenario in &mut all {
-            scenario.pod = pod;
-        }
-    }
-    let Some(list) = list else {
-        return Ok(all);
-    };
-    list.split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|name| {
-            all.iter().find(|s| s.name == name).cloned().ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unknown scenario '{name}'; the scenarios are {}",
-                    all.iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })
-        })
-        .collect()
-}
 
 /// What `gpu-virt-bench isolate` was asked to do.
 #[derive(Debug, Clone)]
@@ -145,7 +78,7 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
-        let dest = root.join(&scenario.name);
+        let dest = root.join(scenario.run_name());
         if dest.exists() && !opts.force {
             return Err(Error::BaselineExists(dest));
         }
@@ -156,66 +89,138 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
         .prefix("gpu-virt-bench-isolation-")
         .tempdir()
         .map_err(io_at(std::env::temp_dir()))?;
-    let timeout = Duration::from_secs_f64(opts.secs + 120.0);
-    let spin = Request::Spin {
-        blocks_per_sm: BLOCKS_PER_SM,
-        block_us: BLOCK_US,
+    let setting = Setting {
+        facts: &facts,
         secs: opts.secs,
+        timeout: Duration::from_secs_f64(opts.secs + 120.0),
     };
 
-    eprintln!("== reference: one native tenant alone, {} s", opts.secs);
     let native = Config::parse("native", &opts.hami_lib, facts.memory_mib)?;
-    let reference = spin_alone(&native.env, &spin, timeout)?;
+    let mut references = BTreeMap::new();
+    for scenario in &opts.scenarios {
+        let Workload::Share(shape) = scenario.workload else {
+            continue;
+        };
+        if let Entry::Vacant(slot) = references.entry(shape) {
+            eprintln!(
+                "== reference: one native tenant alone, {} shape, {} s",
+                shape.name(),
+                opts.secs
+            );
+            slot.insert(spin_alone(
+                &native.env,
+                &shape.request(opts.secs),
+                setting.timeout,
+            )?);
+        }
+    }
 
+    let mut filled = BTreeSet::new();
     let mut written = Vec::new();
     for (scenario, configs, dest) in resolved {
-        eprintln!("== {}", scenario.name);
+        let name = scenario.run_name();
+        eprintln!("== {name}");
         let envs = tenant_envs(scenario, &configs, scratch.path());
-        let alone = configs
-            .iter()
-            .zip(&envs)
-            .map(|((_, role), env)| match role {
-                Role::Victim => spin_alone(env, &spin, timeout).map(Some),
-                _ => Ok(None),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let together = spin_together(&envs, &spin, timeout)?;
-        let memory = configs
-            .iter()
-            .zip(&envs)
-            .map(|((config, _), env)| match config.expect.mem_limit_mib {
-                Some(_) => fill_alone(env, timeout).map(Some),
-                None => Ok(None),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let tenants = configs
-            .iter()
-            .zip(envs)
-            .zip(alone.into_iter().zip(together).zip(memory))
-            .enumerate()
-            .map(
-                |(i, (((config, role), env), ((alone, together), memory)))| {
-                    TenantRecord::new(
-                        format!("t{}", i + 1),
-                        config,
-                        *role,
-                        env,
-                        Measured {
-                            alone,
-                            together,
-                            memory,
-                        },
-                        &reference,
-                        WINDOW_S,
-                    )
-                },
-            )
-            .collect();
-        let record =
-            ScenarioRecord::new(scenario, opts.secs, WINDOW_S, &facts, &reference, tenants);
-        written.push(save(&record, &dest)?);
+        let path = match scenario.workload {
+            Workload::Share(shape) => {
+                // The memory fill does not depend on the shape: once per scenario.
+                let fill = filled.insert(scenario.name.clone());
+                let record = run_share(
+                    scenario,
+                    shape,
+                    &configs,
+                    envs,
+                    &references[&shape],
+                    fill,
+                    &setting,
+                )?;
+                save(&record, &name, &dest)?
+            }
+            Workload::Memory => {
+                let record = memory::run_memory(scenario, &configs, &envs, &setting)?;
+                eprintln!("   {:?}", record.verdict);
+                save(&record, &name, &dest)?
+            }
+            Workload::Fault => {
+                let record = fault::run_fault(scenario, &configs, &envs, &setting, WINDOW_S)?;
+                eprintln!("   {:?}: {}", record.verdict, record.reason);
+                save(&record, &name, &dest)?
+            }
+        };
+        written.push(path);
     }
     Ok(written)
+}
+
+/// What every scenario's run needs besides its tenants.
+struct Setting<'a> {
+    facts: &'a DeviceFacts,
+    secs: f64,
+    timeout: Duration,
+}
+
+/// One share scenario in one shape: victims alone, then all tenants together, then
+/// (when `fill`) each limited tenant's memory fill alone.
+fn run_share(
+    scenario: &Scenario,
+    shape: TenantShape,
+    configs: &[(Config, Role)],
+    envs: Vec<BTreeMap<String, String>>,
+    reference: &ShapeRun,
+    fill: bool,
+    setting: &Setting,
+) -> Result<ScenarioRecord> {
+    let spin = shape.request(setting.secs);
+    let timeout = setting.timeout;
+    let alone = configs
+        .iter()
+        .zip(&envs)
+        .map(|((_, role), env)| match role {
+            Role::Victim => spin_alone(env, &spin, timeout).map(Some),
+            _ => Ok(None),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let together = spin_together(&envs, &spin, timeout)?;
+    let memory = configs
+        .iter()
+        .zip(&envs)
+        .map(|((config, _), env)| match config.expect.mem_limit_mib {
+            Some(_) if fill => fill_alone(env, timeout).map(Some),
+            _ => Ok(None),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let tenants = configs
+        .iter()
+        .zip(envs)
+        .zip(alone.into_iter().zip(together).zip(memory))
+        .enumerate()
+        .map(
+            |(i, (((config, role), env), ((alone, together), memory)))| {
+                TenantRecord::new(
+                    format!("t{}", i + 1),
+                    config,
+                    *role,
+                    env,
+                    Measured {
+                        alone,
+                        together,
+                        memory,
+                    },
+                    reference,
+                    WINDOW_S,
+                )
+            },
+        )
+        .collect();
+    Ok(ScenarioRecord::new(
+        scenario,
+        shape,
+        setting.secs,
+        WINDOW_S,
+        setting.facts,
+        reference,
+        tenants,
+    ))
 }
 
 /// Each tenant's environment: its configuration's, plus a HAMi-core state file in
@@ -232,9 +237,10 @@ fn tenant_envs(
         .map(|(i, (config, _))| {
             let mut env = config.env.clone();
             if config.library.is_some() {
+                let name = scenario.run_name();
                 let file = match scenario.pod {
-                    Pod::Shared => format!("{}.cache", scenario.name),
-                    Pod::Separate => format!("{}-{i}.cache", scenario.name),
+                    Pod::Shared => format!("{name}.cache"),
+                    Pod::Separate => format!("{name}-{i}.cache"),
                 };
                 env.insert(
                     SHARED_CACHE_VAR.into(),
@@ -244,6 +250,33 @@ fn tenant_envs(
             env
         })
         .collect()
+}
+
+/// The tenant of `role` in a scenario of one victim and one aggressor: its index,
+/// record name (t1, t2, ... by position) and configuration.
+pub(super) fn tenant_of(
+    configs: &[(Config, Role)],
+    envs: &[BTreeMap<String, String>],
+    role: Role,
+) -> Result<(usize, Tenant)> {
+    let i = configs
+        .iter()
+        .position(|(_, r)| *r == role)
+        .ok_or_else(|| Error::Invalid(format!("the scenario has no {role:?} tenant")))?;
+    let tenant = Tenant::new(format!("t{}", i + 1), &configs[i].0, role, envs[i].clone());
+    Ok((i, tenant))
+}
+
+/// Starts the tenants at `first` and `second` of `envs`, in that order, each in its
+/// own environment, and waits until both hold their contexts.
+fn spawn_pair(
+    envs: &[BTreeMap<String, String>],
+    first: usize,
+    second: usize,
+) -> Result<[child::Child; 2]> {
+    child::spawn_servers_with(&[envs[first].clone(), envs[second].clone()])?
+        .try_into()
+        .map_err(|_| Error::Invalid("two tenants were asked for".into()))
 }
 
 /// What the tenants of a scenario reported, before the figures are derived.
@@ -290,12 +323,10 @@ fn fill_alone(env: &BTreeMap<String, String>, timeout: Duration) -> Result<Memor
     }
 }
 
-fn save(record: &ScenarioRecord, dest: &Path) -> Result<PathBuf> {
-    let staging = dest.with_file_name(format!(
-        ".staging-{}-{}",
-        record.scenario,
-        std::process::id()
-    ));
+/// Writes `record` as `dest`/scenario.json, replacing `dest` only once the file is
+/// complete, so an interrupted run never leaves a partial scenario behind.
+fn save(record: &impl serde::Serialize, name: &str, dest: &Path) -> Result<PathBuf> {
+    let staging = dest.with_file_name(format!(".staging-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&staging).map_err(io_at(&staging))?;
     write_json_atomic(&staging.join(SCENARIO_FILE), record)?;
     if dest.exists() {
@@ -328,7 +359,7 @@ mod tests {
 
     #[test]
     fn separate_pods_give_each_limited_tenant_its_own_state_file() {
-        let scenario = select_scenarios(Some("hami-50-victim-native-aggressor"), None)
+        let scenario = select_scenarios(Some("hami-50-victim-native-aggressor"), None, None)
             .unwrap()
             .remove(0);
         let envs = tenant_envs(&scenario, &resolved(&scenario), Path::new("/state"));
@@ -347,7 +378,7 @@ mod tests {
 
     #[test]
     fn one_pod_shares_one_state_file() {
-        let scenario = select_scenarios(Some("hami-25-x4"), Some(Pod::Shared))
+        let scenario = select_scenarios(Some("hami-25-x4"), Some(Pod::Shared), Some("10ms"))
             .unwrap()
             .remove(0);
         assert_eq!(scenario.pod, Pod::Shared);
@@ -355,19 +386,6 @@ mod tests {
         assert_eq!(envs.len(), 4);
         assert!(envs
             .iter()
-            .all(|e| cache(e) == Some("/state/hami-25-x4.cache")));
-    }
-
-    #[test]
-    fn unknown_scenarios_are_named_with_the_known_ones() {
-        let err = select_scenarios(Some("native-x2,bogus"), None).unwrap_err();
-        assert!(
-            err.to_string().contains("'bogus'") && err.to_string().contains("hami-25-x4"),
-            "{err}"
-        );
-        assert_eq!(
-            select_scenarios(None, None).unwrap().len(),
-            default_scenarios().len()
-        );
+            .all(|e| cache(e) == Some("/state/hami-25-x4-10ms.cache")));
     }
 }

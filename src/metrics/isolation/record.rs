@@ -1,15 +1,20 @@
 //! `scenario.json`: the tenants of one scenario, what each measured, and the IS
 //! figures derived from it.
 
+use super::fault::FaultRecord;
 use super::figures;
+use super::memory::MemoryRecord;
+use super::shape::TenantShape;
 use super::Measured;
-use crate::baseline::DeviceFacts;
+use crate::baseline::{read_json, DeviceFacts};
+use crate::error::{Error, Result};
 use crate::run::child::MemoryFill;
 use crate::run::Config;
 use crate::system::ShapeRun;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 pub const SCENARIO_FILE: &str = "scenario.json";
 
@@ -44,15 +49,36 @@ pub enum Role {
     Aggressor,
 }
 
-/// One tenant: its configuration, what it measured, and its figures.
+/// Who a tenant is: its configuration as it ran. Every scenario kind records its
+/// tenants this way, so a reader finds the limits in one place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TenantRecord {
+pub struct Tenant {
     pub name: String,
     pub config: String,
     pub role: Role,
     pub env: BTreeMap<String, String>,
     pub sm_limit_pct: Option<u32>,
     pub mem_limit_mib: Option<u64>,
+}
+
+impl Tenant {
+    pub fn new(name: String, config: &Config, role: Role, env: BTreeMap<String, String>) -> Self {
+        Self {
+            name,
+            config: config.name.clone(),
+            role,
+            env,
+            sm_limit_pct: config.expect.sm_limit_pct,
+            mem_limit_mib: config.expect.mem_limit_mib,
+        }
+    }
+}
+
+/// One tenant of a share scenario: who it is, what it measured, and its figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    #[serde(flatten)]
+    pub tenant: Tenant,
     /// Alone on the GPU (victims only).
     pub alone: Option<ShapeRun>,
     /// Beside the scenario's other tenants.
@@ -112,12 +138,7 @@ impl TenantRecord {
         let limit_windows = alone_windows.as_deref();
         let mem_limit = config.expect.mem_limit_mib;
         Self {
-            name,
-            config: config.name.clone(),
-            role,
-            env,
-            sm_limit_pct: config.expect.sm_limit_pct,
-            mem_limit_mib: mem_limit,
+            tenant: Tenant::new(name, config, role, env),
             share_mean: together.kernels_per_s / reference.kernels_per_s,
             alone_share_mean: alone
                 .as_ref()
@@ -147,10 +168,30 @@ impl TenantRecord {
     }
 }
 
-/// One scenario as run.
+/// What a scenario.json holds, as its `kind` says; files saved before there was more
+/// than one kind have none and are share scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScenarioKind {
+    /// Tenants side by side running the spin kernel (IS-001..004, IS-006..009).
+    #[default]
+    Share,
+    /// One tenant's memory read by another (IS-005).
+    Memory,
+    /// One tenant faults beside another's checked work (IS-010).
+    Fault,
+}
+
+/// A share scenario as run: one kernel shape, every tenant's throughput.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioRecord {
+    #[serde(default)]
+    pub kind: ScenarioKind,
+    /// The scenario's name with its shape (see [`TenantShape::scenario_name`]).
     pub scenario: String,
+    /// The tenants' kernel shape (IS-003's axis).
+    #[serde(default)]
+    pub shape: TenantShape,
     pub pod: Pod,
     pub secs: f64,
     pub window_s: f64,
@@ -167,6 +208,7 @@ pub struct ScenarioRecord {
 impl ScenarioRecord {
     pub fn new(
         scenario: &super::Scenario,
+        shape: TenantShape,
         secs: f64,
         window_s: f64,
         device: &DeviceFacts,
@@ -175,7 +217,9 @@ impl ScenarioRecord {
     ) -> Self {
         let throughputs: Vec<f64> = tenants.iter().map(|t| t.together.kernels_per_s).collect();
         Self {
-            scenario: scenario.name.clone(),
+            kind: ScenarioKind::Share,
+            scenario: scenario.run_name(),
+            shape,
             pod: scenario.pod,
             secs,
             window_s,
@@ -189,10 +233,44 @@ impl ScenarioRecord {
     }
 }
 
+/// The saved scenarios that probe across tenants rather than share the GPU (IS-005,
+/// IS-010), as the report takes them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeRecords {
+    pub memory: Vec<MemoryRecord>,
+    pub fault: Vec<FaultRecord>,
+}
+
+/// Any scenario.json, read as its `kind` says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SavedScenario {
+    Share(Box<ScenarioRecord>),
+    Memory(Box<MemoryRecord>),
+    Fault(Box<FaultRecord>),
+}
+
+impl SavedScenario {
+    pub fn read(path: &Path) -> Result<Self> {
+        let value: serde_json::Value = read_json(path)?;
+        let json = |source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        };
+        let kind = match value.get("kind") {
+            Some(kind) => ScenarioKind::deserialize(kind).map_err(json)?,
+            None => ScenarioKind::Share,
+        };
+        Ok(match kind {
+            ScenarioKind::Share => Self::Share(serde_json::from_value(value).map_err(json)?),
+            ScenarioKind::Memory => Self::Memory(serde_json::from_value(value).map_err(json)?),
+            ScenarioKind::Fault => Self::Fault(serde_json::from_value(value).map_err(json)?),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     fn run(kernels_per_s: f64, windows: &[f64], p99: f64) -> ShapeRun {
         ShapeRun {
@@ -254,5 +332,30 @@ mod tests {
         assert_eq!(t.interference, None);
         assert_eq!(t.memory_accuracy, None);
         assert!(t.qos_cv.is_some());
+    }
+
+    #[test]
+    fn records_saved_before_the_shape_axis_read_as_short_share_scenarios() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "tests/fixtures/baselines/nvidia-test-gpu/isolation/hami-50-victim-native-aggressor/scenario.json",
+        );
+        let record: ScenarioRecord = crate::baseline::read_json(&path).unwrap();
+        assert_eq!(record.kind, ScenarioKind::Share);
+        assert_eq!(record.shape, TenantShape::Short);
+        assert_eq!(record.tenants[0].tenant.config, "hami-50");
+
+        let mut long = record;
+        long.shape = TenantShape::TenMs;
+        let json = serde_json::to_value(&long).unwrap();
+        assert_eq!(json["kind"], "share");
+        assert_eq!(json["shape"], "10ms");
+        assert_eq!(
+            json["tenants"][0]["sm_limit_pct"], 50,
+            "a tenant's configuration stays at the tenant's top level"
+        );
+        assert_eq!(
+            serde_json::from_value::<ScenarioRecord>(json).unwrap(),
+            long
+        );
     }
 }

@@ -1,0 +1,221 @@
+//! Which scenarios `isolate` knows and how a command line picks among them.
+
+use super::record::{Pod, Role};
+use super::shape::TenantShape;
+use crate::error::{Error, Result};
+
+/// What a scenario's tenants do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Every tenant runs the spin kernel of this shape, side by side.
+    Share(TenantShape),
+    /// IS-005: the victim writes a pattern into its memory, the aggressor tries to
+    /// read it by raw pointer and through an IPC handle.
+    Memory,
+    /// IS-010: the aggressor writes to an illegal address while the victim runs
+    /// checked kernels.
+    Fault,
+}
+
+/// A scenario: which tenants run side by side, whether they share one HAMi-core
+/// state file (one pod) or each has its own (separate pods), and what they run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub tenants: Vec<(String, Role)>,
+    pub pod: Pod,
+    pub workload: Workload,
+}
+
+impl Scenario {
+    /// The name its record and folder get: a share scenario's carries its shape.
+    pub fn run_name(&self) -> String {
+        match self.workload {
+            Workload::Share(shape) => shape.scenario_name(&self.name),
+            Workload::Memory | Workload::Fault => self.name.clone(),
+        }
+    }
+
+    fn new(name: &str, tenants: &[(&str, Role)], workload: Workload) -> Self {
+        Self {
+            name: name.to_owned(),
+            tenants: tenants
+                .iter()
+                .map(|(config, role)| ((*config).to_owned(), *role))
+                .collect(),
+            pod: Pod::Separate,
+            workload,
+        }
+    }
+}
+
+/// The default scenarios: fairness natively and under two limits, limited victims
+/// (measured alone first, which is where IS-003/004 read the limit) beside a limited
+/// neighbour and beside an unlimited aggressor; then IS-005 and IS-010 between two
+/// limited tenants, so the interposer is on both sides, and between two native ones
+/// as the reference of what the driver alone does.
+pub fn default_scenarios() -> Vec<Scenario> {
+    use Role::{Aggressor, Peer, Victim};
+    let share = Workload::Share(TenantShape::Short);
+    vec![
+        Scenario::new("native-x2", &[("native", Peer); 2], share),
+        Scenario::new("hami-50-x2", &[("hami-50", Peer); 2], share),
+        Scenario::new("hami-25-x4", &[("hami-25", Peer); 4], share),
+        Scenario::new(
+            "hami-25-victim-hami-25-neighbour",
+            &[("hami-25", Victim), ("hami-25", Peer)],
+            share,
+        ),
+        Scenario::new(
+            "hami-50-victim-native-aggressor",
+            &[("hami-50", Victim), ("native", Aggressor)],
+            share,
+        ),
+        Scenario::new(
+            "memory-hami-50-vs-hami-50",
+            &[("hami-50", Victim), ("hami-50", Aggressor)],
+            Workload::Memory,
+        ),
+        Scenario::new(
+            "memory-native-vs-native",
+            &[("native", Victim), ("native", Aggressor)],
+            Workload::Memory,
+        ),
+        Scenario::new(
+            "fault-hami-50-vs-hami-50",
+            &[("hami-50", Aggressor), ("hami-50", Victim)],
+            Workload::Fault,
+        ),
+        Scenario::new(
+            "fault-native-vs-native",
+            &[("native", Aggressor), ("native", Victim)],
+            Workload::Fault,
+        ),
+    ]
+}
+
+/// The default scenarios named in `list` (comma-separated), all of them for `None`;
+/// an unknown name is an error naming the known ones. With `pod`, every selected
+/// scenario runs its tenants in that pod layout. Each share scenario is run once per
+/// shape of `shapes` (comma-separated; all of [`TenantShape::ALL`] for `None`).
+pub fn select_scenarios(
+    list: Option<&str>,
+    pod: Option<Pod>,
+    shapes: Option<&str>,
+) -> Result<Vec<Scenario>> {
+    let shapes = match shapes {
+        Some(list) => TenantShape::parse_list(list)?,
+        None => TenantShape::ALL.to_vec(),
+    };
+    let mut all = default_scenarios();
+    if let Some(pod) = pod {
+        for scenario in &mut all {
+            scenario.pod = pod;
+        }
+    }
+    let picked = match list {
+        None => all,
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|name| {
+                all.iter().find(|s| s.name == name).cloned().ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "unknown scenario '{name}'; the scenarios are {}",
+                        all.iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+    };
+    Ok(picked
+        .into_iter()
+        .flat_map(|scenario| match scenario.workload {
+            Workload::Share(_) => shapes
+                .iter()
+                .map(|&shape| Scenario {
+                    workload: Workload::Share(shape),
+                    ..scenario.clone()
+                })
+                .collect(),
+            Workload::Memory | Workload::Fault => vec![scenario],
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(scenarios: &[Scenario]) -> Vec<String> {
+        scenarios.iter().map(Scenario::run_name).collect()
+    }
+
+    #[test]
+    fn unknown_scenarios_are_named_with_the_known_ones() {
+        let err = select_scenarios(Some("native-x2,bogus"), None, None).unwrap_err();
+        assert!(
+            err.to_string().contains("'bogus'") && err.to_string().contains("hami-25-x4"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn share_scenarios_run_once_per_shape_and_the_others_once() {
+        let picked = select_scenarios(
+            Some("native-x2,memory-native-vs-native,fault-native-vs-native"),
+            None,
+            Some("short,10ms"),
+        )
+        .unwrap();
+        assert_eq!(
+            names(&picked),
+            [
+                "native-x2",
+                "native-x2-10ms",
+                "memory-native-vs-native",
+                "fault-native-vs-native"
+            ]
+        );
+        assert_eq!(picked[1].workload, Workload::Share(TenantShape::TenMs));
+        let err = select_scenarios(None, None, Some("short,gemm")).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown kernel shape 'gemm'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn by_default_every_scenario_runs_and_share_ones_in_every_shape() {
+        let defaults = default_scenarios();
+        let all = select_scenarios(None, None, None).unwrap();
+        let shares = defaults
+            .iter()
+            .filter(|s| matches!(s.workload, Workload::Share(_)))
+            .count();
+        assert_eq!(
+            all.len(),
+            defaults.len() + shares * (TenantShape::ALL.len() - 1)
+        );
+        let mut unique = names(&all);
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "every run has a folder of its own");
+    }
+
+    #[test]
+    fn memory_and_fault_scenarios_have_one_victim_and_one_aggressor() {
+        for scenario in default_scenarios()
+            .iter()
+            .filter(|s| !matches!(s.workload, Workload::Share(_)))
+        {
+            let mut roles: Vec<Role> = scenario.tenants.iter().map(|(_, r)| *r).collect();
+            roles.sort_by_key(|r| *r as u8);
+            assert_eq!(roles, [Role::Victim, Role::Aggressor], "{}", scenario.name);
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The tenants' kernel shape (IS-003's axis). A limiter that charges per launched
+//! block throttles many short blocks but lets a few long ones through (GPU.md), so
+//! the same scenario is run once per shape and the shape is saved with it.
+
+use crate::error::{Error, Result};
+use crate::run::child::Request;
+use serde::{Deserialize, Serialize};
+
+/// What each tenant runs, one kernel at a time. New shapes (e.g. a GEMM) are a new
+/// variant here: [`TenantShape::request`] is the one place that turns a shape into
+/// work for a tenant.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub enum TenantShape {
+    /// 8 blocks per SM of ~0.1 ms: what a block-counting limiter sees most of. The
+    /// default, also of scenarios saved before the shape was recorded.
+    #[default]
+    #[serde(rename = "short")]
+    Short,
+    /// One block per SM of ~1 ms.
+    #[serde(rename = "1ms")]
+    OneMs,
+    /// One block per SM of ~10 ms, as persistent kernels run.
+    #[serde(rename = "10ms")]
+    TenMs,
+}
+
+impl TenantShape {
+    /// Every shape, in the order `isolate` runs them by default.
+    pub const ALL: [Self; 3] = [Self::Short, Self::OneMs, Self::TenMs];
+
+    /// The name used on the command line, in scenario names and in scenario.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Short => "short",
+            Self::OneMs => "1ms",
+            Self::TenMs => "10ms",
+        }
+    }
+
+    /// What the shape is, for a reader of the report.
+    pub fn describe(self) -> String {
+        let (blocks_per_sm, block_us) = self.spin();
+        let per_sm = if blocks_per_sm == 1 {
+            "1 block per SM".to_owned()
+        } else {
+            format!("{blocks_per_sm} blocks per SM")
+        };
+        format!("{per_sm} of {} ms", block_us / 1000.0)
+    }
+
+    /// Blocks per SM and the time each block spins, in us, of the spin kernel.
+    pub(crate) fn spin(self) -> (u32, f64) {
+        match self {
+            Self::Short => (8, 100.0),
+            Self::OneMs => (1, 1_000.0),
+            Self::TenMs => (1, 10_000.0),
+        }
+    }
+
+    /// The work a tenant of this shape runs for `secs`.
+    pub fn request(self, secs: f64) -> Request {
+        let (blocks_per_sm, block_us) = self.spin();
+        Request::Spin {
+            blocks_per_sm,
+            block_us,
+            secs,
+        }
+    }
+
+    /// The folder and record name of `scenario` run with this shape: the short shape
+    /// keeps the bare name, so scenarios saved before the axis existed still match.
+    pub fn scenario_name(self, scenario: &str) -> String {
+        match self {
+            Self::Short => scenario.to_owned(),
+            other => format!("{scenario}-{}", other.name()),
+        }
+    }
+
+    /// The shapes of a comma-separated list, in its order and each once; an unknown
+    /// name is an error naming the known ones.
+    pub fn parse_list(list: &str) -> Result<Vec<Self>> {
+        let mut shapes = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let shape = name.parse()?;
+            if !shapes.contains(&shape) {
+                shapes.push(shape);
+            }
+        }
+        if shapes.is_empty() {
+            return Err(Error::Invalid(format!(
+                "no kernel shape given; the shapes are {}",
+                Self::known()
+            )));
+        }
+        Ok(shapes)
+    }
+
+    fn known() -> String {
+        Self::ALL.map(Self::name).join(", ")
+    }
+}
+
+impl std::str::FromStr for TenantShape {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|shape| shape.name() == s)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown kernel shape '{s}'; the shapes are {}",
+                    Self::known()
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_parse_in_order_once_each_and_unknown_names_are_named() {
+        assert_eq!(
+            TenantShape::parse_list("10ms, short,10ms").unwrap(),
+            [TenantShape::TenMs, TenantShape::Short]
+        );
+        let err = TenantShape::parse_list("short,2ms")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'2ms'") && err.contains("short, 1ms, 10ms"),
+            "{err}"
+        );
+        assert!(TenantShape::parse_list(" , ").is_err());
+    }
+
+    #[test]
+    fn names_round_trip_through_json_and_the_short_shape_is_the_default() {
+        for shape in TenantShape::ALL {
+            let json = serde_json::to_string(&shape).unwrap();
+            assert_eq!(json, format!("\"{}\"", shape.name()));
+            assert_eq!(serde_json::from_str::<TenantShape>(&json).unwrap(), shape);
+        }
+        assert_eq!(TenantShape::default(), TenantShape::Short);
+    }
+
+    #[test]
+    fn long_shapes_run_one_block_per_sm_and_name_their_scenarios() {
+        assert_eq!(TenantShape::Short.describe(), "8 blocks per SM of 0.1 ms");
+        assert_eq!(TenantShape::TenMs.describe(), "1 block per SM of 10 ms");
+        match TenantShape::OneMs.request(2.0) {
+            Request::Spin {
+                blocks_per_sm,
+                block_us,
+                secs,
+            } => assert_eq!((blocks_per_sm, block_us, secs), (1, 1000.0, 2.0)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(TenantShape::Short.scenario_name("native-x2"), "native-x2");
+        assert_eq!(
+            TenantShape::TenMs.scenario_name("native-x2"),
+            "native-x2-10ms"
+        );
+    }
+}
