@@ -8,11 +8,33 @@
 #define GEMV_MAX_BATCH 32
 // Elements each lane loads at a time: 8 bf16 are one 16-byte load.
 #define GEMV_VEC 8
+// 16-byte loads of W each lane has in flight before it uses the first: a decode
+// step is bound by the bytes of W in flight, not by arithmetic.
+#define GEMV_UNROLL 4
+
+// Adds x[b, k..k+8] . w8 into acc[b] for every sequence b < batch.
+__device__ __forceinline__ void gemv_accumulate(float (&acc)[GEMV_MAX_BATCH], const float (&w8)[GEMV_VEC],
+                                                const __nv_bfloat16 *x, int batch, int k_dim, int k) {
+#pragma unroll
+    for (int b = 0; b < GEMV_MAX_BATCH; ++b) {
+        if (b < batch) {
+            const uint4 x_raw = __ldg(reinterpret_cast<const uint4 *>(x + (size_t)b * k_dim + k));
+            const __nv_bfloat162 *x2 = reinterpret_cast<const __nv_bfloat162 *>(&x_raw);
+#pragma unroll
+            for (int i = 0; i < GEMV_VEC / 2; ++i) {
+                const float2 f = __bfloat1622float2(x2[i]);
+                acc[b] = fmaf(w8[2 * i], f.x, acc[b]);
+                acc[b] = fmaf(w8[2 * i + 1], f.y, acc[b]);
+            }
+        }
+    }
+}
 
 // y[b, n] = sum_k x[b, k] * W[n, k] for b < B (B <= 32), n < N: y = x * W^T, the
 // linear layer of a decode step. One warp per output row n streams W's row once with
-// 16-byte loads and applies it to every sequence of the batch, so the weights (the
-// bytes that bound a decode step) are read once per step whatever the batch.
+// 16-byte loads, GEMV_UNROLL of them in flight per lane, and applies it to every
+// sequence of the batch, so the weights (the bytes that bound a decode step) are read
+// once per step whatever the batch.
 // Launch: grid ceil(N / 8), block 256 (8 warps), no shared memory; K % 256 == 0.
 extern "C" __global__ void gemv_bf16(const __nv_bfloat16 *x, const __nv_bfloat16 *w, float *y,
                                      int batch, int n_rows, int k_dim) {
@@ -28,27 +50,28 @@ extern "C" __global__ void gemv_bf16(const __nv_bfloat16 *x, const __nv_bfloat16
         acc[b] = 0.0f;
     }
     const __nv_bfloat16 *w_row = w + (size_t)row * k_dim;
-    for (int k = lane * GEMV_VEC; k < k_dim; k += 32 * GEMV_VEC) {
-        const uint4 w_raw = *reinterpret_cast<const uint4 *>(w_row + k);
-        const __nv_bfloat162 *w2 = reinterpret_cast<const __nv_bfloat162 *>(&w_raw);
-        float wf[GEMV_VEC];
+    const int step = 32 * GEMV_VEC;
+    for (int k0 = lane * GEMV_VEC; k0 < k_dim; k0 += step * GEMV_UNROLL) {
+        uint4 w_raw[GEMV_UNROLL];
 #pragma unroll
-        for (int i = 0; i < GEMV_VEC / 2; ++i) {
-            const float2 f = __bfloat1622float2(w2[i]);
-            wf[2 * i] = f.x;
-            wf[2 * i + 1] = f.y;
+        for (int u = 0; u < GEMV_UNROLL; ++u) {
+            const int k = k0 + u * step;
+            w_raw[u] = k < k_dim ? __ldg(reinterpret_cast<const uint4 *>(w_row + k))
+                                 : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
-        for (int b = 0; b < GEMV_MAX_BATCH; ++b) {
-            if (b < batch) {
-                const uint4 x_raw = *reinterpret_cast<const uint4 *>(x + (size_t)b * k_dim + k);
-                const __nv_bfloat162 *x2 = reinterpret_cast<const __nv_bfloat162 *>(&x_raw);
+        for (int u = 0; u < GEMV_UNROLL; ++u) {
+            const int k = k0 + u * step;
+            if (k < k_dim) {
+                const __nv_bfloat162 *w2 = reinterpret_cast<const __nv_bfloat162 *>(&w_raw[u]);
+                float w8[GEMV_VEC];
 #pragma unroll
                 for (int i = 0; i < GEMV_VEC / 2; ++i) {
-                    const float2 f = __bfloat1622float2(x2[i]);
-                    acc[b] = fmaf(wf[2 * i], f.x, acc[b]);
-                    acc[b] = fmaf(wf[2 * i + 1], f.y, acc[b]);
+                    const float2 f = __bfloat1622float2(w2[i]);
+                    w8[2 * i] = f.x;
+                    w8[2 * i + 1] = f.y;
                 }
+                gemv_accumulate(acc, w8, x, batch, k_dim, k);
             }
         }
     }

@@ -258,6 +258,25 @@ fn without_native_there_is_nothing_to_compare_against() {
     assert!(row(launch, "hami-100").ends_with("| — | — |"), "{launch}");
 }
 
+#[test]
+fn isolation_scenarios_alone_are_compared_with_the_device_they_ran_on() {
+    let root = fixture_copy();
+    let gpu = root.path().join(GPU);
+    for config in fs::read_dir(&gpu).unwrap() {
+        let path = config.unwrap().path();
+        if path.file_name().unwrap() != "isolation" {
+            fs::remove_dir_all(path).unwrap();
+        }
+    }
+    let markdown = compare_markdown(root.path()).unwrap();
+    assert!(markdown.contains("Device: NVIDIA"), "{markdown}");
+    assert!(
+        markdown.contains("### Isolation: memory-hami-50-vs-hami-50"),
+        "{markdown}"
+    );
+    assert!(!markdown.contains("### OH-001"), "{markdown}");
+}
+
 /// Adds round 2 to `config` in the fixture copy at `gpu`: a copy of round 1 with the
 /// OH-002 small sample's times scaled by `scale`.
 fn add_round(gpu: &Path, config: &str, scale: f64) {

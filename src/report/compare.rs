@@ -23,7 +23,7 @@ pub struct CompareReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct GpuComparison {
     pub slug: String,
-    /// As recorded by the first configuration in report order.
+    /// As recorded by the first configuration in report order, else by a scenario.
     pub device: DeviceFacts,
     /// False when there is no native configuration, so no change can be computed.
     pub has_native: bool,
@@ -99,10 +99,14 @@ pub fn build(gpus: &[GpuBaselines]) -> Result<CompareReport> {
 }
 
 fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
-    let first = gpu
+    let device = gpu
         .configs
         .first()
-        .ok_or_else(|| Error::Invalid(format!("{} holds no configuration", gpu.dir.display())))?;
+        .map(|config| &config.baseline.run.device)
+        .or_else(|| gpu.scenarios.first().map(|s| &s.device))
+        .or_else(|| gpu.probes.memory.first().map(|m| &m.device))
+        .or_else(|| gpu.probes.fault.first().map(|f| &f.device))
+        .ok_or_else(|| Error::Invalid(format!("{} holds no measurement", gpu.dir.display())))?;
     let native = gpu.configs.iter().find(|config| config.name() == NATIVE);
     let configs = gpu
         .configs
@@ -122,7 +126,7 @@ fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
         .collect();
     Ok(GpuComparison {
         slug: gpu.slug.clone(),
-        device: first.baseline.run.device.clone(),
+        device: device.clone(),
         has_native: native.is_some(),
         configs,
         metrics,

@@ -86,7 +86,7 @@ impl LoadedConfig {
     }
 }
 
-/// The configurations measured on one GPU; never empty.
+/// What was measured on one GPU: configurations, isolation scenarios, or both.
 #[derive(Debug, Clone)]
 pub struct GpuBaselines {
     /// The GPU folder's name, e.g. "nvidia-h100-80gb-hbm3".
@@ -113,16 +113,12 @@ pub fn discover(dir: &Path) -> Result<Vec<GpuBaselines>> {
             dir.display()
         )));
     }
-    let children = visible_subdirs(dir)?;
-    let gpu_dirs = if children.iter().any(|child| looks_like_config(child)) {
+    let gpu_dirs = if looks_like_gpu(dir)? {
         vec![dir.to_path_buf()]
     } else {
         let mut gpu_dirs = Vec::new();
-        for child in children {
-            if visible_subdirs(&child)?
-                .iter()
-                .any(|c| looks_like_config(c))
-            {
+        for child in visible_subdirs(dir)? {
+            if looks_like_gpu(&child)? {
                 gpu_dirs.push(child);
             }
         }
@@ -135,6 +131,17 @@ pub fn discover(dir: &Path) -> Result<Vec<GpuBaselines>> {
         )));
     }
     gpu_dirs.into_iter().map(|gpu| load_gpu(&gpu)).collect()
+}
+
+/// A GPU folder holds configuration exports, isolation scenarios, or both.
+fn looks_like_gpu(dir: &Path) -> Result<bool> {
+    let isolation = dir.join(ISOLATION_DIR);
+    Ok(
+        isolation.is_dir() && !visible_subdirs(&isolation)?.is_empty()
+            || visible_subdirs(dir)?
+                .iter()
+                .any(|child| looks_like_config(child)),
+    )
 }
 
 fn load_gpu(dir: &Path) -> Result<GpuBaselines> {
