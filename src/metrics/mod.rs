@@ -151,7 +151,7 @@ impl BenchEnv {
     /// for a confidence interval of a few percent.
     pub fn configure(&self, group: &mut BenchmarkGroup<'_, WallTime>) {
         let (warm, measure, samples) = if self.quick {
-            (0.05, 0.3, 10)
+            (0.05, 0.2, 10)
         } else {
             (0.5, 1.5, 50)
         };
@@ -163,7 +163,7 @@ impl BenchEnv {
     }
 
     fn percentile_budget(&self) -> Duration {
-        Duration::from_secs_f64(if self.quick { 0.1 } else { 0.3 })
+        Duration::from_secs_f64(if self.quick { 0.05 } else { 0.3 })
     }
 
     fn warm_up_budget(&self) -> Duration {
@@ -176,7 +176,7 @@ impl BenchEnv {
         match (slow, self.quick) {
             (false, _) => 50,
             (true, false) => 10,
-            (true, true) => 5,
+            (true, true) => 3,
         }
     }
 }
