@@ -49,6 +49,24 @@ pub(crate) fn check(result: sys::CUresult, call: &'static str) -> Result<()> {
 
 /// Loads libcuda and runs `cuInit` once per process. cudarc panics when libcuda is
 /// absent, so presence is checked first and reported as [`Error::NoDriver`].
+/// [`check`] for a status read as a plain integer, where an interposer may return a
+/// value that is no CUresult at all.
+pub(crate) fn check_raw(status: i32, call: &'static str) -> Result<()> {
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(Error::Cuda {
+            call,
+            name: if status < 0 {
+                format!("status {status}, which is no CUresult (an interposer returned it)")
+            } else {
+                format!("CUresult {status}")
+            },
+            code: status as u32,
+        })
+    }
+}
+
 pub fn init() -> Result<()> {
     static INIT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     let outcome = INIT.get_or_init(|| {

@@ -1,5 +1,5 @@
-use super::{check, Device, Stream};
-use crate::error::Result;
+use super::{check, check_raw, Device, Stream};
+use crate::error::{Error, Result};
 use cudarc::driver::sys;
 
 /// A stream-ordered memory pool (`cuMemPoolCreate`) that keeps freed memory for reuse,
@@ -73,12 +73,20 @@ impl PoolAlloc {
         self.ptr
     }
 
-    /// Returns the memory to its pool in stream order on `stream`.
+    /// Returns the memory to its pool in stream order on `stream`. The status is
+    /// read as a plain integer: HAMi-core's hook answers -1, which is no CUresult,
+    /// for pool memory it did not allocate itself, and the typed binding cannot
+    /// hold such a value.
     pub fn free(self, stream: &Stream) -> Result<()> {
+        type FreeAsync = unsafe extern "C" fn(sys::CUdeviceptr, sys::CUstream) -> i32;
+        // SAFETY: the driver library is loaded (a context exists); the symbol has
+        // this C signature, with the status widened to a plain int.
+        let free: FreeAsync = unsafe {
+            *sys::culib()
+                .get::<FreeAsync>(b"cuMemFreeAsync\0")
+                .map_err(|e| Error::Invalid(format!("cuMemFreeAsync: {e}")))?
+        };
         // SAFETY: ptr came from cuMemAllocFromPoolAsync and is freed once.
-        check(
-            unsafe { sys::cuMemFreeAsync(self.ptr, stream.raw()) },
-            "cuMemFreeAsync",
-        )
+        check_raw(unsafe { free(self.ptr, stream.raw()) }, "cuMemFreeAsync")
     }
 }

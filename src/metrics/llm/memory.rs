@@ -1,7 +1,7 @@
 //! Allocation patterns of LLM serving: KV-cache blocks (LLM-002), a pool against
 //! plain allocation (LLM-005) and whole-tensor allocation with first touch (LLM-007).
 
-use crate::cuda::{self, Context, DeviceBuffer, MemPool, PoolAlloc, Stream};
+use crate::cuda::{self, Context, DeviceBuffer, MemPool, Stream};
 use crate::error::Result;
 use crate::metrics::{
     bench_batched, bench_variant, find, sampled, BenchEnv, Measured, Selection, Variant,
@@ -32,11 +32,20 @@ pub(super) fn bench(
     let mut out = Vec::new();
     let stream = Stream::new()?;
     let pool = MemPool::new(&ctx.device())?;
+    // Under an interposer that mishandles stream-ordered frees the pool variants
+    // cannot run; that is said, and the plain-allocation figures still are measured.
+    let pool = match pool_pair(&pool, &stream, KV_BLOCK_BYTES) {
+        Ok(()) => Some(pool),
+        Err(e) => {
+            eprintln!("llm/LLM-002/pool and llm/LLM-005: not measured, the pool fails here: {e}");
+            None
+        }
+    };
     if selection.contains("LLM-002") {
-        out.extend(kv_blocks(group, env, &stream, &pool)?);
+        out.extend(kv_blocks(group, env, &stream, pool.as_ref())?);
     }
-    if selection.contains("LLM-005") {
-        out.extend(pool_efficiency(env, &stream, &pool)?);
+    if let (true, Some(pool)) = (selection.contains("LLM-005"), &pool) {
+        out.extend(pool_efficiency(env, &stream, pool)?);
     }
     if selection.contains("LLM-007") {
         out.extend(large_tensors(group, env, &stream)?);
@@ -44,11 +53,17 @@ pub(super) fn bench(
     Ok(out)
 }
 
+/// One pool allocation and its stream-ordered free, completed.
+fn pool_pair(pool: &MemPool, stream: &Stream, bytes: usize) -> Result<()> {
+    pool.alloc(bytes, stream)?.free(stream)?;
+    stream.synchronize()
+}
+
 fn kv_blocks(
     group: &mut BenchmarkGroup<'_, WallTime>,
     env: &BenchEnv,
     stream: &Stream,
-    pool: &MemPool,
+    pool: Option<&MemPool>,
 ) -> Result<Vec<Measured>> {
     let info = find("LLM-002")?;
     let plain = bench_variant(group, env, Variant::new(info, "cuMemAlloc"), &mut |sw| {
@@ -59,15 +74,18 @@ fn kv_blocks(
         })?;
         blocks.into_iter().try_for_each(DeviceBuffer::free)
     })?;
-    let pooled = bench_variant(group, env, Variant::new(info, "pool"), &mut |sw| {
-        let blocks = sw.time(|| {
-            (0..KV_BLOCKS)
-                .map(|_| pool.alloc(KV_BLOCK_BYTES, stream))
-                .collect::<Result<Vec<_>>>()
-        })?;
-        blocks.into_iter().try_for_each(|b| b.free(stream))?;
-        stream.synchronize()
-    })?;
+    let pooled = match pool {
+        Some(pool) => bench_variant(group, env, Variant::new(info, "pool"), &mut |sw| {
+            let blocks = sw.time(|| {
+                (0..KV_BLOCKS)
+                    .map(|_| pool.alloc(KV_BLOCK_BYTES, stream))
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            blocks.into_iter().try_for_each(|b| b.free(stream))?;
+            stream.synchronize()
+        })?,
+        None => None,
+    };
     Ok([plain, pooled]
         .into_iter()
         .flatten()
@@ -88,8 +106,7 @@ fn plain_pairs(bytes: usize) -> Result<f64> {
 fn pool_pairs(pool: &MemPool, stream: &Stream, bytes: usize) -> Result<f64> {
     let start = Instant::now();
     for _ in 0..POOL_PAIRS {
-        pool.alloc(bytes, stream)
-            .and_then(|a: PoolAlloc| a.free(stream))?;
+        pool.alloc(bytes, stream)?.free(stream)?;
     }
     stream.synchronize()?;
     Ok(start.elapsed().as_secs_f64())
