@@ -182,8 +182,7 @@ pub fn build(
                 None => Ok(None),
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut found = findings::metric_findings(&metric, &configs);
-        found.extend(findings::degradation_findings(&metric, &configs));
+        let found = findings::table_findings(&metric, &configs);
         let category = category_mut(&mut categories, &metric.category);
         category.findings.extend(found);
         category.tables.push(Table {

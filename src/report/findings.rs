@@ -78,6 +78,20 @@ pub enum FindingKind {
     MemoryIsolation(super::isolation::MemoryFinding),
     /// Whether a tenant ran on, correctly, beside another's fault (IS-010).
     FaultIsolation(super::isolation::FaultFinding),
+    /// A tensor-core throughput under an SM limit, as a share of native's, on the API
+    /// path it took: our kernels through the driver API, cuBLAS through the runtime
+    /// API. A limiter may hold on one path and not the other.
+    PathLimit {
+        id: String,
+        variant: String,
+        path: String,
+        limit_pct: u32,
+        /// Mean throughput over native's (1.0 = native), pooled over rounds.
+        share: f64,
+        /// Half the width of the share's 95 % interval.
+        spread: f64,
+        reading: LimitReading,
+    },
     /// The SM share one kernel shape got against the configured limit (1.0 = native).
     SmShare {
         shape: String,
@@ -113,7 +127,7 @@ pub fn skipped_because(check: &ConfigCheck) -> Option<String> {
 }
 
 /// Changes of one metric variant against native, for verified configurations.
-pub fn metric_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Finding> {
+fn metric_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Finding> {
     let Some(native_mean) = table
         .rows
         .iter()
@@ -244,6 +258,69 @@ pub fn scenario_findings(s: &ScenarioRecord) -> Vec<Finding> {
     out
 }
 
+/// Everything a metric table's rows say: significant changes, what is not
+/// significant, throughput degradation (OH-010), and throughputs against SM limits.
+pub fn table_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Finding> {
+    let mut found = metric_findings(table, configs);
+    found.extend(degradation_findings(table, configs));
+    found.extend(path_limit_findings(table, configs));
+    found
+}
+
+/// The unit of the throughputs set against an SM limit: tensor-core work.
+const LIMITED_UNIT: &str = "TFLOPS";
+
+/// Each verified configuration with an SM limit: its mean throughput as a share of
+/// native's, against the limit. A throughput near native's under a 25 % limit means
+/// the limit did not hold on that kernel's path.
+fn path_limit_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Finding> {
+    if table.unit != LIMITED_UNIT {
+        return Vec::new();
+    }
+    let path = if table.variant.starts_with("cublas") {
+        "runtime API (cuBLAS)"
+    } else {
+        "driver API (our kernel)"
+    };
+    trusted_changes(table, configs)
+        .filter_map(|(row, comparison)| {
+            let limit_pct = configs
+                .iter()
+                .find(|check| check.config == row.config)?
+                .verification
+                .sm_limit_pct?;
+            let share = 1.0 + comparison.change_mean;
+            let spread = (comparison.ci_high - comparison.ci_low) / 2.0;
+            let reading = reading(share, spread, f64::from(limit_pct) / 100.0);
+            let held = match reading {
+                LimitReading::Above => "the limit did not hold on this path",
+                LimitReading::Within => "consistent with the limit",
+                LimitReading::Below => "below the limit",
+            };
+            Some(Finding {
+                config: row.config.clone(),
+                text: format!(
+                    "{}, SM limit {limit_pct} %: {} {} through the {path} ran at {} ± {} of native: {held}",
+                    row.config,
+                    table.id,
+                    table.variant,
+                    percent(share),
+                    percent(spread)
+                ),
+                kind: FindingKind::PathLimit {
+                    id: table.id.clone(),
+                    variant: table.variant.clone(),
+                    path: path.to_owned(),
+                    limit_pct,
+                    share,
+                    spread,
+                    reading,
+                },
+            })
+        })
+        .collect()
+}
+
 /// Each row of a verified configuration that has a change against native.
 fn trusted_changes<'a>(
     table: &'a MetricTable,
@@ -259,7 +336,7 @@ fn trusted_changes<'a>(
 /// OH-010 is timed per iteration, but what a tenant loses is throughput:
 /// degradation = 1 - rate(config) / rate(native) = c / (1 + c) for a relative time
 /// change c, a monotonic map, so the interval maps endpoint by endpoint.
-pub fn degradation_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Finding> {
+fn degradation_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Finding> {
     if table.id != DEGRADATION_METRIC {
         return Vec::new();
     }
@@ -402,6 +479,108 @@ mod tests {
         assert_eq!(reading(0.70, 0.05, 0.50), LimitReading::Above);
         assert_eq!(reading(0.20, 0.01, 0.25), LimitReading::Below);
         assert_eq!(reading(1.003, 0.001, 1.0), LimitReading::Within);
+    }
+
+    fn check(config: &str, sm_limit_pct: Option<u32>) -> ConfigCheck {
+        let verification = serde_json::from_value(serde_json::json!({
+            "interposer_loaded": sm_limit_pct.is_some(),
+            "interposer_path": null,
+            "mem_total_reported_mib": 1000,
+            "mem_physical_mib": 1000,
+            "mem_limit_mib": null,
+            "over_limit_refused": null,
+            "over_limit_error": null,
+            "sm_limit_pct": sm_limit_pct,
+            "sm_share_mean": 1.0,
+            "sm_share_windows": [],
+            "shapes": [],
+            "mem_limit_in_force": null,
+            "problems": []
+        }))
+        .unwrap();
+        ConfigCheck {
+            config: config.to_owned(),
+            unverified: false,
+            verification,
+        }
+    }
+
+    fn throughput(variant: &str, changes: &[(&str, f64)]) -> MetricTable {
+        let row = |config: &str, change: Option<f64>| MetricRow {
+            config: config.to_owned(),
+            measured: Some(super::super::compare::Measured {
+                median: 100.0,
+                mean: 100.0,
+                mean_ci_low: 99.0,
+                mean_ci_high: 101.0,
+                p99: None,
+                peak_fraction: Some(0.1),
+                measured_peak_fraction: None,
+                change: change.map(|c| Comparison {
+                    change_mean: c,
+                    ci_low: c - 0.01,
+                    ci_high: c + 0.01,
+                    p_value: 0.5,
+                    verdict: Verdict::NoChange,
+                }),
+                round_changes: Vec::new(),
+            }),
+        };
+        let mut rows = vec![row(NATIVE, None)];
+        rows.extend(changes.iter().map(|&(config, c)| row(config, Some(c))));
+        MetricTable {
+            id: "LLM-008".to_owned(),
+            name: None,
+            category: "llm".to_owned(),
+            variant: variant.to_owned(),
+            unit: LIMITED_UNIT.to_owned(),
+            better: crate::baseline::Better::Higher,
+            rows,
+        }
+    }
+
+    #[test]
+    fn a_throughput_near_native_under_a_limit_is_a_limit_that_did_not_hold() {
+        let configs = [
+            check(NATIVE, None),
+            check("hami-25", Some(25)),
+            check("hami-50", Some(50)),
+        ];
+        let table = throughput("cublas-bf16", &[("hami-25", 0.0), ("hami-50", -0.52)]);
+        let found = path_limit_findings(&table, &configs);
+        let readings: Vec<(&str, LimitReading, &str)> = found
+            .iter()
+            .map(|f| match &f.kind {
+                FindingKind::PathLimit { reading, path, .. } => {
+                    (f.config.as_str(), *reading, path.as_str())
+                }
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            readings,
+            [
+                ("hami-25", LimitReading::Above, "runtime API (cuBLAS)"),
+                ("hami-50", LimitReading::Within, "runtime API (cuBLAS)"),
+            ]
+        );
+        assert!(found[0].text.contains("did not hold"), "{}", found[0].text);
+    }
+
+    #[test]
+    fn only_throughputs_under_a_limit_are_read_against_it() {
+        let configs = [check(NATIVE, None), check("other", None)];
+        let ours = throughput("bf16", &[("other", 0.0)]);
+        assert!(path_limit_findings(&ours, &configs).is_empty());
+        let mut latency = throughput("bf16", &[("other", 0.0)]);
+        latency.unit = "us".to_owned();
+        let limited = [check(NATIVE, None), check("other", Some(25))];
+        assert!(path_limit_findings(&latency, &limited).is_empty());
+        let found = path_limit_findings(&throughput("bf16", &[("other", 0.0)]), &limited);
+        assert!(
+            matches!(&found[..], [Finding { kind: FindingKind::PathLimit { path, .. }, .. }] if path == "driver API (our kernel)"),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -52,11 +52,7 @@ fn render_gpu(out: &mut String, gpu: &GpuComparison) {
     render_device(out, &gpu.device, &gpu.slug, gpu.has_native, &gpu.configs);
     for table in &gpu.metrics {
         render_table(out, table, &gpu.configs);
-        let derived: Vec<Finding> = findings::metric_findings(table, &gpu.configs)
-            .into_iter()
-            .chain(findings::degradation_findings(table, &gpu.configs))
-            .collect();
-        render_findings(out, &derived);
+        render_findings(out, &findings::table_findings(table, &gpu.configs));
     }
     for scenario in &gpu.scenarios {
         render_scenario(out, scenario);
