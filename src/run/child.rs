@@ -35,6 +35,8 @@ pub enum Request {
         block_us: f64,
         secs: f64,
     },
+    /// A bf16 GEMM of 4096³ for `secs`, one at a time: ours, or cuBLAS's (IS-003).
+    Gemm { cublas: bool, secs: f64 },
     /// Allocate `chunk_mib` chunks until one is refused, then free them (IS-001/002).
     FillMemory { chunk_mib: u64 },
     /// IS-005 victim: allocate `bytes`, write the pattern of `seed`, keep it, export it.
@@ -216,6 +218,14 @@ fn handle(request: &Request, held: &mut Held) -> Result<Reply> {
                 &kernels, &facts, &shape, secs, block_us,
             )?)
         }
+        Request::Gemm { cublas, secs } => Reply::Spin(crate::system::run_gemm(
+            if cublas {
+                crate::system::GemmPath::Cublas
+            } else {
+                crate::system::GemmPath::Ours
+            },
+            secs,
+        )?),
         Request::FillMemory { chunk_mib } => Reply::Filled(fill_memory(chunk_mib)?),
         Request::ShareMemory { bytes, seed } => Reply::Shared(tenant::share(held, bytes, seed)?),
         Request::ProbeMemory {

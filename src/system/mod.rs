@@ -1,10 +1,12 @@
 //! What is running: the device and its facts, whether an interposer is loaded in
 //! this process, and whether a configuration's limits are really in force.
 
+mod gemm_load;
 mod interposer;
 mod peaks;
 mod verify;
 
+pub use gemm_load::{run_gemm, GemmPath};
 pub use interposer::{mapped_interposer, slug};
 pub use peaks::{peak_tflops, Peak, Pipe};
 pub use verify::{

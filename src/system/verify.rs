@@ -87,13 +87,36 @@ pub fn run_shape(
     stream.synchronize()?;
     LaunchKernels::check_spun(&spun, blocks, cycles)?;
     let batch = (batch_us / shape.block_us).round().max(1.0) as u32;
+    let (kernels_per_s, windows, latency) = run_windows(secs, batch, &stream, || {
+        kernels.spin(blocks, THREADS, cycles, &spun, &stream)
+    })?;
+    Ok(ShapeRun {
+        shape: shape.name.to_string(),
+        blocks,
+        block_us: shape.block_us,
+        kernels_per_s,
+        windows,
+        kernel_us_p50: latency.p50_ns / 1e3,
+        kernel_us_p99: latency.p99_ns / 1e3,
+    })
+}
+
+/// Launches `batch` kernels with `launch` and waits for them, again and again for
+/// `secs`: kernels per second overall and per 0.5 s window, and the per-kernel
+/// latency of each batch.
+pub(crate) fn run_windows(
+    secs: f64,
+    batch: u32,
+    stream: &Stream,
+    mut launch: impl FnMut() -> Result<()>,
+) -> Result<(f64, Vec<f64>, crate::baseline::Percentiles)> {
     let mut latency = Stopwatch::recording(batch);
     let mut windows = Vec::new();
     let start = Instant::now();
     let (mut window_start, mut in_window, mut total) = (start, 0u64, 0u64);
     while start.elapsed().as_secs_f64() < secs {
         latency.time(|| {
-            (0..batch).try_for_each(|_| kernels.spin(blocks, THREADS, cycles, &spun, &stream))?;
+            (0..batch).try_for_each(|_| launch())?;
             stream.synchronize()
         })?;
         in_window += u64::from(batch);
@@ -106,16 +129,11 @@ pub fn run_shape(
             in_window = 0;
         }
     }
-    let latency = latency.percentiles()?;
-    Ok(ShapeRun {
-        shape: shape.name.to_string(),
-        blocks,
-        block_us: shape.block_us,
-        kernels_per_s: total as f64 / start.elapsed().as_secs_f64(),
+    Ok((
+        total as f64 / start.elapsed().as_secs_f64(),
         windows,
-        kernel_us_p50: latency.p50_ns / 1e3,
-        kernel_us_p99: latency.p99_ns / 1e3,
-    })
+        latency.percentiles()?,
+    ))
 }
 
 /// Native throughput of every verification shape, `secs` each; needs a current context.

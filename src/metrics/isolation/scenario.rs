@@ -97,7 +97,7 @@ pub fn default_scenarios() -> Vec<Scenario> {
 /// The default scenarios named in `list` (comma-separated), all of them for `None`;
 /// an unknown name is an error naming the known ones. With `pod`, every selected
 /// scenario runs its tenants in that pod layout. Each share scenario is run once per
-/// shape of `shapes` (comma-separated; all of [`TenantShape::ALL`] for `None`).
+/// shape of `shapes` (comma-separated; [`TenantShape::DEFAULT`] for `None`).
 pub fn select_scenarios(
     list: Option<&str>,
     pod: Option<Pod>,
@@ -105,7 +105,7 @@ pub fn select_scenarios(
 ) -> Result<Vec<Scenario>> {
     let shapes = match shapes {
         Some(list) => TenantShape::parse_list(list)?,
-        None => TenantShape::ALL.to_vec(),
+        None => TenantShape::DEFAULT.to_vec(),
     };
     let mut all = default_scenarios();
     if let Some(pod) = pod {
@@ -182,15 +182,16 @@ mod tests {
             ]
         );
         assert_eq!(picked[1].workload, Workload::Share(TenantShape::TenMs));
-        let err = select_scenarios(None, None, Some("short,gemm")).unwrap_err();
+        let err = select_scenarios(None, None, Some("short,gemm-cutlass")).unwrap_err();
         assert!(
-            err.to_string().contains("unknown kernel shape 'gemm'"),
+            err.to_string()
+                .contains("unknown kernel shape 'gemm-cutlass'"),
             "{err}"
         );
     }
 
     #[test]
-    fn by_default_every_scenario_runs_and_share_ones_in_every_shape() {
+    fn by_default_every_scenario_runs_and_share_ones_in_every_default_shape() {
         let defaults = default_scenarios();
         let all = select_scenarios(None, None, None).unwrap();
         let shares = defaults
@@ -199,7 +200,7 @@ mod tests {
             .count();
         assert_eq!(
             all.len(),
-            defaults.len() + shares * (TenantShape::ALL.len() - 1)
+            defaults.len() + shares * (TenantShape::DEFAULT.len() - 1)
         );
         let mut unique = names(&all);
         unique.sort();

@@ -24,11 +24,27 @@ pub enum TenantShape {
     /// One block per SM of ~10 ms, as persistent kernels run.
     #[serde(rename = "10ms")]
     TenMs,
+    /// Our bf16 GEMM of 4096³ through the driver API: a real kernel's few, long blocks.
+    #[serde(rename = "gemm")]
+    Gemm,
+    /// cuBLAS's bf16 GEMM of 4096³, which reaches the driver through the runtime API.
+    #[serde(rename = "gemm-cublas")]
+    GemmCublas,
 }
 
 impl TenantShape {
-    /// Every shape, in the order `isolate` runs them by default.
-    pub const ALL: [Self; 3] = [Self::Short, Self::OneMs, Self::TenMs];
+    /// Every shape, in the order `isolate` runs them.
+    pub const ALL: [Self; 5] = [
+        Self::Short,
+        Self::OneMs,
+        Self::TenMs,
+        Self::Gemm,
+        Self::GemmCublas,
+    ];
+    /// The shapes `isolate` runs without `--shapes`: the short blocks a limiter
+    /// throttles, long blocks it may let through, and a real GEMM, within the five
+    /// minutes the default scenarios are held to.
+    pub const DEFAULT: [Self; 3] = [Self::Short, Self::OneMs, Self::Gemm];
 
     /// The name used on the command line, in scenario names and in scenario.json.
     pub fn name(self) -> &'static str {
@@ -36,36 +52,49 @@ impl TenantShape {
             Self::Short => "short",
             Self::OneMs => "1ms",
             Self::TenMs => "10ms",
+            Self::Gemm => "gemm",
+            Self::GemmCublas => "gemm-cublas",
         }
     }
 
     /// What the shape is, for a reader of the report.
     pub fn describe(self) -> String {
-        let (blocks_per_sm, block_us) = self.spin();
-        let per_sm = if blocks_per_sm == 1 {
-            "1 block per SM".to_owned()
-        } else {
-            format!("{blocks_per_sm} blocks per SM")
-        };
-        format!("{per_sm} of {} ms", block_us / 1000.0)
+        match (self, self.spin()) {
+            (_, Some((blocks_per_sm, block_us))) => {
+                let per_sm = if blocks_per_sm == 1 {
+                    "1 block per SM".to_owned()
+                } else {
+                    format!("{blocks_per_sm} blocks per SM")
+                };
+                format!("{per_sm} of {} ms", block_us / 1000.0)
+            }
+            (Self::GemmCublas, None) => "cuBLAS bf16 GEMM of 4096^3, runtime API".to_owned(),
+            (_, None) => "our bf16 GEMM of 4096^3, driver API".to_owned(),
+        }
     }
 
-    /// Blocks per SM and the time each block spins, in us, of the spin kernel.
-    pub(crate) fn spin(self) -> (u32, f64) {
+    /// Blocks per SM and the time each block spins, in us, for the spin shapes.
+    pub(crate) fn spin(self) -> Option<(u32, f64)> {
         match self {
-            Self::Short => (8, 100.0),
-            Self::OneMs => (1, 1_000.0),
-            Self::TenMs => (1, 10_000.0),
+            Self::Short => Some((8, 100.0)),
+            Self::OneMs => Some((1, 1_000.0)),
+            Self::TenMs => Some((1, 10_000.0)),
+            Self::Gemm | Self::GemmCublas => None,
         }
     }
 
     /// The work a tenant of this shape runs for `secs`.
     pub fn request(self, secs: f64) -> Request {
-        let (blocks_per_sm, block_us) = self.spin();
-        Request::Spin {
-            blocks_per_sm,
-            block_us,
-            secs,
+        match (self, self.spin()) {
+            (_, Some((blocks_per_sm, block_us))) => Request::Spin {
+                blocks_per_sm,
+                block_us,
+                secs,
+            },
+            (shape, None) => Request::Gemm {
+                cublas: shape == Self::GemmCublas,
+                secs,
+            },
         }
     }
 
@@ -132,7 +161,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("'2ms'") && err.contains("short, 1ms, 10ms"),
+            err.contains("'2ms'") && err.contains("short, 1ms, 10ms, gemm, gemm-cublas"),
             "{err}"
         );
         assert!(TenantShape::parse_list(" , ").is_err());
@@ -165,5 +194,24 @@ mod tests {
             TenantShape::TenMs.scenario_name("native-x2"),
             "native-x2-10ms"
         );
+    }
+
+    #[test]
+    fn gemm_shapes_ask_for_a_gemm_on_their_api_path() {
+        for (shape, cublas) in [(TenantShape::Gemm, false), (TenantShape::GemmCublas, true)] {
+            match shape.request(3.0) {
+                Request::Gemm { cublas: c, secs } => assert_eq!((c, secs), (cublas, 3.0)),
+                other => panic!("{other:?}"),
+            }
+            assert!(shape.spin().is_none());
+            assert!(shape.describe().contains("GEMM"));
+        }
+        assert_eq!(
+            TenantShape::Gemm.scenario_name("hami-50-x2"),
+            "hami-50-x2-gemm"
+        );
+        assert!(TenantShape::DEFAULT
+            .iter()
+            .all(|s| TenantShape::ALL.contains(s)));
     }
 }

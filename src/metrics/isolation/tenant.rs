@@ -163,7 +163,12 @@ pub fn checked_spin(shape: TenantShape, secs: f64, window_s: f64) -> Result<Chec
     let facts = crate::system::device_facts(&cuda::Device::get(0)?)?;
     let kernels = LaunchKernels::load()?;
     let stream = Stream::new()?;
-    let (blocks_per_sm, block_us) = shape.spin();
+    let (blocks_per_sm, block_us) = shape.spin().ok_or_else(|| {
+        Error::Invalid(format!(
+            "a checked run needs a spin shape; {} is not one",
+            shape.name()
+        ))
+    })?;
     let blocks = facts.sms * blocks_per_sm;
     let cycles = (f64::from(facts.clock_mhz) * block_us) as i64;
     let spun = DeviceBuffer::new(blocks as usize * 8)?;
