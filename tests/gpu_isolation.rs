@@ -270,3 +270,36 @@ fn a_long_block_shape_is_measured_against_its_own_reference() -> TestResult {
     }
     Ok(())
 }
+
+/// The GEMM shape end to end: two native tenants run our checked GEMM, and since a
+/// GEMM's work cannot be shortened by time-slicing (unlike a clock-counting spin),
+/// together they get at most about one GPU's worth of it.
+#[test]
+fn a_gemm_shape_splits_real_work_between_tenants() -> TestResult {
+    let Some(_gpu) = gpu() else {
+        return Ok(());
+    };
+    let records = isolate(&[
+        "--scenarios",
+        "native-x2",
+        "--shapes",
+        "gemm",
+        "--secs",
+        "3",
+    ])?;
+    let s = &records["native-x2-gemm"];
+    assert_eq!(s["shape"], "gemm");
+    let shares: Vec<f64> = s["tenants"]
+        .as_array()
+        .ok_or("no tenants")?
+        .iter()
+        .map(|t| t["share_mean"].as_f64().unwrap_or(0.0))
+        .collect();
+    let total: f64 = shares.iter().sum();
+    assert!(shares.iter().all(|&x| x > 0.05), "{shares:?}");
+    assert!(
+        total <= 1.05,
+        "two tenants did {total} GPUs' worth of GEMMs: {shares:?}"
+    );
+    Ok(())
+}
