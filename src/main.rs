@@ -49,8 +49,8 @@ enum Command {
         /// Keep a configuration whose limits were not shown to be in force, marked unverified.
         #[arg(long)]
         allow_unverified: bool,
-        /// Seconds per kernel shape of the SM-share check [default: 5; 2 with --quick,
-        /// four 0.5 s windows, enough to see a limit but not its spread].
+        /// Seconds per kernel shape of the SM-share check [default: 5; 1 with --quick,
+        /// two 0.5 s windows, enough to see a limit but not its spread].
         #[arg(long)]
         verify_secs: Option<f64>,
         /// Run every configuration this many times, interleaved (A B C A B C ...),
@@ -193,7 +193,7 @@ fn main() -> ExitCode {
                 quick,
                 force,
                 allow_unverified,
-                verify_secs: verify_secs.unwrap_or(if quick { 2.0 } else { 5.0 }),
+                verify_secs: verify_secs.unwrap_or(if quick { 1.0 } else { 5.0 }),
                 rounds,
             };
             for dir in run::run_all(&opts)? {

@@ -32,19 +32,36 @@ pub(super) fn bench(
     if selection.contains("OH-004") {
         let info = find("OH-004")?;
         let device = ctx.device();
-        let slow = |name| Variant {
-            slow: true,
-            ..Variant::new(info, name)
+        let mut create_destroy = |sw: &mut Stopwatch| {
+            sw.time(|| Context::create(device).and_then(Context::destroy))?;
+            ctx.make_current()
         };
-        out.extend(bench_variant(
-            group,
-            env,
-            slow("create-destroy"),
-            &mut |sw| {
-                sw.time(|| Context::create(device).and_then(Context::destroy))?;
-                ctx.make_current()
-            },
-        )?);
+        if env.quick {
+            // Criterion's least sampling (10 samples after a warm-up) costs some 15
+            // context creations; with --quick a few timed ones, kept as samples, do.
+            if env.wants(&Variant::new(info, "create-destroy")) {
+                let mut sw = Stopwatch::summing();
+                create_destroy(&mut sw)?;
+                let samples = (0..env.process_samples())
+                    .map(|_| {
+                        let mut sw = Stopwatch::summing();
+                        create_destroy(&mut sw)?;
+                        Ok(sw.total().as_secs_f64() * 1e9 / info.ns_per_unit)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                out.push(sampled(info, "create-destroy", samples, None));
+            }
+        } else {
+            out.extend(bench_variant(
+                group,
+                env,
+                Variant {
+                    slow: true,
+                    ..Variant::new(info, "create-destroy")
+                },
+                &mut create_destroy,
+            )?);
+        }
         if env.wants(&Variant::new(info, "cold-start")) {
             out.push(cold_start(info, env)?);
         }
