@@ -2,24 +2,13 @@
 //! end to end. Without a CUDA driver each test says it is skipped and passes; with
 //! one they run one at a time, so no test's kernels disturb another's figures.
 
+mod common;
+use common::{gpu, TestResult};
+
 use gpu_virt_bench::cuda::{self, Context, Device, DeviceBuffer, LaunchKernels, Module, Stream};
 use gpu_virt_bench::metrics::{self, BenchEnv, Selection};
 use gpu_virt_bench::system::{self, Expect, VERIFY_SHAPES};
 use gpu_virt_bench::{kernels, Error};
-use std::sync::{Mutex, MutexGuard};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// The GPU to test on, held exclusively (tests run on parallel threads), or `None`
-/// with a visible message when no driver is here.
-fn gpu() -> Option<MutexGuard<'static, ()>> {
-    if !cuda::driver_present() {
-        eprintln!("skipped: no CUDA driver (libcuda) on this machine");
-        return None;
-    }
-    static GPU: Mutex<()> = Mutex::new(());
-    Some(GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
-}
 
 /// Spin blocks for the SM count of device 0, at two per SM so every SM is busy.
 fn spin_blocks(ctx: &Context) -> Result<u32, Box<dyn std::error::Error>> {
@@ -253,6 +242,17 @@ fn native_verification_finds_full_share_and_nothing_blocking() -> TestResult {
     Ok(())
 }
 
+/// A `--quick` benchmark environment writing into `dir`, baseline "native".
+fn quick_env(dir: &std::path::Path) -> BenchEnv {
+    BenchEnv {
+        criterion_dir: dir.join("criterion"),
+        baseline: "native".into(),
+        quick: true,
+        benchmarking: true,
+        filter: None,
+    }
+}
+
 #[test]
 fn launch_and_hooked_call_metrics_end_to_end() -> TestResult {
     let Some(_gpu) = gpu() else {
@@ -260,13 +260,7 @@ fn launch_and_hooked_call_metrics_end_to_end() -> TestResult {
     };
     let ctx = Context::primary(0)?;
     let tmp = tempfile::tempdir()?;
-    let env = BenchEnv {
-        criterion_dir: tmp.path().join("criterion"),
-        baseline: "native".into(),
-        quick: true,
-        benchmarking: true,
-        filter: None,
-    };
+    let env = quick_env(tmp.path());
     let mut c = env.criterion();
     let measured = metrics::run_benches(&mut c, &env, &Selection::parse("OH-001,OH-005")?, &ctx)?;
     let summary = metrics::summarize(&env, &measured)?;
@@ -502,13 +496,7 @@ fn llm_metrics_end_to_end_stay_within_the_chip() -> TestResult {
     };
     let ctx = Context::primary(0)?;
     let tmp = tempfile::tempdir()?;
-    let env = BenchEnv {
-        criterion_dir: tmp.path().join("criterion"),
-        baseline: "native".into(),
-        quick: true,
-        benchmarking: true,
-        filter: None,
-    };
+    let env = quick_env(tmp.path());
     let mut c = env.criterion();
     let measured = metrics::run_benches(&mut c, &env, &Selection::category("llm"), &ctx)?;
     let summary = metrics::summarize(&env, &measured)?;

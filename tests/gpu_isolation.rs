@@ -3,6 +3,9 @@
 //! tenant a process of its own, so the deliberate faults never reach this one).
 //! Without a CUDA driver each test says it is skipped and passes.
 
+mod common;
+use common::{gpu, TestResult};
+
 use gpu_virt_bench::cuda::{self, Context, DeviceBuffer, IpcHandle, IsolationKernels, Stream};
 use gpu_virt_bench::run::child::CHILD_VAR;
 use gpu_virt_bench::Error;
@@ -10,19 +13,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// The GPU, held exclusively, or `None` with a visible message when no driver is here.
-fn gpu() -> Option<MutexGuard<'static, ()>> {
-    if !cuda::driver_present() {
-        eprintln!("skipped: no CUDA driver (libcuda) on this machine");
-        return None;
-    }
-    static GPU: Mutex<()> = Mutex::new(());
-    Some(GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
-}
 
 /// An address no allocation covers (the null page), as IS-010 writes to.
 const OUTSIDE: u64 = 0x10;
@@ -237,6 +227,18 @@ fn fault_under_hami_core_stays_in_the_faulting_context() -> TestResult {
     Ok(())
 }
 
+/// `native-x2` run with one kernel `shape` for 3 s: its record, checked to name the
+/// shape.
+fn two_native_tenants(shape: &str) -> Result<Value, Box<dyn std::error::Error>> {
+    let args = ["--scenarios", "native-x2", "--shapes", shape, "--secs", "3"];
+    let mut records = isolate(&args)?;
+    let record = records
+        .remove(&format!("native-x2-{shape}"))
+        .ok_or("no record of the shape's scenario")?;
+    assert_eq!(record["shape"], shape);
+    Ok(record)
+}
+
 /// The shape axis end to end: the 10 ms shape is recorded, with one block per SM, and
 /// a native tenant gets about all of the native reference of the same shape.
 #[test]
@@ -244,16 +246,7 @@ fn a_long_block_shape_is_measured_against_its_own_reference() -> TestResult {
     let Some(_gpu) = gpu() else {
         return Ok(());
     };
-    let records = isolate(&[
-        "--scenarios",
-        "native-x2",
-        "--shapes",
-        "10ms",
-        "--secs",
-        "3",
-    ])?;
-    let s = &records["native-x2-10ms"];
-    assert_eq!(s["shape"], "10ms");
+    let s = &two_native_tenants("10ms")?;
     assert_eq!(s["reference"]["block_us"], 10_000.0);
     assert_eq!(
         s["reference"]["blocks"], s["device"]["sms"],
@@ -279,16 +272,7 @@ fn a_gemm_shape_splits_real_work_between_tenants() -> TestResult {
     let Some(_gpu) = gpu() else {
         return Ok(());
     };
-    let records = isolate(&[
-        "--scenarios",
-        "native-x2",
-        "--shapes",
-        "gemm",
-        "--secs",
-        "3",
-    ])?;
-    let s = &records["native-x2-gemm"];
-    assert_eq!(s["shape"], "gemm");
+    let s = &two_native_tenants("gemm")?;
     let shares: Vec<f64> = s["tenants"]
         .as_array()
         .ok_or("no tenants")?

@@ -1,10 +1,25 @@
-//! Fixtures shared by the report tests: the committed baselines of a fictitious GPU
-//! (native, hami-100, and hami-50 marked unverified).
+//! Shared by the test crates: the fixture baselines of a fictitious GPU (native,
+//! hami-100, and hami-50 marked unverified) for the report tests, and the GPU guard
+//! of the GPU tests.
 
 #![allow(dead_code)] // each test crate uses its own subset
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The GPU to test on, held exclusively (tests run on parallel threads), or `None`
+/// with a visible message when no driver is here.
+pub fn gpu() -> Option<MutexGuard<'static, ()>> {
+    if !gpu_virt_bench::cuda::driver_present() {
+        eprintln!("skipped: no CUDA driver (libcuda) on this machine");
+        return None;
+    }
+    static GPU: Mutex<()> = Mutex::new(());
+    Some(GPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+}
 
 pub const GPU: &str = "nvidia-test-gpu";
 

@@ -58,6 +58,23 @@ pub(super) fn download_bf16(buf: &DeviceBuffer) -> Result<Vec<f32>> {
     Ok(host.into_iter().map(f32::from).collect())
 }
 
+/// [`expect_close`] for a bf16 output against an f32 reference, both on the device
+/// and synchronised.
+pub(super) fn expect_bf16_close(
+    kernel: &'static str,
+    what: &str,
+    out: &DeviceBuffer,
+    reference: &DeviceBuffer,
+) -> Result<f64> {
+    expect_close(
+        kernel,
+        what,
+        &download_bf16(out)?,
+        &download_f32(reference)?,
+        TOL_16BIT,
+    )
+}
+
 /// Fails `kernel` unless `got` is within `tol` of `want` in relative norm.
 pub(super) fn expect_close(
     kernel: &'static str,
