@@ -5,6 +5,7 @@
 mod common;
 use common::{gpu, TestResult};
 
+use gpu_virt_bench::baseline::Summary;
 use gpu_virt_bench::cuda::{self, Context, Device, DeviceBuffer, LaunchKernels, Module, Stream};
 use gpu_virt_bench::metrics::{self, BenchEnv, Selection};
 use gpu_virt_bench::system::{self, Expect, VERIFY_SHAPES};
@@ -242,15 +243,24 @@ fn native_verification_finds_full_share_and_nothing_blocking() -> TestResult {
     Ok(())
 }
 
-/// A `--quick` benchmark environment writing into `dir`, baseline "native".
-fn quick_env(dir: &std::path::Path) -> BenchEnv {
-    BenchEnv {
-        criterion_dir: dir.join("criterion"),
+/// Runs `selection` with `--quick` settings into a fresh folder, baseline "native":
+/// the summary, the environment it ran in, and the folder (kept alive by the guard).
+fn quick_summary(
+    selection: &Selection,
+) -> Result<(Summary, BenchEnv, tempfile::TempDir), Box<dyn std::error::Error>> {
+    let ctx = Context::primary(0)?;
+    let tmp = tempfile::tempdir()?;
+    let env = BenchEnv {
+        criterion_dir: tmp.path().join("criterion"),
         baseline: "native".into(),
         quick: true,
         benchmarking: true,
         filter: None,
-    }
+    };
+    let mut c = env.criterion();
+    let measured = metrics::run_benches(&mut c, &env, selection, &ctx)?;
+    let summary = metrics::summarize(&env, &measured)?;
+    Ok((summary, env, tmp))
 }
 
 #[test]
@@ -258,12 +268,7 @@ fn launch_and_hooked_call_metrics_end_to_end() -> TestResult {
     let Some(_gpu) = gpu() else {
         return Ok(());
     };
-    let ctx = Context::primary(0)?;
-    let tmp = tempfile::tempdir()?;
-    let env = quick_env(tmp.path());
-    let mut c = env.criterion();
-    let measured = metrics::run_benches(&mut c, &env, &Selection::parse("OH-001,OH-005")?, &ctx)?;
-    let summary = metrics::summarize(&env, &measured)?;
+    let (summary, env, _tmp) = quick_summary(&Selection::parse("OH-001,OH-005")?)?;
     assert_eq!(summary.config, "native");
     let variants: Vec<(&str, &str)> = summary
         .entries
@@ -494,12 +499,7 @@ fn llm_metrics_end_to_end_stay_within_the_chip() -> TestResult {
     let Some(_gpu) = gpu() else {
         return Ok(());
     };
-    let ctx = Context::primary(0)?;
-    let tmp = tempfile::tempdir()?;
-    let env = quick_env(tmp.path());
-    let mut c = env.criterion();
-    let measured = metrics::run_benches(&mut c, &env, &Selection::category("llm"), &ctx)?;
-    let summary = metrics::summarize(&env, &measured)?;
+    let (summary, _env, _tmp) = quick_summary(&Selection::category("llm"))?;
     let ids: std::collections::BTreeSet<&str> =
         summary.entries.iter().map(|e| e.id.as_str()).collect();
     for id in Selection::category("llm").ids() {
