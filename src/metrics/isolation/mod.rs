@@ -386,6 +386,6 @@ mod tests {
         assert_eq!(envs.len(), 4);
         assert!(envs
             .iter()
-            .all(|e| cache(e) == Some("/state/hami-25-x4-10ms.cache")));
+            .all(|e| cache(e) == Some("/state/hami-25-x4-10ms-shared-pod.cache")));
     }
 }

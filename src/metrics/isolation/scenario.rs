@@ -28,11 +28,16 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The name its record and folder get: a share scenario's carries its shape.
+    /// The name its record and folder get: a share scenario's carries its shape, and
+    /// one whose tenants share a pod says so, so both pod layouts keep their records.
     pub fn run_name(&self) -> String {
-        match self.workload {
+        let name = match self.workload {
             Workload::Share(shape) => shape.scenario_name(&self.name),
             Workload::Memory | Workload::Fault => self.name.clone(),
+        };
+        match self.pod {
+            Pod::Separate => name,
+            Pod::Shared => format!("{name}-shared-pod"),
         }
     }
 
@@ -153,6 +158,19 @@ mod tests {
 
     fn names(scenarios: &[Scenario]) -> Vec<String> {
         scenarios.iter().map(Scenario::run_name).collect()
+    }
+
+    #[test]
+    fn a_shared_pod_is_in_the_name_so_both_layouts_keep_their_records() {
+        let shared =
+            select_scenarios(Some("hami-50-x2"), Some(Pod::Shared), Some("short,gemm")).unwrap();
+        assert_eq!(
+            names(&shared),
+            ["hami-50-x2-shared-pod", "hami-50-x2-gemm-shared-pod"]
+        );
+        let separate =
+            select_scenarios(Some("hami-50-x2"), Some(Pod::Separate), Some("short")).unwrap();
+        assert_eq!(names(&separate), ["hami-50-x2"]);
     }
 
     #[test]
