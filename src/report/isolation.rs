@@ -154,9 +154,9 @@ pub fn render_probes(out: &mut String, probes: &ProbeRecords) {
 fn render_fault(out: &mut String, f: &FaultRecord) {
     let _ = writeln!(
         out,
-        "### Isolation: {} (IS-010, {} pods, {} s)\n",
+        "### Isolation: {} (IS-010, {}, {} s)\n",
         f.scenario,
-        format!("{:?}", f.pod).to_lowercase(),
+        f.pod.describe(),
         f.secs
     );
     let verdict = fault_word(f.verdict);
@@ -199,9 +199,9 @@ fn render_fault(out: &mut String, f: &FaultRecord) {
 fn render_memory(out: &mut String, m: &MemoryRecord) {
     let _ = writeln!(
         out,
-        "### Isolation: {} (IS-005, {} pods)\n",
+        "### Isolation: {} (IS-005, {})\n",
         m.scenario,
-        format!("{:?}", m.pod).to_lowercase()
+        m.pod.describe()
     );
     let verdict = memory_word(m.verdict);
     let _ = writeln!(

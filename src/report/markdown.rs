@@ -64,10 +64,10 @@ fn render_gpu(out: &mut String, gpu: &GpuComparison) {
 fn render_scenario(out: &mut String, s: &ScenarioRecord) {
     let _ = writeln!(
         out,
-        "### Isolation: {} ({} pods, {} s per phase)
+        "### Isolation: {} ({}, {} s per phase)
 ",
         cell(&s.scenario),
-        format!("{:?}", s.pod).to_lowercase(),
+        s.pod.describe(),
         s.secs
     );
     let _ = writeln!(

@@ -26,6 +26,16 @@ pub enum Pod {
     Separate,
 }
 
+impl Pod {
+    /// The layout as a report's heading names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Shared => "one shared pod",
+            Self::Separate => "separate pods",
+        }
+    }
+}
+
 impl std::str::FromStr for Pod {
     type Err = crate::error::Error;
 
