@@ -24,6 +24,10 @@ if [ "$mode" = isolation ]; then
     start=$(date +%s)
     "$bin/gpu-virt-bench" isolate --out "$out/baselines" 2>&1 | grep -v "HAMI-core" | tee "$out/isolate.log"
     echo "isolate: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s" | tee "$out/run-time.txt"
+    # The shapes outside the defaults, and one shared pod, into the same folder.
+    shares=native-x2,hami-50-x2,hami-25-x4,hami-25-victim-hami-25-neighbour,hami-50-victim-native-aggressor
+    "$bin/gpu-virt-bench" isolate --scenarios "$shares" --shapes 10ms,gemm-cublas --out "$out/baselines" --force >>"$out/isolate.log" 2>&1
+    "$bin/gpu-virt-bench" isolate --pod shared --scenarios hami-50-x2,hami-25-x4 --shapes short,gemm --out "$out/baselines" --force >>"$out/isolate.log" 2>&1
     "$bin/gpu-virt-bench" isolate --scenarios native-x2 --out "$out/killed" >"$out/killed.log" 2>&1 &
     parent=$!
     sleep 8
