@@ -109,7 +109,7 @@ impl BenchEnv {
     /// Processes started for a per-process figure: each start costs a cuInit.
     fn process_samples(&self) -> usize {
         if self.quick {
-            5
+            3
         } else {
             10
         }
@@ -151,7 +151,7 @@ impl BenchEnv {
     /// for a confidence interval of a few percent.
     pub fn configure(&self, group: &mut BenchmarkGroup<'_, WallTime>) {
         let (warm, measure, samples) = if self.quick {
-            (0.05, 0.2, 10)
+            (0.05, 0.15, 10)
         } else {
             (0.5, 1.5, 50)
         };
