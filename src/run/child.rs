@@ -29,7 +29,7 @@ pub enum Request {
     AllocFree { bytes: usize, pairs: u64 },
     /// Hold the context idle for `ms` and report the process's CPU time meanwhile.
     Idle { ms: u64 },
-    /// The spin kernel on all SMs for `secs`, one kernel at a time (IS metrics).
+    /// Blocks of fixed work on all SMs for `secs`, one kernel at a time (IS metrics).
     Spin {
         blocks_per_sm: u32,
         block_us: f64,
@@ -208,10 +208,12 @@ fn handle(request: &Request, held: &mut Held) -> Result<Reply> {
             secs,
         } => {
             let facts = crate::system::device_facts(&crate::cuda::Device::get(0)?)?;
+            // Tenants share the GPU by time-slicing: their blocks count out work.
             let shape = VerifyShape {
                 name: "tenant",
                 blocks_per_sm,
                 block_us,
+                counts: crate::system::Counts::Work,
             };
             let kernels = crate::cuda::LaunchKernels::load()?;
             Reply::Spin(crate::system::run_shape(

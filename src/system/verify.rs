@@ -26,18 +26,39 @@ pub struct VerifyShape {
     pub name: &'static str,
     pub blocks_per_sm: u32,
     pub block_us: f64,
+    pub counts: Counts,
 }
+
+/// What each block of a shape counts out before it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counts {
+    /// SM clock cycles (`spin`): exact block times in one process, but the clock runs
+    /// on while a time-sliced block is switched out, so tenants sharing the GPU
+    /// finish such blocks early.
+    Cycles,
+    /// A fixed chain of FMAs (`burn`), about the block time on an idle GPU: work that
+    /// time-slicing cannot shorten, for tenants side by side.
+    Work,
+}
+
+/// A launcher of a kernel that counts to a number per block: `spin` or `burn`.
+type CountingKernel = fn(&LaunchKernels, u32, u32, i64, &DeviceBuffer, &Stream) -> Result<()>;
+
+/// Dependent-FMA latency in SM cycles, to size a `burn` block near its nominal time.
+const CYCLES_PER_FMA: f64 = 4.0;
 
 pub const VERIFY_SHAPES: [VerifyShape; 2] = [
     VerifyShape {
         name: "short-blocks",
         blocks_per_sm: 8,
         block_us: 100.0,
+        counts: Counts::Cycles,
     },
     VerifyShape {
         name: "long-blocks",
         blocks_per_sm: 1,
         block_us: 1000.0,
+        counts: Counts::Cycles,
     },
 ];
 
@@ -80,15 +101,19 @@ pub fn run_shape(
 ) -> Result<ShapeRun> {
     let stream = Stream::new()?;
     let blocks = facts.sms * shape.blocks_per_sm;
-    let cycles = (f64::from(facts.clock_mhz) * shape.block_us) as i64;
-    let spun = DeviceBuffer::new(blocks as usize * 8)?;
-    spun.fill_u32(u32::MAX, &stream)?;
-    kernels.spin(blocks, THREADS, cycles, &spun, &stream)?;
+    let cycles = f64::from(facts.clock_mhz) * shape.block_us;
+    let (count, kernel): (i64, CountingKernel) = match shape.counts {
+        Counts::Cycles => (cycles as i64, LaunchKernels::spin),
+        Counts::Work => ((cycles / CYCLES_PER_FMA) as i64, LaunchKernels::burn),
+    };
+    let slots = DeviceBuffer::new(blocks as usize * 8)?;
+    slots.fill_u32(u32::MAX, &stream)?;
+    kernel(kernels, blocks, THREADS, count, &slots, &stream)?;
     stream.synchronize()?;
-    LaunchKernels::check_spun(&spun, blocks, cycles)?;
+    LaunchKernels::check_spun(&slots, blocks, count)?;
     let batch = (batch_us / shape.block_us).round().max(1.0) as u32;
     let (kernels_per_s, windows, latency) = run_windows(secs, batch, &stream, || {
-        kernels.spin(blocks, THREADS, cycles, &spun, &stream)
+        kernel(kernels, blocks, THREADS, count, &slots, &stream)
     })?;
     Ok(ShapeRun {
         shape: shape.name.to_string(),

@@ -38,6 +38,7 @@ fn buffer_holds(kernel: &str, which: &str, buf: &DeviceBuffer, bytes: usize) -> 
 pub struct LaunchKernels {
     empty: Function,
     spin: Function,
+    burn: Function,
 }
 
 impl LaunchKernels {
@@ -46,6 +47,7 @@ impl LaunchKernels {
         Ok(Self {
             empty: module.function("empty")?,
             spin: module.function("spin")?,
+            burn: module.function("burn")?,
         })
     }
 
@@ -65,23 +67,48 @@ impl LaunchKernels {
         spun: &DeviceBuffer,
         stream: &Stream,
     ) -> Result<()> {
-        if spun.bytes() < blocks as usize * 8 {
+        Self::count_out(&self.spin, blocks, threads, cycles, spun, stream)
+    }
+
+    /// `burn<<<blocks, threads>>>(iters, done)`: each thread runs a dependent chain of
+    /// `iters` FMAs, a fixed amount of work, and block thread 0 writes `iters` to
+    /// `done[block]`.
+    pub fn burn(
+        &self,
+        blocks: u32,
+        threads: u32,
+        iters: i64,
+        done: &DeviceBuffer,
+        stream: &Stream,
+    ) -> Result<()> {
+        Self::count_out(&self.burn, blocks, threads, iters, done, stream)
+    }
+
+    /// Launches `f(count, slots)`, a kernel that counts to `count` per block and
+    /// records it in its slot.
+    fn count_out(
+        f: &Function,
+        blocks: u32,
+        threads: u32,
+        count: i64,
+        slots: &DeviceBuffer,
+        stream: &Stream,
+    ) -> Result<()> {
+        if slots.bytes() < blocks as usize * 8 {
             return Err(Error::Invalid(format!(
-                "spin: output holds {} bytes, {blocks} blocks need {}",
-                spun.bytes(),
+                "{}: output holds {} bytes, {blocks} blocks need {}",
+                f.name(),
+                slots.bytes(),
                 blocks as usize * 8
             )));
         }
-        let mut cycles = cycles;
-        let mut ptr = spun.device_ptr();
-        let mut params = [
-            (&mut cycles as *mut i64).cast::<c_void>(),
-            (&mut ptr as *mut u64).cast::<c_void>(),
-        ];
-        // SAFETY: (long long, long long*) as declared; `spun` is checked to hold one
-        // slot per block and outlives the launch because callers synchronise `stream`
-        // before dropping it.
-        unsafe { self.spin.launch(blocks, threads, 0, stream, &mut params) }
+        let mut count = count;
+        let mut ptr = slots.device_ptr();
+        let mut params = [arg(&mut count), arg(&mut ptr)];
+        // SAFETY: (long long, long long*) as both kernels declare; `slots` is checked
+        // to hold one slot per block and outlives the launch because callers
+        // synchronise `stream` before dropping it.
+        unsafe { f.launch(blocks, threads, 0, stream, &mut params) }
     }
 
     /// Checks, after a synchronised `spin` into a buffer poisoned with all-ones, that
