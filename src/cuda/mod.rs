@@ -152,3 +152,23 @@ pub const HOOKED_PROBES: [(&str, Probe); 3] = [
         }
     }),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_that_is_no_curesult_is_named_as_such() {
+        assert!(check_raw(0, "cuMemFreeAsync").is_ok());
+        let err = check_raw(-1, "cuMemFreeAsync").unwrap_err().to_string();
+        assert!(
+            err.contains("cuMemFreeAsync") && err.contains("no CUresult"),
+            "{err}"
+        );
+        let err = check_raw(1, "cuMemFreeAsync").unwrap_err().to_string();
+        assert!(
+            err.contains("CUresult 1") && !err.contains("no CUresult"),
+            "{err}"
+        );
+    }
+}

@@ -421,6 +421,94 @@ mod tests {
             None
         );
     }
+
+    fn env_in(dir: &std::path::Path) -> BenchEnv {
+        BenchEnv {
+            criterion_dir: dir.to_path_buf(),
+            baseline: "native".into(),
+            quick: true,
+            benchmarking: true,
+            filter: None,
+        }
+    }
+
+    fn peak(value: f64) -> Option<Peak> {
+        Some(Peak {
+            source: "test peak".into(),
+            value,
+        })
+    }
+
+    #[test]
+    fn a_throughput_is_work_over_criterion_time_with_its_interval_reversed() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env_in(dir.path());
+        let path = "llm/LLM-001/d128";
+        let estimates = dir.path().join(path).join("native");
+        std::fs::create_dir_all(&estimates).unwrap();
+        // 2 TFLOP per iteration in 10 ms (median 8 ms; mean interval 9..12 ms).
+        let estimate = |point: f64, low: f64, high: f64| serde_json::json!({"point_estimate": point, "confidence_interval": {"lower_bound": low, "upper_bound": high}});
+        std::fs::write(
+            estimates.join("estimates.json"),
+            serde_json::json!({"mean": estimate(10e6, 9e6, 12e6), "median": estimate(8e6, 7e6, 9e6)}).to_string(),
+        )
+        .unwrap();
+        let info = find("LLM-001").unwrap();
+        let measured = Measured {
+            info,
+            variant: "d128".into(),
+            unit: info.unit,
+            work_per_op: Some(2.0),
+            peak: peak(1000.0),
+            measured_peak: peak(400.0),
+            calls_per_op: 1,
+            percentiles: None,
+            criterion_path: Some(path.into()),
+            samples: None,
+        };
+        let entry = summarize(&env, &[measured]).unwrap().entries.remove(0);
+        assert!((entry.mean - 200.0).abs() < 1e-9, "{entry:?}");
+        assert!((entry.median - 250.0).abs() < 1e-9, "{entry:?}");
+        assert!(
+            (entry.ci_low - 2.0 / 12e-3).abs() < 1e-9 && (entry.ci_high - 2.0 / 9e-3).abs() < 1e-9
+        );
+        assert_eq!(entry.work_per_iteration, Some(2.0));
+        assert!((entry.peak.unwrap().fraction - 0.25).abs() < 1e-12);
+        assert!((entry.measured_peak.unwrap().fraction - 0.625).abs() < 1e-12);
+        assert_eq!(
+            (entry.p50, entry.p99),
+            (None, None),
+            "no per-call times for a rate"
+        );
+    }
+
+    #[test]
+    fn a_figure_above_its_peak_is_refused_not_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = find("LLM-008").unwrap();
+        let over = Measured {
+            peak: peak(100.0),
+            ..sampled(info, "bf16", vec![120.0, 121.0, 119.0], None)
+        };
+        match summarize(&env_in(dir.path()), &[over]) {
+            Err(Error::AbovePeak {
+                what, value, peak, ..
+            }) => {
+                assert_eq!(what, "LLM-008/bf16");
+                assert!(value > peak);
+            }
+            other => panic!("expected AbovePeak, got {other:?}"),
+        }
+        let within = Measured {
+            peak: peak(200.0),
+            ..sampled(info, "bf16", vec![120.0, 121.0, 119.0], None)
+        };
+        let entry = summarize(&env_in(dir.path()), &[within])
+            .unwrap()
+            .entries
+            .remove(0);
+        assert!((entry.peak.unwrap().fraction - 0.6).abs() < 1e-9);
+    }
 }
 
 #[derive(Deserialize)]

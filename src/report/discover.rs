@@ -222,12 +222,7 @@ fn load_config_as(dir: &Path, expected: &str) -> Result<LoadedConfig> {
                     entry.id, entry.variant
                 ))
             })?;
-            // A throughput is compared as the rate each sample achieved, so that
-            // "higher is better" reads the right way round.
-            Ok(match entry.work_per_iteration {
-                Some(work) => times.iter().map(|ns| work / (ns * 1e-9)).collect(),
-                None => times,
-            })
+            Ok(in_unit(times, entry.work_per_iteration))
         })
         .collect::<Result<Vec<_>>>()?;
     let later_rounds = load_rounds(dir, name)?;
@@ -236,6 +231,16 @@ fn load_config_as(dir: &Path, expected: &str) -> Result<LoadedConfig> {
         samples,
         later_rounds,
     })
+}
+
+/// Criterion's per-iteration times as the entry compares them: a throughput as the
+/// rate each sample achieved (work over time), so that "higher is better" reads the
+/// right way round; anything else as the times themselves.
+fn in_unit(times_ns: Vec<f64>, work_per_iteration: Option<f64>) -> Vec<f64> {
+    match work_per_iteration {
+        Some(work) => times_ns.iter().map(|ns| work / (ns * 1e-9)).collect(),
+        None => times_ns,
+    }
 }
 
 /// Rounds 2.. in round order; each must be a complete export of the same configuration.
@@ -325,6 +330,12 @@ mod tests {
             times: vec![10.0, 22.0, 40.0],
         };
         assert_eq!(sample.per_iteration(), Ok(vec![10.0, 11.0, 10.0]));
+    }
+
+    #[test]
+    fn throughput_samples_are_rates_and_others_stay_times() {
+        assert_eq!(in_unit(vec![1e9, 2e9], Some(2.0)), [2.0, 1.0]);
+        assert_eq!(in_unit(vec![1e9, 2e9], None), [1e9, 2e9]);
     }
 
     #[test]
