@@ -1,0 +1,193 @@
+//! Where and how a set of benchmarks runs: Criterion's output folder and baseline,
+//! read the way Criterion reads its own arguments, and the sampling budgets of the
+//! full and `--quick` modes.
+
+use super::Variant;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where and how a set of benchmarks runs.
+#[derive(Debug, Clone)]
+pub struct BenchEnv {
+    /// Criterion's output directory; percentiles are written beside its files.
+    pub criterion_dir: PathBuf,
+    /// The Criterion baseline the results are saved under (the configuration name).
+    pub baseline: String,
+    pub quick: bool,
+    /// False in Criterion's test or list mode: then nothing is timed or written.
+    pub benchmarking: bool,
+    /// Criterion's positional filter: only benchmarks whose id contains it run, and
+    /// only those get a percentile pass and a summary entry.
+    pub filter: Option<String>,
+}
+
+/// Criterion options that take a value, so the value is not read as the filter.
+const VALUE_FLAGS: &[&str] = &[
+    "--save-baseline",
+    "--baseline",
+    "--baseline-lenient",
+    "--load-baseline",
+    "--color",
+    "--sample-size",
+    "--warm-up-time",
+    "--measurement-time",
+    "--nresamples",
+    "--noise-threshold",
+    "--confidence-level",
+    "--significance-level",
+    "--profile-time",
+    "--format",
+    "--output-format",
+    "--plotting-backend",
+    "-c",
+];
+
+fn positional_filter(args: &[String]) -> Option<String> {
+    let mut iter = args.iter().skip(1);
+    while let Some(arg) = iter.next() {
+        if VALUE_FLAGS.contains(&arg.as_str()) {
+            iter.next();
+        } else if !arg.starts_with('-') {
+            return Some(arg.clone());
+        }
+    }
+    None
+}
+
+impl BenchEnv {
+    /// The environment of `cargo bench [-- --save-baseline NAME]`: Criterion's own
+    /// output directory rules and baseline argument, read the way Criterion reads them.
+    pub fn from_cargo_bench_args() -> Self {
+        let args: Vec<String> = std::env::args().collect();
+        let flag = |name: &str| args.iter().any(|a| a == name);
+        let baseline = args
+            .iter()
+            .position(|a| a == "--save-baseline")
+            .and_then(|i| args.get(i + 1).cloned())
+            .or_else(|| {
+                args.iter()
+                    .find_map(|a| a.strip_prefix("--save-baseline=").map(str::to_string))
+            })
+            .unwrap_or_else(|| "base".to_string());
+        let criterion_dir = std::env::var_os("CRITERION_HOME")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("CARGO_TARGET_DIR").map(|t| PathBuf::from(t).join("criterion"))
+            })
+            .unwrap_or_else(|| PathBuf::from("target/criterion"));
+        Self {
+            criterion_dir,
+            baseline,
+            quick: flag("--quick"),
+            benchmarking: flag("--bench") && !flag("--test") && !flag("--list"),
+            filter: positional_filter(&args),
+        }
+    }
+
+    /// Whether a variant measured outside Criterion runs: only when benchmarking (not
+    /// in Criterion's test or list mode) and when the filter selects it.
+    pub(super) fn wants(&self, variant: &Variant<'_>) -> bool {
+        self.benchmarking && self.selects(&variant.path())
+    }
+
+    /// Processes started for a per-process figure: each start costs a cuInit.
+    pub(super) fn process_samples(&self) -> usize {
+        if self.quick {
+            3
+        } else {
+            10
+        }
+    }
+
+    /// Samples of a figure measured in alternation (A then B, repeated), each sample
+    /// one ratio of the two.
+    pub(super) fn paired_samples(&self) -> usize {
+        if self.quick {
+            10
+        } else {
+            30
+        }
+    }
+
+    pub(super) fn selects(&self, criterion_path: &str) -> bool {
+        self.filter
+            .as_deref()
+            .is_none_or(|f| criterion_path.contains(f))
+    }
+
+    /// The Criterion instance a worker measures with: results saved as a baseline named
+    /// after the configuration, in the worker's own output directory.
+    /// `--quick` skips Criterion's plots and resamples less: the estimates and
+    /// their intervals stay, only the HTML pictures go.
+    pub fn criterion(&self) -> Criterion {
+        let c = Criterion::default()
+            .output_directory(&self.criterion_dir)
+            .save_baseline(self.baseline.clone())
+            .with_output_color(false);
+        if self.quick {
+            c.without_plots().nresamples(20_000)
+        } else {
+            c
+        }
+    }
+
+    /// Applies the sampling budget: short enough for `--quick`, long enough otherwise
+    /// for a confidence interval of a few percent.
+    pub fn configure(&self, group: &mut BenchmarkGroup<'_, WallTime>) {
+        let (warm, measure, samples) = if self.quick {
+            (0.05, 0.15, 10)
+        } else {
+            (0.5, 1.5, 50)
+        };
+        group
+            .warm_up_time(Duration::from_secs_f64(warm))
+            .measurement_time(Duration::from_secs_f64(measure))
+            .sample_size(samples)
+            .sampling_mode(SamplingMode::Auto);
+    }
+
+    pub(super) fn percentile_budget(&self) -> Duration {
+        Duration::from_secs_f64(if self.quick { 0.05 } else { 0.3 })
+    }
+
+    pub(super) fn warm_up_budget(&self) -> Duration {
+        Duration::from_secs_f64(if self.quick { 0.05 } else { 0.2 })
+    }
+
+    /// Fewest per-call records: enough for p99 to rest on more than a handful, or for
+    /// slow operations (tens of milliseconds and up) as many as time allows.
+    pub(super) fn min_records(&self, slow: bool) -> usize {
+        match (slow, self.quick) {
+            (false, _) => 50,
+            (true, false) => 10,
+            (true, true) => 3,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn filter_skips_option_values() {
+        let a = args(&[
+            "overhead",
+            "--bench",
+            "--save-baseline",
+            "native",
+            "OH-001/launch",
+        ]);
+        assert_eq!(positional_filter(&a).as_deref(), Some("OH-001/launch"));
+        assert_eq!(
+            positional_filter(&args(&["overhead", "--bench", "--save-baseline", "x"])),
+            None
+        );
+    }
+}
