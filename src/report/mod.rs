@@ -13,6 +13,7 @@ pub mod findings;
 mod format;
 pub mod html;
 pub mod isolation;
+mod limits;
 mod links;
 pub mod markdown;
 mod plots;
