@@ -1,6 +1,7 @@
 use super::{check, check_raw, Device, Stream};
 use crate::error::{Error, Result};
 use cudarc::driver::sys;
+use std::sync::OnceLock;
 
 /// A stream-ordered memory pool (`cuMemPoolCreate`) that keeps freed memory for reuse,
 /// as a serving engine's KV-cache allocator does: its allocations are what LLM-002 and
@@ -78,15 +79,28 @@ impl PoolAlloc {
     /// for pool memory it did not allocate itself, and the typed binding cannot
     /// hold such a value.
     pub fn free(self, stream: &Stream) -> Result<()> {
-        type FreeAsync = unsafe extern "C" fn(sys::CUdeviceptr, sys::CUstream) -> i32;
-        // SAFETY: the driver library is loaded (a context exists); the symbol has
-        // this C signature, with the status widened to a plain int.
-        let free: FreeAsync = unsafe {
-            *sys::culib()
-                .get::<FreeAsync>(b"cuMemFreeAsync\0")
-                .map_err(|e| Error::Invalid(format!("cuMemFreeAsync: {e}")))?
-        };
+        let free = free_async()?;
         // SAFETY: ptr came from cuMemAllocFromPoolAsync and is freed once.
         check_raw(unsafe { free(self.ptr, stream.raw()) }, "cuMemFreeAsync")
     }
+}
+
+/// `cuMemFreeAsync` with its status as a plain int, looked up once: a symbol lookup
+/// per free would be timed with every pool pair of LLM-005.
+type FreeAsync = unsafe extern "C" fn(sys::CUdeviceptr, sys::CUstream) -> i32;
+
+fn free_async() -> Result<FreeAsync> {
+    static FREE: OnceLock<std::result::Result<FreeAsync, String>> = OnceLock::new();
+    FREE.get_or_init(|| {
+        // SAFETY: the driver library is loaded (a context exists); the symbol has
+        // this C signature, with the status widened to a plain int.
+        unsafe {
+            sys::culib()
+                .get::<FreeAsync>(b"cuMemFreeAsync\0")
+                .map(|symbol| *symbol)
+                .map_err(|e| e.to_string())
+        }
+    })
+    .clone()
+    .map_err(|e| Error::Invalid(format!("cuMemFreeAsync: {e}")))
 }
