@@ -143,6 +143,12 @@ fn a_configuration_listed_twice_is_refused() -> TestResult {
     assert_empty(tmp.path())
 }
 
+/// The one-line error names the interposer library that does not exist.
+fn assert_names_missing_library(line: &str, lib: &Path) {
+    let expected = format!("interposer library {} does not exist", lib.display());
+    assert!(line.contains(&expected), "{line}");
+}
+
 #[test]
 fn a_missing_interposer_library_is_named_before_the_driver_is_touched() -> TestResult {
     let tmp = tempfile::tempdir()?;
@@ -152,13 +158,7 @@ fn a_missing_interposer_library_is_named_before_the_driver_is_touched() -> TestR
             .args(["run", "--configs", "hami-50", "--hami-lib"])
             .arg(&lib),
     )?;
-    assert!(
-        line.contains(&format!(
-            "interposer library {} does not exist",
-            lib.display()
-        )),
-        "{line}"
-    );
+    assert_names_missing_library(&line, &lib);
     assert!(line.contains("--hami-lib"), "{line}");
     assert_empty(tmp.path())
 }
@@ -314,12 +314,6 @@ fn isolate_names_an_unknown_scenario_or_shape_and_a_missing_library_before_the_d
             .args(["isolate", "--scenarios", "hami-50-x2", "--hami-lib"])
             .arg(&lib),
     )?;
-    assert!(
-        line.contains(&format!(
-            "interposer library {} does not exist",
-            lib.display()
-        )),
-        "{line}"
-    );
+    assert_names_missing_library(&line, &lib);
     assert_empty(tmp.path())
 }
