@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the suite's GPU evidence on a machine with a GPU, from prebuilt binaries:
-#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|oh001|isolation] [CONFIGS]
+#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|oh001|spread|isolation] [CONFIGS]
 # quick/full: `run` over CONFIGS, then the OH-001 comparison; oh001: the comparison only;
+# spread: OH-001 (a) run to run, RUNS times (default 8) one after another: the C loop,
+# the C loop held on one core, and the harness in its full mode, each a fresh process;
 # isolation: the default tenant scenarios, then one with a tenant killed mid-run, and a
 # check that no tenant process or HAMi-core state file is left behind.
 # BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
@@ -15,10 +17,38 @@ cuda_home=${CUDA_HOME:-/usr/local/cuda}
 
 "$bin/gpu-virt-bench" info 2>&1 | tee "$out/info.txt"
 
+# The C launch loop, built once; arguments go before it (e.g. taskset -c 2).
 c_loop() {
-    gcc -O2 tools/launch_loop.c -I"$cuda_home/include" -L"$cuda_home/lib64/stubs" -lcuda -o "$out/launch_loop" &&
-        "$out/launch_loop" kernels/ptx/launch.ptx
+    [ -x "$out/launch_loop" ] ||
+        gcc -O2 tools/launch_loop.c -I"$cuda_home/include" -L"$cuda_home/lib64/stubs" -lcuda -o "$out/launch_loop" &&
+        "$@" "$out/launch_loop" kernels/ptx/launch.ptx
 }
+
+if [ "$mode" = spread ]; then
+    for i in $(seq "${RUNS:-8}"); do
+        echo "free     $(c_loop)"
+        echo "core-2   $(c_loop taskset -c 2)"
+        CRITERION_HOME="$out/spread" "$bin/overhead" --bench --save-baseline "run$i" OH-001/launch-call >>"$out/bench.log" 2>&1
+        python3 - "$out/spread/overhead/OH-001/launch-call/run$i" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1] + "/estimates.json")); p = json.load(open(sys.argv[1] + "/percentiles.json"))
+print(f"harness  launch-call median_us={e['median']['point_estimate']/1e3:.3f} p50_us={p['p50_ns']/1e3:.3f}")
+PY
+    done | tee "$out/oh001-spread.txt"
+    python3 - "$out/oh001-spread.txt" <<'PY' | tee -a "$out/oh001-spread.txt"
+import re, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    kind = line.split()[0]
+    for key, value in re.findall(r"(median|p50)_us=([\d.]+)", line):
+        runs.setdefault(f"{kind} {key}", []).append(float(value))
+for name, v in runs.items():
+    steps = [abs(b - a) / min(a, b) * 100 for a, b in zip(v, v[1:])]
+    print(f"{name:<16} {len(v)} runs: {min(v):.3f}..{max(v):.3f} us, max/min {max(v) / min(v):.3f}, "
+          f"run to next run: median {statistics.median(steps):.1f} %, under 3 % in {sum(s < 3 for s in steps)} of {len(steps)}")
+PY
+    exit 0
+fi
 
 if [ "$mode" = isolation ]; then
     start=$(date +%s)

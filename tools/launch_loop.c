@@ -1,8 +1,12 @@
 // OH-001 (a) in plain C: the same loop as the harness (empty <<<1,1>>> kernel from the
 // same PTX, host clock around each cuLaunchKernel, stream sync every 256 launches
-// untimed), so the harness's own cost can be read off the difference.
+// untimed), so the harness's own cost can be read off the difference. Also prints the
+// p50 of each quarter of the launches and the CPU it ended on, to tell drift within a
+// run from drift between runs.
 // Build: gcc -O2 tools/launch_loop.c -I$CUDA_HOME/include -lcuda -o launch_loop
+#define _GNU_SOURCE
 #include <cuda.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -25,7 +29,11 @@ int main(int argc, char **argv) {
         double t0 = now_ns(); CUresult r = cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, s, NULL, NULL); t[i] = now_ns() - t0; sum += t[i];
         CK(r); if (i % 256 == 255) CK(cuStreamSynchronize(s));
     }
+    int cpu = sched_getcpu();
+    double quarter[4];
+    for (int q = 0; q < 4; q++) { qsort(t + q * (N / 4), N / 4, sizeof *t, cmp); quarter[q] = t[q * (N / 4) + N / 8] / 1e3; }
     qsort(t, N, sizeof *t, cmp);
-    printf("c-launch-loop launch-call n=%d p50_us=%.3f mean_us=%.3f p99_us=%.3f\n", N, t[N / 2] / 1e3, sum / N / 1e3, t[N * 99 / 100] / 1e3);
+    printf("c-launch-loop launch-call n=%d p50_us=%.3f mean_us=%.3f p99_us=%.3f quarters_p50=%.3f/%.3f/%.3f/%.3f cpu=%d\n", N, t[N / 2] / 1e3,
+           sum / N / 1e3, t[N * 99 / 100] / 1e3, quarter[0], quarter[1], quarter[2], quarter[3], cpu);
     return 0;
 }
