@@ -328,6 +328,25 @@ fn rounds_that_disagree_in_sign_make_the_change_not_significant() {
 }
 
 #[test]
+fn rounds_that_agree_in_sign_but_scatter_make_the_change_not_significant() {
+    let tmp = fixture_copy();
+    let gpu = tmp.path().join(GPU);
+    add_round(&gpu, NATIVE, 1.0);
+    add_round(&gpu, "hami-100", 0.7);
+    let markdown = compare_markdown(&gpu).unwrap();
+    let small = row(
+        section(&markdown, "### OH-002 small (us, lower is better)"),
+        "hami-100",
+    );
+    assert!(small.ends_with("| no |"), "{small}");
+    assert!(
+        small.contains("; 2 rounds -3"),
+        "round 2 is about -37 %: {small}"
+    );
+    assert!(small.contains("..-1"), "round 1 is about -10 %: {small}");
+}
+
+#[test]
 fn a_round_of_another_configuration_is_an_error() {
     let tmp = fixture_copy();
     let gpu = tmp.path().join(GPU);

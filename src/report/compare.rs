@@ -84,8 +84,9 @@ pub struct Measured {
     /// Fraction of the best GEMM measured in the same run, where one was measured.
     pub measured_peak_fraction: Option<f64>,
     /// Against native; `None` for native itself or when native lacks the metric.
-    /// With several rounds, the samples of all rounds are pooled, and a change whose
-    /// rounds disagree in sign is no change.
+    /// With several rounds, the samples of all rounds are pooled, and a change the
+    /// rounds do not agree on beyond their scatter (pooled over the metric's
+    /// configurations) is no change.
     pub change: Option<Comparison>,
     /// Relative change of the mean against native's in the same round, per round of
     /// an interleaved run; empty for a single round.
@@ -136,27 +137,41 @@ fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
 }
 
 /// Pools every round's samples for the significance test, and reads the change of
-/// each round against native's round of the same number: drift between blocks of a
-/// run moves all configurations of a round together, so rounds that disagree in sign
-/// mean the pooled change is drift, not the configuration.
+/// each round against native's round of the same number, for
+/// [`hold_what_rounds_agree_on`].
 fn compare_rounds(base: &[&[f64]], new: &[&[f64]], better: Better) -> (Comparison, Vec<f64>) {
     let pooled = |rounds: &[&[f64]]| rounds.concat();
-    let mut change = stats::compare(&pooled(base), &pooled(new), better);
+    let change = stats::compare(&pooled(base), &pooled(new), better);
     if base.len() < 2 || new.len() < 2 {
         return (change, Vec::new());
     }
-    let per_round: Vec<f64> = base
+    let per_round = base
         .iter()
         .zip(new)
         .map(|(b, n)| crate::stats::mean(n) / crate::stats::mean(b) - 1.0)
         .collect();
-    if per_round
-        .iter()
-        .any(|r| r.signum() != change.change_mean.signum())
-    {
-        change.verdict = stats::Verdict::NoChange;
-    }
     (change, per_round)
+}
+
+/// Keeps a change of an interleaved run only where its rounds agree on it beyond the
+/// scatter of rounds, pooled over the metric's configurations: drift of the machine
+/// between blocks passes for a configuration's cost otherwise.
+fn hold_what_rounds_agree_on(rows: &mut [MetricRow]) {
+    let per_config: Vec<&[f64]> = rows
+        .iter()
+        .filter_map(|row| row.measured.as_ref())
+        .map(|measured| measured.round_changes.as_slice())
+        .collect();
+    let Some(scatter) = stats::RoundScatter::pooled(&per_config) else {
+        return;
+    };
+    for measured in rows.iter_mut().filter_map(|row| row.measured.as_mut()) {
+        if let Some(change) = measured.change.as_mut() {
+            if measured.round_changes.len() >= 2 && !scatter.agree(&measured.round_changes) {
+                change.verdict = stats::Verdict::NoChange;
+            }
+        }
+    }
 }
 
 /// The first entry of every (id, variant) measured by any configuration: ids in
@@ -183,7 +198,7 @@ fn metric_table(
     let reference = native
         .map(|native| native.round_samples(&key.id, &key.variant))
         .filter(|rounds| !rounds.is_empty());
-    let rows = configs
+    let mut rows: Vec<MetricRow> = configs
         .iter()
         .map(|config| {
             let measured = config.find(&key.id, &key.variant).map(|(entry, _)| {
@@ -213,6 +228,7 @@ fn metric_table(
             }
         })
         .collect();
+    hold_what_rounds_agree_on(&mut rows);
     MetricTable {
         id: key.id.clone(),
         name: metrics::find(&key.id).ok().map(|info| info.name.to_owned()),

@@ -16,11 +16,15 @@ pub fn method() -> String {
          whose interval reaches inside ±{:.0} % is within noise. With interleaved rounds \
          (run --rounds N) the median, mean and p99 columns are round 1's, the change \
          pools the samples of every round and shows the range of the per-round changes \
-         (each round against native's round of the same number), and a change whose \
-         rounds disagree in sign is not significant.",
+         (each round against native's round of the same number), and a change is \
+         significant only if the rounds also agree on it: Student's t of the mean \
+         per-round log ratio against the scatter of rounds about their configuration's \
+         mean, pooled over the metric's configurations (p < {}). Drift of the machine \
+         between one configuration's block and the next shows as that scatter.",
         CONFIDENCE_LEVEL * 100.0,
         SIGNIFICANCE_LEVEL,
-        NOISE_THRESHOLD * 100.0
+        NOISE_THRESHOLD * 100.0,
+        SIGNIFICANCE_LEVEL
     )
 }
 

@@ -8,6 +8,7 @@ use crate::stats::{draw, mean, percentile};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Criterion's default significance level.
 pub const SIGNIFICANCE_LEVEL: f64 = 0.05;
@@ -118,6 +119,54 @@ fn change_interval(base: &[f64], new: &[f64], rng: &mut ChaCha8Rng) -> (f64, f64
     )
 }
 
+/// The scatter of per-round changes about their configuration's mean change, pooled
+/// over every configuration of one metric (as an analysis of variance pools its
+/// residuals). Each change is one round of a configuration against native's round of
+/// the same number, so drift shared by a round cancels; drift between one
+/// configuration's block and the next does not, and shows as this scatter. Pooling
+/// assumes that drift is the host's and alike for every configuration of the metric;
+/// it gives the test degrees of freedom that one configuration's two rounds lack.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoundScatter {
+    /// Pooled variance of the log ratios ln(1 + change).
+    variance: f64,
+    freedom: f64,
+}
+
+impl RoundScatter {
+    /// Pools the rounds of every configuration that has two or more; `None` when none has.
+    pub fn pooled(per_config: &[&[f64]]) -> Option<Self> {
+        let (squares, freedom) = per_config
+            .iter()
+            .filter(|changes| changes.len() >= 2)
+            .map(|changes| {
+                let logs: Vec<f64> = changes.iter().map(|c| c.ln_1p()).collect();
+                let centre = mean(&logs);
+                let squares: f64 = logs.iter().map(|x| (x - centre).powi(2)).sum();
+                (squares, (logs.len() - 1) as f64)
+            })
+            .fold((0.0, 0.0), |(s, f), (ds, df)| (s + ds, f + df));
+        (freedom > 0.0).then(|| Self {
+            variance: squares / freedom,
+            freedom,
+        })
+    }
+
+    /// Whether one configuration's per-round changes show a change at
+    /// [`SIGNIFICANCE_LEVEL`]: Student's t of their mean log ratio against this scatter.
+    pub fn agree(&self, changes: &[f64]) -> bool {
+        let logs: Vec<f64> = changes.iter().map(|c| c.ln_1p()).collect();
+        let centre = mean(&logs);
+        if self.variance == 0.0 {
+            return centre != 0.0;
+        }
+        let t = centre / (self.variance / logs.len() as f64).sqrt();
+        StudentsT::new(0.0, 1.0, self.freedom)
+            .map(|dist| 2.0 * (1.0 - dist.cdf(t.abs())) < SIGNIFICANCE_LEVEL)
+            .unwrap_or(false)
+    }
+}
+
 /// Welch's t of `a` against `b`, with sample (n - 1) variances.
 fn welch_t(a: &[f64], b: &[f64]) -> f64 {
     let variance = |values: &[f64], mean: f64| {
@@ -204,6 +253,54 @@ mod tests {
             compare(&base, &new, Better::Lower),
             compare(&base, &new, Better::Lower)
         );
+    }
+
+    /// Two rounds each of HAMi-core at 100, 50 and 25 % against native (OH-005 on the
+    /// H100, as relative changes).
+    const DRIVER_VERSION: [[f64; 2]; 3] = [[11.623, 15.029], [10.993, 14.440], [6.111, 12.171]];
+    const CTX_GET_DEVICE: [[f64; 2]; 3] = [[0.151, 0.283], [-0.214, -0.087], [-0.234, -0.113]];
+
+    fn scatter(rounds: &[[f64; 2]; 3]) -> RoundScatter {
+        let per_config: Vec<&[f64]> = rounds.iter().map(|r| r.as_slice()).collect();
+        RoundScatter::pooled(&per_config).unwrap()
+    }
+
+    #[test]
+    fn a_change_far_beyond_the_pooled_scatter_holds() {
+        let pooled = scatter(&DRIVER_VERSION);
+        assert_eq!(pooled.freedom, 3.0);
+        // Alone, hami-25's two rounds (+611 % and +1217 %) scatter too much for one
+        // degree of freedom; against the pooled scatter they hold.
+        assert!(DRIVER_VERSION.iter().all(|rounds| pooled.agree(rounds)));
+        assert!(!RoundScatter::pooled(&[&DRIVER_VERSION[2]])
+            .unwrap()
+            .agree(&DRIVER_VERSION[2]));
+    }
+
+    #[test]
+    fn a_change_within_the_pooled_scatter_does_not_hold() {
+        let pooled = scatter(&CTX_GET_DEVICE);
+        assert!(CTX_GET_DEVICE.iter().all(|rounds| !pooled.agree(rounds)));
+    }
+
+    #[test]
+    fn rounds_that_disagree_in_sign_do_not_hold() {
+        let rounds = [-0.034, 0.114];
+        assert!(!RoundScatter::pooled(&[&rounds]).unwrap().agree(&rounds));
+    }
+
+    #[test]
+    fn identical_rounds_hold_unless_they_show_no_change() {
+        let same = [-0.1, -0.1];
+        assert!(RoundScatter::pooled(&[&same]).unwrap().agree(&same));
+        let none = [0.0, 0.0];
+        assert!(!RoundScatter::pooled(&[&none]).unwrap().agree(&none));
+    }
+
+    #[test]
+    fn one_round_gives_no_scatter() {
+        assert_eq!(RoundScatter::pooled(&[&[0.05]]), None);
+        assert_eq!(RoundScatter::pooled(&[]), None);
     }
 
     #[test]
