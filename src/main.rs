@@ -53,8 +53,9 @@ enum Command {
         /// two 0.5 s windows, enough to see a limit but not its spread].
         #[arg(long)]
         verify_secs: Option<f64>,
-        /// Run every configuration this many times, interleaved (A B C A B C ...),
-        /// so machine drift between blocks does not pass for a configuration's cost.
+        /// Run every configuration this many times, interleaved, every other round in
+        /// reverse (A B C C B A ...), so machine drift between blocks does not pass
+        /// for a configuration's cost.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
         rounds: u32,
     },

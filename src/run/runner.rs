@@ -62,11 +62,10 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
     }
     let reference: Reference = read_json(&reference_file)?;
 
-    // Rounds interleave the configurations (A B C A B C ...), so drift of the machine
-    // between blocks moves every configuration of a round alike.
     let mut rounds: Vec<Option<Vec<PathBuf>>> = vec![Some(Vec::new()); opts.configs.len()];
     for round in 1..=opts.rounds {
-        for (config, done) in opts.configs.iter().zip(rounds.iter_mut()) {
+        for index in round_order(opts.configs.len(), round) {
+            let (config, done) = (&opts.configs[index], &mut rounds[index]);
             let Some(stagings) = done else { continue };
             eprintln!("== {} (round {round} of {})", config.name, opts.rounds);
             let run = RoundRun {
@@ -108,6 +107,18 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
                 exported.len()
             ),
         })
+    }
+}
+
+/// The order the configurations run in within one round: as given in odd rounds,
+/// reversed in even ones (A B C, C B A, A B C ...). Over each pair of rounds a linear
+/// drift of the machine then costs every configuration alike, and no configuration
+/// always runs first, right after the native reference, or last.
+fn round_order(configs: usize, round: u32) -> Vec<usize> {
+    if round % 2 == 0 {
+        (0..configs).rev().collect()
+    } else {
+        (0..configs).collect()
     }
 }
 
@@ -256,6 +267,14 @@ fn replace_dir(staging: &Path, dest: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn even_rounds_run_the_configurations_in_reverse() {
+        assert_eq!(round_order(4, 1), [0, 1, 2, 3]);
+        assert_eq!(round_order(4, 2), [3, 2, 1, 0]);
+        assert_eq!(round_order(4, 3), [0, 1, 2, 3]);
+        assert_eq!(round_order(1, 2), [0]);
+    }
 
     fn configs(list: &str, lib: &Path) -> Vec<Config> {
         Config::parse_list(list, lib, 1000).unwrap()
