@@ -296,32 +296,31 @@ fn add_round(gpu: &Path, config: &str, scale: f64) {
     fs::write(&sample, json.to_string()).unwrap();
 }
 
-#[test]
-fn rounds_that_agree_keep_the_change_and_show_their_range() {
+/// hami-100's OH-002 small row after a second round of native and of hami-100, with
+/// their times scaled by `native` and `hami_100` against round 1.
+fn small_row_with_round_two(native: f64, hami_100: f64) -> String {
     let tmp = fixture_copy();
     let gpu = tmp.path().join(GPU);
-    add_round(&gpu, NATIVE, 1.0);
-    add_round(&gpu, "hami-100", 1.0);
+    add_round(&gpu, NATIVE, native);
+    add_round(&gpu, "hami-100", hami_100);
     let markdown = compare_markdown(&gpu).unwrap();
-    let small = row(
+    row(
         section(&markdown, "### OH-002 small (us, lower is better)"),
         "hami-100",
-    );
+    )
+    .to_owned()
+}
+
+#[test]
+fn rounds_that_agree_keep_the_change_and_show_their_range() {
+    let small = small_row_with_round_two(1.0, 1.0);
     assert!(small.ends_with("| yes, faster |"), "{small}");
     assert!(small.contains("; 2 rounds -1"), "{small}");
 }
 
 #[test]
 fn rounds_that_disagree_in_sign_make_the_change_not_significant() {
-    let tmp = fixture_copy();
-    let gpu = tmp.path().join(GPU);
-    add_round(&gpu, NATIVE, 1.0);
-    add_round(&gpu, "hami-100", 1.25);
-    let markdown = compare_markdown(&gpu).unwrap();
-    let small = row(
-        section(&markdown, "### OH-002 small (us, lower is better)"),
-        "hami-100",
-    );
+    let small = small_row_with_round_two(1.0, 1.25);
     assert!(small.ends_with("| no |"), "{small}");
     assert!(small.contains("; 2 rounds -1"), "{small}");
     assert!(small.contains("..+1"), "round 2 is about +12 %: {small}");
@@ -329,15 +328,7 @@ fn rounds_that_disagree_in_sign_make_the_change_not_significant() {
 
 #[test]
 fn rounds_that_agree_in_sign_but_scatter_make_the_change_not_significant() {
-    let tmp = fixture_copy();
-    let gpu = tmp.path().join(GPU);
-    add_round(&gpu, NATIVE, 1.0);
-    add_round(&gpu, "hami-100", 0.7);
-    let markdown = compare_markdown(&gpu).unwrap();
-    let small = row(
-        section(&markdown, "### OH-002 small (us, lower is better)"),
-        "hami-100",
-    );
+    let small = small_row_with_round_two(1.0, 0.7);
     assert!(small.ends_with("| no |"), "{small}");
     assert!(
         small.contains("; 2 rounds -3"),
