@@ -10,7 +10,8 @@ pub const PIPELINE: &str = include_str!(concat!(env!("OUT_DIR"), "/pipeline.ptx"
 /// kernels/gemm.cu: `gemm_bf16`, `gemm_f16`, `gemm_f32` and their `gemm_ref_*`.
 pub const GEMM: &str = include_str!(concat!(env!("OUT_DIR"), "/gemm.ptx"));
 
-/// kernels/decode.cu: `gemv_bf16`, `qkv_split`, `residual_add`, `gelu_bf16`.
+/// kernels/decode.cu: `gemv_bf16_b1` to `gemv_bf16_b32`, `qkv_split`, `residual_add`,
+/// `gelu_bf16`.
 pub const DECODE: &str = include_str!(concat!(env!("OUT_DIR"), "/decode.ptx"));
 
 /// kernels/attention.cu: `flash_attn_d64`, `flash_attn_d128`, `attn_ref`,

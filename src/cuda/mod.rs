@@ -19,7 +19,7 @@ pub use graph::GraphExec;
 pub use ipc::{IpcHandle, IpcMapping};
 pub use launchers::{
     AttentionKernels, AttnShape, DecodeKernels, GemmKernels, IsolationKernels, LaunchKernels,
-    PipelineKernels, Precision, RandomKernels, FLASH_BLOCK_M, GEMV_MAX_BATCH,
+    PipelineKernels, Precision, RandomKernels, FLASH_BLOCK_M, GEMV_KERNELS, GEMV_MAX_BATCH,
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, Module};

@@ -5,15 +5,27 @@ use crate::cuda::{DeviceBuffer, Function, Module, Stream};
 use crate::error::{Error, Result};
 use crate::kernels;
 
-/// Largest batch `gemv_bf16` takes (one accumulator per sequence per lane).
-pub const GEMV_MAX_BATCH: usize = 32;
+/// The matrix-vector kernels with the batch each is built for: each lane holds one
+/// accumulator per sequence it may get, so the smallest bound that fits keeps the
+/// most warps (and bytes of weights) in flight.
+pub const GEMV_KERNELS: [(usize, &str); 6] = [
+    (1, "gemv_bf16_b1"),
+    (2, "gemv_bf16_b2"),
+    (4, "gemv_bf16_b4"),
+    (8, "gemv_bf16_b8"),
+    (16, "gemv_bf16_b16"),
+    (32, "gemv_bf16_b32"),
+];
+/// Largest batch the matrix-vector product takes.
+pub const GEMV_MAX_BATCH: usize = GEMV_KERNELS[GEMV_KERNELS.len() - 1].0;
 /// Rows per block of `gemv_bf16` (one warp each), and K's required multiple.
 const GEMV_ROWS: usize = 8;
 const GEMV_K_STEP: usize = 256;
 const THREADS: u32 = 256;
 
 pub struct DecodeKernels {
-    gemv: Function,
+    /// One per entry of [`GEMV_KERNELS`], in that order.
+    gemv: Vec<Function>,
     qkv_split: Function,
     residual_add: Function,
     gelu: Function,
@@ -32,7 +44,10 @@ impl DecodeKernels {
     pub fn load() -> Result<Self> {
         let module = Module::load("decode", kernels::DECODE)?;
         Ok(Self {
-            gemv: module.function("gemv_bf16")?,
+            gemv: GEMV_KERNELS
+                .iter()
+                .map(|(_, name)| module.function(name))
+                .collect::<Result<_>>()?,
             qkv_split: module.function("qkv_split")?,
             residual_add: module.function("residual_add")?,
             gelu: module.function("gelu_bf16")?,
@@ -41,26 +56,49 @@ impl DecodeKernels {
 
     /// `y[b, n] = x[b, :] . w[n, :]` for b < `batch`: x bf16 [batch, k], w bf16
     /// [n, k], y f32 [batch, n]; the layout of `GemmKernels::reference` with m = batch.
+    /// Runs the kernel of the smallest bound that holds `batch`.
     pub fn gemv(
         &self,
+        buffers: [&DeviceBuffer; 3],
+        (batch, n, k): (usize, usize, usize),
+        stream: &Stream,
+    ) -> Result<()> {
+        let bound = GEMV_KERNELS
+            .iter()
+            .position(|&(bound, _)| bound >= batch)
+            .filter(|_| batch > 0);
+        match bound {
+            Some(index) => self.gemv_bounded(index, buffers, (batch, n, k), stream),
+            None => Err(Error::Invalid(format!(
+                "gemv_bf16: batch {batch} must be 1..={GEMV_MAX_BATCH}"
+            ))),
+        }
+    }
+
+    /// [`Self::gemv`] through `GEMV_KERNELS[index]`, whose bound must hold `batch`:
+    /// the check runs every kernel, not only the one a batch picks.
+    pub fn gemv_bounded(
+        &self,
+        index: usize,
         [x, w, y]: [&DeviceBuffer; 3],
         (batch, n, k): (usize, usize, usize),
         stream: &Stream,
     ) -> Result<()> {
-        if batch == 0 || batch > GEMV_MAX_BATCH || k % GEMV_K_STEP != 0 {
+        let (Some(function), Some(&(bound, name))) =
+            (self.gemv.get(index), GEMV_KERNELS.get(index))
+        else {
+            return Err(Error::Invalid(format!("gemv_bf16: no kernel {index}")));
+        };
+        if batch == 0 || batch > bound || k % GEMV_K_STEP != 0 {
             return Err(Error::Invalid(format!(
-                "gemv_bf16: batch {batch} must be 1..={GEMV_MAX_BATCH} and k = {k} a multiple of {GEMV_K_STEP}"
+                "{name}: batch {batch} must be 1..={bound} and k = {k} a multiple of {GEMV_K_STEP}"
             )));
         }
-        buffer_holds("gemv_bf16", "x", x, batch * k * 2)?;
-        buffer_holds("gemv_bf16", "w", w, n * k * 2)?;
-        buffer_holds("gemv_bf16", "y", y, batch * n * 4)?;
+        buffer_holds(name, "x", x, batch * k * 2)?;
+        buffer_holds(name, "w", w, n * k * 2)?;
+        buffer_holds(name, "y", y, batch * n * 4)?;
         let (mut px, mut pw, mut py) = (x.device_ptr(), w.device_ptr(), y.device_ptr());
-        let (mut b, mut rows, mut kk) = (
-            int("gemv_bf16", batch)?,
-            int("gemv_bf16", n)?,
-            int("gemv_bf16", k)?,
-        );
+        let (mut b, mut rows, mut kk) = (int(name, batch)?, int(name, n)?, int(name, k)?);
         let mut params = [
             arg(&mut px),
             arg(&mut pw),
@@ -72,7 +110,7 @@ impl DecodeKernels {
         let grid = n.div_ceil(GEMV_ROWS) as u32;
         // SAFETY: (const bf16*, const bf16*, float*, int, int, int) as declared; sizes
         // checked above; callers synchronise `stream` before dropping the buffers.
-        unsafe { self.gemv.launch(grid, THREADS, 0, stream, &mut params) }
+        unsafe { function.launch(grid, THREADS, 0, stream, &mut params) }
     }
 
     /// Splits the fused projection `qkv` f32 [batch, 3, heads, head_dim] into `q`

@@ -7,7 +7,7 @@ mod gemm;
 mod random;
 
 pub use attention::{AttentionKernels, AttnShape, FLASH_BLOCK_M};
-pub use decode::{DecodeKernels, GEMV_MAX_BATCH};
+pub use decode::{DecodeKernels, GEMV_KERNELS, GEMV_MAX_BATCH};
 pub use gemm::{GemmKernels, Precision};
 pub use random::RandomKernels;
 

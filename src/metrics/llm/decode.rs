@@ -4,7 +4,7 @@
 use super::check;
 use crate::cuda::{
     AttentionKernels, AttnShape, DecodeKernels, DeviceBuffer, GemmKernels, GraphExec, Precision,
-    RandomKernels, Stream, GEMV_MAX_BATCH,
+    RandomKernels, Stream, GEMV_KERNELS, GEMV_MAX_BATCH,
 };
 use crate::error::{Error, Result};
 use crate::metrics::isolation::figures::cv;
@@ -144,33 +144,37 @@ impl Stack {
         Ok(())
     }
 
-    /// Checks the step's two heavy kernels on its own data: the matrix-vector
-    /// product against the naive GEMM, and decode attention against its naive kernel.
+    /// Checks the step's two heavy kernels on its own data: every matrix-vector
+    /// kernel (one per batch bound) against the naive GEMM, and decode attention
+    /// against its naive kernel.
     fn check(&self, stream: &Stream) -> Result<()> {
         let gemm = GemmKernels::load()?;
         let layer = &self.layers[0];
+        for (index, &(batch, name)) in GEMV_KERNELS.iter().enumerate() {
+            let shape = (batch, 3 * D_MODEL, D_MODEL);
+            let reference = check::poisoned(batch * 3 * D_MODEL, stream)?;
+            self.qkv.fill_u32(0x7fc0_0000, stream)?;
+            self.kernels
+                .gemv_bounded(index, [&self.x, &layer.w_qkv, &self.qkv], shape, stream)?;
+            gemm.reference(
+                Precision::Bf16,
+                &self.x,
+                &layer.w_qkv,
+                &reference,
+                shape,
+                stream,
+            )?;
+            stream.synchronize()?;
+            let written = batch * 3 * D_MODEL;
+            check::expect_close(
+                name,
+                &format!("batch {batch}, {}x{}", 3 * D_MODEL, D_MODEL),
+                &check::download_f32(&self.qkv)?[..written],
+                &check::download_f32(&reference)?,
+                check::TOL_F32,
+            )?;
+        }
         let batch = GEMV_MAX_BATCH;
-        let shape = (batch, 3 * D_MODEL, D_MODEL);
-        let reference = check::poisoned(batch * 3 * D_MODEL, stream)?;
-        self.qkv.fill_u32(0x7fc0_0000, stream)?;
-        self.kernels
-            .gemv([&self.x, &layer.w_qkv, &self.qkv], shape, stream)?;
-        gemm.reference(
-            Precision::Bf16,
-            &self.x,
-            &layer.w_qkv,
-            &reference,
-            shape,
-            stream,
-        )?;
-        stream.synchronize()?;
-        check::expect_close(
-            "gemv_bf16",
-            &format!("batch {batch}, {}x{}", 3 * D_MODEL, D_MODEL),
-            &check::download_f32(&self.qkv)?,
-            &check::download_f32(&reference)?,
-            check::TOL_F32,
-        )?;
         let attn_ref = check::poisoned(batch * D_MODEL, stream)?;
         let tensors = [&self.x, &layer.k_cache, &layer.v_cache];
         self.attn.fill_u32(0x7fc0_7fc0, stream)?;
