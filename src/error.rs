@@ -35,12 +35,6 @@ pub enum Error {
         peak: f64,
         source_: String,
     },
-    #[error("{what}: efficiency {value:.1} % is above the bound of {bound:.1} % (100 % plus noise); the run is invalid")]
-    AboveBound {
-        what: String,
-        value: f64,
-        bound: f64,
-    },
     #[error("unknown metric id '{0}'; `gpu-virt-bench list` shows the ids")]
     UnknownMetric(String),
     #[error(

@@ -2,7 +2,7 @@
 //! independent requests. Ideal overlap makes K kernels take as long as one.
 
 use crate::cuda::{DeviceBuffer, LaunchKernels, Stream};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::metrics::{find, sampled, BenchEnv, Measured, Selection, Variant};
 use crate::stats;
 use crate::system::device_facts;
@@ -14,6 +14,15 @@ const KERNEL_US: f64 = 1000.0;
 const THREADS: u32 = 128;
 /// An efficiency above 100 % by more than timing noise is not physical.
 const BOUND_PCT: f64 = 103.0;
+
+/// The mean efficiency of `samples`, unless it is above [`BOUND_PCT`]: such a figure
+/// is refused, not saved. Under an SM limiter that throttles one run of a pair and not
+/// the other, single ratios swing far past 100 % (seen at HAMi-core 25 %: 122.9 % for
+/// one stream); the configuration's other figures still stand.
+fn within_bound(samples: &[f64]) -> Option<f64> {
+    let mean = stats::mean(samples);
+    (mean <= BOUND_PCT).then_some(mean)
+}
 
 struct Lane {
     stream: Stream,
@@ -77,16 +86,28 @@ pub(super) fn bench(
                 Ok(100.0 * solo / (f64::from(k) * run(false)?))
             })
             .collect::<Result<Vec<_>>>()?;
-        let mean = stats::mean(&samples);
-        if mean > BOUND_PCT {
-            return Err(Error::AboveBound {
-                what: format!("llm/LLM-006/{name}"),
-                value: mean,
-                bound: BOUND_PCT,
-            });
+        match within_bound(&samples) {
+            Some(mean) => {
+                eprintln!("llm/LLM-006/{name}: efficiency {mean:.1} %");
+                out.push(sampled(info, &name, samples, None));
+            }
+            None => eprintln!(
+                "llm/LLM-006/{name}: not saved: efficiency {:.1} % is above the bound of {BOUND_PCT:.1} % (100 % plus noise), which is not physical",
+                stats::mean(&samples)
+            ),
         }
-        eprintln!("llm/LLM-006/{name}: efficiency {mean:.1} %");
-        out.push(sampled(info, &name, samples, None));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_efficiency_past_the_bound_is_refused() {
+        assert_eq!(within_bound(&[99.0, 101.0]), Some(100.0));
+        assert_eq!(within_bound(&[103.0]), Some(103.0));
+        assert_eq!(within_bound(&[100.0, 145.8]), None);
+    }
 }
