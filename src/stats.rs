@@ -13,6 +13,18 @@ pub(crate) fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
+/// Sum of squared deviations from the mean: what sample and pooled variances are
+/// built from.
+pub(crate) fn squared_deviations(values: &[f64]) -> f64 {
+    let centre = mean(values);
+    values.iter().map(|x| (x - centre).powi(2)).sum()
+}
+
+/// Sample (n - 1) variance; needs two values or more.
+pub(crate) fn sample_variance(values: &[f64]) -> f64 {
+    squared_deviations(values) / (values.len() - 1) as f64
+}
+
 /// ||got - want|| / ||want|| over (got, want) pairs, the check every kernel passes
 /// before it is timed. NaN anywhere makes the result NaN, which no tolerance accepts.
 pub fn relative_error(pairs: impl IntoIterator<Item = (f64, f64)>) -> f64 {

@@ -128,9 +128,7 @@ pub fn std_dev(values: &[f64]) -> f64 {
     if values.len() < 2 {
         return 0.0;
     }
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    let squares = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>();
-    (squares / (values.len() - 1) as f64).sqrt()
+    crate::stats::sample_variance(values).sqrt()
 }
 
 #[cfg(test)]

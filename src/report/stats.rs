@@ -4,7 +4,7 @@
 //! same baselines always give the same report.
 
 use crate::baseline::Better;
-use crate::stats::{draw, mean, percentile};
+use crate::stats::{draw, mean, percentile, sample_variance, squared_deviations};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -141,9 +141,7 @@ impl RoundScatter {
             .filter(|changes| changes.len() >= 2)
             .map(|changes| {
                 let logs: Vec<f64> = changes.iter().map(|c| c.ln_1p()).collect();
-                let centre = mean(&logs);
-                let squares: f64 = logs.iter().map(|x| (x - centre).powi(2)).sum();
-                (squares, (logs.len() - 1) as f64)
+                (squared_deviations(&logs), (logs.len() - 1) as f64)
             })
             .fold((0.0, 0.0), |(s, f), (ds, df)| (s + ds, f + df));
         (freedom > 0.0).then(|| Self {
@@ -169,11 +167,8 @@ impl RoundScatter {
 
 /// Welch's t of `a` against `b`, with sample (n - 1) variances.
 fn welch_t(a: &[f64], b: &[f64]) -> f64 {
-    let variance = |values: &[f64], mean: f64| {
-        values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64
-    };
     let (mean_a, mean_b) = (mean(a), mean(b));
-    let spread = variance(a, mean_a) / a.len() as f64 + variance(b, mean_b) / b.len() as f64;
+    let spread = sample_variance(a) / a.len() as f64 + sample_variance(b) / b.len() as f64;
     (mean_a - mean_b) / spread.sqrt()
 }
 

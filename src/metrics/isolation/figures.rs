@@ -1,7 +1,7 @@
 //! The isolation figures as plain functions of measured series, so each is tested on
 //! known inputs and computed the same way for every scenario.
 
-use crate::stats::mean;
+use crate::stats::{mean, sample_variance};
 
 /// How far (in share of native, 0.10 = 10 percentage points) a window may lie from the
 /// configured limit and still count as "at the limit" (IS-003, IS-004).
@@ -22,8 +22,7 @@ pub fn cv(series: &[f64]) -> Option<f64> {
         return None;
     }
     let m = mean(series);
-    let var = series.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (series.len() - 1) as f64;
-    (m > 0.0).then(|| var.sqrt() / m)
+    (m > 0.0).then(|| sample_variance(series).sqrt() / m)
 }
 
 /// Fraction of windows whose share lies within [`LIMIT_BAND`] of `limit` (IS-003).
