@@ -16,18 +16,35 @@ extern "C" __global__ void spin(long long cycles, long long *spun) {
     }
 }
 
-// Runs a dependent chain of `iters` fused multiply-adds per thread, then block thread
-// 0 records `iters` for the host to check (an unwritten slot stays at its poison).
-// Unlike `spin`, whose SM clock keeps counting while a time-sliced block is switched
-// out, this does a fixed amount of work per block: tenants sharing the GPU by
-// time-slicing cannot finish it early, so their throughputs add up to at most one GPU.
-extern "C" __global__ void burn(long long iters, long long *done) {
-    float x = (float)threadIdx.x;
+// Throughput-bound work for every SM-share figure: each thread runs FMA_CHAINS
+// independent chains of `iters` fused multiply-adds, so with the blocks the suite
+// launches (256 threads x 8 per SM, or 1024 x 1) the SMs' f32 pipes, not a clock or a
+// latency, bound the kernel. Its time then scales with the SMs the process is given
+// (an MPS partition, a limiter that holds blocks back), and time-slicing cannot
+// shorten it, unlike `spin`, whose block ends after so many clock cycles wherever it
+// runs. Block thread 0 records `iters` for the host to check that every block ran
+// (an unwritten slot stays at its poison).
+#define FMA_CHAINS 8
+extern "C" __global__ void __launch_bounds__(1024) fma_work(long long iters, long long *done) {
+    float x[FMA_CHAINS];
+#pragma unroll
+    for (int c = 0; c < FMA_CHAINS; ++c) {
+        x[c] = (float)threadIdx.x * 1e-3f + (float)c;
+    }
+#pragma unroll 4
     for (long long i = 0; i < iters; ++i) {
-        x = fmaf(x, 0.999f, 0.001f);
+#pragma unroll
+        for (int c = 0; c < FMA_CHAINS; ++c) {
+            x[c] = fmaf(x[c], 0.999f, 0.001f);
+        }
+    }
+    float sum = 0.0f;
+#pragma unroll
+    for (int c = 0; c < FMA_CHAINS; ++c) {
+        sum += x[c];
     }
     if (threadIdx.x == 0) {
-        // x converges to 1 and is never NaN: the test only makes the chain live.
-        done[blockIdx.x] = x == x ? iters : -1;
+        // Each chain converges to 1 and is never NaN: the test only keeps them live.
+        done[blockIdx.x] = sum == sum ? iters : -1;
     }
 }

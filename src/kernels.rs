@@ -1,7 +1,7 @@
 //! The PTX of each kernels/*.cu, embedded at build time so the binary carries its
 //! kernels and needs no toolkit where it runs.
 
-/// kernels/launch.cu: `empty`, `spin`.
+/// kernels/launch.cu: `empty`, `spin`, `fma_work`.
 pub const LAUNCH: &str = include_str!(concat!(env!("OUT_DIR"), "/launch.ptx"));
 
 /// kernels/pipeline.cu: `affine`.

@@ -49,8 +49,9 @@ enum Command {
         /// Keep a configuration whose limits were not shown to be in force, marked unverified.
         #[arg(long)]
         allow_unverified: bool,
-        /// Seconds per kernel shape of the SM-share check [default: 5; 1 with --quick,
-        /// two 0.5 s windows, enough to see a limit but not its spread].
+        /// Seconds per kernel shape of the SM-share check, run where an SM limit is
+        /// configured [default: 5; 4.5 with --quick: nine 0.5 s windows, one more than
+        /// an SM verdict needs].
         #[arg(long)]
         verify_secs: Option<f64>,
         /// Run every configuration this many times, interleaved, every other round in
@@ -194,7 +195,7 @@ fn main() -> ExitCode {
                 quick,
                 force,
                 allow_unverified,
-                verify_secs: verify_secs.unwrap_or(if quick { 1.0 } else { 5.0 }),
+                verify_secs: verify_secs.unwrap_or(if quick { 4.5 } else { 5.0 }),
                 rounds,
             };
             for dir in run::run_all(&opts)? {

@@ -32,6 +32,21 @@ pub struct DeviceFacts {
     pub clock_mhz: u32,
 }
 
+#[cfg(test)]
+impl DeviceFacts {
+    /// The H200 this suite's evidence comes from, for unit tests of sizing and bounds.
+    pub(crate) fn h200() -> Self {
+        Self {
+            name: "NVIDIA H200".into(),
+            cc: "9.0".into(),
+            sms: 132,
+            memory_mib: 143_155,
+            driver: "13.0".into(),
+            clock_mhz: 1980,
+        }
+    }
+}
+
 /// The configuration a run was made under, with the exact environment it set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigRecord {
@@ -126,6 +141,10 @@ pub struct SummaryEntry {
     pub p50: Option<f64>,
     #[serde(default)]
     pub p99: Option<f64>,
+    /// The harness's own cost per call (an empty timed body), in `unit`, beside a
+    /// per-call figure: how much of a short call's time is the measuring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness_floor: Option<f64>,
     /// Calls per histogram record: 1 is per call; more for calls shorter than the
     /// clock's resolution, recorded as the batch's mean.
     #[serde(default)]
@@ -183,4 +202,8 @@ pub struct Percentiles {
     pub p90_ns: f64,
     pub p99_ns: f64,
     pub max_ns: f64,
+    /// Per call, what an empty body timed the same way costs (clock reads and loop):
+    /// the floor under every figure above. Absent in baselines saved before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness_floor_ns: Option<f64>,
 }

@@ -5,6 +5,7 @@ mod blas;
 mod context;
 mod event;
 mod graph;
+mod hooked;
 mod ipc;
 mod launchers;
 mod memory;
@@ -16,10 +17,12 @@ pub use blas::Cublas;
 pub use context::{Context, Device};
 pub use event::Event;
 pub use graph::GraphExec;
+pub use hooked::{HookedCall, HookedCalls};
 pub use ipc::{IpcHandle, IpcMapping};
 pub use launchers::{
     AttentionKernels, AttnShape, DecodeKernels, GemmKernels, IsolationKernels, LaunchKernels,
-    PipelineKernels, Precision, RandomKernels, FLASH_BLOCK_M, GEMV_KERNELS, GEMV_MAX_BATCH,
+    PipelineKernels, Precision, RandomKernels, FLASH_BLOCK_M, FMA_CHAINS, GEMV_KERNELS,
+    GEMV_MAX_BATCH,
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, Module};
@@ -124,34 +127,6 @@ pub fn synchronize() -> Result<()> {
     // SAFETY: no arguments.
     check(unsafe { sys::cuCtxSynchronize() }, "cuCtxSynchronize")
 }
-
-/// A trivial driver call that interposers hook, on the current context's device.
-pub type Probe = fn(&Device) -> sys::CUresult;
-
-/// Calls with nothing to do in the driver, so what OH-005 times is the hook's cost.
-pub const HOOKED_PROBES: [(&str, Probe); 3] = [
-    ("cuDriverGetVersion", |_| {
-        let mut v = 0;
-        // SAFETY: writes one int.
-        unsafe { sys::cuDriverGetVersion(&mut v) }
-    }),
-    ("cuCtxGetDevice", |_| {
-        let mut d = 0;
-        // SAFETY: writes one CUdevice; callers hold a current context.
-        unsafe { sys::cuCtxGetDevice(&mut d) }
-    }),
-    ("cuDeviceGetAttribute", |device: &Device| {
-        let mut v = 0;
-        // SAFETY: writes one int for a device obtained from the driver.
-        unsafe {
-            sys::cuDeviceGetAttribute(
-                &mut v,
-                sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
-                device.raw(),
-            )
-        }
-    }),
-];
 
 #[cfg(test)]
 mod tests {

@@ -1,13 +1,18 @@
-//! Host-side timing: a stopwatch that either sums (for Criterion's mean and CI) or
-//! records each timed call into an HDR histogram (for p50/p99, which Criterion's
-//! per-sample means cannot give). One timed operation serves both passes, so the
-//! percentiles and Criterion's estimate describe the same code.
+//! Host-side timing: a stopwatch that sums (for Criterion's mean and CI) and, when
+//! recording, also puts each timed call into an HDR histogram (for p50/p99, which
+//! Criterion's per-sample means cannot give). Criterion samples through a recording
+//! stopwatch, so the percentiles and its estimate describe the same calls.
 
 use crate::baseline::Percentiles;
 use crate::cuda::{Event, Stream};
 use crate::error::{Error, Result};
 use hdrhistogram::Histogram;
 use std::time::{Duration, Instant};
+
+/// Records are kept in picoseconds: a batch of 1000 calls of a few nanoseconds each
+/// divided down to whole nanoseconds would round every call by up to 1 ns (15 % of a
+/// 6 ns call).
+const PS_PER_NS: u64 = 1000;
 
 /// Times only what runs inside [`Stopwatch::time`]; set-up and clean-up around it in
 /// the same iteration stay out of the figure.
@@ -18,7 +23,7 @@ pub struct Stopwatch {
 }
 
 impl Stopwatch {
-    /// Sums elapsed time; for Criterion's `iter_custom`.
+    /// Sums elapsed time only; for untimed warm-up.
     pub fn summing() -> Self {
         Self {
             total: Duration::ZERO,
@@ -27,9 +32,10 @@ impl Stopwatch {
         }
     }
 
-    /// Records each timed region, divided by `calls_per_record`, in nanoseconds.
+    /// Sums, and records each timed region divided by `calls_per_record`.
     pub fn recording(calls_per_record: u32) -> Self {
-        let hist = Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("static bounds");
+        let hist =
+            Histogram::new_with_bounds(1, 60_000_000_000 * PS_PER_NS, 3).expect("static bounds");
         Self {
             total: Duration::ZERO,
             hist: Some(hist),
@@ -37,6 +43,7 @@ impl Stopwatch {
         }
     }
 
+    /// Times `f` as one operation.
     pub fn time<T>(&mut self, f: impl FnOnce() -> T) -> T {
         let start = Instant::now();
         let out = f();
@@ -47,21 +54,23 @@ impl Stopwatch {
     /// Adds a duration measured elsewhere (by a child process, or as CPU time), for
     /// figures this process cannot time around a closure.
     pub fn record(&mut self, elapsed: Duration) {
-        self.record_parallel(&[elapsed]);
+        self.record_ops(&[elapsed], 1);
     }
 
-    /// Records durations of work done at once in several processes: each goes into
-    /// the histogram, their mean into the total, so Criterion sees the time one
-    /// process took while the others competed.
-    pub fn record_parallel(&mut self, elapsed: &[Duration]) {
-        if elapsed.is_empty() {
+    /// Records durations of `ops` operations each, done at once in several processes
+    /// (or one batch timed as a whole, e.g. on GPU events): each duration goes into the
+    /// histogram as its per-operation mean, their mean into the total, so Criterion
+    /// sees the time one process took while the others competed.
+    pub fn record_ops(&mut self, elapsed: &[Duration], ops: u64) {
+        if elapsed.is_empty() || ops == 0 {
             return;
         }
         self.total += elapsed.iter().sum::<Duration>() / elapsed.len() as u32;
         if let Some(hist) = &mut self.hist {
+            let per_record = u64::from(self.calls_per_record) * ops;
             for d in elapsed {
-                let ns = (d.as_nanos() as u64 / u64::from(self.calls_per_record)).max(1);
-                hist.saturating_record(ns);
+                let ps = d.as_nanos() as u64 * PS_PER_NS / per_record;
+                hist.saturating_record(ps.max(1));
             }
         }
     }
@@ -78,18 +87,40 @@ impl Stopwatch {
             .as_ref()
             .filter(|h| !h.is_empty())
             .ok_or_else(|| Error::Invalid("no calls were recorded".into()))?;
-        let q = |p: f64| hist.value_at_quantile(p) as f64;
+        let ns = |ps: u64| ps as f64 / PS_PER_NS as f64;
+        let q = |p: f64| ns(hist.value_at_quantile(p));
         Ok(Percentiles {
             count: hist.len(),
             calls_per_record: self.calls_per_record,
-            min_ns: hist.min() as f64,
+            min_ns: ns(hist.min()),
             p50_ns: q(0.50),
-            mean_ns: hist.mean(),
+            mean_ns: hist.mean() / PS_PER_NS as f64,
             p90_ns: q(0.90),
             p99_ns: q(0.99),
-            max_ns: hist.max() as f64,
+            max_ns: ns(hist.max()),
+            harness_floor_ns: None,
         })
     }
+}
+
+/// Records of an empty timed body [`harness_floor_ns`] takes: enough for a stable
+/// median, a few milliseconds at most.
+const FLOOR_RECORDS: usize = 10_000;
+
+/// What the harness itself costs per call of a variant timed `calls_per_record` calls
+/// at a time: the median of an empty body timed exactly as a call is (two clock reads,
+/// the loop around the calls, the histogram), so a per-call figure can be read
+/// against the floor it stands on.
+pub fn harness_floor_ns(calls_per_record: u32) -> Result<f64> {
+    let mut sw = Stopwatch::recording(calls_per_record);
+    for _ in 0..FLOOR_RECORDS {
+        sw.time(|| {
+            for _ in 0..calls_per_record {
+                std::hint::black_box(());
+            }
+        });
+    }
+    Ok(sw.percentiles()?.p50_ns)
 }
 
 /// GPU time of `iters` runs of `enqueue` on `stream`, between two events: kernels
@@ -139,6 +170,17 @@ mod tests {
         // 2 ms per record / 10 calls = at least 200 us per call.
         assert!(p.p50_ns >= 200_000.0, "{p:?}");
         assert!(p.min_ns <= p.p50_ns && p.p50_ns <= p.p99_ns && p.p99_ns <= p.max_ns);
+    }
+
+    #[test]
+    fn the_floor_is_the_cost_of_an_empty_body() {
+        let floor = harness_floor_ns(1).unwrap();
+        // Two monotonic clock reads take nanoseconds, never a millisecond.
+        assert!((1.0..1e6).contains(&floor), "{floor}");
+        assert!(
+            harness_floor_ns(1000).unwrap() <= floor,
+            "batching spreads the clock's cost"
+        );
     }
 
     #[test]

@@ -139,7 +139,7 @@ impl BenchEnv {
 
     /// Applies the sampling budget: short enough for `--quick`, long enough otherwise
     /// for a confidence interval of a few percent. Criterion's own warm-up only plans
-    /// the iteration counts: each variant has just been warmed up by its per-call pass.
+    /// the iteration counts: each variant has just been warmed up untimed.
     pub fn configure(&self, group: &mut BenchmarkGroup<'_, WallTime>) {
         let (warm, measure, samples) = if self.quick {
             (0.05, 0.15, 10)
@@ -153,22 +153,8 @@ impl BenchEnv {
             .sampling_mode(SamplingMode::Auto);
     }
 
-    pub(super) fn percentile_budget(&self) -> Duration {
-        Duration::from_secs_f64(if self.quick { 0.05 } else { 0.3 })
-    }
-
     pub(super) fn warm_up_budget(&self) -> Duration {
         Duration::from_secs_f64(if self.quick { 0.05 } else { 0.2 })
-    }
-
-    /// Fewest per-call records: enough for p99 to rest on more than a handful, or for
-    /// slow operations (tens of milliseconds and up) as many as time allows.
-    pub(super) fn min_records(&self, slow: bool) -> usize {
-        match (slow, self.quick) {
-            (false, _) => 50,
-            (true, false) => 10,
-            (true, true) => 3,
-        }
     }
 }
 

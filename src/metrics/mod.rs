@@ -1,6 +1,6 @@
 //! Metrics as plain functions over a Criterion group. Each timed operation is one
-//! closure that [`bench_variant`] runs three ways: untimed warm-up, a per-call
-//! percentile pass, and Criterion's own sampling.
+//! closure that [`bench_variant`] warms up untimed, then hands to Criterion, which
+//! samples it while every timed call also goes into a per-call histogram.
 
 mod env;
 pub mod isolation;
@@ -64,7 +64,7 @@ pub(crate) struct Variant<'a> {
     /// Driver calls per timed operation.
     pub calls_per_op: u32,
     /// Tens of milliseconds or more per operation: Criterion's minimum of 10 samples
-    /// in flat mode, and no per-call pass beyond its minimum of records.
+    /// in flat mode.
     pub slow: bool,
 }
 
@@ -82,9 +82,6 @@ impl<'a> Variant<'a> {
         format!("{}/{}/{}", self.info.category, self.info.id, self.name)
     }
 }
-
-/// Most histogram records one percentile pass takes, whatever its time budget.
-const MAX_RECORDS: usize = 20_000;
 
 /// A variant measured outside Criterion: `samples` in the metric's unit.
 pub(crate) fn sampled(
@@ -119,10 +116,12 @@ pub(crate) fn bench_variant(
     })
 }
 
-/// Warms `op` up, records its per-call distribution, then lets Criterion sample it;
-/// `op(sw, n)` runs `n` iterations and times them into `sw`. A driver error inside
-/// Criterion's loop stops the loop and is returned, so a failed call is never
-/// averaged into a figure.
+/// Warms `op` up, then lets Criterion sample it; `op(sw, n)` runs `n` iterations and
+/// times them into `sw`. Every call Criterion times (its warm-up included) is also
+/// recorded per call, so the percentiles describe the very calls behind Criterion's
+/// samples: one sample set per row, not a second pass at another moment. A driver
+/// error inside Criterion's loop stops the loop and is returned, so a failed call is
+/// never averaged into a figure.
 pub(crate) fn bench_batched(
     group: &mut BenchmarkGroup<'_, WallTime>,
     env: &BenchEnv,
@@ -134,7 +133,6 @@ pub(crate) fn bench_batched(
         return Ok(None);
     }
     let started = Instant::now();
-    let mut percentiles = None;
     if env.benchmarking {
         let mut warm = Stopwatch::summing();
         let start = Instant::now();
@@ -143,43 +141,39 @@ pub(crate) fn bench_batched(
             op(&mut warm, 1)?;
             n += 1;
         }
-        let min = env.min_records(variant.slow);
-        let mut rec = Stopwatch::recording(variant.calls_per_op);
-        let start = Instant::now();
-        let mut n = 0;
-        while n < min
-            || (!variant.slow && start.elapsed() < env.percentile_budget() && n < MAX_RECORDS)
-        {
-            op(&mut rec, 1)?;
-            n += 1;
-        }
-        percentiles = Some(rec.percentiles()?);
     }
     if variant.slow {
         group.sample_size(10).sampling_mode(SamplingMode::Flat);
     }
+    let mut calls = Stopwatch::recording(variant.calls_per_op);
     let mut failure: Option<Error> = None;
     group.bench_function(BenchmarkId::new(variant.info.id, variant.name), |b| {
         b.iter_custom(|iters| {
-            let mut sw = Stopwatch::summing();
+            let before = calls.total();
             if failure.is_none() {
-                if let Err(e) = op(&mut sw, iters) {
+                if let Err(e) = op(&mut calls, iters) {
                     failure = Some(e);
                 }
             }
-            sw.total().max(Duration::from_nanos(1))
+            (calls.total() - before).max(Duration::from_nanos(1))
         })
     });
     env.configure(group);
     if let Some(e) = failure {
         return Err(e);
     }
-    if env.benchmarking {
+    let percentiles = if env.benchmarking {
         eprintln!(
             "{criterion_path}: {:.1} s in all",
             started.elapsed().as_secs_f64()
         );
-    }
+        Some(Percentiles {
+            harness_floor_ns: Some(crate::measure::harness_floor_ns(variant.calls_per_op)?),
+            ..calls.percentiles()?
+        })
+    } else {
+        None
+    };
     Ok(Some(Measured {
         info: variant.info,
         variant: variant.name.to_string(),

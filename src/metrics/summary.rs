@@ -99,6 +99,9 @@ pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
             // Per-call percentiles are times; a throughput has none to show.
             p50: per_call.map(|p| p.p50_ns / per_unit),
             p99: per_call.map(|p| p.p99_ns / per_unit),
+            harness_floor: per_call
+                .and_then(|p| p.harness_floor_ns)
+                .map(|ns| ns / per_unit),
             calls_per_record: m.percentiles.as_ref().map(|p| p.calls_per_record),
             criterion_path: m.criterion_path.clone(),
             samples: m.samples.clone(),

@@ -4,6 +4,7 @@
 //! stdout; a child that dies or stays silent past its timeout is an error naming
 //! what it was asked, and it is killed, never left behind.
 
+use crate::baseline::DeviceFacts;
 use crate::cuda::{Context, DeviceBuffer, IpcHandle};
 use crate::error::{Error, Result};
 use crate::metrics::isolation::fault::{CheckedRun, FaultReport};
@@ -30,10 +31,14 @@ pub enum Request {
     /// Hold the context idle for `ms` and report the process's CPU time meanwhile.
     Idle { ms: u64 },
     /// Blocks of fixed work on all SMs for `secs`, one kernel at a time (IS metrics).
+    /// The grid is sized from `device`, the facts the parent read natively: under an
+    /// SM partition (MPS) the tenant's own device attribute shows only its share, and
+    /// work sized from it would shrink with the partition and hide it.
     Spin {
         blocks_per_sm: u32,
         block_us: f64,
         secs: f64,
+        device: DeviceFacts,
     },
     /// A bf16 GEMM of 4096³ for `secs`, one at a time: ours, or cuBLAS's (IS-003).
     Gemm { cublas: bool, secs: f64 },
@@ -206,18 +211,16 @@ fn handle(request: &Request, held: &mut Held) -> Result<Reply> {
             blocks_per_sm,
             block_us,
             secs,
+            ref device,
         } => {
-            let facts = crate::system::device_facts(&crate::cuda::Device::get(0)?)?;
-            // Tenants share the GPU by time-slicing: their blocks count out work.
             let shape = VerifyShape {
                 name: "tenant",
                 blocks_per_sm,
                 block_us,
-                counts: crate::system::Counts::Work,
             };
             let kernels = crate::cuda::LaunchKernels::load()?;
             Reply::Spin(crate::system::run_shape(
-                &kernels, &facts, &shape, secs, block_us,
+                &kernels, device, &shape, secs, block_us,
             )?)
         }
         Request::Gemm { cublas, secs } => Reply::Spin(crate::system::run_gemm(

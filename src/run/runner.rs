@@ -42,25 +42,11 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
         .tempdir()
         .map_err(io_at(std::env::temp_dir()))?;
 
-    eprintln!(
-        "== native reference for the SM-share check ({} s per shape)",
-        opts.verify_secs
-    );
-    let reference_file = scratch.path().join("reference.json");
-    let native = Config::parse("native", Path::new(""), facts.memory_mib)?;
-    let status = worker_command(&native, &BTreeMap::new())
-        .args(["worker", "--reference-out"])
-        .arg(&reference_file)
-        .args(["--verify-secs", &opts.verify_secs.to_string()])
-        .status()
-        .map_err(io_at("worker"))?;
-    if !status.success() {
-        return Err(Error::Worker {
-            config: "native reference".into(),
-            what: format!("failed ({status})"),
-        });
-    }
-    let reference: Reference = read_json(&reference_file)?;
+    let reference = if opts.configs.iter().any(|c| c.expect.sm_limit_pct.is_some()) {
+        native_reference(opts, &facts, scratch.path())?
+    } else {
+        Reference { shapes: Vec::new() }
+    };
 
     let mut rounds: Vec<Option<Vec<PathBuf>>> = vec![Some(Vec::new()); opts.configs.len()];
     for round in 1..=opts.rounds {
@@ -108,6 +94,30 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
             ),
         })
     }
+}
+
+/// The native throughput of every SM-share shape, measured in a native worker of
+/// its own just before the configurations run.
+fn native_reference(opts: &RunOptions, facts: &DeviceFacts, scratch: &Path) -> Result<Reference> {
+    eprintln!(
+        "== native reference for the SM-share check ({} s per shape)",
+        opts.verify_secs
+    );
+    let reference_file = scratch.join("reference.json");
+    let native = Config::parse("native", Path::new(""), facts.memory_mib)?;
+    let status = worker_command(&native, &BTreeMap::new())
+        .args(["worker", "--reference-out"])
+        .arg(&reference_file)
+        .args(["--verify-secs", &opts.verify_secs.to_string()])
+        .status()
+        .map_err(io_at("worker"))?;
+    if !status.success() {
+        return Err(Error::Worker {
+            config: "native reference".into(),
+            what: format!("failed ({status})"),
+        });
+    }
+    read_json(&reference_file)
 }
 
 /// The order the configurations run in within one round: as given in odd rounds,

@@ -10,7 +10,7 @@ pub use gemm_load::{run_gemm, GemmPath};
 pub use interposer::{mapped_interposer, slug};
 pub use peaks::{peak_tflops, Peak, Pipe};
 pub use verify::{
-    blocking_problem, measure_reference, run_shape, verify, Counts, Expect, Reference, ShapeRun,
+    blocking_problem, measure_reference, run_shape, verify, Expect, Reference, ShapeRun,
     VerifyShape, VERIFY_SHAPES,
 };
 

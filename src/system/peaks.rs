@@ -24,7 +24,7 @@ pub enum Pipe {
 /// Dense FLOPs per SM per clock, by compute capability. For 16-bit tensor cores the
 /// figure is the architecture's highest (some GeForce parts run f32 accumulate at
 /// half of it): an upper bound is what catches impossible figures.
-fn flops_per_sm_clock(cc: &str, pipe: Pipe) -> Option<f64> {
+pub(crate) fn flops_per_sm_clock(cc: &str, pipe: Pipe) -> Option<f64> {
     let (major, minor) = cc.split_once('.')?;
     let (major, minor): (u32, u32) = (major.parse().ok()?, minor.parse().ok()?);
     let per_clock = match (pipe, major, minor) {

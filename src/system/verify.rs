@@ -3,8 +3,9 @@
 //! SM share delivered to two kernel shapes against a native reference.
 
 use super::mapped_interposer;
+use super::peaks::{flops_per_sm_clock, peak_tflops, Pipe};
 use crate::baseline::{DeviceFacts, ShapeShare, Verification};
-use crate::cuda::{self, DeviceBuffer, LaunchKernels, Stream};
+use crate::cuda::{self, DeviceBuffer, LaunchKernels, Stream, FMA_CHAINS};
 use crate::error::{Error, Result};
 use crate::measure::Stopwatch;
 use serde::{Deserialize, Serialize};
@@ -15,50 +16,55 @@ const MIB: u64 = 1 << 20;
 const WINDOW: Duration = Duration::from_millis(500);
 /// Host time per launch batch: short enough to resolve 0.5 s windows.
 const BATCH_US: f64 = 2000.0;
-/// Threads per spin block: one warp is enough to occupy a block slot.
-const THREADS: u32 = 32;
+/// Threads an SM holds at once on sm_80 and sm_90: a shape's blocks together fill it.
+const RESIDENT_THREADS_PER_SM: u32 = 2048;
+/// The most threads one block may have.
+const MAX_BLOCK_THREADS: u32 = 1024;
+/// FMAs per SM per clock where the architecture is unknown to [`flops_per_sm_clock`]:
+/// it only sizes a block's time, never a figure.
+const DEFAULT_FMA_PER_SM_CLOCK: f64 = 64.0;
 
 /// A kernel shape of the SM-share check. HAMi-core charges its limiter per launched
 /// block, so many short blocks are throttled while one long block per SM is not
 /// (seen on an H100): both are measured so a block-counting limiter shows itself.
+/// Every shape runs `fma_work`, whose time depends on the SMs it gets.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyShape {
     pub name: &'static str,
     pub blocks_per_sm: u32,
+    /// About how long one block runs on an idle GPU, in us.
     pub block_us: f64,
-    pub counts: Counts,
 }
 
-/// What each block of a shape counts out before it ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Counts {
-    /// SM clock cycles (`spin`): exact block times in one process, but the clock runs
-    /// on while a time-sliced block is switched out, so tenants sharing the GPU
-    /// finish such blocks early.
-    Cycles,
-    /// A fixed chain of FMAs (`burn`), about the block time on an idle GPU: work that
-    /// time-slicing cannot shorten, for tenants side by side.
-    Work,
+impl VerifyShape {
+    /// Threads per block: the shape's blocks fill an SM (full occupancy), up to the
+    /// 1024 a block may hold; with [`FMA_CHAINS`] chains each, 1024 threads already
+    /// keep every f32 pipe of the SM busy.
+    pub fn threads(&self) -> u32 {
+        (RESIDENT_THREADS_PER_SM / self.blocks_per_sm.max(1)).clamp(32, MAX_BLOCK_THREADS)
+    }
+
+    /// FMA iterations per chain that keep one SM's f32 pipes busy for about
+    /// `block_us` when all the shape's blocks of that SM run together.
+    pub fn iters(&self, facts: &DeviceFacts) -> i64 {
+        let fma_per_clock =
+            flops_per_sm_clock(&facts.cc, Pipe::Fp32).map_or(DEFAULT_FMA_PER_SM_CLOCK, |f| f / 2.0);
+        let fmas_per_sm = f64::from(facts.clock_mhz) * self.block_us * fma_per_clock;
+        let chains_per_sm = f64::from(self.threads() * self.blocks_per_sm * FMA_CHAINS);
+        (fmas_per_sm / chains_per_sm).round().max(1.0) as i64
+    }
 }
-
-/// A launcher of a kernel that counts to a number per block: `spin` or `burn`.
-type CountingKernel = fn(&LaunchKernels, u32, u32, i64, &DeviceBuffer, &Stream) -> Result<()>;
-
-/// Dependent-FMA latency in SM cycles, to size a `burn` block near its nominal time.
-const CYCLES_PER_FMA: f64 = 4.0;
 
 pub const VERIFY_SHAPES: [VerifyShape; 2] = [
     VerifyShape {
         name: "short-blocks",
         blocks_per_sm: 8,
         block_us: 100.0,
-        counts: Counts::Cycles,
     },
     VerifyShape {
         name: "long-blocks",
         blocks_per_sm: 1,
         block_us: 1000.0,
-        counts: Counts::Cycles,
     },
 ];
 
@@ -73,6 +79,10 @@ pub struct ShapeRun {
     /// Host time of one launch-to-completion batch, per kernel: p50 and p99 in us.
     pub kernel_us_p50: f64,
     pub kernel_us_p99: f64,
+    /// The run's f32 FMA rate over the device's f32 peak: near 1 natively shows the
+    /// kernel is bound by the SMs' throughput, as a share figure needs.
+    #[serde(default)]
+    pub fp32_peak_fraction: Option<f64>,
 }
 
 /// The native throughput each configuration's share is measured against.
@@ -101,20 +111,31 @@ pub fn run_shape(
 ) -> Result<ShapeRun> {
     let stream = Stream::new()?;
     let blocks = facts.sms * shape.blocks_per_sm;
-    let cycles = f64::from(facts.clock_mhz) * shape.block_us;
-    let (count, kernel): (i64, CountingKernel) = match shape.counts {
-        Counts::Cycles => (cycles as i64, LaunchKernels::spin),
-        Counts::Work => ((cycles / CYCLES_PER_FMA) as i64, LaunchKernels::burn),
-    };
+    let (threads, iters) = (shape.threads(), shape.iters(facts));
     let slots = DeviceBuffer::new(blocks as usize * 8)?;
     slots.fill_u32(u32::MAX, &stream)?;
-    kernel(kernels, blocks, THREADS, count, &slots, &stream)?;
+    kernels.fma_work(blocks, threads, iters, &slots, &stream)?;
     stream.synchronize()?;
-    LaunchKernels::check_spun(&slots, blocks, count)?;
+    LaunchKernels::check_spun(&slots, blocks, iters)?;
     let batch = (batch_us / shape.block_us).round().max(1.0) as u32;
     let (kernels_per_s, windows, latency) = run_windows(secs, batch, &stream, || {
-        kernel(kernels, blocks, THREADS, count, &slots, &stream)
+        kernels.fma_work(blocks, threads, iters, &slots, &stream)
     })?;
+    let flops_per_kernel = 2.0 * f64::from(blocks * threads * FMA_CHAINS) * iters as f64;
+    let tflops = kernels_per_s * flops_per_kernel / 1e12;
+    let fp32_peak_fraction = match peak_tflops(facts, Pipe::Fp32) {
+        Some(peak) if tflops > peak.value => {
+            return Err(Error::AbovePeak {
+                what: format!("SM-share kernel fma_work ({})", shape.name),
+                value: tflops,
+                unit: "TFLOPS".into(),
+                peak: peak.value,
+                source_: peak.source,
+            })
+        }
+        Some(peak) => Some(tflops / peak.value),
+        None => None,
+    };
     Ok(ShapeRun {
         shape: shape.name.to_string(),
         blocks,
@@ -123,6 +144,7 @@ pub fn run_shape(
         windows,
         kernel_us_p50: latency.p50_ns / 1e3,
         kernel_us_p99: latency.p99_ns / 1e3,
+        fp32_peak_fraction,
     })
 }
 
@@ -217,31 +239,35 @@ pub fn verify(
         }
         in_force = Some(interposer.is_some() && reported_ok && refused == Some(true));
     }
-    if reference.shapes.len() != VERIFY_SHAPES.len() {
-        return Err(Error::Invalid(format!(
-            "the native reference has {} kernel shapes, the verifier {}",
-            reference.shapes.len(),
-            VERIFY_SHAPES.len()
-        )));
-    }
-    let kernels = LaunchKernels::load()?;
+    // The SM share is measured only where a limit is configured: elsewhere there is
+    // nothing to verify, and the shapes cost seconds per configuration and round.
     let mut shapes = Vec::new();
-    for (shape, reference) in VERIFY_SHAPES.iter().zip(&reference.shapes) {
-        let run = run_shape(&kernels, facts, shape, secs, BATCH_US)?;
-        let windows: Vec<f64> = run
-            .windows
-            .iter()
-            .map(|w| w / reference.kernels_per_s)
-            .collect();
-        shapes.push(ShapeShare {
-            shape: run.shape,
-            blocks: run.blocks,
-            block_us: run.block_us,
-            kernels_per_s: run.kernels_per_s,
-            reference_kernels_per_s: reference.kernels_per_s,
-            share_mean: run.kernels_per_s / reference.kernels_per_s,
-            windows,
-        });
+    if expect.sm_limit_pct.is_some() {
+        if reference.shapes.len() != VERIFY_SHAPES.len() {
+            return Err(Error::Invalid(format!(
+                "the native reference has {} kernel shapes, the verifier {}",
+                reference.shapes.len(),
+                VERIFY_SHAPES.len()
+            )));
+        }
+        let kernels = LaunchKernels::load()?;
+        for (shape, reference) in VERIFY_SHAPES.iter().zip(&reference.shapes) {
+            let run = run_shape(&kernels, facts, shape, secs, BATCH_US)?;
+            let windows: Vec<f64> = run
+                .windows
+                .iter()
+                .map(|w| w / reference.kernels_per_s)
+                .collect();
+            shapes.push(ShapeShare {
+                shape: run.shape,
+                blocks: run.blocks,
+                block_us: run.block_us,
+                kernels_per_s: run.kernels_per_s,
+                reference_kernels_per_s: reference.kernels_per_s,
+                share_mean: run.kernels_per_s / reference.kernels_per_s,
+                windows,
+            });
+        }
     }
     if let (Some(limit), Some(short)) = (expect.sm_limit_pct, shapes.first()) {
         let configured = f64::from(limit) / 100.0;
@@ -287,4 +313,34 @@ pub fn blocking_problem(expect: &Expect, v: &Verification) -> Option<String> {
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_fill_an_sm_and_size_their_work_to_the_block_time() {
+        let [short, long] = VERIFY_SHAPES;
+        assert_eq!((short.threads(), long.threads()), (256, 1024));
+        for shape in VERIFY_SHAPES {
+            assert_eq!(
+                shape.threads() * shape.blocks_per_sm,
+                RESIDENT_THREADS_PER_SM.min(MAX_BLOCK_THREADS * shape.blocks_per_sm)
+            );
+        }
+        // 128 FMAs per SM per clock on sm_90: 1980 MHz x 100 us x 128 over 8 blocks
+        // of 256 threads with 8 chains each.
+        assert_eq!(short.iters(&DeviceFacts::h200()), 1547);
+        assert_eq!(long.iters(&DeviceFacts::h200()), 30_938);
+        let unknown = DeviceFacts {
+            cc: "1.0".into(),
+            ..DeviceFacts::h200()
+        };
+        assert_eq!(
+            short.iters(&unknown),
+            773,
+            "64 FMAs per clock where unknown"
+        );
+    }
 }

@@ -33,12 +33,15 @@ fn buffer_holds(kernel: &str, which: &str, buf: &DeviceBuffer, bytes: usize) -> 
     Ok(())
 }
 
+/// Independent FMA chains per thread of `fma_work` (kernels/launch.cu's FMA_CHAINS).
+pub const FMA_CHAINS: u32 = 8;
+
 /// kernels/launch.cu, loaded, with its functions looked up once: a lookup per launch
 /// would be timed as part of the launch.
 pub struct LaunchKernels {
     empty: Function,
     spin: Function,
-    burn: Function,
+    fma_work: Function,
 }
 
 impl LaunchKernels {
@@ -47,7 +50,7 @@ impl LaunchKernels {
         Ok(Self {
             empty: module.function("empty")?,
             spin: module.function("spin")?,
-            burn: module.function("burn")?,
+            fma_work: module.function("fma_work")?,
         })
     }
 
@@ -70,10 +73,10 @@ impl LaunchKernels {
         Self::count_out(&self.spin, blocks, threads, cycles, spun, stream)
     }
 
-    /// `burn<<<blocks, threads>>>(iters, done)`: each thread runs a dependent chain of
-    /// `iters` FMAs, a fixed amount of work, and block thread 0 writes `iters` to
-    /// `done[block]`.
-    pub fn burn(
+    /// `fma_work<<<blocks, threads>>>(iters, done)`: each thread runs
+    /// [`FMA_CHAINS`] independent chains of `iters` FMAs, work bound by the SMs' f32
+    /// throughput, and block thread 0 writes `iters` to `done[block]`.
+    pub fn fma_work(
         &self,
         blocks: u32,
         threads: u32,
@@ -81,7 +84,7 @@ impl LaunchKernels {
         done: &DeviceBuffer,
         stream: &Stream,
     ) -> Result<()> {
-        Self::count_out(&self.burn, blocks, threads, iters, done, stream)
+        Self::count_out(&self.fma_work, blocks, threads, iters, done, stream)
     }
 
     /// Launches `f(count, slots)`, a kernel that counts to `count` per block and

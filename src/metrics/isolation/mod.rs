@@ -109,7 +109,7 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
             );
             slot.insert(spin_alone(
                 &native.env,
-                &shape.request(opts.secs),
+                &shape.request(opts.secs, &facts),
                 setting.timeout,
             )?);
         }
@@ -170,7 +170,7 @@ fn run_share(
     fill: bool,
     setting: &Setting,
 ) -> Result<ScenarioRecord> {
-    let spin = shape.request(setting.secs);
+    let spin = shape.request(setting.secs, setting.facts);
     let timeout = setting.timeout;
     let alone = configs
         .iter()

@@ -291,6 +291,7 @@ mod tests {
             windows: windows.to_vec(),
             kernel_us_p50: p99 / 2.0,
             kernel_us_p99: p99,
+            fp32_peak_fraction: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! block throttles many short blocks but lets a few long ones through (GPU.md), so
 //! the same scenario is run once per shape and the shape is saved with it.
 
+use crate::baseline::DeviceFacts;
 use crate::error::{Error, Result};
 use crate::run::child::Request;
 use serde::{Deserialize, Serialize};
@@ -73,7 +74,8 @@ impl TenantShape {
         }
     }
 
-    /// Blocks per SM and the time each block spins, in us, for the spin shapes.
+    /// Blocks per SM and the nominal time of each block, in us, for the shapes of
+    /// fixed FMA work (`fma_work`).
     pub(crate) fn spin(self) -> Option<(u32, f64)> {
         match self {
             Self::Short => Some((8, 100.0)),
@@ -83,13 +85,15 @@ impl TenantShape {
         }
     }
 
-    /// The work a tenant of this shape runs for `secs`.
-    pub fn request(self, secs: f64) -> Request {
+    /// The work a tenant of this shape runs for `secs`, its grid sized from `device`
+    /// (the physical facts, read natively).
+    pub fn request(self, secs: f64, device: &DeviceFacts) -> Request {
         match (self, self.spin()) {
             (_, Some((blocks_per_sm, block_us))) => Request::Spin {
                 blocks_per_sm,
                 block_us,
                 secs,
+                device: device.clone(),
             },
             (shape, None) => Request::Gemm {
                 cublas: shape == Self::GemmCublas,
@@ -181,12 +185,17 @@ mod tests {
     fn long_shapes_run_one_block_per_sm_and_name_their_scenarios() {
         assert_eq!(TenantShape::Short.describe(), "8 blocks per SM of 0.1 ms");
         assert_eq!(TenantShape::TenMs.describe(), "1 block per SM of 10 ms");
-        match TenantShape::OneMs.request(2.0) {
+        let device = DeviceFacts::h200();
+        match TenantShape::OneMs.request(2.0, &device) {
             Request::Spin {
                 blocks_per_sm,
                 block_us,
                 secs,
-            } => assert_eq!((blocks_per_sm, block_us, secs), (1, 1000.0, 2.0)),
+                device: sized_from,
+            } => {
+                assert_eq!((blocks_per_sm, block_us, secs), (1, 1000.0, 2.0));
+                assert_eq!(sized_from, device);
+            }
             other => panic!("{other:?}"),
         }
         assert_eq!(TenantShape::Short.scenario_name("native-x2"), "native-x2");
@@ -199,7 +208,7 @@ mod tests {
     #[test]
     fn gemm_shapes_ask_for_a_gemm_on_their_api_path() {
         for (shape, cublas) in [(TenantShape::Gemm, false), (TenantShape::GemmCublas, true)] {
-            match shape.request(3.0) {
+            match shape.request(3.0, &DeviceFacts::h200()) {
                 Request::Gemm { cublas: c, secs } => assert_eq!((c, secs), (cublas, 3.0)),
                 other => panic!("{other:?}"),
             }

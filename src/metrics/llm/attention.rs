@@ -121,9 +121,10 @@ pub(super) fn bench(
             let t = &tensors;
             let measured =
                 bench_batched(group, env, Variant::new(info, &name), &mut |sw, iters| {
-                    sw.record(gpu_time(&stream, iters, || {
+                    let elapsed = gpu_time(&stream, iters, || {
                         kernels.flash([&t.q, &t.k, &t.v, &t.o], t.shape, causal, &stream)
-                    })?);
+                    })?;
+                    sw.record_ops(&[elapsed], iters);
                     Ok(())
                 })?;
             out.extend(measured.map(|m| Measured {

@@ -194,7 +194,7 @@ fn bench_tflops(
 ) -> Result<Option<Measured>> {
     let measured = bench_batched(group, env, variant, &mut |sw, iters| {
         let elapsed = gpu_time(&gemms.stream, iters, || gemms.run(path, problem, 0))?;
-        sw.record(elapsed);
+        sw.record_ops(&[elapsed], iters);
         Ok(())
     })?;
     Ok(measured.map(|m| Measured {

@@ -1,11 +1,10 @@
 //! In-process call latencies: launches, allocations, frees, trivial hooked calls.
 
-use crate::cuda::{self, Context, DeviceBuffer, LaunchKernels, Stream};
+use crate::cuda::{Context, DeviceBuffer, HookedCall, HookedCalls, LaunchKernels, Stream};
 use crate::error::Result;
 use crate::metrics::{bench_variant, find, BenchEnv, Measured, Selection, Variant};
 use criterion::measurement::WallTime;
 use criterion::BenchmarkGroup;
-use cudarc::driver::sys;
 
 /// Launches between stream synchronisations in OH-001 (a): often enough that the
 /// launch queue never fills (a full queue would make the call block on the GPU).
@@ -101,21 +100,14 @@ pub(super) fn bench(
 
     if selection.contains("OH-005") {
         let info = find("OH-005")?;
-        let device = ctx.device();
-        for (name, probe) in cuda::HOOKED_PROBES {
+        let calls = HookedCalls::resolve(&ctx.device())?;
+        for call in HookedCall::ALL {
             let variant = Variant {
                 calls_per_op: CALLS_PER_BATCH,
-                ..Variant::new(info, name)
+                ..Variant::new(info, call.name())
             };
             out.extend(bench_variant(group, env, variant, &mut |sw| {
-                let status = sw.time(|| {
-                    let mut last = sys::CUresult::CUDA_SUCCESS;
-                    for _ in 0..CALLS_PER_BATCH {
-                        last = probe(&device);
-                    }
-                    last
-                });
-                cuda::check(status, name)
+                sw.time(|| calls.repeat(call, CALLS_PER_BATCH))
             })?);
         }
     }

@@ -88,7 +88,7 @@ pub(super) fn bench(
                             other => Err(other.unexpected()),
                         })
                         .collect::<Result<Vec<_>>>()?;
-                    sw.record_parallel(&elapsed);
+                    sw.record_ops(&elapsed, pairs);
                     Ok(())
                 },
             )?);
