@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs the suite's GPU evidence on a machine with a GPU, from prebuilt binaries:
-#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|oh001|spread|isolation] [CONFIGS]
-# quick/full: `run` over CONFIGS, then the OH-001 comparison; oh001: the comparison only;
-# spread: OH-001 (a) run to run, RUNS times (default 8) one after another: the C loop,
-# the C loop held on one core, and the harness in its full mode, each a fresh process;
-# isolation: the default tenant scenarios, then one with a tenant killed mid-run, and a
-# check that no tenant process or HAMi-core state file is left behind.
+#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation] [CONFIGS]
+# quick/full: `run` over CONFIGS (ROUNDS rounds, default 3), then the C-loop pairs;
+# cloop: the C-loop pairs only: PAIRS times (default 5) the C loop of every per-call
+# metric (tools/driver_loop.c) then the harness on the same calls, alternated in one
+# run; spread: OH-001 (a) run to run, RUNS times (default 8) one after another: the C
+# loop, the C loop held on one core, and the harness in its full mode, each a fresh
+# process; smshare: the SM-share kernels (clock spin against fma_work) natively and as
+# clients of a private MPS daemon at 50 % and 25 % active threads (tools/sm_share.c);
+# isolation: the default tenant scenarios, then one with a tenant killed mid-run, and
+# a check that no tenant process or HAMi-core state file is left behind.
 # BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
 # libvgpu.so must already be installed (default /usr/local/vgpu/libvgpu.so).
 # Prints a short table last.
@@ -14,25 +18,26 @@ bin=$(realpath "$1") out=$2 mode=${3:-quick} configs=${4:-native,hami-100,hami-5
 mkdir -p "$out" && out=$(realpath "$out")
 quick=(); [ "$mode" = quick ] && quick=(--quick)
 cuda_home=${CUDA_HOME:-/usr/local/cuda}
+ptx=kernels/ptx/launch.ptx
 
 "$bin/gpu-virt-bench" info 2>&1 | tee "$out/info.txt"
 
-# The C launch loop, built once; arguments go before it (e.g. taskset -c 2).
-c_loop() {
-    [ -x "$out/launch_loop" ] ||
-        gcc -O2 tools/launch_loop.c -I"$cuda_home/include" -L"$cuda_home/lib64/stubs" -lcuda -o "$out/launch_loop" &&
-        "$@" "$out/launch_loop" kernels/ptx/launch.ptx
+# A C tool of tools/, built once into $out/NAME.
+tool() {
+    [ -x "$out/$1" ] ||
+        gcc -O2 "tools/$1.c" -I"$cuda_home/include" -L"$cuda_home/lib64/stubs" -lcuda -ldl -o "$out/$1"
 }
+tool driver_loop && tool sm_share || exit 1
 
 if [ "$mode" = spread ]; then
     for i in $(seq "${RUNS:-8}"); do
-        echo "free     $(c_loop)"
-        echo "core-2   $(c_loop taskset -c 2)"
+        echo "free     $("$out/driver_loop" $ptx 1 launch-call)"
+        echo "core-2   $(taskset -c 2 "$out/driver_loop" $ptx 1 launch-call)"
         CRITERION_HOME="$out/spread" "$bin/overhead" --bench --save-baseline "run$i" OH-001/launch-call >>"$out/bench.log" 2>&1
         python3 - "$out/spread/overhead/OH-001/launch-call/run$i" <<'PY'
 import json, sys
 e = json.load(open(sys.argv[1] + "/estimates.json")); p = json.load(open(sys.argv[1] + "/percentiles.json"))
-print(f"harness  launch-call median_us={e['median']['point_estimate']/1e3:.3f} p50_us={p['p50_ns']/1e3:.3f}")
+print(f"harness  launch-call median_ns={e['median']['point_estimate']:.1f} p50_ns={p['p50_ns']:.1f}")
 PY
     done | tee "$out/oh001-spread.txt"
     python3 - "$out/oh001-spread.txt" <<'PY' | tee -a "$out/oh001-spread.txt"
@@ -40,12 +45,54 @@ import re, statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
     kind = line.split()[0]
-    for key, value in re.findall(r"(median|p50)_us=([\d.]+)", line):
+    for key, value in re.findall(r"(median|p50)_ns=([\d.]+)", line):
         runs.setdefault(f"{kind} {key}", []).append(float(value))
 for name, v in runs.items():
     steps = [abs(b - a) / min(a, b) * 100 for a, b in zip(v, v[1:])]
-    print(f"{name:<16} {len(v)} runs: {min(v):.3f}..{max(v):.3f} us, max/min {max(v) / min(v):.3f}, "
+    print(f"{name:<16} {len(v)} runs: {min(v):.1f}..{max(v):.1f} ns, max/min {max(v) / min(v):.3f}, "
           f"run to next run: median {statistics.median(steps):.1f} %, under 3 % in {sum(s < 3 for s in steps)} of {len(steps)}")
+PY
+    exit 0
+fi
+
+if [ "$mode" = smshare ]; then
+    # The grid is sized from the physical SMs, read natively: an MPS client's device
+    # attribute reports its partition.
+    sms=$(awk '/^SMs/ {print $2}' "$out/info.txt") mhz=$(awk '/^SM clock/ {print $3}' "$out/info.txt")
+    fma=${FMA_PER_SM_CLOCK:-128}
+    "$out/sm_share" $ptx "$sms" "$mhz" "$fma" 3 | sed 's/^/native /' | tee "$out/sm-share.txt"
+    pipe=$(mktemp -d) logs=$(mktemp -d)
+    # MPS processes of the machine's own, which this script leaves alone.
+    before=$(pgrep -f nvidia-cuda-mps | sort)
+    ours() { comm -13 <(echo "$before") <(pgrep -f nvidia-cuda-mps | sort); }
+    stop_mps() {
+        CUDA_MPS_PIPE_DIRECTORY=$pipe nvidia-cuda-mps-control <<<quit 2>/dev/null
+        for _ in $(seq 50); do [ -z "$(ours)" ] && break; sleep 0.2; done
+        rm -rf "$pipe" "$logs"
+    }
+    trap stop_mps EXIT
+    CUDA_MPS_PIPE_DIRECTORY=$pipe CUDA_MPS_LOG_DIRECTORY=$logs nvidia-cuda-mps-control -d || exit 1
+    for pct in 50 25; do
+        CUDA_MPS_PIPE_DIRECTORY=$pipe CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=$pct \
+            "$out/sm_share" $ptx "$sms" "$mhz" "$fma" 3 | sed "s/^/mps-$pct /" | tee -a "$out/sm-share.txt"
+    done
+    stop_mps
+    trap - EXIT
+    echo "MPS processes of this script left: $(ours | wc -w); the machine's own: $(echo $before | wc -w)" | tee -a "$out/sm-share.txt"
+    python3 - "$out/sm-share.txt" <<'PY' | tee -a "$out/sm-share.txt"
+import re, sys
+rate = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"(\S+) sm-share (\S+) (\S+) .*kernels_per_s=([\d.]+) attribute_sms=(\d+)", line)
+    if m:
+        rate[(m[1], m[2], m[3])] = (float(m[4]), int(m[5]))
+print("| kernel | shape | MPS 50 %: share of native | MPS 25 %: share of native |")
+print("|---|---|---|---|")
+for kernel, shape in sorted({(k, s) for _, k, s in rate}):
+    native = rate[("native", kernel, shape)][0]
+    cells = [f"{rate[(c, kernel, shape)][0] / native:.3f} ({rate[(c, kernel, shape)][1]} SMs shown)"
+             for c in ("mps-50", "mps-25") if (c, kernel, shape) in rate]
+    print(f"| {kernel} | {shape} | " + " | ".join(cells) + " |")
 PY
     exit 0
 fi
@@ -70,33 +117,58 @@ if [ "$mode" = isolation ]; then
     exit 0
 fi
 
-if [ "$mode" != oh001 ]; then
+if [ "$mode" != cloop ]; then
 start=$(date +%s%N)
-"$bin/gpu-virt-bench" run "${quick[@]}" --rounds "${ROUNDS:-1}" --configs "$configs" --out "$out/baselines" --force 2>&1 | tee "$out/run.log"
+"$bin/gpu-virt-bench" run "${quick[@]}" --rounds "${ROUNDS:-3}" --configs "$configs" --out "$out/baselines" --force 2>&1 | tee "$out/run.log"
 rc=$?
 end=$(date +%s%N)
-echo "run ${quick[*]} --rounds ${ROUNDS:-1} over $configs: rc=$rc, $(((end - start) / 1000000)) ms" | tee "$out/run-time.txt"
+echo "run ${quick[*]} --rounds ${ROUNDS:-3} over $configs: rc=$rc, $(((end - start) / 1000000)) ms" | tee "$out/run-time.txt"
 fi
 
-# OH-001 (a): the harness against the C loop, alternated in one run, same GPU; launch
-# latency drifts by 10-20 % between runs here, so pairs are compared, not blocks.
+# Every per-call metric against the C loop of the same calls, alternated in one run on
+# one GPU: these figures drift by 10-20 % between runs here, so pairs are compared,
+# not blocks. The harness's figures are the per-call histogram of the calls
+# Criterion timed (p50, mean), the C loop's its own calls.
 if [ -x "$bin/overhead" ]; then
-    for i in $(seq "${PAIRS:-8}"); do
-        c_loop | tee -a "$out/oh001-alternation.txt"
-        CRITERION_HOME="$out/oh001" "$bin/overhead" --bench --quick --save-baseline "alt$i" OH-001/launch-call >>"$out/bench.log" 2>&1
-        python3 - "$out/oh001/overhead/OH-001/launch-call/alt$i" <<'PY' | tee -a "$out/oh001-alternation.txt"
-import json, sys
-e = json.load(open(sys.argv[1] + "/estimates.json")); p = json.load(open(sys.argv[1] + "/percentiles.json"))
-print(f"harness       launch-call p50_us={p['p50_ns']/1e3:.3f} mean_us={e['mean']['point_estimate']/1e3:.3f} p99_us={p['p99_ns']/1e3:.3f}")
+    : >"$out/cloop-pairs.txt"
+    for i in $(seq "${PAIRS:-5}"); do
+        "$out/driver_loop" $ptx 0.5 | sed "s/^/pair $i /" >>"$out/cloop-pairs.txt"
+        for metric in OH-001 OH-002 OH-003 OH-005; do
+            CRITERION_HOME="$out/cloop" "$bin/overhead" --bench --quick --save-baseline "pair$i" "$metric" >>"$out/bench.log" 2>&1
+        done
+        python3 - "$out/cloop" "pair$i" <<'PY' >>"$out/cloop-pairs.txt"
+import glob, json, os, sys
+for est in sorted(glob.glob(f"{sys.argv[1]}/overhead/*/*/{sys.argv[2]}/estimates.json")):
+    d = os.path.dirname(est); p = json.load(open(d + "/percentiles.json"))
+    metric, variant = d.split("/")[-3:-1]
+    print(f"pair {sys.argv[2][4:]} harness {metric}/{variant} n={p['count']} p50_ns={p['p50_ns']:.1f} mean_ns={p['mean_ns']:.1f} p99_ns={p['p99_ns']:.1f}")
 PY
     done
-    python3 - "$out/oh001-alternation.txt" <<'PY' | tee -a "$out/oh001-alternation.txt"
+    python3 - "$out/cloop-pairs.txt" <<'PY' | tee "$out/cloop-comparison.md"
 import re, statistics, sys
-rows = [dict(re.findall(r"(\w+)_us=([\d.]+)", l)) for l in open(sys.argv[1]) if "launch-call" in l]
-c, h = rows[0::2], rows[1::2]
-for k in ("p50", "mean"):
-    r = [float(b[k]) / float(a[k]) for a, b in zip(c, h)]
-    print(f"harness/C {k}: median ratio {statistics.median(r):.3f} over {len(r)} pairs (min {min(r):.3f}, max {max(r):.3f})")
+suite_of = {"launch-call": "OH-001/launch-call", "launch-sync": "OH-001/launch-sync",
+            "cuDriverGetVersion": "OH-005/cuDriverGetVersion", "cuCtxGetDevice": "OH-005/cuCtxGetDevice",
+            "cuDeviceGetAttribute": "OH-005/cuDeviceGetAttribute"}
+for size in ("4KiB", "1MiB", "64MiB", "1GiB"):
+    suite_of[f"alloc-{size}"], suite_of[f"free-{size}"] = f"OH-002/{size}", f"OH-003/{size}"
+rows = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"pair (\d+) (c-loop|harness) (\S+) n=\d+ p50_ns=([\d.]+) mean_ns=([\d.]+) p99_ns=([\d.]+)", line)
+    if m:
+        op = m[3] if m[2] == "harness" else suite_of[m[3]]
+        rows.setdefault(op, {}).setdefault(int(m[1]), {})[m[2]] = (float(m[4]), float(m[5]), float(m[6]))
+print("| metric | C loop p50 / mean / p99 (ns, median over pairs) | harness p50 / mean / p99 | harness/C p50: median (range) over pairs | harness/C mean: median (range) | within 10 % (p50) |")
+print("|---|---|---|---|---|---|")
+for op in sorted(rows):
+    pairs = [v for v in rows[op].values() if len(v) == 2]
+    if not pairs:
+        continue
+    med = lambda who, k: statistics.median(p[who][k] for p in pairs)
+    ratio = lambda k: [p["harness"][k] / p["c-loop"][k] for p in pairs]
+    r50, rmean = ratio(0), ratio(1)
+    fig = lambda who: " / ".join(f"{med(who, k):.1f}" for k in range(3))
+    print(f"| {op} | {fig('c-loop')} | {fig('harness')} | {statistics.median(r50):.3f} ({min(r50):.2f}-{max(r50):.2f}) | "
+          f"{statistics.median(rmean):.3f} ({min(rmean):.2f}-{max(rmean):.2f}) | {'yes' if statistics.median(r50) <= 1.10 else 'no'} |")
 PY
 fi
 
@@ -117,4 +189,4 @@ for e in s["entries"]:
     print(f"   {e['id']} {e['variant']:<22} {e['median']:10.3f} {p50:10.3f} {p99:10.3f} {e['unit']}")
 PY
 done
-cat "$out/oh001-alternation.txt" "$out"/run-time.txt 2>/dev/null
+cat "$out/cloop-comparison.md" "$out"/run-time.txt 2>/dev/null
