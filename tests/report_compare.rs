@@ -2,6 +2,7 @@
 //! hami-100 (one metric faster, the rest unchanged) and hami-50 (unverified; launch
 //! slower, the large allocation 0.5 % slower, the small one not measured).
 
+use gpu_virt_bench::baseline::{Disagreement, Pass, Passes};
 use gpu_virt_bench::report::compare::NATIVE;
 use gpu_virt_bench::report::stats::Verdict;
 use gpu_virt_bench::report::{compare_markdown, compare_report};
@@ -10,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{fixture_copy, fixtures, section, GPU};
+use common::{edit_entry, fixture_copy, fixtures, section, GPU};
 
 /// The table row of `config` in `text`.
 fn row<'a>(text: &'a str, config: &str) -> &'a str {
@@ -42,6 +43,13 @@ fn tables_show_figures_changes_and_significance() {
         launch.contains("| Configuration | Median | Mean | p99 | Change vs native | Significant |")
     );
     assert!(
+        launch.contains(
+            "Median, mean and change vs native: Criterion's samples; p99: the per-call pass"
+        ),
+        "{launch}"
+    );
+    assert!(!launch.contains("unstable"), "{launch}");
+    assert!(
         row(launch, NATIVE).ends_with("| 6.400 | — | — |"),
         "{launch}"
     );
@@ -60,6 +68,10 @@ fn tables_show_figures_changes_and_significance() {
     );
 
     let large = section(&markdown, "### OH-002 large (us, lower is better)");
+    assert!(
+        large.contains("\nMedian, mean and change vs native: Criterion's samples.\n"),
+        "no per-call pass: {large}"
+    );
     let noise = row(large, "hami-50 (UNVERIFIED)");
     assert!(noise.ends_with("| within noise |"), "{noise}");
     assert!(noise.contains("| — | +0.5 % ["), "no p99, +0.5 %: {noise}");
@@ -457,5 +469,67 @@ fn a_fault_probe_shows_the_fault_and_the_victim_before_and_after() {
     assert_eq!(
         row(fault, "t2"),
         "| t2 | 35515 | 0 | — | 3973 | 3528 | 1904 | 88.8 % |"
+    );
+}
+
+#[test]
+fn an_old_row_whose_p99_is_below_its_median_is_marked_unstable_with_both_figures() {
+    let tmp = fixture_copy();
+    let gpu = tmp.path().join(GPU);
+    // Written before passes were recorded: the report checks it from its figures.
+    edit_entry(&gpu, "hami-100", "OH-001", "launch-call", |e| {
+        e["p99"] = 3.5.into()
+    });
+    let markdown = compare_markdown(&gpu).unwrap();
+    let launch = section(&markdown, "### OH-001 launch-call (us, lower is better)");
+    let unstable = row(launch, "hami-100");
+    assert!(
+        unstable.starts_with(
+            "| hami-100 | 3.998 (unstable: per-call p50 3.960, p99 3.500) | 4.003 | 3.500 |"
+        ),
+        "{unstable}"
+    );
+    assert!(!row(launch, NATIVE).contains("unstable"), "{launch}");
+
+    let report = compare_report(&gpu).unwrap();
+    let measured = report.gpus[0].metrics[0].rows[1].measured.as_ref().unwrap();
+    let marker = measured.unstable.as_ref().expect("marked");
+    assert_eq!(marker.disagreements, [Disagreement::MedianAboveP99]);
+    assert_eq!(
+        (marker.per_call_p1, marker.per_call_p50, marker.per_call_p99),
+        (None, 3.96, 3.5)
+    );
+    assert_eq!(
+        measured.passes,
+        Passes {
+            median_mean: Pass::Criterion,
+            percentiles: Some(Pass::PerCall)
+        }
+    );
+}
+
+#[test]
+fn a_recorded_marker_is_shown_as_recorded_with_the_per_call_p1() {
+    let tmp = fixture_copy();
+    let gpu = tmp.path().join(GPU);
+    edit_entry(&gpu, "hami-100", "OH-002", "small", |e| {
+        e["median"] = 30.0.into();
+        e["p1"] = 8.1.into();
+        e["passes"] = serde_json::json!({"median_mean": "criterion", "percentiles": "per_call"});
+        e["unstable"] = serde_json::json!({
+            "criterion_median": 30.0, "per_call_p50": 8.91, "per_call_p1": 8.1,
+            "per_call_p99": 14.4, "disagreements": ["median_above_p99", "medians_apart"]
+        });
+    });
+    let markdown = compare_markdown(&gpu).unwrap();
+    let small = row(
+        section(&markdown, "### OH-002 small (us, lower is better)"),
+        "hami-100",
+    );
+    assert!(
+        small.starts_with(
+            "| hami-100 | 30.00 (unstable: per-call p1 8.100, p50 8.910, p99 14.40) |"
+        ),
+        "{small}"
     );
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fixture_copy, fixtures, section, written_report, GPU};
+use common::{edit_entry, fixture_copy, fixtures, section, written_report, GPU};
 use gpu_virt_bench::report::document::{MemoryLimit, Report, ISOLATION};
 use gpu_virt_bench::report::findings::FindingKind;
 use gpu_virt_bench::report::{
@@ -206,6 +206,11 @@ fn criterion_pages_are_linked_relatively_where_they_exist() {
     let json: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(folder.join(JSON_FILE)).unwrap()).unwrap();
     let launch = &json["categories"][1]["tables"][0];
+    assert_eq!(
+        launch["rows"][0]["measured"]["passes"],
+        serde_json::json!({"median_mean": "criterion", "percentiles": "per_call"})
+    );
+    assert!(launch["rows"][0]["measured"]["unstable"].is_null());
     let link = launch["criterion_reports"][0]
         .as_str()
         .expect("native's page");
@@ -230,6 +235,9 @@ fn the_page_is_self_contained_with_tables_and_plots() {
     // the isolation scenario's tenants.
     assert_eq!(html.matches("<svg").count(), 6);
     assert!(html.contains("Tenants side by side"));
+    assert!(html.contains(
+        "<p class=\"note\">Median, mean and change vs native: Criterion&#39;s samples; p99: the per-call pass"
+    ));
     assert!(html.contains("<span class=\"bad\">UNVERIFIED</span>"));
     assert!(html.contains("<strong>No findings for hami-50</strong>"));
     for external in ["<script", "<link", " src=", "url(", "https://"] {
@@ -308,4 +316,37 @@ fn the_command_writes_the_three_files_per_gpu() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("is not a usable baseline"), "{stderr}");
+}
+
+#[test]
+fn every_rendering_marks_an_unstable_row_with_both_passes_figures() {
+    let root = fixture_copy();
+    edit_entry(
+        &root.path().join(GPU),
+        "hami-100",
+        "OH-001",
+        "launch-call",
+        |e| e["p99"] = 3.5.into(),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let folder = write_reports(root.path(), out.path()).unwrap().remove(0);
+    let marker = "3.998 (unstable: per-call p50 3.960, p99 3.500)";
+    let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
+    assert!(
+        html.contains(&format!("<td>{marker}</td>")),
+        "not on the page"
+    );
+    let markdown = fs::read_to_string(folder.join(MARKDOWN_FILE)).unwrap();
+    assert!(
+        markdown.contains(&format!("| hami-100 | {marker} |")),
+        "not in report.md"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(folder.join(JSON_FILE)).unwrap()).unwrap();
+    let unstable = &json["categories"][1]["tables"][0]["rows"][1]["measured"]["unstable"];
+    assert_eq!(
+        unstable["criterion_median"],
+        json["categories"][1]["tables"][0]["rows"][1]["measured"]["median"]
+    );
+    assert_eq!(unstable["per_call_p50"], 3.96);
 }

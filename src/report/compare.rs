@@ -4,7 +4,7 @@
 
 use super::discover::{GpuBaselines, LoadedConfig};
 use super::stats::{self, Comparison};
-use crate::baseline::{Better, DeviceFacts, SummaryEntry, Verification};
+use crate::baseline::{Better, DeviceFacts, Passes, SummaryEntry, Unstable, Verification};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::metrics::isolation::{ProbeRecords, ScenarioRecord};
@@ -70,7 +70,7 @@ pub struct MetricRow {
     pub measured: Option<Measured>,
 }
 
-/// Figures in the table's unit.
+/// Figures in the table's unit, of round 1.
 #[derive(Debug, Clone, Serialize)]
 pub struct Measured {
     pub median: f64,
@@ -79,6 +79,10 @@ pub struct Measured {
     pub mean_ci_low: f64,
     pub mean_ci_high: f64,
     pub p99: Option<f64>,
+    /// Which pass the median, mean and p99 come from.
+    pub passes: Passes,
+    /// Set where the median and the per-call pass disagree, with both passes' figures.
+    pub unstable: Option<Unstable>,
     /// Fraction of the device's physical peak, for a throughput.
     pub peak_fraction: Option<f64>,
     /// Fraction of the best GEMM measured in the same run, where one was measured.
@@ -216,6 +220,8 @@ fn metric_table(
                     mean_ci_low: entry.ci_low,
                     mean_ci_high: entry.ci_high,
                     p99: entry.p99,
+                    passes: entry.passes(),
+                    unstable: entry.instability(),
                     peak_fraction: entry.peak.as_ref().map(|p| p.fraction),
                     measured_peak_fraction: entry.measured_peak.as_ref().map(|p| p.fraction),
                     change,

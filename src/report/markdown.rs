@@ -5,7 +5,7 @@
 use super::compare::{CompareReport, ConfigCheck, GpuComparison, MetricTable};
 use super::document::{Category, Report};
 use super::findings::{self, Finding};
-use super::format::{method, number, percent, row_figures, title, NONE};
+use super::format::{method, number, percent, row_figures, sources, title, NONE};
 use crate::baseline::{Better, DeviceFacts};
 use crate::metrics::isolation::ScenarioRecord;
 use std::fmt::Write;
@@ -247,6 +247,9 @@ fn render_table(out: &mut String, table: &MetricTable, configs: &[ConfigCheck]) 
         "### {} {} ({}, {better})\n",
         table.id, table.variant, table.unit
     );
+    if let Some(sources) = sources(table) {
+        let _ = writeln!(out, "{sources}\n");
+    }
     out.push_str("| Configuration | Median | Mean | p99 | Change vs native | Significant |\n");
     out.push_str("|---|---|---|---|---|---|\n");
     for row in &table.rows {

@@ -65,3 +65,24 @@ pub fn section<'a>(markdown: &'a str, heading: &str) -> &'a str {
     let body = &markdown[start + heading.len()..];
     &body[..body.find("\n#").unwrap_or(body.len())]
 }
+
+/// Rewrites the summary.json entry `id`/`variant` of `config` in the fixture copy at `gpu`.
+pub fn edit_entry(
+    gpu: &Path,
+    config: &str,
+    id: &str,
+    variant: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) {
+    let file = gpu.join(config).join("summary.json");
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    let entry = summary["entries"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["id"] == id && e["variant"] == variant)
+        .unwrap_or_else(|| panic!("no {id} {variant} in {}", file.display()));
+    edit(entry);
+    fs::write(&file, summary.to_string()).unwrap();
+}
