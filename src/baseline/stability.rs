@@ -92,7 +92,7 @@ impl Unstable {
         .into_iter()
         .filter_map(|(failed, disagreement)| failed.then_some(disagreement))
         .collect();
-        (!disagreements.is_empty()).then(|| Self {
+        (!disagreements.is_empty()).then_some(Self {
             criterion_median: median,
             per_call_p50: p50,
             per_call_p1: p1,
