@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{edit_entry, fixture_copy, fixtures, section, written_report, GPU};
+use common::{edit_entry, fixture_copy, fixtures, section, two_round_fixture, written_report, GPU};
 use gpu_virt_bench::report::document::{MemoryLimit, Report, ISOLATION};
 use gpu_virt_bench::report::findings::FindingKind;
 use gpu_virt_bench::report::{
@@ -12,12 +12,25 @@ use gpu_virt_bench::report::{
 };
 use gpu_virt_bench::Error;
 use std::fs;
+use std::path::Path;
 
-fn report() -> Report {
+/// The report of the baselines under `dir`, of one GPU.
+fn report_of(dir: &Path) -> Report {
     let out = tempfile::tempdir().unwrap();
-    let mut reports = full_reports(&fixtures(), out.path()).unwrap();
+    let mut reports = full_reports(dir, out.path()).unwrap();
     assert_eq!(reports.len(), 1);
     reports.remove(0)
+}
+
+/// The report of the fixtures, one round each.
+fn report() -> Report {
+    report_of(&fixtures())
+}
+
+/// The report of the fixtures with a second round that agrees with the first, so
+/// changes are tested.
+fn two_round_report() -> Report {
+    report_of(two_round_fixture().path())
 }
 
 fn texts(report: &Report) -> Vec<&str> {
@@ -61,7 +74,7 @@ fn categories_hold_the_tables_with_isolation_first() {
 
 #[test]
 fn findings_are_computed_and_skip_the_unverified_configuration() {
-    let report = report();
+    let report = two_round_report();
     let texts = texts(&report);
     let faster = texts
         .iter()
@@ -138,7 +151,7 @@ fn findings_are_computed_and_skip_the_unverified_configuration() {
 
 #[test]
 fn a_significant_change_is_the_absolute_difference_of_the_means() {
-    let report = report();
+    let report = two_round_report();
     let table = &report.categories[1].tables[1].metric;
     let mean = |config: &str| {
         table
@@ -248,10 +261,64 @@ fn the_page_is_self_contained_with_tables_and_plots() {
 }
 
 #[test]
-fn report_md_reuses_the_comparison_tables_and_adds_findings() {
+fn one_round_states_no_change_as_significant() {
+    let report = report();
+    let found: Vec<_> = report.categories.iter().flat_map(|c| &c.findings).collect();
+    assert!(
+        !found.iter().any(|f| matches!(
+            f.kind,
+            FindingKind::Change { .. } | FindingKind::NotSignificant { .. }
+        )),
+        "{:#?}",
+        texts(&report)
+    );
+    let untested: Vec<&str> = found
+        .iter()
+        .filter(|f| matches!(f.kind, FindingKind::NotTested { .. }))
+        .map(|f| f.text.as_str())
+        .collect();
+    assert_eq!(
+        untested.len(),
+        3,
+        "hami-100's three; hami-50 is unverified: {untested:#?}"
+    );
+    assert!(
+        untested.contains(
+            &"hami-100: OH-002 small -10.2 % [-10.9, -9.6], not tested: 1 round (use --rounds 2 or more)"
+        ),
+        "{untested:#?}"
+    );
+    assert!(found.iter().filter(|f| !f.is_stated()).count() >= 3);
+
     let (_guard, folder) = written_report();
     let markdown = fs::read_to_string(folder.join(MARKDOWN_FILE)).unwrap();
-    let compare = compare_markdown(&fixtures()).unwrap();
+    let overhead = section(&markdown, "## Overhead");
+    assert!(
+        overhead.contains(
+            "- hami-100: not tested for OH-001 launch-call, OH-002 small, OH-002 large: 1 round (use --rounds 2 or more)\n"
+        ),
+        "{overhead}"
+    );
+    assert!(!overhead.contains(" takes "), "{overhead}");
+    let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
+    assert!(html.contains("<li class=\"quiet\">hami-100: not tested for OH-001 launch-call"));
+    assert!(!html.contains("class=\"faster\"") && !html.contains("class=\"slower\""));
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(folder.join(JSON_FILE)).unwrap()).unwrap();
+    assert_eq!(
+        json["categories"][1]["findings"][0]["kind"], "not_tested",
+        "{}",
+        json["categories"][1]["findings"]
+    );
+}
+
+#[test]
+fn report_md_reuses_the_comparison_tables_and_adds_findings() {
+    let root = two_round_fixture();
+    let out = tempfile::tempdir().unwrap();
+    let folder = write_reports(root.path(), out.path()).unwrap().remove(0);
+    let markdown = fs::read_to_string(folder.join(MARKDOWN_FILE)).unwrap();
+    let compare = compare_markdown(root.path()).unwrap();
     for heading in [
         "### Verification",
         "### OH-001 launch-call (us, lower is better)",

@@ -90,7 +90,8 @@ pub struct Measured {
     /// Against native; `None` for native itself or when native lacks the metric.
     /// With several rounds, the samples of all rounds are pooled, and a change the
     /// rounds do not agree on beyond their scatter (pooled over the metric's
-    /// configurations) is no change.
+    /// configurations) is no change. With one round (of this configuration or of
+    /// native) the change is not tested.
     pub change: Option<Comparison>,
     /// Relative change of the mean against native's in the same round, per round of
     /// an interleaved run; empty for a single round.
@@ -142,11 +143,13 @@ fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
 
 /// Pools every round's samples for the significance test, and reads the change of
 /// each round against native's round of the same number, for
-/// [`hold_what_rounds_agree_on`].
+/// [`hold_what_rounds_agree_on`]. With one round there is nothing for rounds to
+/// agree on: the change keeps its interval but is not tested.
 fn compare_rounds(base: &[&[f64]], new: &[&[f64]], better: Better) -> (Comparison, Vec<f64>) {
     let pooled = |rounds: &[&[f64]]| rounds.concat();
-    let change = stats::compare(&pooled(base), &pooled(new), better);
+    let mut change = stats::compare(&pooled(base), &pooled(new), better);
     if base.len() < 2 || new.len() < 2 {
+        change.verdict = stats::Verdict::NotTested;
         return (change, Vec::new());
     }
     let per_round = base

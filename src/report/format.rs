@@ -8,6 +8,9 @@ use crate::baseline::{Pass, Unstable, MAX_MEDIAN_RATIO};
 /// Shown where a figure does not apply.
 pub const NONE: &str = "—";
 
+/// Why a change measured in one round is not tested, and how to get one that is.
+pub const ONE_ROUND: &str = "1 round (use --rounds 2 or more)";
+
 /// How changes and significance are decided, in one paragraph of plain text.
 pub fn method() -> String {
     format!(
@@ -21,7 +24,10 @@ pub fn method() -> String {
          significant only if the rounds also agree on it: Student's t of the mean \
          per-round log ratio against the scatter of rounds about their configuration's \
          mean, pooled over the metric's configurations (p < {}). Drift of the machine \
-         between one configuration's block and the next shows as that scatter. \
+         between one configuration's block and the next shows as that scatter. With a \
+         single round no change is called significant: it is shown with its interval \
+         and \"not tested: {ONE_ROUND}\", since one block per configuration cannot \
+         tell drift from cost. \
          The median and mean of a per-call metric come from Criterion's samples, its p99 \
          from a separate per-call pass of the same operation (each call timed into a \
          histogram, before Criterion samples); each table says which pass its columns \
@@ -156,12 +162,12 @@ pub fn rounds(changes: &[f64]) -> String {
 
 pub fn significance(verdict: Verdict) -> String {
     match verdict {
-        Verdict::Regressed => "yes, slower",
-        Verdict::Improved => "yes, faster",
-        Verdict::NoChange => "no",
-        Verdict::WithinNoise => "within noise",
+        Verdict::Regressed => "yes, slower".to_owned(),
+        Verdict::Improved => "yes, faster".to_owned(),
+        Verdict::NoChange => "no".to_owned(),
+        Verdict::WithinNoise => "within noise".to_owned(),
+        Verdict::NotTested => format!("not tested: {ONE_ROUND}"),
     }
-    .to_owned()
 }
 
 /// A category's name as a heading, e.g. "overhead" -> "Overhead".

@@ -237,13 +237,8 @@ fn render_findings(page: &mut String, found: &[Finding]) {
     for finding in found.iter().filter(|f| f.is_stated()) {
         let _ = writeln!(page, "<li>{}</li>", esc(&finding.text));
     }
-    for (config, subjects) in findings::not_significant_by_config(found) {
-        let _ = writeln!(
-            page,
-            "<li class=\"quiet\">{}: not significant for {}</li>",
-            esc(config),
-            esc(&subjects.join(", "))
-        );
+    for line in findings::unstated_by_config(found) {
+        let _ = writeln!(page, "<li class=\"quiet\">{}</li>", esc(&line));
     }
     page.push_str("</ul>\n</div>\n");
 }

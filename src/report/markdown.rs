@@ -165,12 +165,8 @@ fn render_findings(out: &mut String, found: &[Finding]) {
     for finding in found.iter().filter(|f| f.is_stated()) {
         let _ = writeln!(out, "- {}", finding.text);
     }
-    for (config, subjects) in findings::not_significant_by_config(found) {
-        let _ = writeln!(
-            out,
-            "- {config}: not significant for {}",
-            subjects.join(", ")
-        );
+    for line in findings::unstated_by_config(found) {
+        let _ = writeln!(out, "- {line}");
     }
     out.push('\n');
 }
