@@ -56,9 +56,10 @@ enum Command {
         verify_secs: Option<f64>,
         /// Run every configuration this many times, interleaved, every other round in
         /// reverse (A B C C B A ...), so machine drift between blocks does not pass
-        /// for a configuration's cost.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
-        rounds: u32,
+        /// for a configuration's cost; a change vs native is only tested with two or
+        /// more [default: 2 with two or more configurations, else 1].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20))]
+        rounds: Option<u32>,
     },
     /// Run tenants side by side on one GPU (the IS metrics): one scenario.json per scenario.
     Isolate {
@@ -188,8 +189,10 @@ fn main() -> ExitCode {
             run::preflight(&Config::parse_list(&configs, &hami_lib, 1)?)?;
             cuda::init()?;
             let physical = cuda::Device::get(0)?.total_mem()? >> 20;
+            let configs = Config::parse_list(&configs, &hami_lib, physical)?;
+            let rounds = rounds.unwrap_or_else(|| run::default_rounds(configs.len()));
             let opts = RunOptions {
-                configs: Config::parse_list(&configs, &hami_lib, physical)?,
+                configs,
                 selection,
                 out,
                 quick,

@@ -317,3 +317,22 @@ fn isolate_names_an_unknown_scenario_or_shape_and_a_missing_library_before_the_d
     assert_names_missing_library(&line, &lib);
     assert_empty(tmp.path())
 }
+
+#[test]
+fn run_says_two_configurations_or_more_default_to_two_rounds() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let out = cli(tmp.path())?.args(["run", "--help"]).output()?;
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout)?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help.contains("[default: 2 with two or more configurations, else 1]"),
+        "{help}"
+    );
+    let zero = cli(tmp.path())?.args(["run", "--rounds", "0"]).output()?;
+    assert_eq!(zero.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8(zero.stderr)?.contains("0 is not in 1..=20"));
+    assert_empty(tmp.path())
+}

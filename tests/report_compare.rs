@@ -2,6 +2,7 @@
 //! hami-100 (one metric faster, the rest unchanged) and hami-50 (unverified; launch
 //! slower, the large allocation 0.5 % slower, the small one not measured).
 
+use gpu_virt_bench::baseline::{Disagreement, Pass, Passes};
 use gpu_virt_bench::report::compare::NATIVE;
 use gpu_virt_bench::report::stats::Verdict;
 use gpu_virt_bench::report::{compare_markdown, compare_report};
@@ -10,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{fixture_copy, fixtures, section, GPU};
+use common::{edit_entry, fixture_copy, fixtures, section, GPU};
 
 /// The table row of `config` in `text`.
 fn row<'a>(text: &'a str, config: &str) -> &'a str {
@@ -33,31 +34,78 @@ fn corrupt_folder(err: Error) -> (PathBuf, String) {
     }
 }
 
-#[test]
-fn tables_show_figures_changes_and_significance() {
-    let markdown = compare_markdown(&fixtures()).unwrap();
+/// The verdict cell of a change measured in one round.
+const NOT_TESTED: &str = "| not tested: 1 round (use --rounds 2 or more) |";
 
+#[test]
+fn tables_show_figures_and_which_pass_they_come_from() {
+    let markdown = compare_markdown(&fixtures()).unwrap();
     let launch = section(&markdown, "### OH-001 launch-call (us, lower is better)");
     assert!(
         launch.contains("| Configuration | Median | Mean | p99 | Change vs native | Significant |")
     );
     assert!(
+        launch.contains(
+            "Median, mean and change vs native: Criterion's samples; p99: the per-call pass"
+        ),
+        "{launch}"
+    );
+    assert!(!launch.contains("unstable"), "{launch}");
+    assert!(
         row(launch, NATIVE).ends_with("| 6.400 | — | — |"),
         "{launch}"
     );
+    let small = section(&markdown, "### OH-002 small (us, lower is better)");
+    assert_eq!(
+        row(small, "hami-50 (UNVERIFIED)"),
+        "| hami-50 (UNVERIFIED) | not measured | — | — | — | — |"
+    );
+    let large = section(&markdown, "### OH-002 large (us, lower is better)");
+    assert!(
+        large.contains("\nMedian, mean and change vs native: Criterion's samples.\n"),
+        "no per-call pass: {large}"
+    );
+}
+
+#[test]
+fn one_round_shows_each_change_and_its_interval_but_tests_none() {
+    let markdown = compare_markdown(&fixtures()).unwrap();
+    let launch = section(&markdown, "### OH-001 launch-call (us, lower is better)");
+    let slower = row(launch, "hami-50 (UNVERIFIED)");
+    assert!(slower.ends_with(NOT_TESTED), "{slower}");
+    assert!(slower.contains("| +3"), "about +30 %: {slower}");
+    assert!(
+        !slower.contains(" rounds "),
+        "no range of one round: {slower}"
+    );
+    let small = section(&markdown, "### OH-002 small (us, lower is better)");
+    let faster = row(small, "hami-100");
+    assert!(faster.ends_with(NOT_TESTED), "{faster}");
+    assert!(faster.contains("| -10.2 % [-10.9, -9.6] |"), "{faster}");
+    for line in markdown.lines().filter(|l| l.starts_with("| hami-")) {
+        for verdict in ["yes, faster", "yes, slower", "within noise", "| no |"] {
+            assert!(!line.contains(verdict), "{verdict} from one round: {line}");
+        }
+    }
+    assert!(markdown.contains("With a single round no change is called significant"));
+}
+
+#[test]
+fn two_rounds_that_agree_test_each_change() {
+    let root = common::two_round_fixture();
+    let markdown = compare_markdown(root.path()).unwrap();
+
+    let launch = section(&markdown, "### OH-001 launch-call (us, lower is better)");
     assert!(row(launch, "hami-100").ends_with("| no |"), "{launch}");
     let slower = row(launch, "hami-50 (UNVERIFIED)");
     assert!(slower.ends_with("| yes, slower |"), "{slower}");
     assert!(slower.contains("| +3"), "about +30 %: {slower}");
+    assert!(slower.contains("; 2 rounds +3"), "{slower}");
 
     let small = section(&markdown, "### OH-002 small (us, lower is better)");
     let faster = row(small, "hami-100");
     assert!(faster.ends_with("| yes, faster |"), "{faster}");
     assert!(faster.contains("| -1"), "about -10 %: {faster}");
-    assert_eq!(
-        row(small, "hami-50 (UNVERIFIED)"),
-        "| hami-50 (UNVERIFIED) | not measured | — | — | — | — |"
-    );
 
     let large = section(&markdown, "### OH-002 large (us, lower is better)");
     let noise = row(large, "hami-50 (UNVERIFIED)");
@@ -115,12 +163,10 @@ fn metrics_by_id_then_native_variant_order_and_configs_by_limit() {
     }
 }
 
-#[test]
-fn report_data_carries_the_verdicts() {
-    let report = compare_report(&fixtures().join(GPU)).unwrap();
-    let gpu = &report.gpus[0];
-    assert!(gpu.has_native);
-    let verdicts: Vec<Vec<Option<Verdict>>> = gpu
+fn verdicts(dir: &Path) -> Vec<Vec<Option<Verdict>>> {
+    let report = compare_report(dir).unwrap();
+    assert!(report.gpus[0].has_native);
+    report.gpus[0]
         .metrics
         .iter()
         .map(|table| {
@@ -130,20 +176,52 @@ fn report_data_carries_the_verdicts() {
                 .map(|row| row.measured.as_ref()?.change.map(|c| c.verdict))
                 .collect()
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn report_data_carries_the_verdicts() {
+    let root = common::two_round_fixture();
     assert_eq!(
-        verdicts,
+        verdicts(root.path()),
         [
             vec![None, Some(Verdict::NoChange), Some(Verdict::Regressed)],
             vec![None, Some(Verdict::Improved), None],
             vec![None, Some(Verdict::NoChange), Some(Verdict::WithinNoise)],
         ]
     );
-    let json = serde_json::to_value(&report).unwrap();
+    let json = serde_json::to_value(compare_report(root.path()).unwrap()).unwrap();
     assert_eq!(
         json["gpus"][0]["metrics"][0]["rows"][2]["measured"]["change"]["verdict"],
         "regressed"
     );
+}
+
+#[test]
+fn report_data_of_one_round_carries_changes_not_tested() {
+    let tested = Some(Verdict::NotTested);
+    assert_eq!(
+        verdicts(&fixtures()),
+        [
+            vec![None, tested, tested],
+            vec![None, tested, None],
+            vec![None, tested, tested],
+        ]
+    );
+    let json = serde_json::to_value(compare_report(&fixtures()).unwrap()).unwrap();
+    let change = &json["gpus"][0]["metrics"][0]["rows"][2]["measured"]["change"];
+    assert_eq!(change["verdict"], "not_tested");
+    assert!(change["change_mean"].as_f64().unwrap() > 0.25, "{change}");
+    assert!(change["ci_low"].as_f64().unwrap() > 0.0, "{change}");
+}
+
+#[test]
+fn a_configuration_with_one_round_beside_a_native_with_two_is_not_tested() {
+    let root = fixture_copy();
+    common::add_round(&root.path().join(GPU), NATIVE, 1.0);
+    let markdown = compare_markdown(root.path()).unwrap();
+    let small = section(&markdown, "### OH-002 small (us, lower is better)");
+    assert!(row(small, "hami-100").ends_with(NOT_TESTED), "{small}");
 }
 
 #[test]
@@ -277,32 +355,13 @@ fn isolation_scenarios_alone_are_compared_with_the_device_they_ran_on() {
     assert!(!markdown.contains("### OH-001"), "{markdown}");
 }
 
-/// Adds round 2 to `config` in the fixture copy at `gpu`: a copy of round 1 with the
-/// OH-002 small sample's times scaled by `scale`.
-fn add_round(gpu: &Path, config: &str, scale: f64) {
-    let round = gpu.join(config).join("rounds").join("2");
-    let copy = gpu.join(format!(".{config}-round"));
-    common::copy_dir(&gpu.join(config), &copy);
-    fs::create_dir_all(round.parent().unwrap()).unwrap();
-    fs::rename(&copy, &round).unwrap();
-    let sample = round.join(format!(
-        "criterion/overhead/OH-002/small/{config}/sample.json"
-    ));
-    let mut json: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(&sample).unwrap()).unwrap();
-    for t in json["times"].as_array_mut().unwrap() {
-        *t = serde_json::json!(t.as_f64().unwrap() * scale);
-    }
-    fs::write(&sample, json.to_string()).unwrap();
-}
-
 /// hami-100's OH-002 small row after a second round of native and of hami-100, with
 /// their times scaled by `native` and `hami_100` against round 1.
 fn small_row_with_round_two(native: f64, hami_100: f64) -> String {
     let tmp = fixture_copy();
     let gpu = tmp.path().join(GPU);
-    add_round(&gpu, NATIVE, native);
-    add_round(&gpu, "hami-100", hami_100);
+    common::add_round(&gpu, NATIVE, native);
+    common::add_round(&gpu, "hami-100", hami_100);
     let markdown = compare_markdown(&gpu).unwrap();
     row(
         section(&markdown, "### OH-002 small (us, lower is better)"),
@@ -457,5 +516,67 @@ fn a_fault_probe_shows_the_fault_and_the_victim_before_and_after() {
     assert_eq!(
         row(fault, "t2"),
         "| t2 | 35515 | 0 | — | 3973 | 3528 | 1904 | 88.8 % |"
+    );
+}
+
+#[test]
+fn an_old_row_whose_p99_is_below_its_median_is_marked_unstable_with_both_figures() {
+    let tmp = fixture_copy();
+    let gpu = tmp.path().join(GPU);
+    // Written before passes were recorded: the report checks it from its figures.
+    edit_entry(&gpu, "hami-100", "OH-001", "launch-call", |e| {
+        e["p99"] = 3.5.into()
+    });
+    let markdown = compare_markdown(&gpu).unwrap();
+    let launch = section(&markdown, "### OH-001 launch-call (us, lower is better)");
+    let unstable = row(launch, "hami-100");
+    assert!(
+        unstable.starts_with(
+            "| hami-100 | 3.998 (unstable: per-call p50 3.960, p99 3.500) | 4.003 | 3.500 |"
+        ),
+        "{unstable}"
+    );
+    assert!(!row(launch, NATIVE).contains("unstable"), "{launch}");
+
+    let report = compare_report(&gpu).unwrap();
+    let measured = report.gpus[0].metrics[0].rows[1].measured.as_ref().unwrap();
+    let marker = measured.unstable.as_ref().expect("marked");
+    assert_eq!(marker.disagreements, [Disagreement::MedianAboveP99]);
+    assert_eq!(
+        (marker.per_call_p1, marker.per_call_p50, marker.per_call_p99),
+        (None, 3.96, 3.5)
+    );
+    assert_eq!(
+        measured.passes,
+        Passes {
+            median_mean: Pass::Criterion,
+            percentiles: Some(Pass::PerCall)
+        }
+    );
+}
+
+#[test]
+fn a_recorded_marker_is_shown_as_recorded_with_the_per_call_p1() {
+    let tmp = fixture_copy();
+    let gpu = tmp.path().join(GPU);
+    edit_entry(&gpu, "hami-100", "OH-002", "small", |e| {
+        e["median"] = 30.0.into();
+        e["p1"] = 8.1.into();
+        e["passes"] = serde_json::json!({"median_mean": "criterion", "percentiles": "per_call"});
+        e["unstable"] = serde_json::json!({
+            "criterion_median": 30.0, "per_call_p50": 8.91, "per_call_p1": 8.1,
+            "per_call_p99": 14.4, "disagreements": ["median_above_p99", "medians_apart"]
+        });
+    });
+    let markdown = compare_markdown(&gpu).unwrap();
+    let small = row(
+        section(&markdown, "### OH-002 small (us, lower is better)"),
+        "hami-100",
+    );
+    assert!(
+        small.starts_with(
+            "| hami-100 | 30.00 (unstable: per-call p1 8.100, p50 8.910, p99 14.40) |"
+        ),
+        "{small}"
     );
 }

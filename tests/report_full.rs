@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fixture_copy, fixtures, section, written_report, GPU};
+use common::{edit_entry, fixture_copy, fixtures, section, two_round_fixture, written_report, GPU};
 use gpu_virt_bench::report::document::{MemoryLimit, Report, ISOLATION};
 use gpu_virt_bench::report::findings::FindingKind;
 use gpu_virt_bench::report::{
@@ -12,12 +12,25 @@ use gpu_virt_bench::report::{
 };
 use gpu_virt_bench::Error;
 use std::fs;
+use std::path::Path;
 
-fn report() -> Report {
+/// The report of the baselines under `dir`, of one GPU.
+fn report_of(dir: &Path) -> Report {
     let out = tempfile::tempdir().unwrap();
-    let mut reports = full_reports(&fixtures(), out.path()).unwrap();
+    let mut reports = full_reports(dir, out.path()).unwrap();
     assert_eq!(reports.len(), 1);
     reports.remove(0)
+}
+
+/// The report of the fixtures, one round each.
+fn report() -> Report {
+    report_of(&fixtures())
+}
+
+/// The report of the fixtures with a second round that agrees with the first, so
+/// changes are tested.
+fn two_round_report() -> Report {
+    report_of(two_round_fixture().path())
 }
 
 fn texts(report: &Report) -> Vec<&str> {
@@ -61,7 +74,7 @@ fn categories_hold_the_tables_with_isolation_first() {
 
 #[test]
 fn findings_are_computed_and_skip_the_unverified_configuration() {
-    let report = report();
+    let report = two_round_report();
     let texts = texts(&report);
     let faster = texts
         .iter()
@@ -138,7 +151,7 @@ fn findings_are_computed_and_skip_the_unverified_configuration() {
 
 #[test]
 fn a_significant_change_is_the_absolute_difference_of_the_means() {
-    let report = report();
+    let report = two_round_report();
     let table = &report.categories[1].tables[1].metric;
     let mean = |config: &str| {
         table
@@ -206,6 +219,11 @@ fn criterion_pages_are_linked_relatively_where_they_exist() {
     let json: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(folder.join(JSON_FILE)).unwrap()).unwrap();
     let launch = &json["categories"][1]["tables"][0];
+    assert_eq!(
+        launch["rows"][0]["measured"]["passes"],
+        serde_json::json!({"median_mean": "criterion", "percentiles": "per_call"})
+    );
+    assert!(launch["rows"][0]["measured"]["unstable"].is_null());
     let link = launch["criterion_reports"][0]
         .as_str()
         .expect("native's page");
@@ -230,6 +248,9 @@ fn the_page_is_self_contained_with_tables_and_plots() {
     // the isolation scenario's tenants.
     assert_eq!(html.matches("<svg").count(), 6);
     assert!(html.contains("Tenants side by side"));
+    assert!(html.contains(
+        "<p class=\"note\">Median, mean and change vs native: Criterion&#39;s samples; p99: the per-call pass"
+    ));
     assert!(html.contains("<span class=\"bad\">UNVERIFIED</span>"));
     assert!(html.contains("<strong>No findings for hami-50</strong>"));
     for external in ["<script", "<link", " src=", "url(", "https://"] {
@@ -240,10 +261,64 @@ fn the_page_is_self_contained_with_tables_and_plots() {
 }
 
 #[test]
-fn report_md_reuses_the_comparison_tables_and_adds_findings() {
+fn one_round_states_no_change_as_significant() {
+    let report = report();
+    let found: Vec<_> = report.categories.iter().flat_map(|c| &c.findings).collect();
+    assert!(
+        !found.iter().any(|f| matches!(
+            f.kind,
+            FindingKind::Change { .. } | FindingKind::NotSignificant { .. }
+        )),
+        "{:#?}",
+        texts(&report)
+    );
+    let untested: Vec<&str> = found
+        .iter()
+        .filter(|f| matches!(f.kind, FindingKind::NotTested { .. }))
+        .map(|f| f.text.as_str())
+        .collect();
+    assert_eq!(
+        untested.len(),
+        3,
+        "hami-100's three; hami-50 is unverified: {untested:#?}"
+    );
+    assert!(
+        untested.contains(
+            &"hami-100: OH-002 small -10.2 % [-10.9, -9.6], not tested: 1 round (use --rounds 2 or more)"
+        ),
+        "{untested:#?}"
+    );
+    assert!(found.iter().filter(|f| !f.is_stated()).count() >= 3);
+
     let (_guard, folder) = written_report();
     let markdown = fs::read_to_string(folder.join(MARKDOWN_FILE)).unwrap();
-    let compare = compare_markdown(&fixtures()).unwrap();
+    let overhead = section(&markdown, "## Overhead");
+    assert!(
+        overhead.contains(
+            "- hami-100: not tested for OH-001 launch-call, OH-002 small, OH-002 large: 1 round (use --rounds 2 or more)\n"
+        ),
+        "{overhead}"
+    );
+    assert!(!overhead.contains(" takes "), "{overhead}");
+    let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
+    assert!(html.contains("<li class=\"quiet\">hami-100: not tested for OH-001 launch-call"));
+    assert!(!html.contains("class=\"faster\"") && !html.contains("class=\"slower\""));
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(folder.join(JSON_FILE)).unwrap()).unwrap();
+    assert_eq!(
+        json["categories"][1]["findings"][0]["kind"], "not_tested",
+        "{}",
+        json["categories"][1]["findings"]
+    );
+}
+
+#[test]
+fn report_md_reuses_the_comparison_tables_and_adds_findings() {
+    let root = two_round_fixture();
+    let out = tempfile::tempdir().unwrap();
+    let folder = write_reports(root.path(), out.path()).unwrap().remove(0);
+    let markdown = fs::read_to_string(folder.join(MARKDOWN_FILE)).unwrap();
+    let compare = compare_markdown(root.path()).unwrap();
     for heading in [
         "### Verification",
         "### OH-001 launch-call (us, lower is better)",
@@ -308,4 +383,37 @@ fn the_command_writes_the_three_files_per_gpu() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("is not a usable baseline"), "{stderr}");
+}
+
+#[test]
+fn every_rendering_marks_an_unstable_row_with_both_passes_figures() {
+    let root = fixture_copy();
+    edit_entry(
+        &root.path().join(GPU),
+        "hami-100",
+        "OH-001",
+        "launch-call",
+        |e| e["p99"] = 3.5.into(),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let folder = write_reports(root.path(), out.path()).unwrap().remove(0);
+    let marker = "3.998 (unstable: per-call p50 3.960, p99 3.500)";
+    let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
+    assert!(
+        html.contains(&format!("<td>{marker}</td>")),
+        "not on the page"
+    );
+    let markdown = fs::read_to_string(folder.join(MARKDOWN_FILE)).unwrap();
+    assert!(
+        markdown.contains(&format!("| hami-100 | {marker} |")),
+        "not in report.md"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(folder.join(JSON_FILE)).unwrap()).unwrap();
+    let unstable = &json["categories"][1]["tables"][0]["rows"][1]["measured"]["unstable"];
+    assert_eq!(
+        unstable["criterion_median"],
+        json["categories"][1]["tables"][0]["rows"][1]["measured"]["median"]
+    );
+    assert_eq!(unstable["per_call_p50"], 3.96);
 }

@@ -2,8 +2,10 @@
 //! whether its limits were in force), `summary.json` (one entry per metric variant),
 //! and Criterion's own files under `criterion/`. Runs write it, reports only read it.
 
+mod stability;
 mod store;
 
+pub use stability::{Disagreement, Pass, Passes, Unstable, MAX_MEDIAN_RATIO};
 pub use store::{read_json, write_json_atomic, Baseline};
 
 use chrono::{DateTime, Utc};
@@ -131,12 +133,17 @@ pub struct SummaryEntry {
     pub variant: String,
     pub unit: String,
     pub better: Better,
-    /// Criterion's median and mean of per-iteration time, with the mean's CI.
+    /// Criterion's median and mean of per-iteration time, with the mean's CI (or the
+    /// same of `samples`; `passes` says which).
     pub median: f64,
     pub mean: f64,
     pub ci_low: f64,
     pub ci_high: f64,
-    /// Per-call percentiles from the HDR histogram, where the metric is per call.
+    /// Per-call percentiles from the HDR histogram, where the metric is per call: a
+    /// pass of its own, run before Criterion's (`passes` says so). p1 is absent in
+    /// summaries written before it was recorded.
+    #[serde(default)]
+    pub p1: Option<f64>,
     #[serde(default)]
     pub p50: Option<f64>,
     #[serde(default)]
@@ -170,6 +177,15 @@ pub struct SummaryEntry {
     /// ceiling a kernel on this device can be held to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_peak: Option<PeakShare>,
+    /// Which pass the median and the percentiles come from; absent in summaries
+    /// written before it was recorded (see [`SummaryEntry::passes`]).
+    #[serde(default)]
+    pub passes: Option<Passes>,
+    /// Set when the median and the per-call pass disagree (see [`Unstable::check`]);
+    /// absent when they agree, or in a summary written before the check
+    /// (see [`SummaryEntry::instability`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unstable: Option<Unstable>,
 }
 
 /// A throughput set against a peak, with where the peak came from.
@@ -197,6 +213,9 @@ pub struct Percentiles {
     pub count: u64,
     pub calls_per_record: u32,
     pub min_ns: f64,
+    /// Absent in percentiles.json written before p1 was recorded.
+    #[serde(default)]
+    pub p1_ns: Option<f64>,
     pub p50_ns: f64,
     pub mean_ns: f64,
     pub p90_ns: f64,

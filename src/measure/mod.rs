@@ -93,6 +93,7 @@ impl Stopwatch {
             count: hist.len(),
             calls_per_record: self.calls_per_record,
             min_ns: ns(hist.min()),
+            p1_ns: Some(q(0.01)),
             p50_ns: q(0.50),
             mean_ns: hist.mean() / PS_PER_NS as f64,
             p90_ns: q(0.90),
@@ -169,7 +170,8 @@ mod tests {
         assert_eq!(p.calls_per_record, 10);
         // 2 ms per record / 10 calls = at least 200 us per call.
         assert!(p.p50_ns >= 200_000.0, "{p:?}");
-        assert!(p.min_ns <= p.p50_ns && p.p50_ns <= p.p99_ns && p.p99_ns <= p.max_ns);
+        let p1 = p.p1_ns.expect("recorded");
+        assert!(p.min_ns <= p1 && p1 <= p.p50_ns && p.p50_ns <= p.p99_ns && p.p99_ns <= p.max_ns);
     }
 
     #[test]

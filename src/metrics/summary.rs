@@ -1,10 +1,10 @@
 //! `summary.json` from what was measured: Criterion's estimates read back in the
-//! metric's unit, throughputs as work over time, and every throughput held to its
-//! device's peak.
+//! metric's unit, throughputs as work over time, every throughput held to its
+//! device's peak, and every per-call row checked against its per-call pass.
 
 use super::{BenchEnv, Measured};
 use crate::baseline::{
-    read_json, write_json_atomic, PeakShare, Summary, SummaryEntry, PERCENTILES_FILE,
+    read_json, write_json_atomic, Pass, Passes, PeakShare, Summary, SummaryEntry, PERCENTILES_FILE,
 };
 use crate::error::{Error, Result};
 use crate::system::Peak;
@@ -31,7 +31,9 @@ struct Estimates {
 /// Reads Criterion's estimates back, writes each variant's percentiles beside them,
 /// and returns `summary.json`'s content with every value in the metric's unit.
 /// A throughput above its device's peak is an error: it can only be a wrong count
-/// or a broken timer, and must not be saved as a result.
+/// or a broken timer, and must not be saved as a result. Each entry records which
+/// pass its figures come from, and a row whose Criterion median disagrees with its
+/// per-call pass is saved marked unstable, with both passes' figures.
 pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
     let mut entries = Vec::with_capacity(measured.len());
     for m in measured {
@@ -87,7 +89,11 @@ pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
                 source_: p.source.clone(),
             });
         }
-        entries.push(SummaryEntry {
+        let (median_mean, percentiles) = match m.criterion_path {
+            Some(_) => (Pass::Criterion, Pass::TimedCalls),
+            None => (Pass::Samples, Pass::Samples),
+        };
+        let mut entry = SummaryEntry {
             id: m.info.id.to_string(),
             variant: m.variant.clone(),
             unit: m.unit.to_string(),
@@ -97,6 +103,7 @@ pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
             ci_low,
             ci_high,
             // Per-call percentiles are times; a throughput has none to show.
+            p1: per_call.and_then(|p| p.p1_ns).map(|ns| ns / per_unit),
             p50: per_call.map(|p| p.p50_ns / per_unit),
             p99: per_call.map(|p| p.p99_ns / per_unit),
             harness_floor: per_call
@@ -108,7 +115,14 @@ pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
             work_per_iteration: m.work_per_op,
             peak,
             measured_peak: m.measured_peak.as_ref().map(share),
-        });
+            passes: Some(Passes {
+                median_mean,
+                percentiles: per_call.map(|_| percentiles),
+            }),
+            unstable: None,
+        };
+        entry.unstable = entry.check_passes();
+        entries.push(entry);
     }
     Ok(Summary {
         config: env.baseline.clone(),
@@ -119,6 +133,7 @@ pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::baseline::{Disagreement, Percentiles};
     use crate::metrics::{find, sampled};
 
     fn env_in(dir: &std::path::Path) -> BenchEnv {
@@ -179,6 +194,120 @@ mod tests {
             (None, None),
             "no per-call times for a rate"
         );
+    }
+
+    /// OH-002 1GiB with Criterion's median at `median_us` and a per-call pass of
+    /// p1 120, p50 141 and p99 577 us, summarized.
+    fn allocation_against_its_per_call_pass(median_us: f64) -> SummaryEntry {
+        let dir = tempfile::tempdir().unwrap();
+        let path = "overhead/OH-002/1GiB";
+        let estimates = dir.path().join(path).join("native");
+        std::fs::create_dir_all(&estimates).unwrap();
+        let ns = median_us * 1e3;
+        let estimate = |point: f64| serde_json::json!({"point_estimate": point, "confidence_interval": {"lower_bound": point * 0.99, "upper_bound": point * 1.01}});
+        std::fs::write(
+            estimates.join("estimates.json"),
+            serde_json::json!({"mean": estimate(ns), "median": estimate(ns)}).to_string(),
+        )
+        .unwrap();
+        let info = find("OH-002").unwrap();
+        let measured = Measured {
+            info,
+            variant: "1GiB".into(),
+            unit: info.unit,
+            work_per_op: None,
+            peak: None,
+            measured_peak: None,
+            calls_per_op: 1,
+            percentiles: Some(Percentiles {
+                count: 50,
+                calls_per_record: 1,
+                min_ns: 110e3,
+                p1_ns: Some(120e3),
+                p50_ns: 141e3,
+                mean_ns: 158e3,
+                p90_ns: 300e3,
+                p99_ns: 577e3,
+                max_ns: 600e3,
+                harness_floor_ns: Some(0.03e3),
+            }),
+            criterion_path: Some(path.into()),
+            samples: None,
+        };
+        let entry = summarize(&env_in(dir.path()), &[measured])
+            .unwrap()
+            .entries
+            .remove(0);
+        let written: Percentiles =
+            read_json(&estimates.join(PERCENTILES_FILE)).expect("percentiles beside estimates");
+        assert_eq!(written.p1_ns, Some(120e3));
+        entry
+    }
+
+    #[test]
+    fn each_entry_says_which_pass_its_figures_come_from() {
+        let entry = allocation_against_its_per_call_pass(150.0);
+        assert_eq!(
+            entry.passes,
+            Some(Passes {
+                median_mean: Pass::Criterion,
+                percentiles: Some(Pass::TimedCalls)
+            })
+        );
+        assert_eq!(
+            (entry.p1, entry.p50, entry.p99),
+            (Some(120.0), Some(141.0), Some(577.0))
+        );
+        assert_eq!(
+            entry.harness_floor,
+            Some(0.03),
+            "the floor in the entry's unit"
+        );
+        assert_eq!(
+            entry.unstable, None,
+            "150 us lies inside 120..577, near 141"
+        );
+        let sampled = summarize(
+            &env_in(tempfile::tempdir().unwrap().path()),
+            &[sampled(
+                find("LLM-008").unwrap(),
+                "bf16",
+                vec![1.0, 2.0],
+                None,
+            )],
+        )
+        .unwrap()
+        .entries
+        .remove(0);
+        assert_eq!(
+            sampled.passes,
+            Some(Passes {
+                median_mean: Pass::Samples,
+                percentiles: None
+            })
+        );
+    }
+
+    #[test]
+    fn a_median_the_per_call_pass_does_not_bear_out_is_saved_unstable() {
+        // The H100's OH-002 1GiB: Criterion's median 1784 us above the per-call p99.
+        let entry = allocation_against_its_per_call_pass(1784.0);
+        let unstable = entry.unstable.clone().expect("marked unstable");
+        assert!((unstable.criterion_median - 1784.0).abs() < 1e-9);
+        assert_eq!(
+            (
+                unstable.per_call_p1,
+                unstable.per_call_p50,
+                unstable.per_call_p99
+            ),
+            (Some(120.0), 141.0, 577.0)
+        );
+        assert_eq!(
+            unstable.disagreements,
+            [Disagreement::MedianAboveP99, Disagreement::MediansApart]
+        );
+        let json = serde_json::to_value(&entry.unstable).unwrap();
+        assert_eq!(json["disagreements"][0], "median_above_p99");
     }
 
     #[test]

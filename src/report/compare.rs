@@ -4,7 +4,7 @@
 
 use super::discover::{GpuBaselines, LoadedConfig};
 use super::stats::{self, Comparison};
-use crate::baseline::{Better, DeviceFacts, SummaryEntry, Verification};
+use crate::baseline::{Better, DeviceFacts, Passes, SummaryEntry, Unstable, Verification};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::metrics::isolation::{ProbeRecords, ScenarioRecord};
@@ -70,7 +70,7 @@ pub struct MetricRow {
     pub measured: Option<Measured>,
 }
 
-/// Figures in the table's unit.
+/// Figures in the table's unit, of round 1.
 #[derive(Debug, Clone, Serialize)]
 pub struct Measured {
     pub median: f64,
@@ -79,6 +79,10 @@ pub struct Measured {
     pub mean_ci_low: f64,
     pub mean_ci_high: f64,
     pub p99: Option<f64>,
+    /// Which pass the median, mean and p99 come from.
+    pub passes: Passes,
+    /// Set where the median and the per-call pass disagree, with both passes' figures.
+    pub unstable: Option<Unstable>,
     /// Fraction of the device's physical peak, for a throughput.
     pub peak_fraction: Option<f64>,
     /// Fraction of the best GEMM measured in the same run, where one was measured.
@@ -86,7 +90,8 @@ pub struct Measured {
     /// Against native; `None` for native itself or when native lacks the metric.
     /// With several rounds, the samples of all rounds are pooled, and a change the
     /// rounds do not agree on beyond their scatter (pooled over the metric's
-    /// configurations) is no change.
+    /// configurations) is no change. With one round (of this configuration or of
+    /// native) the change is not tested.
     pub change: Option<Comparison>,
     /// Relative change of the mean against native's in the same round, per round of
     /// an interleaved run; empty for a single round.
@@ -138,11 +143,13 @@ fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
 
 /// Pools every round's samples for the significance test, and reads the change of
 /// each round against native's round of the same number, for
-/// [`hold_what_rounds_agree_on`].
+/// [`hold_what_rounds_agree_on`]. With one round there is nothing for rounds to
+/// agree on: the change keeps its interval but is not tested.
 fn compare_rounds(base: &[&[f64]], new: &[&[f64]], better: Better) -> (Comparison, Vec<f64>) {
     let pooled = |rounds: &[&[f64]]| rounds.concat();
-    let change = stats::compare(&pooled(base), &pooled(new), better);
+    let mut change = stats::compare(&pooled(base), &pooled(new), better);
     if base.len() < 2 || new.len() < 2 {
+        change.verdict = stats::Verdict::NotTested;
         return (change, Vec::new());
     }
     let per_round = base
@@ -216,6 +223,8 @@ fn metric_table(
                     mean_ci_low: entry.ci_low,
                     mean_ci_high: entry.ci_high,
                     p99: entry.p99,
+                    passes: entry.passes(),
+                    unstable: entry.instability(),
                     peak_fraction: entry.peak.as_ref().map(|p| p.fraction),
                     measured_peak_fraction: entry.measured_peak.as_ref().map(|p| p.fraction),
                     change,

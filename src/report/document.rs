@@ -12,7 +12,7 @@ use crate::error::Result;
 use serde::Serialize;
 
 /// Bumped whenever report.json changes shape, so readers can tell.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// The category that holds the SM-limit checks, whether or not metrics belong to it.
 pub const ISOLATION: &str = "isolation";
 /// Length of one verification window, as run.json's SM-share windows are recorded.

@@ -2,7 +2,7 @@
 //! none is written by hand, and none is stated for a configuration whose checks failed.
 
 use super::compare::{ConfigCheck, MetricRow, MetricTable, NATIVE};
-use super::format::{change, number, percent};
+use super::format::{change, number, percent, significance, ONE_ROUND};
 use super::limits::path_limit_findings;
 pub use super::limits::{sm_share_findings, std_dev, LimitReading};
 use super::stats::{Comparison, Verdict};
@@ -21,9 +21,12 @@ pub struct Finding {
 
 impl Finding {
     /// Whether the finding is stated on its own rather than listed among the
-    /// changes that are not significant.
+    /// changes that are not significant or not tested.
     pub fn is_stated(&self) -> bool {
-        !matches!(self.kind, FindingKind::NotSignificant { .. })
+        !matches!(
+            self.kind,
+            FindingKind::NotSignificant { .. } | FindingKind::NotTested { .. }
+        )
     }
 }
 
@@ -75,6 +78,15 @@ pub enum FindingKind {
         relative_ci_low: f64,
         relative_ci_high: f64,
         verdict: Verdict,
+    },
+    /// A change measured in one round: shown with its interval, never called
+    /// significant, since one block per configuration cannot tell drift from cost.
+    NotTested {
+        id: String,
+        variant: String,
+        relative: f64,
+        relative_ci_low: f64,
+        relative_ci_high: f64,
     },
     /// What another tenant could read of a tenant's memory (IS-005).
     MemoryIsolation(super::isolation::MemoryFinding),
@@ -189,6 +201,22 @@ fn metric_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Finding>
                     };
                     (text, kind)
                 }
+                Verdict::NotTested => {
+                    let text = format!(
+                        "{}: {subject} {}, {}",
+                        row.config,
+                        change(&comparison),
+                        significance(comparison.verdict)
+                    );
+                    let kind = FindingKind::NotTested {
+                        id,
+                        variant,
+                        relative: comparison.change_mean,
+                        relative_ci_low: comparison.ci_low,
+                        relative_ci_high: comparison.ci_high,
+                    };
+                    (text, kind)
+                }
             };
             Finding {
                 config: row.config.clone(),
@@ -287,9 +315,11 @@ fn degradation_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Fin
                 degradation(comparison.ci_high),
             );
             let why = match comparison.verdict {
-                Verdict::Regressed | Verdict::Improved => "",
-                Verdict::NoChange => ", not significant",
-                Verdict::WithinNoise => ", within noise",
+                Verdict::Regressed | Verdict::Improved => String::new(),
+                Verdict::NoChange => ", not significant".to_owned(),
+                Verdict::WithinNoise | Verdict::NotTested => {
+                    format!(", {}", significance(comparison.verdict))
+                }
             };
             Finding {
                 config: row.config.clone(),
@@ -318,24 +348,38 @@ fn degradation_findings(table: &MetricTable, configs: &[ConfigCheck]) -> Vec<Fin
 /// The metric whose comparison is stated as a throughput degradation.
 const DEGRADATION_METRIC: &str = "OH-010";
 
-/// The metric variants each configuration did not change significantly, grouped so
-/// that a page lists them in one line per configuration instead of one per figure.
-pub fn not_significant_by_config(findings: &[Finding]) -> Vec<(&str, Vec<String>)> {
-    let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+/// The metric variants each configuration did not change significantly, or changed
+/// in one round only, one sentence per configuration and reason, so that a page lists
+/// them in a line instead of one per figure: e.g. "hami-100: not significant for
+/// OH-001 launch-call, OH-002 large".
+pub fn unstated_by_config(findings: &[Finding]) -> Vec<String> {
+    let mut groups: Vec<(&str, bool, Vec<String>)> = Vec::new();
     for finding in findings {
-        let FindingKind::NotSignificant { id, variant, .. } = &finding.kind else {
-            continue;
+        let (id, variant, untested) = match &finding.kind {
+            FindingKind::NotSignificant { id, variant, .. } => (id, variant, false),
+            FindingKind::NotTested { id, variant, .. } => (id, variant, true),
+            _ => continue,
         };
         let subject = format!("{id} {variant}");
         match groups
             .iter_mut()
-            .find(|(config, _)| *config == finding.config)
+            .find(|(config, u, _)| *config == finding.config && *u == untested)
         {
-            Some((_, subjects)) => subjects.push(subject),
-            None => groups.push((&finding.config, vec![subject])),
+            Some((_, _, subjects)) => subjects.push(subject),
+            None => groups.push((&finding.config, untested, vec![subject])),
         }
     }
     groups
+        .into_iter()
+        .map(|(config, untested, subjects)| {
+            let subjects = subjects.join(", ");
+            if untested {
+                format!("{config}: not tested for {subjects}: {ONE_ROUND}")
+            } else {
+                format!("{config}: not significant for {subjects}")
+            }
+        })
+        .collect()
 }
 
 fn is_trusted(config: &str, configs: &[ConfigCheck]) -> bool {

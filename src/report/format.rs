@@ -1,11 +1,15 @@
 //! How figures are written, shared by every rendering so that the page, the
 //! Markdown and the findings never disagree on a number.
 
-use super::compare::{Measured, MetricRow};
+use super::compare::{Measured, MetricRow, MetricTable};
 use super::stats::{Comparison, Verdict, CONFIDENCE_LEVEL, NOISE_THRESHOLD, SIGNIFICANCE_LEVEL};
+use crate::baseline::{Pass, Unstable, MAX_MEDIAN_RATIO};
 
 /// Shown where a figure does not apply.
 pub const NONE: &str = "—";
+
+/// Why a change measured in one round is not tested, and how to get one that is.
+pub const ONE_ROUND: &str = "1 round (use --rounds 2 or more)";
 
 /// How changes and significance are decided, in one paragraph of plain text.
 pub fn method() -> String {
@@ -20,11 +24,63 @@ pub fn method() -> String {
          significant only if the rounds also agree on it: Student's t of the mean \
          per-round log ratio against the scatter of rounds about their configuration's \
          mean, pooled over the metric's configurations (p < {}). Drift of the machine \
-         between one configuration's block and the next shows as that scatter.",
+         between one configuration's block and the next shows as that scatter. With a \
+         single round no change is called significant: it is shown with its interval \
+         and \"not tested: {ONE_ROUND}\", since one block per configuration cannot \
+         tell drift from cost. \
+         The median and mean of a per-call metric come from Criterion's samples (the \
+         median of per-sample means), its p99 from each call Criterion timed, recorded \
+         one by one (in baselines of earlier releases, from a separate per-call pass \
+         before Criterion sampled); each table says where its columns come from. A row \
+         whose median the per-call figures do not bear out (outside the per-call \
+         p1..p99, or more than {MAX_MEDIAN_RATIO}x from the per-call p50, as where a \
+         few calls take far longer than the rest) is marked unstable, with the per-call \
+         figures beside the median.",
         CONFIDENCE_LEVEL * 100.0,
         SIGNIFICANCE_LEVEL,
         NOISE_THRESHOLD * 100.0,
         SIGNIFICANCE_LEVEL
+    )
+}
+
+/// Which pass a table's columns come from, e.g. "Median, mean and change vs native:
+/// Criterion's samples; p99: the per-call pass."; `None` where no row was measured.
+pub fn sources(table: &MetricTable) -> Option<String> {
+    let passes = table
+        .rows
+        .iter()
+        .find_map(|row| row.measured.as_ref())?
+        .passes;
+    let central = source(passes.median_mean);
+    Some(match passes.percentiles {
+        Some(percentiles) if percentiles != passes.median_mean => format!(
+            "Median, mean and change vs native: {central}; p99: {}.",
+            source(percentiles)
+        ),
+        Some(_) => format!("Median, mean, p99 and change vs native: {central}."),
+        None => format!("Median, mean and change vs native: {central}."),
+    })
+}
+
+fn source(pass: Pass) -> &'static str {
+    match pass {
+        Pass::Criterion => "Criterion's samples",
+        Pass::PerCall => "the per-call pass (each call timed, before Criterion samples)",
+        Pass::TimedCalls => "each call Criterion timed",
+        Pass::Samples => "the samples kept in summary.json",
+    }
+}
+
+/// The per-call figures beside a median they do not bear out, e.g.
+/// " (unstable: per-call p1 120.0, p50 141.0, p99 577.0)".
+pub fn unstable(unstable: &Unstable) -> String {
+    let p1 = unstable
+        .per_call_p1
+        .map_or_else(String::new, |p1| format!("p1 {}, ", number(p1)));
+    format!(
+        " (unstable: per-call {p1}p50 {}, p99 {})",
+        number(unstable.per_call_p50),
+        number(unstable.per_call_p99)
     )
 }
 
@@ -47,7 +103,12 @@ pub fn row_figures(row: &MetricRow) -> [String; 5] {
         None => (NONE.to_owned(), NONE.to_owned()),
     };
     [
-        number(measured.median) + &peaks(measured),
+        number(measured.median)
+            + &peaks(measured)
+            + &measured
+                .unstable
+                .as_ref()
+                .map_or_else(String::new, unstable),
         number(measured.mean),
         measured.p99.map_or_else(|| NONE.to_owned(), number),
         change,
@@ -104,12 +165,12 @@ pub fn rounds(changes: &[f64]) -> String {
 
 pub fn significance(verdict: Verdict) -> String {
     match verdict {
-        Verdict::Regressed => "yes, slower",
-        Verdict::Improved => "yes, faster",
-        Verdict::NoChange => "no",
-        Verdict::WithinNoise => "within noise",
+        Verdict::Regressed => "yes, slower".to_owned(),
+        Verdict::Improved => "yes, faster".to_owned(),
+        Verdict::NoChange => "no".to_owned(),
+        Verdict::WithinNoise => "within noise".to_owned(),
+        Verdict::NotTested => format!("not tested: {ONE_ROUND}"),
     }
-    .to_owned()
 }
 
 /// A category's name as a heading, e.g. "overhead" -> "Overhead".

@@ -5,7 +5,7 @@
 use super::compare::{ConfigCheck, MetricTable};
 use super::document::{Category, ConfigVerdict, MemoryLimit, Report};
 use super::findings::{self, Finding};
-use super::format::{method, percent, row_figures, title, NONE};
+use super::format::{method, percent, row_figures, sources, title, NONE};
 use super::plots;
 use super::stats::Verdict;
 use crate::baseline::Better;
@@ -237,13 +237,8 @@ fn render_findings(page: &mut String, found: &[Finding]) {
     for finding in found.iter().filter(|f| f.is_stated()) {
         let _ = writeln!(page, "<li>{}</li>", esc(&finding.text));
     }
-    for (config, subjects) in findings::not_significant_by_config(found) {
-        let _ = writeln!(
-            page,
-            "<li class=\"quiet\">{}: not significant for {}</li>",
-            esc(config),
-            esc(&subjects.join(", "))
-        );
+    for line in findings::unstated_by_config(found) {
+        let _ = writeln!(page, "<li class=\"quiet\">{}</li>", esc(&line));
     }
     page.push_str("</ul>\n</div>\n");
 }
@@ -263,9 +258,12 @@ fn render_table(
         .name
         .as_deref()
         .map_or_else(String::new, |name| format!(" {}:", esc(name)));
+    let sources = sources(table).map_or_else(String::new, |sources| {
+        format!("<p class=\"note\">{}</p>\n", esc(&sources))
+    });
     let _ = write!(
         page,
-        "<div class=\"card\">\n<h3>{}{name} {} <span>({}, {better})</span></h3>\n<div class=\"pair\">\n\
+        "<div class=\"card\">\n<h3>{}{name} {} <span>({}, {better})</span></h3>\n{sources}<div class=\"pair\">\n\
          <table>\n<thead><tr><th>Configuration</th><th>Median</th><th>Mean</th><th>p99</th>\
          <th>Change vs native</th><th>Significant</th><th>Criterion</th></tr></thead>\n<tbody>\n",
         esc(&table.id),

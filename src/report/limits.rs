@@ -178,6 +178,11 @@ mod tests {
                 mean_ci_low: 99.0,
                 mean_ci_high: 101.0,
                 p99: None,
+                passes: crate::baseline::Passes {
+                    median_mean: crate::baseline::Pass::Criterion,
+                    percentiles: None,
+                },
+                unstable: None,
                 peak_fraction: Some(0.1),
                 measured_peak_fraction: None,
                 change: change.map(|c| Comparison {

@@ -5,7 +5,7 @@
 use super::compare::{CompareReport, ConfigCheck, GpuComparison, MetricTable};
 use super::document::{Category, Report};
 use super::findings::{self, Finding};
-use super::format::{method, number, percent, row_figures, title, NONE};
+use super::format::{method, number, percent, row_figures, sources, title, NONE};
 use crate::baseline::{Better, DeviceFacts};
 use crate::metrics::isolation::ScenarioRecord;
 use std::fmt::Write;
@@ -165,12 +165,8 @@ fn render_findings(out: &mut String, found: &[Finding]) {
     for finding in found.iter().filter(|f| f.is_stated()) {
         let _ = writeln!(out, "- {}", finding.text);
     }
-    for (config, subjects) in findings::not_significant_by_config(found) {
-        let _ = writeln!(
-            out,
-            "- {config}: not significant for {}",
-            subjects.join(", ")
-        );
+    for line in findings::unstated_by_config(found) {
+        let _ = writeln!(out, "- {line}");
     }
     out.push('\n');
 }
@@ -247,6 +243,9 @@ fn render_table(out: &mut String, table: &MetricTable, configs: &[ConfigCheck]) 
         "### {} {} ({}, {better})\n",
         table.id, table.variant, table.unit
     );
+    if let Some(sources) = sources(table) {
+        let _ = writeln!(out, "{sources}\n");
+    }
     out.push_str("| Configuration | Median | Mean | p99 | Change vs native | Significant |\n");
     out.push_str("|---|---|---|---|---|---|\n");
     for row in &table.rows {

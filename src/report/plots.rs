@@ -277,7 +277,7 @@ fn plot_error(error: impl std::fmt::Display) -> Error {
 mod tests {
     use super::*;
 
-    use crate::baseline::Better;
+    use crate::baseline::{Better, Pass, Passes};
     use crate::report::compare::{Measured, MetricRow};
 
     fn table(peak_fraction: Option<f64>) -> MetricTable {
@@ -289,6 +289,11 @@ mod tests {
                 mean_ci_low: mean * 0.9,
                 mean_ci_high: mean * 1.1,
                 p99: None,
+                passes: Passes {
+                    median_mean: Pass::Criterion,
+                    percentiles: None,
+                },
+                unstable: None,
                 peak_fraction,
                 measured_peak_fraction: None,
                 change: None,

@@ -34,6 +34,10 @@ pub enum Verdict {
     NoChange,
     /// Significant, but the change's interval reaches inside [`NOISE_THRESHOLD`].
     WithinNoise,
+    /// One round only: one block per configuration cannot tell drift of the machine
+    /// between blocks from the configuration's cost, so the change is shown with its
+    /// interval but not called significant either way.
+    NotTested,
 }
 
 /// A configuration's samples against native's, relative changes as fractions

@@ -120,6 +120,17 @@ fn native_reference(opts: &RunOptions, facts: &DeviceFacts, scratch: &Path) -> R
     read_json(&reference_file)
 }
 
+/// Rounds of a run not given `--rounds`: two where there is something to compare,
+/// since a change is only tested where two interleaved rounds can agree on it, and
+/// one for a lone configuration, which has nothing to be compared with in its run.
+pub fn default_rounds(configs: usize) -> u32 {
+    if configs >= 2 {
+        2
+    } else {
+        1
+    }
+}
+
 /// The order the configurations run in within one round: as given in odd rounds,
 /// reversed in even ones (A B C, C B A, A B C ...). Over each pair of rounds a linear
 /// drift of the machine then costs every configuration alike, and no configuration
@@ -277,6 +288,13 @@ fn replace_dir(staging: &Path, dest: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_configurations_or_more_default_to_two_rounds() {
+        assert_eq!(default_rounds(1), 1);
+        assert_eq!(default_rounds(2), 2);
+        assert_eq!(default_rounds(4), 2);
+    }
 
     #[test]
     fn even_rounds_run_the_configurations_in_reverse() {

@@ -65,3 +65,58 @@ pub fn section<'a>(markdown: &'a str, heading: &str) -> &'a str {
     let body = &markdown[start + heading.len()..];
     &body[..body.find("\n#").unwrap_or(body.len())]
 }
+
+/// Rewrites the summary.json entry `id`/`variant` of `config` in the fixture copy at `gpu`.
+pub fn edit_entry(
+    gpu: &Path,
+    config: &str,
+    id: &str,
+    variant: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) {
+    let file = gpu.join(config).join("summary.json");
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    let entry = summary["entries"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["id"] == id && e["variant"] == variant)
+        .unwrap_or_else(|| panic!("no {id} {variant} in {}", file.display()));
+    edit(entry);
+    fs::write(&file, summary.to_string()).unwrap();
+}
+
+/// Adds round 2 to `config` in the fixture copy at `gpu`: a copy of round 1 with the
+/// OH-002 small sample's times scaled by `scale` (a scale of 1 leaves it a copy, also
+/// of a configuration that did not measure OH-002 small).
+pub fn add_round(gpu: &Path, config: &str, scale: f64) {
+    let round = gpu.join(config).join("rounds").join("2");
+    let copy = gpu.join(format!(".{config}-round"));
+    copy_dir(&gpu.join(config), &copy);
+    fs::create_dir_all(round.parent().unwrap()).unwrap();
+    fs::rename(&copy, &round).unwrap();
+    if scale == 1.0 {
+        return;
+    }
+    let sample = round.join(format!(
+        "criterion/overhead/OH-002/small/{config}/sample.json"
+    ));
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&sample).unwrap()).unwrap();
+    for t in json["times"].as_array_mut().unwrap() {
+        *t = serde_json::json!(t.as_f64().unwrap() * scale);
+    }
+    fs::write(&sample, json.to_string()).unwrap();
+}
+
+/// A writable copy of the fixtures with a second round of every configuration, the
+/// same as its first: an interleaved run whose rounds agree, so changes are tested.
+pub fn two_round_fixture() -> tempfile::TempDir {
+    let root = fixture_copy();
+    let gpu = root.path().join(GPU);
+    for config in ["native", "hami-100", "hami-50"] {
+        add_round(&gpu, config, 1.0);
+    }
+    root
+}
