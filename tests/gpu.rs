@@ -6,7 +6,7 @@
 mod common;
 use common::{gpu, TestResult};
 
-use gpu_virt_bench::baseline::Summary;
+use gpu_virt_bench::baseline::{self, MemoryVerdict, SmVerdict, Summary};
 use gpu_virt_bench::cuda::{self, Context, Device, DeviceBuffer, LaunchKernels, Module, Stream};
 use gpu_virt_bench::metrics::{self, BenchEnv, Selection};
 use gpu_virt_bench::system::{self, Expect, VERIFY_SHAPES};
@@ -221,6 +221,16 @@ fn native_verification_finds_full_share_and_nothing_blocking() -> TestResult {
     assert_eq!(v.over_limit_refused, None);
     assert!(v.problems.is_empty(), "{:?}", v.problems);
     assert_eq!(system::blocking_problem(&native, &v), None);
+    let verdicts = v.verdicts.as_ref().ok_or("verify stores no verdicts")?;
+    assert_eq!(*verdicts, baseline::judge(&v));
+    assert_eq!(verdicts.memory, MemoryVerdict::NotConfigured);
+    assert!(
+        verdicts
+            .sm
+            .iter()
+            .all(|s| s.verdict == SmVerdict::NotConfigured),
+        "{verdicts:?}"
+    );
 
     if !v.interposer_loaded {
         let promised = Expect {
