@@ -123,19 +123,33 @@ fn header_shows_device_and_verification() {
     let checks = section(&markdown, "### Verification");
     let native = row(checks, NATIVE);
     assert!(
-        native.contains("| verified | no | 40960 MiB / none | — |"),
+        native.contains("| verified | no | not configured | 40960 MiB / none | — | none |"),
         "{native}"
+    );
+    assert!(
+        native.contains("short-blocks: not configured — 100.0 % ± 0.7 % of native over 4 windows;"),
+        "{native}"
+    );
+    let hami100 = row(checks, "hami-100");
+    assert!(
+        hami100.contains(
+            "short-blocks: inconclusive (4 windows, fewer than 8) — 99.0 % ± 1.0 % of native \
+             over 4 windows vs 100 % SM limit"
+        ),
+        "{hami100}"
     );
     let hami50 = row(checks, "hami-50");
     for expected in [
         "**UNVERIFIED**",
-        "20480 MiB / 20480 MiB",
+        "| enforced | 20480 MiB / 20480 MiB |",
         "refused (CUDA_ERROR_OUT_OF_MEMORY)",
-        "50.9 % / 50 %",
-        "short-blocks 50.9 %, long-blocks 96.5 %",
+        "| 50 % |",
+        "short-blocks: enforced — 50.9 % ± 0.1 % of native over 10 windows vs 50 % SM limit",
+        "long-blocks: **exceeded** — 96.5 % ± 0.2 % of native over 10 windows vs 50 % SM limit",
     ] {
         assert!(hami50.contains(expected), "{expected} not in {hami50}");
     }
+    assert!(checks.contains("Verified means the configuration ran as configured"));
     assert!(checks.contains("- hami-50: long-blocks shape delivered 96.5 %"));
 }
 

@@ -5,7 +5,8 @@
 mod common;
 
 use common::{edit_entry, fixture_copy, fixtures, section, two_round_fixture, written_report, GPU};
-use gpu_virt_bench::report::document::{MemoryLimit, Report, ISOLATION};
+use gpu_virt_bench::baseline::{Inconclusive, MemoryVerdict, SmVerdict};
+use gpu_virt_bench::report::document::{Report, ISOLATION};
 use gpu_virt_bench::report::findings::FindingKind;
 use gpu_virt_bench::report::{
     compare_markdown, full_reports, write_reports, HTML_FILE, JSON_FILE, MARKDOWN_FILE,
@@ -93,9 +94,10 @@ fn findings_are_computed_and_skip_the_unverified_configuration() {
         "{texts:#?}"
     );
     assert!(
-        texts.iter().any(|t| t
-            .starts_with("hami-100, limit 100 %: short-blocks delivered 99.0 % ± ")
-            && t.ends_with("of native, consistent with the limit")),
+        texts.contains(
+            &"hami-100 short-blocks: inconclusive (4 windows, fewer than 8) — 99.0 % ± 1.0 % \
+              of native over 4 windows vs 100 % SM limit"
+        ),
         "{texts:#?}"
     );
     // hami-50 is slower on OH-001 but unverified: nothing is stated for its run (the
@@ -193,15 +195,36 @@ fn verdicts_say_what_held() {
     let by_config = |name: &str| report.verdicts.iter().find(|v| v.config == name).unwrap();
     let native = by_config("native");
     assert!(native.verified && !native.interposer_loaded);
-    assert_eq!(native.memory_limit, MemoryLimit::None);
+    assert_eq!(native.memory, MemoryVerdict::NotConfigured);
+    assert!(native
+        .sm
+        .iter()
+        .all(|s| s.verdict == SmVerdict::NotConfigured));
+    let hami100 = by_config("hami-100");
+    let too_few = SmVerdict::Inconclusive {
+        reason: Inconclusive::TooFewWindows,
+    };
+    assert!(hami100
+        .sm
+        .iter()
+        .all(|s| s.verdict == too_few && s.windows == 4));
     let hami50 = by_config("hami-50");
     assert!(!hami50.verified && hami50.interposer_loaded);
-    assert_eq!(hami50.memory_limit, MemoryLimit::InForce);
+    assert_eq!(hami50.memory, MemoryVerdict::Enforced);
     assert_eq!(hami50.sm_limit_pct, Some(50));
-    let short = &hami50.sm_delivered[0];
-    assert_eq!(short.shape, "short-blocks");
-    assert!((short.mean - 0.5094).abs() < 1e-9);
+    let [short, long] = &hami50.sm[..] else {
+        panic!("{:?}", hami50.sm)
+    };
+    assert_eq!(
+        (short.shape.as_str(), short.verdict, short.windows),
+        ("short-blocks", SmVerdict::Enforced, 10)
+    );
+    assert!((short.share_mean - 0.5094).abs() < 1e-9);
     assert!(short.spread > 0.0 && short.spread < 0.01, "{short:?}");
+    assert_eq!(
+        (long.shape.as_str(), long.verdict, long.limit_pct),
+        ("long-blocks", SmVerdict::Exceeded, Some(50))
+    );
     assert!(report
         .absent
         .iter()
@@ -416,4 +439,119 @@ fn every_rendering_marks_an_unstable_row_with_both_passes_figures() {
         json["categories"][1]["tables"][0]["rows"][1]["measured"]["median"]
     );
     assert_eq!(unstable["per_call_p50"], 3.96);
+}
+
+/// The row of `config` in the page's verdicts table.
+fn verdict_row<'a>(html: &'a str, config: &str) -> &'a str {
+    let verdicts = &html[html.find("<section id=\"verdicts\">").unwrap()..];
+    let verdicts = &verdicts[..verdicts.find("</section>").unwrap()];
+    verdicts
+        .lines()
+        .find(|line| {
+            line.starts_with("<tr><td>") && line.contains(&format!("</span>{config}</td>"))
+        })
+        .unwrap_or_else(|| panic!("no row for {config} in {verdicts}"))
+}
+
+#[test]
+fn a_verified_configuration_whose_sm_limit_was_exceeded_is_no_pass() {
+    // hami-50 as if it had run as configured: interposer mapped, memory limit in
+    // force, and its long blocks at 96.5 % of native against a 50 % SM limit.
+    let root = fixture_copy();
+    let run = root.path().join(GPU).join("hami-50/run.json");
+    let text = fs::read_to_string(&run).unwrap();
+    fs::write(
+        &run,
+        text.replace("\"unverified\": true", "\"unverified\": false"),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let folder = write_reports(root.path(), out.path()).unwrap().remove(0);
+
+    let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
+    let row = verdict_row(&html, "hami-50");
+    assert!(row.contains("<td>verified</td>"), "{row}");
+    assert!(
+        row.contains("<span class=\"ok\">enforced</span> (20480 MiB)"),
+        "{row}"
+    );
+    assert!(
+        row.contains("short-blocks: <span class=\"ok\">enforced</span> — 50.9 %"),
+        "{row}"
+    );
+    assert!(
+        row.contains("long-blocks: <span class=\"bad\">exceeded</span> — 96.5 % ± 0.2 % of native over 10 windows vs 50 % SM limit"),
+        "{row}"
+    );
+    assert_eq!(row.matches("class=\"ok\"").count(), 2, "{row}");
+    // Nothing else in the table is green: "verified" is not a pass, and neither is
+    // hami-100's share from too few windows.
+    let hami100 = verdict_row(&html, "hami-100");
+    assert!(!hami100.contains("class=\"ok\""), "{hami100}");
+    assert!(
+        hami100.contains("<span class=\"warn\">inconclusive (4 windows, fewer than 8)</span>"),
+        "{hami100}"
+    );
+    assert!(!verdict_row(&html, "native").contains("class=\"ok\""));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(folder.join(JSON_FILE)).unwrap()).unwrap();
+    let verdict = &json["verdicts"][2];
+    assert_eq!(verdict["config"], "hami-50");
+    assert_eq!(verdict["verified"], true);
+    assert_eq!(verdict["memory"], "enforced");
+    assert_eq!(verdict["sm"][1]["shape"], "long-blocks");
+    assert_eq!(verdict["sm"][1]["verdict"], "exceeded");
+    assert_eq!(verdict["sm"][1]["windows"], 10);
+    assert_eq!(
+        json["configs"][2]["verification"]["verdicts"],
+        serde_json::json!({"memory": verdict["memory"], "sm": verdict["sm"]}),
+        "run.json's verification carries the same verdicts"
+    );
+
+    let markdown = fs::read_to_string(folder.join(MARKDOWN_FILE)).unwrap();
+    let isolation = section(&markdown, "## Isolation");
+    assert!(
+        isolation.contains(
+            "- hami-50 long-blocks: exceeded — 96.5 % ± 0.2 % of native over 10 windows vs 50 % SM limit"
+        ),
+        "{isolation}"
+    );
+    assert!(
+        isolation.contains("- hami-50 short-blocks: enforced — 50.9 %"),
+        "{isolation}"
+    );
+}
+
+#[test]
+fn committed_baselines_without_stored_verdicts_get_them_on_load() {
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("criterion-baselines");
+    let report = gpu_virt_bench::report::compare_report(&committed).unwrap();
+    assert!(!report.gpus.is_empty());
+    for check in report.gpus.iter().flat_map(|gpu| &gpu.configs) {
+        let stored = check.verification.verdicts.as_ref();
+        assert_eq!(
+            stored,
+            Some(&gpu_virt_bench::baseline::judge(&check.verification)),
+            "{}",
+            check.config
+        );
+    }
+    // The H100 evidence: two windows per shape at most, so no SM limit is enforced
+    // on it, however close its mean.
+    let h100 = report
+        .gpus
+        .iter()
+        .find(|gpu| gpu.slug == "nvidia-h100-80gb-hbm3")
+        .unwrap();
+    let hami25 = h100.configs.iter().find(|c| c.config == "hami-25").unwrap();
+    let verdicts = hami25.verification.limit_verdicts();
+    assert_eq!(verdicts.memory, MemoryVerdict::Enforced);
+    assert!(
+        verdicts.sm.iter().all(|s| s.verdict
+            == SmVerdict::Inconclusive {
+                reason: Inconclusive::TooFewWindows
+            }),
+        "{verdicts:?}"
+    );
 }

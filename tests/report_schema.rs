@@ -86,12 +86,18 @@ fn the_schema_rejects_what_the_report_never_writes() {
     missing["verdicts"][0]
         .as_object_mut()
         .unwrap()
-        .remove("memory_limit");
+        .remove("memory");
+    let mut no_reason = report.clone();
+    assert_eq!(no_reason["verdicts"][1]["sm"][0]["verdict"], "inconclusive");
+    no_reason["verdicts"][1]["sm"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("reason");
     let mut unknown_kind = report.clone();
     unknown_kind["categories"][0]["findings"][0]["kind"] = "guess".into();
     let mut extra = report;
     extra["categories"][1]["tables"][0]["rows"][0]["measured"]["typo"] = 1.into();
-    for broken in [missing, unknown_kind, extra] {
+    for broken in [missing, no_reason, unknown_kind, extra] {
         assert!(!errors(&validator, &broken).is_empty());
     }
 }

@@ -4,9 +4,14 @@
 
 mod stability;
 mod store;
+mod verdict;
 
 pub use stability::{Disagreement, Pass, Passes, Unstable, MAX_MEDIAN_RATIO};
 pub use store::{read_json, write_json_atomic, Baseline};
+pub use verdict::{
+    judge, share_verdict, sm_verdict, Inconclusive, LimitVerdicts, MemoryVerdict, ShapeVerdict,
+    SmVerdict, MAX_SPREAD, MIN_WINDOWS, SHARE_TOLERANCE,
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -98,6 +103,11 @@ pub struct Verification {
     pub shapes: Vec<ShapeShare>,
     /// Whether the configured memory limit was shown to be in force (`None`: no limit).
     pub mem_limit_in_force: Option<bool>,
+    /// The verdict of each limit, judged by [`judge`] when the run was verified;
+    /// absent from a run.json written before verdicts were stored, and then judged
+    /// on load ([`Baseline::load`]).
+    #[serde(default)]
+    pub verdicts: Option<LimitVerdicts>,
     /// One line per finding that makes the configuration's figures suspect.
     pub problems: Vec<String>,
 }

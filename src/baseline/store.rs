@@ -35,13 +35,18 @@ pub struct Baseline {
 impl Baseline {
     /// Loads `dir`; a missing or unparsable file, or a summary entry whose Criterion
     /// folder is absent, is [`Error::CorruptBaseline`]: a partial baseline must never
-    /// be compared as if it were complete.
+    /// be compared as if it were complete. A run.json from before limit verdicts were
+    /// stored gets them judged here, so every loaded baseline carries them.
     pub fn load(dir: &Path) -> Result<Self> {
         let corrupt = |reason: String| Error::CorruptBaseline {
             path: dir.to_path_buf(),
             reason,
         };
-        let run: RunRecord = read_json(&dir.join(RUN_FILE)).map_err(|e| corrupt(e.to_string()))?;
+        let mut run: RunRecord =
+            read_json(&dir.join(RUN_FILE)).map_err(|e| corrupt(e.to_string()))?;
+        if run.verification.verdicts.is_none() {
+            run.verification.verdicts = Some(run.verification.limit_verdicts());
+        }
         let summary: Summary =
             read_json(&dir.join(SUMMARY_FILE)).map_err(|e| corrupt(e.to_string()))?;
         if summary.config != run.config.name {

@@ -7,7 +7,7 @@ use super::compare::{ConfigCheck, GpuComparison, MetricTable};
 use super::discover::GpuBaselines;
 use super::findings::{self, Finding};
 use super::links::CriterionLinks;
-use crate::baseline::{DeviceFacts, Verification};
+use crate::baseline::{DeviceFacts, LimitVerdicts, MemoryVerdict, ShapeVerdict};
 use crate::error::Result;
 use serde::Serialize;
 
@@ -37,39 +37,26 @@ pub struct Report {
     pub absent: Vec<String>,
 }
 
-/// Whether a configuration's figures can be trusted, at a glance.
+/// Whether a configuration ran as configured, and each of its limits' verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigVerdict {
     pub config: String,
-    /// False when the run went on although a check failed.
+    /// The configuration ran as configured: the interposer mapped where one is
+    /// expected and the memory limit in force (false when the run went on under
+    /// --allow-unverified although a check failed). Says nothing of the SM limit:
+    /// `sm` does.
     pub verified: bool,
     pub interposer_loaded: bool,
-    pub memory_limit: MemoryLimit,
+    /// Whether the memory limit held.
+    pub memory: MemoryVerdict,
     pub sm_limit_pct: Option<u32>,
-    /// Delivered SM share per kernel shape (1.0 = native).
-    pub sm_delivered: Vec<ShapeDelivered>,
+    /// The SM limit's verdict per kernel shape, with the delivered share it was
+    /// judged on (1.0 = native).
+    pub sm: Vec<ShapeVerdict>,
     /// Criterion's overview page of this configuration, relative to the report.
     pub criterion_report: Option<String>,
     /// Why no finding is stated for this configuration, when none is.
     pub findings_skipped: Option<String>,
-}
-
-/// Whether a configured memory limit was shown to hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MemoryLimit {
-    None,
-    InForce,
-    NotInForce,
-}
-
-/// The SM share one kernel shape got.
-#[derive(Debug, Clone, Serialize)]
-pub struct ShapeDelivered {
-    pub shape: String,
-    pub mean: f64,
-    /// Standard deviation of the per-window shares.
-    pub spread: f64,
 }
 
 /// One group of metrics (e.g. overhead), with what they show.
@@ -147,22 +134,14 @@ pub fn build(
         .iter()
         .zip(&gpu.configs)
         .map(|(check, loaded)| {
+            let LimitVerdicts { memory, sm } = check.verification.limit_verdicts();
             Ok(ConfigVerdict {
                 config: check.config.clone(),
                 verified: !check.unverified,
                 interposer_loaded: check.verification.interposer_loaded,
-                memory_limit: memory_limit(&check.verification),
+                memory,
                 sm_limit_pct: check.verification.sm_limit_pct,
-                sm_delivered: check
-                    .verification
-                    .shapes
-                    .iter()
-                    .map(|shape| ShapeDelivered {
-                        shape: shape.shape.clone(),
-                        mean: shape.share_mean,
-                        spread: findings::std_dev(&shape.windows),
-                    })
-                    .collect(),
+                sm,
                 criterion_report: links.overview(&loaded.baseline.dir)?,
                 findings_skipped: findings::skipped_because(check),
             })
@@ -250,14 +229,6 @@ fn category_mut<'a>(categories: &'a mut Vec<Category>, name: &str) -> &'a mut Ca
         }
     };
     &mut categories[index]
-}
-
-fn memory_limit(verification: &Verification) -> MemoryLimit {
-    match verification.mem_limit_in_force {
-        None => MemoryLimit::None,
-        Some(true) => MemoryLimit::InForce,
-        Some(false) => MemoryLimit::NotInForce,
-    }
 }
 
 /// One series per shape, shapes in the order the configurations first name them.

@@ -4,8 +4,9 @@
 use super::compare::{ConfigCheck, MetricRow, MetricTable, NATIVE};
 use super::format::{change, number, percent, significance, ONE_ROUND};
 use super::limits::path_limit_findings;
-pub use super::limits::{sm_share_findings, std_dev, LimitReading};
+pub use super::limits::sm_share_findings;
 use super::stats::{Comparison, Verdict};
+use crate::baseline::{ShapeVerdict, SmVerdict};
 use crate::metrics::isolation::ScenarioRecord;
 use serde::Serialize;
 
@@ -104,17 +105,14 @@ pub enum FindingKind {
         share: f64,
         /// Half the width of the share's 95 % interval.
         spread: f64,
-        reading: LimitReading,
+        /// Judged as a verification shape is, with the interval's half-width as
+        /// the spread.
+        #[serde(flatten)]
+        verdict: SmVerdict,
     },
-    /// The SM share one kernel shape got against the configured limit (1.0 = native).
-    SmShare {
-        shape: String,
-        limit_pct: u32,
-        delivered_mean: f64,
-        /// Standard deviation of the per-window shares.
-        spread: f64,
-        reading: LimitReading,
-    },
+    /// The SM limit's verdict on one kernel shape of the verification, with the
+    /// figures it was judged on.
+    SmShare(ShapeVerdict),
 }
 
 /// Why no finding is stated for a configuration, when none is.

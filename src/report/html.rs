@@ -3,9 +3,10 @@
 //! raw view alike. The only links are relative ones to Criterion's own pages.
 
 use super::compare::{ConfigCheck, MetricTable};
-use super::document::{Category, ConfigVerdict, MemoryLimit, Report};
+use super::document::{Category, ConfigVerdict, Report};
 use super::findings::{self, Finding};
-use super::format::{method, percent, row_figures, sources, title, NONE};
+use super::format::{method, row_figures, sources, title, NONE};
+use super::limits::{self, Tone};
 use super::plots;
 use super::stats::Verdict;
 use crate::baseline::Better;
@@ -31,6 +32,7 @@ td.text{text-align:left;white-space:normal}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
 .ok{color:#15803d;font-weight:600}
 .bad{color:#b91c1c;font-weight:600}
+.warn{color:#b45309;font-weight:600}
 small.bad{font-size:11px;text-transform:uppercase;margin-left:4px}
 .slower{color:#b91c1c}
 .faster{color:#15803d}
@@ -87,29 +89,35 @@ fn render_verdicts(page: &mut String, report: &Report, names: &[String]) {
     page.push_str("<section id=\"verdicts\">\n<h2>Verdicts</h2>\n<div class=\"card\">\n");
     page.push_str(
         "<table>\n<thead><tr><th>Configuration</th><th>Status</th><th>Interposer loaded</th>\
-         <th>Memory limit</th><th>Delivered SM share (± window std. dev.)</th>\
-         <th>Configured SM limit</th><th>Criterion</th></tr></thead>\n<tbody>\n",
+         <th>Memory limit</th><th>SM limit</th>\
+         <th>SM share per kernel shape (± window std. dev.)</th><th>Criterion</th></tr></thead>\n<tbody>\n",
     );
     for (verdict, check) in report.verdicts.iter().zip(&report.configs) {
         let _ = writeln!(
             page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"text\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"text\">{}</td><td>{}</td></tr>",
             config_label(&verdict.config, names),
+            // Ran as configured, no more: never coloured as a pass.
             if verdict.verified {
-                "<span class=\"ok\">verified</span>"
+                "verified"
             } else {
                 "<span class=\"bad\">UNVERIFIED</span>"
             },
             if verdict.interposer_loaded { "yes" } else { "no" },
             memory(verdict, check),
-            sm_delivered(verdict),
             verdict
                 .sm_limit_pct
                 .map_or_else(|| "none".to_owned(), |pct| format!("{pct} %")),
+            sm_verdicts(verdict),
             link(verdict.criterion_report.as_deref(), "overview"),
         );
     }
     page.push_str("</tbody>\n</table>\n");
+    let _ = writeln!(
+        page,
+        "<p class=\"note\">{}</p>",
+        esc(&limits::verdict_rule())
+    );
     let problems: Vec<String> = report
         .configs
         .iter()
@@ -153,30 +161,47 @@ fn memory(verdict: &ConfigVerdict, check: &ConfigCheck) -> String {
         .verification
         .mem_limit_mib
         .map_or_else(String::new, |mib| format!(" ({mib} MiB)"));
-    match verdict.memory_limit {
-        MemoryLimit::None => "none".to_owned(),
-        MemoryLimit::InForce => format!("<span class=\"ok\">in force</span>{limit}"),
-        MemoryLimit::NotInForce => format!("<span class=\"bad\">NOT in force</span>{limit}"),
-    }
+    format!(
+        "{}{limit}",
+        toned(
+            &verdict.memory.to_string(),
+            limits::memory_tone(verdict.memory)
+        )
+    )
 }
 
-fn sm_delivered(verdict: &ConfigVerdict) -> String {
-    if verdict.sm_delivered.is_empty() {
+fn sm_verdicts(verdict: &ConfigVerdict) -> String {
+    if verdict.sm.is_empty() {
         return NONE.to_owned();
     }
     verdict
-        .sm_delivered
+        .sm
         .iter()
         .map(|shape| {
             format!(
-                "{} {} ± {}",
+                "{}: {} — {}",
                 esc(&shape.shape),
-                percent(shape.mean),
-                percent(shape.spread)
+                toned(
+                    &limits::shape_verdict_word(shape),
+                    limits::sm_tone(shape.verdict)
+                ),
+                esc(&limits::shape_figure(shape))
             )
         })
         .collect::<Vec<_>>()
         .join("<br>")
+}
+
+/// A verdict word in its colour: green only for a limit that held, red only for one
+/// shown not to hold, amber where it is worth a look, plain where nothing is judged.
+fn toned(word: &str, tone: Tone) -> String {
+    let class = match tone {
+        Tone::Pass => "ok",
+        Tone::Fail => "bad",
+        Tone::Caution => "warn",
+        Tone::Neutral => return esc(word),
+    };
+    format!("<span class=\"{class}\">{}</span>", esc(word))
 }
 
 fn render_category(

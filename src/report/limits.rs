@@ -1,23 +1,114 @@
-//! Findings that read a delivered share against a configured SM limit: each kernel
-//! shape of the verification, and each tensor-core throughput per API path.
+//! SM limits as the reports state them: each kernel shape's verdict from the
+//! verification, and each tensor-core throughput per API path, both judged by the
+//! same rule ([`crate::baseline::share_verdict`]), and worded and coloured alike in
+//! every rendering.
 
 use super::compare::{ConfigCheck, MetricTable};
 use super::findings::{trusted_changes, Finding, FindingKind};
 use super::format::percent;
-use serde::Serialize;
-
-/// Where the delivered share lies against the limit, give or take its spread and
-/// [`SHARE_TOLERANCE`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitReading {
-    Above,
-    Within,
-    Below,
-}
+use crate::baseline::{
+    share_verdict, Inconclusive, MemoryVerdict, ShapeVerdict, SmVerdict, MAX_SPREAD, MIN_WINDOWS,
+    SHARE_TOLERANCE,
+};
 
 /// The unit of the throughputs set against an SM limit: tensor-core work.
 const LIMITED_UNIT: &str = "TFLOPS";
+
+/// How a verdict is shown: only a limit that held is a pass, and only a limit that
+/// was shown not to hold is a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tone {
+    Pass,
+    Fail,
+    /// Held to no figure, or throttled past the limit: worth a look, not a failure.
+    Caution,
+    /// Nothing to judge (no limit configured).
+    Neutral,
+}
+
+pub(super) fn sm_tone(verdict: SmVerdict) -> Tone {
+    match verdict {
+        SmVerdict::Enforced => Tone::Pass,
+        SmVerdict::Exceeded => Tone::Fail,
+        SmVerdict::Below | SmVerdict::Inconclusive { .. } => Tone::Caution,
+        SmVerdict::NotConfigured => Tone::Neutral,
+    }
+}
+
+pub(super) fn memory_tone(verdict: MemoryVerdict) -> Tone {
+    match verdict {
+        MemoryVerdict::Enforced => Tone::Pass,
+        MemoryVerdict::NotEnforced => Tone::Fail,
+        MemoryVerdict::NotConfigured => Tone::Neutral,
+    }
+}
+
+/// What "verified" and each limit's verdict mean, in one paragraph.
+pub(super) fn verdict_rule() -> String {
+    format!(
+        "Verified means the configuration ran as configured: the interposer mapped where \
+         one is expected and the memory limit in force. It says nothing of the SM limit, \
+         which has a verdict per kernel shape: enforced when the delivered share is within \
+         ±{:.0} points of the limit over at least {MIN_WINDOWS} windows of 0.5 s whose \
+         standard deviation is at most {:.0} points; exceeded or below when it lies further \
+         above or below (by more than its standard deviation too, if that is wider); \
+         inconclusive with fewer windows or a wider spread.",
+        SHARE_TOLERANCE * 100.0,
+        MAX_SPREAD * 100.0
+    )
+}
+
+/// A shape's verdict in words, with why when it is inconclusive.
+pub(super) fn shape_verdict_word(shape: &ShapeVerdict) -> String {
+    match shape.verdict {
+        SmVerdict::Inconclusive {
+            reason: Inconclusive::TooFewWindows,
+        } => format!(
+            "inconclusive ({}, fewer than {MIN_WINDOWS})",
+            windows(shape.windows)
+        ),
+        SmVerdict::Inconclusive {
+            reason: Inconclusive::SpreadTooWide,
+        } => format!(
+            "inconclusive (spread {} over {})",
+            percent(shape.spread),
+            percent(MAX_SPREAD)
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The figures a shape was judged on, e.g. "38.0 % ± 4.2 % of native over 12
+/// windows vs 25 % SM limit".
+pub(super) fn shape_figure(shape: &ShapeVerdict) -> String {
+    let limit = shape
+        .limit_pct
+        .map_or_else(String::new, |pct| format!(" vs {pct} % SM limit"));
+    format!(
+        "{} ± {} of native over {}{limit}",
+        percent(shape.share_mean),
+        percent(shape.spread),
+        windows(shape.windows)
+    )
+}
+
+/// A shape's verdict and figures in one line, e.g. "short-blocks: exceeded — 38.0 %
+/// ± 4.2 % of native over 12 windows vs 25 % SM limit".
+pub(super) fn describe_shape(shape: &ShapeVerdict) -> String {
+    format!(
+        "{}: {} — {}",
+        shape.shape,
+        shape_verdict_word(shape),
+        shape_figure(shape)
+    )
+}
+
+fn windows(count: usize) -> String {
+    match count {
+        1 => "1 window".to_owned(),
+        n => format!("{n} windows"),
+    }
+}
 
 /// Each verified configuration with an SM limit: its mean throughput as a share of
 /// native's, against the limit. A throughput near native's under a 25 % limit means
@@ -40,16 +131,22 @@ pub(super) fn path_limit_findings(table: &MetricTable, configs: &[ConfigCheck]) 
                 .sm_limit_pct?;
             let share = 1.0 + comparison.change_mean;
             let spread = (comparison.ci_high - comparison.ci_low) / 2.0;
-            let reading = reading(share, spread, f64::from(limit_pct) / 100.0);
-            let held = match reading {
-                LimitReading::Above => "the limit did not hold on this path",
-                LimitReading::Within => "consistent with the limit",
-                LimitReading::Below => "below the limit",
+            let verdict = share_verdict(limit_pct, share, spread);
+            let word = match verdict {
+                SmVerdict::Inconclusive { .. } => format!(
+                    "inconclusive (interval wider than ±{})",
+                    percent(MAX_SPREAD)
+                ),
+                other => other.to_string(),
+            };
+            let held = match verdict {
+                SmVerdict::Exceeded => ": the limit did not hold on this path",
+                _ => "",
             };
             Some(Finding {
                 config: row.config.clone(),
                 text: format!(
-                    "{}, SM limit {limit_pct} %: {} {} through the {path} ran at {} ± {} of native: {held}",
+                    "{} {} {} through the {path}: {word} — {} ± {} of native vs {limit_pct} % SM limit{held}",
                     row.config,
                     table.id,
                     table.variant,
@@ -63,72 +160,32 @@ pub(super) fn path_limit_findings(table: &MetricTable, configs: &[ConfigCheck]) 
                     limit_pct,
                     share,
                     spread,
-                    reading,
+                    verdict,
                 },
             })
         })
         .collect()
 }
 
-/// The share each kernel shape got under each verified configuration with an SM limit.
+/// The SM verdict of each kernel shape under each verified configuration with an SM
+/// limit.
 pub fn sm_share_findings(configs: &[ConfigCheck]) -> Vec<Finding> {
     configs
         .iter()
-        .filter(|check| !check.unverified)
+        .filter(|check| !check.unverified && check.verification.sm_limit_pct.is_some())
         .flat_map(|check| {
-            let limit_pct = check.verification.sm_limit_pct;
-            check.verification.shapes.iter().filter_map(move |shape| {
-                let limit_pct = limit_pct?;
-                let spread = std_dev(&shape.windows);
-                let reading = reading(shape.share_mean, spread, f64::from(limit_pct) / 100.0);
-                let against = match reading {
-                    LimitReading::Above => "above the limit",
-                    LimitReading::Within => "consistent with the limit",
-                    LimitReading::Below => "below the limit",
-                };
-                Some(Finding {
+            check
+                .verification
+                .limit_verdicts()
+                .sm
+                .into_iter()
+                .map(|shape| Finding {
                     config: check.config.clone(),
-                    text: format!(
-                        "{}, limit {limit_pct} %: {} delivered {} ± {} of native, {against}",
-                        check.config,
-                        shape.shape,
-                        percent(shape.share_mean),
-                        percent(spread),
-                    ),
-                    kind: FindingKind::SmShare {
-                        shape: shape.shape.clone(),
-                        limit_pct,
-                        delivered_mean: shape.share_mean,
-                        spread,
-                        reading,
-                    },
+                    text: format!("{} {}", check.config, describe_shape(&shape)),
+                    kind: FindingKind::SmShare(shape),
                 })
-            })
         })
         .collect()
-}
-
-/// Share by which a window may miss its limit and still count as at it: native's
-/// own windows scatter by about one percentage point around its mean.
-const SHARE_TOLERANCE: f64 = 0.02;
-
-fn reading(mean: f64, spread: f64, limit: f64) -> LimitReading {
-    let margin = spread + SHARE_TOLERANCE;
-    if mean - margin > limit {
-        LimitReading::Above
-    } else if mean + margin < limit {
-        LimitReading::Below
-    } else {
-        LimitReading::Within
-    }
-}
-
-/// Sample standard deviation; 0 for fewer than two values.
-pub fn std_dev(values: &[f64]) -> f64 {
-    if values.len() < 2 {
-        return 0.0;
-    }
-    crate::stats::sample_variance(values).sqrt()
 }
 
 #[cfg(test)]
@@ -138,14 +195,124 @@ mod tests {
     use crate::report::stats::{Comparison, Verdict};
 
     #[test]
-    fn reading_allows_the_spread_either_side() {
-        assert_eq!(reading(0.33, 0.12, 0.25), LimitReading::Within);
-        assert_eq!(reading(0.70, 0.05, 0.50), LimitReading::Above);
-        assert_eq!(reading(0.20, 0.01, 0.25), LimitReading::Below);
-        assert_eq!(reading(1.003, 0.001, 1.0), LimitReading::Within);
+    fn a_path_is_judged_with_its_interval_as_the_spread() {
+        let configs = [check(NATIVE, None), check("hami-50", Some(50))];
+        let mut table = throughput("bf16", &[("hami-50", -0.52)]);
+        let verdict = |table: &MetricTable| match &path_limit_findings(table, &configs)[..] {
+            [Finding {
+                kind: FindingKind::PathLimit { verdict, .. },
+                text,
+                ..
+            }] => (*verdict, text.clone()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(verdict(&table).0, SmVerdict::Enforced);
+        let change = table.rows[1]
+            .measured
+            .as_mut()
+            .unwrap()
+            .change
+            .as_mut()
+            .unwrap();
+        (change.ci_low, change.ci_high) = (-0.65, -0.39);
+        let (wide, text) = verdict(&table);
+        assert_eq!(
+            wide,
+            SmVerdict::Inconclusive {
+                reason: Inconclusive::SpreadTooWide
+            }
+        );
+        assert!(
+            text.contains(": inconclusive (interval wider than ±10.0 %) — 48.0 % ± 13.0 %"),
+            "{text}"
+        );
+    }
+
+    fn shape(verdict: SmVerdict, limit_pct: Option<u32>) -> ShapeVerdict {
+        ShapeVerdict {
+            shape: "short-blocks".to_owned(),
+            verdict,
+            limit_pct,
+            share_mean: 0.38,
+            spread: 0.042,
+            windows: 12,
+        }
+    }
+
+    #[test]
+    fn a_shape_is_stated_with_its_verdict_figures_and_limit() {
+        assert_eq!(
+            describe_shape(&shape(SmVerdict::Exceeded, Some(25))),
+            "short-blocks: exceeded — 38.0 % ± 4.2 % of native over 12 windows vs 25 % SM limit"
+        );
+        assert_eq!(
+            describe_shape(&shape(SmVerdict::NotConfigured, None)),
+            "short-blocks: not configured — 38.0 % ± 4.2 % of native over 12 windows"
+        );
+        let few = ShapeVerdict {
+            windows: 1,
+            ..shape(
+                SmVerdict::Inconclusive {
+                    reason: Inconclusive::TooFewWindows,
+                },
+                Some(50),
+            )
+        };
+        assert_eq!(
+            shape_verdict_word(&few),
+            "inconclusive (1 window, fewer than 8)"
+        );
+        let wide = shape(
+            SmVerdict::Inconclusive {
+                reason: Inconclusive::SpreadTooWide,
+            },
+            Some(50),
+        );
+        assert_eq!(
+            shape_verdict_word(&wide),
+            "inconclusive (spread 4.2 % over 10.0 %)"
+        );
+    }
+
+    #[test]
+    fn only_an_enforced_limit_passes_and_only_a_broken_one_fails() {
+        let inconclusive = SmVerdict::Inconclusive {
+            reason: Inconclusive::TooFewWindows,
+        };
+        let tones: Vec<Tone> = [
+            SmVerdict::Enforced,
+            SmVerdict::Exceeded,
+            SmVerdict::Below,
+            inconclusive,
+            SmVerdict::NotConfigured,
+        ]
+        .into_iter()
+        .map(sm_tone)
+        .collect();
+        assert_eq!(
+            tones,
+            [
+                Tone::Pass,
+                Tone::Fail,
+                Tone::Caution,
+                Tone::Caution,
+                Tone::Neutral
+            ]
+        );
+        assert_eq!(memory_tone(MemoryVerdict::Enforced), Tone::Pass);
+        assert_eq!(memory_tone(MemoryVerdict::NotEnforced), Tone::Fail);
+        assert_eq!(memory_tone(MemoryVerdict::NotConfigured), Tone::Neutral);
     }
 
     fn check(config: &str, sm_limit_pct: Option<u32>) -> ConfigCheck {
+        with_shapes(config, sm_limit_pct, serde_json::json!([]))
+    }
+
+    fn with_shapes(
+        config: &str,
+        sm_limit_pct: Option<u32>,
+        shapes: serde_json::Value,
+    ) -> ConfigCheck {
         let verification = serde_json::from_value(serde_json::json!({
             "interposer_loaded": sm_limit_pct.is_some(),
             "interposer_path": null,
@@ -157,7 +324,7 @@ mod tests {
             "sm_limit_pct": sm_limit_pct,
             "sm_share_mean": 1.0,
             "sm_share_windows": [],
-            "shapes": [],
+            "shapes": shapes,
             "mem_limit_in_force": null,
             "problems": []
         }))
@@ -217,23 +384,55 @@ mod tests {
         ];
         let table = throughput("cublas-bf16", &[("hami-25", 0.0), ("hami-50", -0.52)]);
         let found = path_limit_findings(&table, &configs);
-        let readings: Vec<(&str, LimitReading, &str)> = found
+        let verdicts: Vec<(&str, SmVerdict, &str)> = found
             .iter()
             .map(|f| match &f.kind {
-                FindingKind::PathLimit { reading, path, .. } => {
-                    (f.config.as_str(), *reading, path.as_str())
+                FindingKind::PathLimit { verdict, path, .. } => {
+                    (f.config.as_str(), *verdict, path.as_str())
                 }
                 other => panic!("unexpected {other:?}"),
             })
             .collect();
         assert_eq!(
-            readings,
+            verdicts,
             [
-                ("hami-25", LimitReading::Above, "runtime API (cuBLAS)"),
-                ("hami-50", LimitReading::Within, "runtime API (cuBLAS)"),
+                ("hami-25", SmVerdict::Exceeded, "runtime API (cuBLAS)"),
+                ("hami-50", SmVerdict::Enforced, "runtime API (cuBLAS)"),
             ]
         );
-        assert!(found[0].text.contains("did not hold"), "{}", found[0].text);
+        assert_eq!(
+            found[0].text,
+            "hami-25 LLM-008 cublas-bf16 through the runtime API (cuBLAS): exceeded — 100.0 % \
+             ± 1.0 % of native vs 25 % SM limit: the limit did not hold on this path"
+        );
+    }
+
+    #[test]
+    fn each_shape_of_a_limited_configuration_is_a_finding_with_its_verdict() {
+        let windows = |share: f64, n: usize| vec![share; n];
+        let shapes = serde_json::json!([
+            {"shape": "short-blocks", "blocks": 864, "block_us": 100.0, "kernels_per_s": 1.0,
+             "reference_kernels_per_s": 1.0, "share_mean": 0.38, "windows": windows(0.38, 12)},
+            {"shape": "long-blocks", "blocks": 108, "block_us": 1000.0, "kernels_per_s": 1.0,
+             "reference_kernels_per_s": 1.0, "share_mean": 1.0, "windows": windows(1.0, 2)},
+        ]);
+        let configs = [
+            with_shapes(NATIVE, None, shapes.clone()),
+            with_shapes("hami-25", Some(25), shapes),
+        ];
+        let found = sm_share_findings(&configs);
+        let texts: Vec<&str> = found.iter().map(|f| f.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "hami-25 short-blocks: exceeded — 38.0 % ± 0.0 % of native over 12 windows vs 25 % SM limit",
+                "hami-25 long-blocks: inconclusive (2 windows, fewer than 8) — 100.0 % ± 0.0 % of native over 2 windows vs 25 % SM limit",
+            ]
+        );
+        assert!(
+            matches!(&found[0].kind, FindingKind::SmShare(s) if s.verdict == SmVerdict::Exceeded),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -250,11 +449,5 @@ mod tests {
             matches!(&found[..], [Finding { kind: FindingKind::PathLimit { path, .. }, .. }] if path == "driver API (our kernel)"),
             "{found:?}"
         );
-    }
-
-    #[test]
-    fn std_dev_is_the_sample_one() {
-        assert_eq!(std_dev(&[1.0]), 0.0);
-        assert!((std_dev(&[1.0, 2.0, 3.0]) - 1.0).abs() < 1e-12);
     }
 }

@@ -6,6 +6,7 @@ use super::compare::{CompareReport, ConfigCheck, GpuComparison, MetricTable};
 use super::document::{Category, Report};
 use super::findings::{self, Finding};
 use super::format::{method, number, percent, row_figures, sources, title, NONE};
+use super::limits::{self, Tone};
 use crate::baseline::{Better, DeviceFacts};
 use crate::metrics::isolation::ScenarioRecord;
 use std::fmt::Write;
@@ -173,12 +174,13 @@ fn render_findings(out: &mut String, found: &[Finding]) {
 fn render_checks(out: &mut String, configs: &[ConfigCheck]) {
     out.push_str("### Verification\n\n");
     out.push_str(
-        "| Configuration | Status | Interposer loaded | Memory reported / limit | \
-         Over-limit allocation | SM share (short blocks) / limit | Shapes |\n",
+        "| Configuration | Status | Interposer loaded | Memory limit | Memory reported / limit | \
+         Over-limit allocation | SM limit | SM share per kernel shape |\n",
     );
-    out.push_str("|---|---|---|---|---|---|---|\n");
+    out.push_str("|---|---|---|---|---|---|---|---|\n");
     for check in configs {
         let v = &check.verification;
+        let verdicts = v.limit_verdicts();
         let interposer = match (&v.interposer_loaded, &v.interposer_path) {
             (true, Some(path)) => format!("yes ({path})"),
             (true, None) => "yes".to_owned(),
@@ -192,29 +194,42 @@ fn render_checks(out: &mut String, configs: &[ConfigCheck]) {
             Some(false) => "**NOT REFUSED**".to_owned(),
             None => NONE.to_owned(),
         };
-        let shapes = v
-            .shapes
+        let shapes = verdicts
+            .sm
             .iter()
-            .map(|shape| format!("{} {}", shape.shape, percent(shape.share_mean)))
+            .map(|shape| {
+                format!(
+                    "{}: {} — {}",
+                    shape.shape,
+                    emphasis(
+                        &limits::shape_verdict_word(shape),
+                        limits::sm_tone(shape.verdict)
+                    ),
+                    limits::shape_figure(shape)
+                )
+            })
             .collect::<Vec<_>>()
-            .join(", ");
+            .join("; ");
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} MiB / {} | {} | {} / {} | {} |",
+            "| {} | {} | {} | {} | {} MiB / {} | {} | {} | {} |",
             cell(&check.config),
             status(check),
             cell(&interposer),
+            emphasis(
+                &verdicts.memory.to_string(),
+                limits::memory_tone(verdicts.memory)
+            ),
             v.mem_total_reported_mib,
             v.mem_limit_mib
                 .map_or_else(|| "none".to_owned(), |mib| format!("{mib} MiB")),
             cell(&over_limit),
-            percent(v.sm_share_mean),
             v.sm_limit_pct
                 .map_or_else(|| "none".to_owned(), |pct| format!("{pct} %")),
             cell(if shapes.is_empty() { NONE } else { &shapes }),
         );
     }
-    out.push('\n');
+    let _ = writeln!(out, "\n{}\n", limits::verdict_rule());
     for check in configs {
         for problem in &check.verification.problems {
             let _ = writeln!(out, "- {}: {problem}", check.config);
@@ -222,6 +237,15 @@ fn render_checks(out: &mut String, configs: &[ConfigCheck]) {
     }
     if configs.iter().any(|c| !c.verification.problems.is_empty()) {
         out.push('\n');
+    }
+}
+
+/// A verdict word in bold where the limit was shown not to hold, so a failure
+/// stands out in plain text as the page's red does.
+fn emphasis(word: &str, tone: Tone) -> String {
+    match tone {
+        Tone::Fail => format!("**{word}**"),
+        Tone::Pass | Tone::Caution | Tone::Neutral => word.to_owned(),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::mapped_interposer;
 use super::peaks::{flops_per_sm_clock, peak_tflops, Pipe};
-use crate::baseline::{DeviceFacts, ShapeShare, Verification};
+use crate::baseline::{judge, DeviceFacts, LimitVerdicts, ShapeShare, SmVerdict, Verification};
 use crate::cuda::{self, DeviceBuffer, LaunchKernels, Stream, FMA_CHAINS};
 use crate::error::{Error, Result};
 use crate::measure::Stopwatch;
@@ -194,7 +194,8 @@ pub fn measure_reference(facts: &DeviceFacts, secs: f64) -> Result<Reference> {
 }
 
 /// Runs every check in this process (a context must be current) and returns what it
-/// found; it does not judge: [`Verification::mem_limit_in_force`] and `problems` do.
+/// found with each limit's verdict ([`judge`]); whether the figures are kept is
+/// [`blocking_problem`]'s decision.
 pub fn verify(
     facts: &DeviceFacts,
     expect: &Expect,
@@ -269,17 +270,8 @@ pub fn verify(
             });
         }
     }
-    if let (Some(limit), Some(short)) = (expect.sm_limit_pct, shapes.first()) {
-        let configured = f64::from(limit) / 100.0;
-        if short.share_mean > configured + 0.10 {
-            problems.push(format!(
-                "SM limit {limit} %: short-block kernels got {:.0} % of native",
-                short.share_mean * 100.0
-            ));
-        }
-    }
     let short = shapes.first().cloned();
-    Ok(Verification {
+    let mut verification = Verification {
         interposer_loaded: interposer.is_some(),
         interposer_path: interposer,
         mem_total_reported_mib: reported,
@@ -292,7 +284,32 @@ pub fn verify(
         sm_share_windows: short.map(|s| s.windows).unwrap_or_default(),
         shapes,
         mem_limit_in_force: in_force,
+        verdicts: None,
         problems,
+    };
+    let verdicts = judge(&verification);
+    verification.problems.extend(sm_problems(&verdicts));
+    verification.verdicts = Some(verdicts);
+    Ok(verification)
+}
+
+/// One line of `problems` per kernel shape whose SM share was judged outside its
+/// limit; an inconclusive share is shown with its verdict, not listed as a problem.
+fn sm_problems(verdicts: &LimitVerdicts) -> impl Iterator<Item = String> + '_ {
+    verdicts.sm.iter().filter_map(|shape| {
+        let missed = match shape.verdict {
+            SmVerdict::Exceeded => "above",
+            SmVerdict::Below => "below",
+            _ => return None,
+        };
+        Some(format!(
+            "SM limit {} %: {} got {:.1} % ± {:.1} % of native over {} windows, {missed} the limit",
+            shape.limit_pct.unwrap_or_default(),
+            shape.shape,
+            shape.share_mean * 100.0,
+            shape.spread * 100.0,
+            shape.windows
+        ))
     })
 }
 
