@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Runs the suite's GPU evidence on a machine with a GPU, from prebuilt binaries:
 #   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation] [CONFIGS]
-# quick/full: `run` over CONFIGS (ROUNDS rounds, default 3), then the C-loop pairs;
-# cloop: the C-loop pairs only: PAIRS times (default 5) the C loop of every per-call
+# quick/full: `run` over CONFIGS (ROUNDS rounds, default 3);
+# cloop: PAIRS times (default 5) the C loop of every per-call
 # metric (tools/driver_loop.c) then the harness on the same calls, alternated in one
 # run; spread: OH-001 (a) run to run, RUNS times (default 8) one after another: the C
 # loop, the C loop held on one core, and the harness in its full mode, each a fresh
 # process; smshare: the SM-share kernels (clock spin against fma_work) natively and as
 # clients of a private MPS daemon at 50 % and 25 % active threads (tools/sm_share.c);
-# isolation: the default tenant scenarios, then one with a tenant killed mid-run, and
-# a check that no tenant process or HAMi-core state file is left behind.
+# isolation: the default tenant scenarios (with EXTRA=1 also the other shapes and a
+# shared pod), then one with a tenant killed mid-run, and a check that no tenant
+# process or HAMi-core state file is left behind.
 # BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
 # libvgpu.so must already be installed (default /usr/local/vgpu/libvgpu.so).
 # Prints a short table last.
@@ -101,10 +102,13 @@ if [ "$mode" = isolation ]; then
     start=$(date +%s)
     "$bin/gpu-virt-bench" isolate --out "$out/baselines" 2>&1 | grep -v "HAMI-core" | tee "$out/isolate.log"
     echo "isolate: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s" | tee "$out/run-time.txt"
-    # The shapes outside the defaults, and one shared pod, into the same folder.
-    shares=native-x2,hami-50-x2,hami-25-x4,hami-25-victim-hami-25-neighbour,hami-50-victim-native-aggressor
-    "$bin/gpu-virt-bench" isolate --scenarios "$shares" --shapes 10ms,gemm-cublas --out "$out/baselines" --force >>"$out/isolate.log" 2>&1
-    "$bin/gpu-virt-bench" isolate --pod shared --scenarios hami-50-x2,hami-25-x4 --shapes short,gemm --out "$out/baselines" --force >>"$out/isolate.log" 2>&1
+    # With EXTRA=1: the shapes outside the defaults, and one shared pod, into the
+    # same folder.
+    if [ "${EXTRA:-0}" = 1 ]; then
+        shares=native-x2,hami-50-x2,hami-25-x4,hami-25-victim-hami-25-neighbour,hami-50-victim-native-aggressor
+        "$bin/gpu-virt-bench" isolate --scenarios "$shares" --shapes 10ms,gemm-cublas --out "$out/baselines" --force >>"$out/isolate.log" 2>&1
+        "$bin/gpu-virt-bench" isolate --pod shared --scenarios hami-50-x2,hami-25-x4 --shapes short,gemm --out "$out/baselines" --force >>"$out/isolate.log" 2>&1
+    fi
     "$bin/gpu-virt-bench" isolate --scenarios native-x2 --out "$out/killed" >"$out/killed.log" 2>&1 &
     parent=$!
     sleep 8
@@ -129,7 +133,7 @@ fi
 # one GPU: these figures drift by 10-20 % between runs here, so pairs are compared,
 # not blocks. The harness's figures are the per-call histogram of the calls
 # Criterion timed (p50, mean), the C loop's its own calls.
-if [ -x "$bin/overhead" ]; then
+if [ "$mode" = cloop ]; then
     : >"$out/cloop-pairs.txt"
     for i in $(seq "${PAIRS:-5}"); do
         "$out/driver_loop" $ptx 0.5 | sed "s/^/pair $i /" >>"$out/cloop-pairs.txt"

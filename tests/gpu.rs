@@ -6,7 +6,7 @@
 mod common;
 use common::{gpu, TestResult};
 
-use gpu_virt_bench::baseline::{self, MemoryVerdict, SmVerdict, Summary};
+use gpu_virt_bench::baseline::{self, Inconclusive, MemoryVerdict, SmVerdict, Summary};
 use gpu_virt_bench::cuda::{self, Context, Device, DeviceBuffer, LaunchKernels, Module, Stream};
 use gpu_virt_bench::metrics::{self, BenchEnv, Selection};
 use gpu_virt_bench::system::{self, Expect, VERIFY_SHAPES};
@@ -195,8 +195,17 @@ fn native_verification_finds_full_share_and_nothing_blocking() -> TestResult {
     let facts = system::device_facts(&ctx.device())?;
     let reference = system::measure_reference(&facts, 1.0)?;
     assert_eq!(reference.shapes.len(), VERIFY_SHAPES.len());
-    assert!(reference.shapes.iter().all(|s| s.kernels_per_s > 0.0));
+    for shape in &reference.shapes {
+        // fma_work must be bound by the f32 pipes for its time to follow the SMs.
+        let fraction = shape.fp32_peak_fraction.ok_or("no f32 peak for this GPU")?;
+        assert!(
+            (0.5..=1.0).contains(&fraction),
+            "{}: {fraction:.3} of the f32 peak",
+            shape.shape
+        );
+    }
 
+    // No SM limit: nothing to measure the share against.
     let native = Expect::default();
     let v = system::verify(&facts, &native, &reference, 1.0)?;
     let preloaded = std::env::var_os("LD_PRELOAD").is_some();
@@ -205,7 +214,24 @@ fn native_verification_finds_full_share_and_nothing_blocking() -> TestResult {
     } else {
         assert!(!v.interposer_loaded, "{:?}", v.interposer_path);
     }
-    assert_eq!(v.shapes.len(), 2);
+    assert!(v.shapes.is_empty(), "{:?}", v.shapes);
+    assert_eq!(v.mem_limit_in_force, None);
+    assert_eq!(v.over_limit_refused, None);
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    assert_eq!(system::blocking_problem(&native, &v), None);
+    let verdicts = v.verdicts.as_ref().ok_or("verify stores no verdicts")?;
+    assert_eq!(*verdicts, baseline::judge(&v));
+    assert_eq!(verdicts.memory, MemoryVerdict::NotConfigured);
+    assert!(verdicts.sm.is_empty(), "{verdicts:?}");
+
+    // A 100 % SM limit, natively: every shape gets the whole GPU, over too few
+    // windows (1 s) for a verdict.
+    let full = Expect {
+        sm_limit_pct: Some(100),
+        ..Expect::default()
+    };
+    let v = system::verify(&facts, &full, &reference, 1.0)?;
+    assert_eq!(v.shapes.len(), VERIFY_SHAPES.len());
     for (share, shape) in v.shapes.iter().zip(&VERIFY_SHAPES) {
         assert_eq!(share.shape, shape.name);
         assert!(
@@ -217,18 +243,12 @@ fn native_verification_finds_full_share_and_nothing_blocking() -> TestResult {
         assert!(!share.windows.is_empty(), "{}: no windows", share.shape);
     }
     assert_eq!(v.sm_share_mean, v.shapes[0].share_mean);
-    assert_eq!(v.mem_limit_in_force, None);
-    assert_eq!(v.over_limit_refused, None);
-    assert!(v.problems.is_empty(), "{:?}", v.problems);
-    assert_eq!(system::blocking_problem(&native, &v), None);
     let verdicts = v.verdicts.as_ref().ok_or("verify stores no verdicts")?;
-    assert_eq!(*verdicts, baseline::judge(&v));
-    assert_eq!(verdicts.memory, MemoryVerdict::NotConfigured);
     assert!(
-        verdicts
-            .sm
-            .iter()
-            .all(|s| s.verdict == SmVerdict::NotConfigured),
+        verdicts.sm.iter().all(|s| s.verdict
+            == SmVerdict::Inconclusive {
+                reason: Inconclusive::TooFewWindows
+            }),
         "{verdicts:?}"
     );
 

@@ -10,7 +10,7 @@ pub use stability::{Disagreement, Pass, Passes, Unstable, MAX_MEDIAN_RATIO};
 pub use store::{read_json, write_json_atomic, Baseline};
 pub use verdict::{
     judge, share_verdict, sm_verdict, Inconclusive, LimitVerdicts, MemoryVerdict, ShapeVerdict,
-    SmVerdict, MAX_SPREAD, MIN_WINDOWS, SHARE_TOLERANCE,
+    SmVerdict, MAX_SPREAD, MIN_WINDOWS, OVER_LIMIT_MIB, SHARE_TOLERANCE,
 };
 
 use chrono::{DateTime, Utc};

@@ -30,6 +30,9 @@ pub struct LimitVerdicts {
     pub sm: Vec<ShapeVerdict>,
 }
 
+/// How far past the memory limit the verifier's allocation reaches, in MiB.
+pub const OVER_LIMIT_MIB: u64 = 1024;
+
 /// Whether the configured memory limit held: `cuMemGetInfo` reported it and an
 /// allocation past it was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +40,10 @@ pub struct LimitVerdicts {
 pub enum MemoryVerdict {
     Enforced,
     NotEnforced,
+    /// The checks passed, but the over-limit allocation was also larger than the
+    /// physical memory, so the device would have refused it without any limit: a
+    /// limit at (or near) the whole memory cannot be shown this way.
+    Inconclusive,
     NotConfigured,
 }
 
@@ -88,6 +95,7 @@ impl fmt::Display for MemoryVerdict {
         f.write_str(match self {
             Self::Enforced => "enforced",
             Self::NotEnforced => "not enforced",
+            Self::Inconclusive => "inconclusive (limit + 1 GiB exceeds physical memory)",
             Self::NotConfigured => "not configured",
         })
     }
@@ -121,8 +129,12 @@ impl Verification {
 /// Judges every limit from what the verifier measured; pure, so a stored baseline
 /// is judged the same way on load as a fresh run is.
 pub fn judge(v: &Verification) -> LimitVerdicts {
+    let past_physical = v
+        .mem_limit_mib
+        .is_some_and(|limit| limit + OVER_LIMIT_MIB > v.mem_physical_mib);
     let memory = match v.mem_limit_in_force {
         None => MemoryVerdict::NotConfigured,
+        Some(true) if past_physical => MemoryVerdict::Inconclusive,
         Some(true) => MemoryVerdict::Enforced,
         Some(false) => MemoryVerdict::NotEnforced,
     };
@@ -297,6 +309,15 @@ mod tests {
 
         let unlimited = judge(&verification(None, None));
         assert_eq!(unlimited.memory, MemoryVerdict::NotConfigured);
+        let whole = Verification {
+            mem_limit_mib: Some(4000),
+            ..verification(Some(25), Some(true))
+        };
+        assert_eq!(
+            judge(&whole).memory,
+            MemoryVerdict::Inconclusive,
+            "a refusal past the physical memory shows no limit"
+        );
         assert!(unlimited
             .sm
             .iter()

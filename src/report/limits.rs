@@ -39,6 +39,7 @@ pub(super) fn memory_tone(verdict: MemoryVerdict) -> Tone {
     match verdict {
         MemoryVerdict::Enforced => Tone::Pass,
         MemoryVerdict::NotEnforced => Tone::Fail,
+        MemoryVerdict::Inconclusive => Tone::Caution,
         MemoryVerdict::NotConfigured => Tone::Neutral,
     }
 }

@@ -4,7 +4,9 @@
 
 use super::mapped_interposer;
 use super::peaks::{flops_per_sm_clock, peak_tflops, Pipe};
-use crate::baseline::{judge, DeviceFacts, LimitVerdicts, ShapeShare, SmVerdict, Verification};
+use crate::baseline::{
+    judge, DeviceFacts, LimitVerdicts, ShapeShare, SmVerdict, Verification, OVER_LIMIT_MIB,
+};
 use crate::cuda::{self, DeviceBuffer, LaunchKernels, Stream, FMA_CHAINS};
 use crate::error::{Error, Result};
 use crate::measure::Stopwatch;
@@ -217,13 +219,13 @@ pub fn verify(
                 "cuMemGetInfo reports {reported} MiB total, the limit is {limit} MiB"
             ));
         }
-        match DeviceBuffer::new(((limit + 1024) * MIB) as usize) {
+        match DeviceBuffer::new(((limit + OVER_LIMIT_MIB) * MIB) as usize) {
             Ok(buf) => {
                 buf.free()?;
                 refused = Some(false);
                 problems.push(format!(
                     "an allocation of {} MiB (limit + 1 GiB) succeeded",
-                    limit + 1024
+                    limit + OVER_LIMIT_MIB
                 ));
             }
             Err(Error::Cuda { name, .. }) => {
@@ -232,7 +234,7 @@ pub fn verify(
             }
             Err(other) => return Err(other),
         }
-        if limit + 1024 > facts.memory_mib {
+        if limit + OVER_LIMIT_MIB > facts.memory_mib {
             problems.push(format!(
                 "limit + 1 GiB exceeds the physical {} MiB, so the refusal alone proves nothing",
                 facts.memory_mib
