@@ -2,10 +2,12 @@
 //! whether its limits were in force), `summary.json` (one entry per metric variant),
 //! and Criterion's own files under `criterion/`. Runs write it, reports only read it.
 
+mod enforcement;
 mod stability;
 mod store;
 mod verdict;
 
+pub use enforcement::{EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict, ENFORCEMENT_FILE};
 pub use stability::{Disagreement, Pass, Passes, Unstable, MAX_MEDIAN_RATIO};
 pub use store::{read_json, write_json_atomic, Baseline};
 pub use verdict::{
