@@ -102,39 +102,21 @@ static double free_timed(long bytes, long i) {
     return dt;
 }
 
-static double driver_version(long arg, long i) {
-    (void)arg; (void)i;
-    int v;
-    CUresult r = CUDA_SUCCESS;
-    double t0 = now_ns();
-    for (int k = 0; k < CALLS_PER_BATCH; k++) r |= get_version(&v);
-    double dt = now_ns() - t0;
-    CK(r);
-    return dt / CALLS_PER_BATCH;
-}
-
-static double ctx_get_device(long arg, long i) {
-    (void)arg; (void)i;
-    CUdevice d;
-    CUresult r = CUDA_SUCCESS;
-    double t0 = now_ns();
-    for (int k = 0; k < CALLS_PER_BATCH; k++) r |= get_device(&d);
-    double dt = now_ns() - t0;
-    CK(r);
-    return dt / CALLS_PER_BATCH;
-}
-
-static double device_attribute(long arg, long i) {
-    (void)arg; (void)i;
-    int v;
-    CUresult r = CUDA_SUCCESS;
-    double t0 = now_ns();
-    for (int k = 0; k < CALLS_PER_BATCH; k++)
-        r |= get_attribute(&v, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
-    double dt = now_ns() - t0;
-    CK(r);
-    return dt / CALLS_PER_BATCH;
-}
+// CALLS_PER_BATCH back-to-back calls of CALL per clock read, in ns per call.
+#define HOOKED(name, call)                                                   \
+    static double name(long arg, long i) {                                   \
+        (void)arg; (void)i;                                                  \
+        int v; CUdevice d; CUresult r = CUDA_SUCCESS;                        \
+        double t0 = now_ns();                                                \
+        for (int k = 0; k < CALLS_PER_BATCH; k++) r |= call;                 \
+        double dt = now_ns() - t0;                                           \
+        (void)v; (void)d;                                                    \
+        CK(r);                                                               \
+        return dt / CALLS_PER_BATCH;                                         \
+    }
+HOOKED(driver_version, get_version(&v))
+HOOKED(ctx_get_device, get_device(&d))
+HOOKED(device_attribute, get_attribute(&v, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device))
 
 struct op { const char *name; timed_fn fn; long arg; };
 
