@@ -38,9 +38,17 @@ pub enum Error {
     #[error("unknown metric id '{0}'; `gpu-virt-bench list` shows the ids")]
     UnknownMetric(String),
     #[error(
-        "unknown configuration '{0}'; use native or hami-<percent> with a percent from 1 to 100"
+        "unknown configuration '{0}'; use native, hami-<percent> with a percent from 1 to 100, or a name defined in the --config-file"
     )]
     UnknownConfig(String),
+    #[error("configuration '{config}': its {what} command {detail}; fix it in the --config-file")]
+    Hook {
+        config: String,
+        what: &'static str,
+        detail: String,
+    },
+    #[error("configuration file {path}: {detail}; fix the file and run again (nothing ran)")]
+    ConfigFile { path: PathBuf, detail: String },
     #[error("interposer library {0} does not exist; install HAMi-core's libvgpu.so and pass its path with --hami-lib")]
     MissingLibrary(PathBuf),
     #[error("{0} already holds an exported baseline; pass --force to replace it, or choose another --out")]

@@ -28,12 +28,17 @@ enum Command {
     List,
     /// Run the metrics under each configuration and export one baseline per configuration.
     Run {
-        /// Comma-separated: native, hami-<percent> (e.g. native,hami-100,hami-50,hami-25).
+        /// Comma-separated: native, hami-<percent> (e.g. native,hami-100,hami-50,hami-25),
+        /// and names defined in the --config-file.
         #[arg(long, default_value = "native")]
         configs: String,
         /// HAMi-core's libvgpu.so, as installed.
         #[arg(long, default_value = DEFAULT_HAMI_LIB)]
         hami_lib: PathBuf,
+        /// More configurations, as `[[config]]` tables of a TOML file (configs/ has
+        /// examples).
+        #[arg(long)]
+        config_file: Option<PathBuf>,
         /// Comma-separated metric ids (default: all).
         #[arg(long)]
         metrics: Option<String>,
@@ -136,10 +141,8 @@ fn info() -> Result<()> {
         Some(path) => println!("interposer    {path}"),
         None => println!("interposer    none mapped"),
     }
-    for var in run::INTERPOSER_VARS {
-        if let Ok(v) = std::env::var(var) {
-            println!("{var:<13} {v}");
-        }
+    for (var, v) in std::env::vars().filter(|(var, _)| run::is_interposer_var(var)) {
+        println!("{var:<13} {v}");
     }
     Ok(())
 }
@@ -172,6 +175,7 @@ fn main() -> ExitCode {
         Command::Run {
             configs,
             hami_lib,
+            config_file,
             metrics,
             quick,
             out,
@@ -184,12 +188,16 @@ fn main() -> ExitCode {
                 Some(list) => Selection::parse(&list)?,
                 None => Selection::all(),
             };
-            // Names are checked before the driver is touched, so a typo fails fast
-            // even on a machine without a GPU.
-            run::preflight(&Config::parse_list(&configs, &hami_lib, 1)?)?;
+            // The file and the names are checked before the driver is touched, so a
+            // typo fails fast even on a machine without a GPU.
+            let file = match &config_file {
+                Some(path) => run::load_config_file(path)?,
+                None => Vec::new(),
+            };
+            run::preflight(&Config::parse_list(&configs, &hami_lib, 1, &file)?)?;
             cuda::init()?;
             let physical = cuda::Device::get(0)?.total_mem()? >> 20;
-            let configs = Config::parse_list(&configs, &hami_lib, physical)?;
+            let configs = Config::parse_list(&configs, &hami_lib, physical, &file)?;
             let rounds = rounds.unwrap_or_else(|| run::default_rounds(configs.len()));
             let opts = RunOptions {
                 configs,

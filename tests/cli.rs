@@ -133,6 +133,47 @@ fn unknown_configurations_are_named() -> TestResult {
 }
 
 #[test]
+fn a_configuration_file_is_checked_before_anything_runs() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let file = tmp.path().join("mine.toml");
+    fs::write(
+        &file,
+        "[[config]]\nname = \"mine\"\nexpect = { sm_pct = 50 }\nchecks = [\"memory\"]\n",
+    )?;
+    let line = error_line(
+        cli(tmp.path())?
+            .args(["run", "--configs", "native,mine", "--config-file"])
+            .arg(&file),
+    )?;
+    assert!(
+        line.contains("mine.toml") && line.contains("'mine'") && line.contains("expect.memory_mib"),
+        "{line}"
+    );
+    let missing = error_line(cli(tmp.path())?.args([
+        "run",
+        "--configs",
+        "native,other",
+        "--config-file",
+        "configs-missing.toml",
+    ]))?;
+    assert!(missing.contains("configs-missing.toml"), "{missing}");
+    // A name the file does not define is unknown, with the file in the hint.
+    fs::write(&file, "[[config]]\nname = \"mine\"\n")?;
+    let unknown = error_line(
+        cli(tmp.path())?
+            .args(["run", "--configs", "native,theirs", "--config-file"])
+            .arg(&file),
+    )?;
+    assert!(
+        unknown.contains("unknown configuration 'theirs'") && unknown.contains("--config-file"),
+        "{unknown}"
+    );
+    fs::remove_file(&file)?;
+    assert_empty(tmp.path())?;
+    Ok(())
+}
+
+#[test]
 fn a_configuration_listed_twice_is_refused() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let line = error_line(cli(tmp.path())?.args(["run", "--configs", "native,native"]))?;

@@ -299,9 +299,7 @@ impl Child {
         let exe = std::env::current_exe().map_err(crate::error::io_at("current executable"))?;
         let mut command = Command::new(exe);
         if let Some(env) = env {
-            for var in super::INTERPOSER_VARS {
-                command.env_remove(var);
-            }
+            super::clear_interposer_env(&mut command);
             command.envs(env);
         }
         let mut process = command

@@ -1,10 +1,12 @@
 //! Configurations: the environment each run's process gets, and what it promises.
 
+use super::config_file::{ConfigEntry, Hook};
 use crate::baseline::ConfigRecord;
 use crate::error::{Error, Result};
 use crate::system::Expect;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Where HAMi-core installs its library, and where it looks for itself by default.
 pub const DEFAULT_HAMI_LIB: &str = "/usr/local/vgpu/libvgpu.so";
@@ -19,6 +21,30 @@ pub const INTERPOSER_VARS: [&str; 5] = [
     "CUDA_DEVICE_MEMORY_SHARED_CACHE",
 ];
 
+/// Prefixes of HAMi-core's per-device limits (`CUDA_DEVICE_MEMORY_LIMIT_0` ...),
+/// which override the plain variables: a shell that exports one would otherwise put
+/// its limit into every configuration's run.
+const PER_DEVICE_PREFIXES: [&str; 2] = ["CUDA_DEVICE_MEMORY_LIMIT_", "CUDA_DEVICE_SM_LIMIT_"];
+
+/// Whether an interposer reads `name`.
+pub fn is_interposer_var(name: &str) -> bool {
+    INTERPOSER_VARS.contains(&name)
+        || PER_DEVICE_PREFIXES.iter().any(|prefix| {
+            name.strip_prefix(prefix)
+                .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
+/// Removes from `command`'s environment every variable an interposer reads that this
+/// process has, so a child starts from no configuration but its own.
+pub fn clear_interposer_env(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_interposer_var) {
+            command.env_remove(name);
+        }
+    }
+}
+
 /// The variable holding HAMi-core's shared state file. HAMi-core writes its limits
 /// into that file only when it creates it, so every run gets a fresh one.
 pub const SHARED_CACHE_VAR: &str = "CUDA_DEVICE_MEMORY_SHARED_CACHE";
@@ -27,61 +53,64 @@ pub const SHARED_CACHE_VAR: &str = "CUDA_DEVICE_MEMORY_SHARED_CACHE";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub name: String,
-    /// Variables set for the run (the shared cache file is added per run).
+    /// Variables set for the run (a fresh state file is added per process).
     pub env: BTreeMap<String, String>,
+    /// Variables removed beyond the interposer variables every run drops.
+    pub remove: Vec<String>,
+    /// The variable that names a fresh, empty state file per process, if any.
+    pub fresh_state: Option<String>,
     pub expect: Expect,
     /// The interposer library, which must exist before anything runs.
     pub library: Option<PathBuf>,
+    /// Commands run before the configuration's first round and after its last.
+    pub setup: Option<Hook>,
+    pub teardown: Option<Hook>,
 }
 
 impl Config {
-    /// `native` or `hami-<pct>`: LD_PRELOAD and CUDA_REDIRECT name `hami_lib`
-    /// (CUDA_REDIRECT is what makes HAMi-core intercept the dlopen/dlsym path that
-    /// a dynamically loading client such as this one takes), SM limit `pct` %, memory
-    /// limit `pct` % of `physical_mib`.
+    /// A built-in configuration: `native`, or `hami-<pct>` with LD_PRELOAD and
+    /// CUDA_REDIRECT naming `hami_lib` (CUDA_REDIRECT is what makes HAMi-core
+    /// intercept the dlopen/dlsym path that a dynamically loading client such as this
+    /// one takes), SM limit `pct` %, memory limit `pct` % of `physical_mib`.
     pub fn parse(name: &str, hami_lib: &Path, physical_mib: u64) -> Result<Self> {
-        let name = name.trim();
-        if name == "native" {
-            return Ok(Self {
-                name: name.into(),
-                env: BTreeMap::new(),
-                expect: Expect::default(),
-                library: None,
-            });
-        }
-        let pct: u32 = name
-            .strip_prefix("hami-")
-            .and_then(|p| p.parse().ok())
-            .filter(|p| (1..=100).contains(p))
-            .ok_or_else(|| Error::UnknownConfig(name.to_string()))?;
-        let mem_mib = physical_mib * u64::from(pct) / 100;
-        let lib = hami_lib.to_string_lossy().to_string();
-        let env = BTreeMap::from([
-            ("LD_PRELOAD".to_string(), lib.clone()),
-            ("CUDA_REDIRECT".to_string(), lib),
-            ("CUDA_DEVICE_SM_LIMIT".to_string(), pct.to_string()),
-            (
-                "CUDA_DEVICE_MEMORY_LIMIT".to_string(),
-                format!("{mem_mib}m"),
-            ),
-        ]);
-        Ok(Self {
-            name: name.into(),
-            env,
-            expect: Expect {
-                interposer: true,
-                mem_limit_mib: Some(mem_mib),
-                sm_limit_pct: Some(pct),
-            },
-            library: Some(hami_lib.to_path_buf()),
-        })
+        Self::lookup(name, hami_lib, physical_mib, &[])
     }
 
-    /// Parses a comma-separated list, refusing duplicates and unknown names.
-    pub fn parse_list(list: &str, hami_lib: &Path, physical_mib: u64) -> Result<Vec<Self>> {
+    /// A built-in configuration, else the entry of that name from a configuration
+    /// file.
+    pub fn lookup(
+        name: &str,
+        hami_lib: &Path,
+        physical_mib: u64,
+        file: &[ConfigEntry],
+    ) -> Result<Self> {
+        let name = name.trim();
+        let entry = if name == "native" {
+            Some(ConfigEntry::native())
+        } else if let Some(pct) = name.strip_prefix("hami-") {
+            pct.parse()
+                .ok()
+                .filter(|p| (1..=100).contains(p))
+                .map(|pct| ConfigEntry::hami(pct, hami_lib))
+        } else {
+            file.iter().find(|e| e.name == name).cloned()
+        };
+        entry
+            .map(|e| e.resolve(physical_mib))
+            .ok_or_else(|| Error::UnknownConfig(name.to_string()))
+    }
+
+    /// Parses a comma-separated list of built-in names and names from `file`,
+    /// refusing duplicates and unknown names.
+    pub fn parse_list(
+        list: &str,
+        hami_lib: &Path,
+        physical_mib: u64,
+        file: &[ConfigEntry],
+    ) -> Result<Vec<Self>> {
         let mut out: Vec<Self> = Vec::new();
         for name in list.split(',').filter(|n| !n.trim().is_empty()) {
-            let config = Self::parse(name, hami_lib, physical_mib)?;
+            let config = Self::lookup(name, hami_lib, physical_mib, file)?;
             if out.iter().any(|c| c.name == config.name) {
                 return Err(Error::Invalid(format!(
                     "configuration '{}' is listed twice",
@@ -146,10 +175,29 @@ mod tests {
     }
 
     #[test]
+    fn per_device_limits_count_as_interposer_variables() {
+        for name in [
+            "LD_PRELOAD",
+            "CUDA_DEVICE_MEMORY_LIMIT",
+            "CUDA_DEVICE_MEMORY_LIMIT_0",
+            "CUDA_DEVICE_SM_LIMIT_12",
+        ] {
+            assert!(is_interposer_var(name), "{name}");
+        }
+        for name in [
+            "CUDA_DEVICE_MEMORY_LIMIT_",
+            "CUDA_DEVICE_SM_LIMIT_X",
+            "PATH",
+        ] {
+            assert!(!is_interposer_var(name), "{name}");
+        }
+    }
+
+    #[test]
     fn lists_refuse_duplicates_and_emptiness() {
-        let l = Config::parse_list("native, hami-50", Path::new(LIB), 1000).unwrap();
+        let l = Config::parse_list("native, hami-50", Path::new(LIB), 1000, &[]).unwrap();
         assert_eq!(l.len(), 2);
-        assert!(Config::parse_list("native,native", Path::new(LIB), 1000).is_err());
-        assert!(Config::parse_list(",", Path::new(LIB), 1000).is_err());
+        assert!(Config::parse_list("native,native", Path::new(LIB), 1000, &[]).is_err());
+        assert!(Config::parse_list(",", Path::new(LIB), 1000, &[]).is_err());
     }
 }

@@ -2,9 +2,15 @@
 
 pub mod child;
 mod config;
+mod config_file;
+mod hooks;
 mod runner;
 mod worker;
 
-pub use config::{Config, DEFAULT_HAMI_LIB, INTERPOSER_VARS, SHARED_CACHE_VAR};
+pub use config::{
+    clear_interposer_env, is_interposer_var, Config, DEFAULT_HAMI_LIB, INTERPOSER_VARS,
+    SHARED_CACHE_VAR,
+};
+pub use config_file::{load as load_config_file, Check, ConfigEntry, ExpectEntry, Hook};
 pub use runner::{default_rounds, preflight, run_all, RunOptions};
 pub use worker::{run_job, run_reference, Job};

@@ -2,7 +2,8 @@
 //! environment, and turns each finished staging folder into an exported baseline.
 //! It never measures: everything timed happens in the workers.
 
-use super::config::{Config, INTERPOSER_VARS, SHARED_CACHE_VAR};
+use super::config::{clear_interposer_env, Config};
+use super::hooks::Hooks;
 use super::worker::Job;
 use crate::baseline::{read_json, DeviceFacts, ROUNDS_DIR};
 use crate::error::{io_at, Error, Result};
@@ -32,6 +33,7 @@ pub struct RunOptions {
 /// folder behind; the others still run, and the failures are returned together.
 pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
     preflight(&opts.configs)?;
+    let _hooks = Hooks::setup(&opts.configs)?;
     let device = crate::cuda::Device::get(0)?;
     let facts = system::device_facts(&device)?;
     let gpu_dir = opts.out.join(system::slug(&facts.name));
@@ -170,7 +172,8 @@ fn check_exports(gpu_dir: &Path, configs: &[Config], force: bool) -> Result<()> 
 fn worker_command(config: &Config, extra: &BTreeMap<String, String>) -> Command {
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("gpu-virt-bench"));
     let mut cmd = Command::new(exe);
-    for var in INTERPOSER_VARS {
+    clear_interposer_env(&mut cmd);
+    for var in &config.remove {
         cmd.env_remove(var);
     }
     cmd.envs(&config.env).envs(extra);
@@ -210,11 +213,8 @@ impl RoundRun<'_> {
         std::fs::create_dir_all(&staging).map_err(io_at(&staging))?;
         let mut extra = BTreeMap::new();
         let cache = scratch.join(format!("{}-r{round}.cache", config.name));
-        if config.library.is_some() {
-            extra.insert(
-                SHARED_CACHE_VAR.to_string(),
-                cache.to_string_lossy().to_string(),
-            );
+        if let Some(var) = &config.fresh_state {
+            extra.insert(var.clone(), cache.to_string_lossy().to_string());
         }
         let mut env = config.env.clone();
         env.extend(extra.clone());
@@ -305,7 +305,7 @@ mod tests {
     }
 
     fn configs(list: &str, lib: &Path) -> Vec<Config> {
-        Config::parse_list(list, lib, 1000).unwrap()
+        Config::parse_list(list, lib, 1000, &[]).unwrap()
     }
 
     #[test]
