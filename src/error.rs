@@ -38,7 +38,7 @@ pub enum Error {
     #[error("unknown metric id '{0}'; `gpu-virt-bench list` shows the ids")]
     UnknownMetric(String),
     #[error(
-        "unknown configuration '{0}'; use native, hami-<percent> with a percent from 1 to 100, or a name defined in the --config-file"
+        "unknown configuration '{0}'; use native, hami-<percent> with a percent from 1 to 100, current, current-uncontrolled, or a name defined in the --config-file"
     )]
     UnknownConfig(String),
     #[error("configuration '{config}': its {what} command {detail}; fix it in the --config-file")]

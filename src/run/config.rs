@@ -1,6 +1,7 @@
 //! Configurations: the environment each run's process gets, and what it promises.
 
 use super::config_file::{ConfigEntry, Hook};
+use super::current;
 use crate::baseline::ConfigRecord;
 use crate::error::{Error, Result};
 use crate::system::Expect;
@@ -76,8 +77,8 @@ impl Config {
         Self::lookup(name, hami_lib, physical_mib, &[])
     }
 
-    /// A built-in configuration, else the entry of that name from a configuration
-    /// file.
+    /// A built-in configuration (`current` and `current-uncontrolled` read from this
+    /// process's environment), else the entry of that name from a configuration file.
     pub fn lookup(
         name: &str,
         hami_lib: &Path,
@@ -87,6 +88,14 @@ impl Config {
         let name = name.trim();
         let entry = if name == "native" {
             Some(ConfigEntry::native())
+        } else if name == "current" || name == "current-uncontrolled" {
+            let preloaded = current::system_preload(Path::new(current::SYSTEM_PRELOAD));
+            let vars: BTreeMap<String, String> = std::env::vars().collect();
+            Some(current::entry(
+                &vars,
+                &preloaded,
+                name == "current-uncontrolled",
+            )?)
         } else if let Some(pct) = name.strip_prefix("hami-") {
             pct.parse()
                 .ok()

@@ -94,7 +94,7 @@ impl Hook {
 
 /// Names a configuration file may not take: the built-ins' own.
 fn is_builtin_name(name: &str) -> bool {
-    name == "native"
+    ["native", "current", "current-uncontrolled"].contains(&name)
         || name
             .strip_prefix("hami-")
             .is_some_and(|pct| pct.bytes().all(|b| b.is_ascii_digit()))
@@ -123,7 +123,7 @@ impl ConfigEntry {
         }
     }
 
-    fn named(name: &str) -> Self {
+    pub(super) fn named(name: &str) -> Self {
         Self {
             name: name.into(),
             env: BTreeMap::new(),

@@ -3,6 +3,7 @@
 pub mod child;
 mod config;
 mod config_file;
+mod current;
 mod hooks;
 mod runner;
 mod worker;

@@ -3,6 +3,7 @@
 //! It never measures: everything timed happens in the workers.
 
 use super::config::{clear_interposer_env, Config};
+use super::current;
 use super::hooks::Hooks;
 use super::worker::Job;
 use crate::baseline::{read_json, DeviceFacts, ROUNDS_DIR};
@@ -145,9 +146,14 @@ fn round_order(configs: usize, round: u32) -> Vec<usize> {
     }
 }
 
-/// Checks what needs no GPU: every interposer library exists. Run before the driver
-/// is touched, so the error names the real problem even on a machine without one.
+/// Checks what needs no GPU: every interposer library exists, and `native` is not
+/// asked for where the loader preloads an interposer into every process. Run before
+/// the driver is touched, so the error names the real problem even on a machine
+/// without one.
 pub fn preflight(configs: &[Config]) -> Result<()> {
+    if configs.iter().any(|c| c.name == "native") {
+        current::refuse_native_under(&current::system_preload(Path::new(current::SYSTEM_PRELOAD)))?;
+    }
     for lib in configs.iter().filter_map(|c| c.library.as_ref()) {
         if !lib.is_file() {
             return Err(Error::MissingLibrary(lib.clone()));
