@@ -526,26 +526,32 @@ fn a_verified_configuration_whose_sm_limit_was_exceeded_is_no_pass() {
 #[test]
 fn committed_baselines_without_stored_verdicts_get_them_on_load() {
     let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("criterion-baselines");
-    let report = gpu_virt_bench::report::compare_report(&committed).unwrap();
-    assert!(!report.gpus.is_empty());
-    for check in report.gpus.iter().flat_map(|gpu| &gpu.configs) {
-        let stored = check.verification.verdicts.as_ref();
+    let mut loaded = Vec::new();
+    for gpu in fs::read_dir(&committed).unwrap() {
+        for config in fs::read_dir(gpu.unwrap().path()).unwrap() {
+            let dir = config.unwrap().path();
+            if dir.join("run.json").is_file() {
+                loaded.push(gpu_virt_bench::baseline::Baseline::load(&dir).unwrap());
+            }
+        }
+    }
+    assert!(loaded.len() >= 8, "both GPUs' four configurations");
+    for baseline in &loaded {
+        let verification = &baseline.run.verification;
         assert_eq!(
-            stored,
-            Some(&gpu_virt_bench::baseline::judge(&check.verification)),
+            verification.verdicts.as_ref(),
+            Some(&gpu_virt_bench::baseline::judge(verification)),
             "{}",
-            check.config
+            baseline.dir.display()
         );
     }
     // The H100 evidence: two windows per shape at most, so no SM limit is enforced
     // on it, however close its mean.
-    let h100 = report
-        .gpus
+    let hami25 = loaded
         .iter()
-        .find(|gpu| gpu.slug == "nvidia-h100-80gb-hbm3")
+        .find(|b| b.dir.ends_with("nvidia-h100-80gb-hbm3/hami-25"))
         .unwrap();
-    let hami25 = h100.configs.iter().find(|c| c.config == "hami-25").unwrap();
-    let verdicts = hami25.verification.limit_verdicts();
+    let verdicts = hami25.run.verification.limit_verdicts();
     assert_eq!(verdicts.memory, MemoryVerdict::Enforced);
     assert!(
         verdicts.sm.iter().all(|s| s.verdict
