@@ -114,6 +114,23 @@ pub struct Verification {
     pub problems: Vec<String>,
 }
 
+/// Which build of an interposer a run measured: a figure depends on the build
+/// (HAMi-core's own build script builds it unoptimized, as Debug), so run.json names
+/// it beyond its path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InterposerIdentity {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The ELF build id (.note.gnu.build-id), hex.
+    pub build_id: Option<String>,
+    /// Version marks the library carries: HAMi-core names its git hash and branch in
+    /// symbols (`GIT_HASH_<hash>`, `GIT_BRANCH_<branch>`).
+    pub version: Vec<String>,
+    /// Whether it carries DWARF debug information, as a Debug build does.
+    pub debug_info: bool,
+}
+
 /// `run.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -128,6 +145,10 @@ pub struct RunRecord {
     pub quick: bool,
     /// Metric ids measured in this run.
     pub metrics: Vec<String>,
+    /// The interposer the configuration preloads, as found on disk when it ran;
+    /// absent for configurations without one and in runs saved before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interposer: Option<InterposerIdentity>,
 }
 
 /// Which way a metric improves.

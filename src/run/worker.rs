@@ -76,6 +76,11 @@ pub fn run_job(job: &Job) -> Result<()> {
     let measured = metrics::run_benches(&mut criterion, &env, &selection, &ctx)?;
     let summary = metrics::summarize(&env, &measured)?;
     write_json_atomic(&job.staging.join(SUMMARY_FILE), &summary)?;
+    let interposer = verification
+        .interposer_path
+        .as_deref()
+        .map(|path| system::identify(Path::new(path)))
+        .transpose()?;
     let record = RunRecord {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at,
@@ -86,6 +91,7 @@ pub fn run_job(job: &Job) -> Result<()> {
         unverified: blocking.is_some(),
         quick: job.quick,
         metrics: selection.ids().iter().map(|s| s.to_string()).collect(),
+        interposer,
     };
     write_json_atomic(&job.staging.join(RUN_FILE), &record)
 }

@@ -7,7 +7,7 @@ mod peaks;
 mod verify;
 
 pub use gemm_load::{run_gemm, GemmPath};
-pub use interposer::{mapped_interposer, slug};
+pub use interposer::{identify, mapped_interposer, slug};
 pub use peaks::{peak_tflops, Peak, Pipe};
 pub use verify::{
     blocking_problem, measure_reference, run_shape, verify, Expect, Reference, ShapeRun,
