@@ -188,6 +188,150 @@ pub const METRICS: &[MetricInfo] = &[
         ns_per_unit: 1.0,
         method: "decode steps of the LLM-004 stack at batch sizes drawn from a seeded uniform choice of 1, 2, 4, 8, 16, 32; coefficient of variation of step latency per block of 64 steps",
     },
+    MetricInfo {
+        id: "ENF-001",
+        name: "Memory limit on cuMemAlloc",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "cuMemAlloc; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-002",
+        name: "Memory limit on cudaMalloc",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "cudaMalloc through libcudart opened at run time (not applicable where none loads); in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-003",
+        name: "Memory limit on cuMemAllocPitch",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "cuMemAllocPitch of 2 MiB rows; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-004",
+        name: "Memory limit on managed memory",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "cuMemAllocManaged, pages prefetched to the device (cuMemPrefetchAsync) and written there; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-005",
+        name: "Memory limit on VMM",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "cuMemCreate + cuMemAddressReserve + cuMemMap + cuMemSetAccess, written on the device; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-006",
+        name: "Memory limit on cuMemAllocAsync",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "cuMemAllocAsync from the default pool; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-007",
+        name: "Memory limit on an own pool",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "cuMemPoolCreate + cuMemAllocFromPoolAsync; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-008",
+        name: "Memory limit on cuArrayCreate",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "cuArrayCreate of 2D arrays of 16-byte texels (not written: arrays have no address); in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-009",
+        name: "Memory limit on cuArray3DCreate",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "cuArray3DCreate of 3D arrays of 16-byte texels (not written); in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-010",
+        name: "Memory limit on graph memory nodes",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "a graph of one cuGraphAddMemAllocNode per chunk, launched; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-011",
+        name: "Memory limit on the device heap",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE) to the target, then malloc in a kernel, one chunk per block, each written; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-012",
+        name: "Limit variables removed",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "a child of the tenant with CUDA_DEVICE_MEMORY_LIMIT and CUDA_DEVICE_SM_LIMIT removed, sharing the state file a child of the configuration holds; cuMemAlloc; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-013",
+        name: "Limit variables changed",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "as ENF-012 with the memory limit doubled and the SM limit 100; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-014",
+        name: "Child without the preload",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "as ENF-012 with LD_PRELOAD removed; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-015",
+        name: "cuMemAlloc from cuGetProcAddress",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "cuMemAlloc called through the pointer cuGetProcAddress returns; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-016",
+        name: "cuMemAlloc from libcuda by path",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "libcuda opened again by its full path (from /proc/self/maps), cuMemAlloc_v2 from dlsym on it; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+    },
 ];
 
 /// Looks up a metric by id (case-insensitive).
@@ -285,10 +429,9 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), METRICS.len());
-        assert!(METRICS
-            .iter()
-            .all(
-                |m| ["us", "ns", "ms", "%", "TFLOPS", "allocs/s", "ratio", "CV"].contains(&m.unit)
-            ));
+        assert!(METRICS.iter().all(|m| [
+            "us", "ns", "ms", "%", "TFLOPS", "allocs/s", "ratio", "CV", "bytes"
+        ]
+        .contains(&m.unit)));
     }
 }

@@ -4,11 +4,13 @@
 mod attention;
 mod decode;
 mod gemm;
+mod heap;
 mod random;
 
 pub use attention::{AttentionKernels, AttnShape, FLASH_BLOCK_M};
 pub use decode::{DecodeKernels, GEMV_KERNELS, GEMV_MAX_BATCH};
 pub use gemm::{GemmKernels, Precision};
+pub use heap::HeapKernels;
 pub use random::RandomKernels;
 
 use super::{DeviceBuffer, Function, Module, Stream};
