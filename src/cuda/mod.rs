@@ -27,7 +27,7 @@ pub use launchers::{
     GEMV_KERNELS, GEMV_MAX_BATCH,
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
-pub use module::{Function, Module};
+pub use module::{Function, LaunchApi, Module};
 pub use pool::{MemPool, PoolAlloc};
 pub use stream::Stream;
 

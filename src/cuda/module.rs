@@ -61,6 +61,16 @@ impl Drop for Loaded {
     }
 }
 
+/// The driver entry point a kernel launch goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LaunchApi {
+    Kernel,
+    KernelEx,
+    /// All blocks co-resident: the grid must fit on the device at once.
+    Cooperative,
+}
+
 /// A kernel of a loaded module; it keeps its module loaded.
 pub struct Function {
     raw: sys::CUfunction,
@@ -119,6 +129,62 @@ impl Function {
             ),
             "cuLaunchKernel",
         )
+    }
+
+    /// [`Function::launch`] through the entry point `api`: an interposer that hooks
+    /// cuLaunchKernel may not hook cuLaunchKernelEx or cuLaunchCooperativeKernel.
+    ///
+    /// # Safety
+    /// As for [`Function::launch`].
+    pub unsafe fn launch_via(
+        &self,
+        api: LaunchApi,
+        grid: u32,
+        block: u32,
+        stream: &Stream,
+        params: &mut [*mut c_void],
+    ) -> Result<()> {
+        match api {
+            LaunchApi::Kernel => self.launch(grid, block, 0, stream, params),
+            LaunchApi::KernelEx => {
+                let config = sys::CUlaunchConfig {
+                    gridDimX: grid,
+                    gridDimY: 1,
+                    gridDimZ: 1,
+                    blockDimX: block,
+                    blockDimY: 1,
+                    blockDimZ: 1,
+                    sharedMemBytes: 0,
+                    hStream: stream.raw(),
+                    attrs: std::ptr::null_mut(),
+                    numAttrs: 0,
+                };
+                check(
+                    sys::cuLaunchKernelEx(
+                        &config,
+                        self.raw,
+                        params.as_mut_ptr(),
+                        std::ptr::null_mut(),
+                    ),
+                    "cuLaunchKernelEx",
+                )
+            }
+            LaunchApi::Cooperative => check(
+                sys::cuLaunchCooperativeKernel(
+                    self.raw,
+                    grid,
+                    1,
+                    1,
+                    block,
+                    1,
+                    1,
+                    0,
+                    stream.raw(),
+                    params.as_mut_ptr(),
+                ),
+                "cuLaunchCooperativeKernel",
+            ),
+        }
     }
 
     /// Lets launches ask for `bytes` of dynamic shared memory: above 48 KiB the driver

@@ -12,7 +12,7 @@ use crate::metrics::isolation::fault::{CheckedRun, FaultReport};
 use crate::metrics::isolation::memory::{MemoryProbe, OwnerCheck, SharedBuffer};
 use crate::metrics::isolation::tenant::{self, Held};
 use crate::metrics::isolation::TenantShape;
-use crate::system::{ShapeRun, VerifyShape};
+use crate::system::{Launch, ShapeRun, VerifyShape};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -69,6 +69,15 @@ pub enum Request {
     Memory(MemoryRequest),
     /// cuMemGetInfo as this process sees it.
     MemInfo,
+    /// ENF SM probe: [`Request::Spin`]'s work, its kernels launched by `launch`.
+    SmProbe {
+        launch: Launch,
+        blocks_per_sm: u32,
+        block_us: f64,
+        batch_us: f64,
+        secs: f64,
+        device: DeviceFacts,
+    },
 }
 
 /// A serving child's answer.
@@ -256,6 +265,24 @@ fn handle(ctx: &Context, request: &Request, held: &mut Held) -> Result<Reply> {
         } => Reply::Checked(tenant::checked_spin(shape, secs, window_s)?),
         Request::Memory(ref memory) => {
             Reply::Memory(crate::metrics::enforcement::memory::probe(ctx, memory)?)
+        }
+        Request::SmProbe {
+            launch,
+            blocks_per_sm,
+            block_us,
+            batch_us,
+            secs,
+            ref device,
+        } => {
+            let shape = VerifyShape {
+                name: "enforcement",
+                blocks_per_sm,
+                block_us,
+            };
+            let kernels = crate::cuda::LaunchKernels::load()?;
+            Reply::Spin(crate::system::run_shape_via(
+                &kernels, device, &shape, secs, batch_us, launch,
+            )?)
         }
         Request::MemInfo => {
             let (free, total) = crate::cuda::mem_info()?;

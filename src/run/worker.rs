@@ -82,6 +82,7 @@ pub fn run_job(job: &Job) -> Result<()> {
         config: &job.config,
         device: &facts,
         selection: &selection,
+        quick: job.quick,
     })?;
     if let Some(record) = enforcement {
         write_json_atomic(&job.staging.join(ENFORCEMENT_FILE), &record)?;

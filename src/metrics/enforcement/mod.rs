@@ -12,9 +12,11 @@ mod verdict;
 use crate::baseline::{
     ConfigRecord, DeviceFacts, EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict,
 };
+use crate::cuda::LaunchApi;
 use crate::error::{io_at, Error, Result};
 use crate::metrics::Selection;
 use crate::run::child::{self, Child, Outcome, Reply, Request};
+use crate::system::{Launch, ShapeRun, BATCH_US, WINDOW};
 use env::Tamper;
 use memory::{MemPath, MemoryOutcome, MemoryRequest};
 use std::collections::BTreeMap;
@@ -30,15 +32,44 @@ const CHUNK_BYTES: u64 = 1 << 30;
 /// Longest a probe child may take (start, the probe, giving everything back).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// How a probe gets its memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a probe gets its memory or its SM time.
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum How {
     /// On `MemPath`, in a fresh child of the configuration.
     Path(MemPath),
     /// With cuMemAlloc, in a child whose environment the tenant changed, sharing the
     /// state file of a child of the configuration that runs meanwhile.
     Env(Tamper),
+    /// `fma_work` of this shape, in a fresh child of the configuration.
+    Sm(SmShape),
 }
+
+/// The work of an SM probe: a grid sized from the parent's native device facts
+/// (under MPS the tenant's own attribute shows only its partition).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SmShape {
+    launch: Launch,
+    blocks_per_sm: u32,
+    block_us: f64,
+    /// Long blocks are watched for minutes: a limiter may throttle only late.
+    watched: bool,
+}
+
+const fn sm(launch: Launch, blocks_per_sm: u32, block_us: f64, watched: bool) -> How {
+    How::Sm(SmShape {
+        launch,
+        blocks_per_sm,
+        block_us,
+        watched,
+    })
+}
+
+/// Seconds an SM probe runs: short shapes, and watched shapes under the
+/// configuration, in full and --quick runs; the native control of a watched shape
+/// runs only [`NATIVE_WATCH_SECS`], the native rate being steady.
+const SHORT_SECS: [f64; 2] = [5.0, 3.0];
+const WATCH_SECS: [f64; 2] = [120.0, 20.0];
+const NATIVE_WATCH_SECS: f64 = 5.0;
 
 /// One path probed.
 #[derive(Debug, Clone, Copy)]
@@ -156,7 +187,51 @@ const PROBES: &[Probe] = &[
         ProbeKind::Tamper,
         How::Path(MemPath::FullPath),
     ),
+    probe(
+        "ENF-017",
+        "cuLaunchKernel (short blocks)",
+        ProbeKind::Sm,
+        sm(KERNEL, 8, 100.0, false),
+    ),
+    probe(
+        "ENF-018",
+        "cuLaunchKernelEx",
+        ProbeKind::Sm,
+        sm(Launch::Api(LaunchApi::KernelEx), 8, 100.0, false),
+    ),
+    probe(
+        "ENF-019",
+        "cuLaunchCooperativeKernel",
+        ProbeKind::Sm,
+        sm(Launch::Api(LaunchApi::Cooperative), 1, 100.0, false),
+    ),
+    probe(
+        "ENF-020",
+        "CUDA graph (cuGraphLaunch)",
+        ProbeKind::Sm,
+        sm(Launch::Graph, 8, 100.0, false),
+    ),
+    probe(
+        "ENF-021",
+        "4 streams at once",
+        ProbeKind::Sm,
+        sm(Launch::Streams(4), 8, 100.0, false),
+    ),
+    probe(
+        "ENF-022",
+        "long blocks (1 ms, 1 per SM)",
+        ProbeKind::Sm,
+        sm(KERNEL, 1, 1000.0, true),
+    ),
+    probe(
+        "ENF-023",
+        "long blocks (10 ms, 1 per SM)",
+        ProbeKind::Sm,
+        sm(KERNEL, 1, 10000.0, true),
+    ),
 ];
+
+const KERNEL: Launch = Launch::Api(LaunchApi::Kernel);
 
 /// What the probes of one configuration need to know.
 pub struct EnforcementJob<'a> {
@@ -164,6 +239,7 @@ pub struct EnforcementJob<'a> {
     /// The device as the parent read it natively.
     pub device: &'a DeviceFacts,
     pub selection: &'a Selection,
+    pub quick: bool,
 }
 
 /// Runs every selected ENF probe; `None` where the selection holds none.
@@ -192,7 +268,10 @@ pub fn run(job: &EnforcementJob<'_>) -> Result<Option<EnforcementRecord>> {
     let mut entries = Vec::new();
     for probe in probes {
         eprintln!("{CATEGORY}/{}: {}", probe.id, probe.path);
-        entries.push(runner.memory_entry(probe, limit, &target));
+        entries.push(match probe.how {
+            How::Sm(shape) => runner.sm_entry(probe, shape, job),
+            How::Path(_) | How::Env(_) => runner.memory_entry(probe, limit, &target),
+        });
     }
     let (free, total) = runner.native_mem_info()?;
     Ok(Some(EnforcementRecord {
@@ -219,6 +298,7 @@ struct Runner<'a> {
 enum Answer {
     Ready,
     Memory(Box<MemoryOutcome>),
+    Spin(Box<ShapeRun>),
     /// It answered with an error.
     Failed(String),
     Crashed {
@@ -278,7 +358,7 @@ impl Runner<'_> {
     fn memory_entry(&mut self, probe: &Probe, limit: Option<u64>, target: &Target) -> ProbeEntry {
         let path = match probe.how {
             How::Path(path) => path,
-            How::Env(_) => MemPath::MemAlloc,
+            How::Env(_) | How::Sm(_) => MemPath::MemAlloc,
         };
         let request = Request::Memory(MemoryRequest {
             path,
@@ -295,8 +375,43 @@ impl Runner<'_> {
                 self.ask(&env, &request)
             }
             How::Env(tamper) => self.tampered(tamper, &request),
+            How::Sm(_) => unreachable!("SM probes have their own entry"),
         };
         entry(probe, limit, target, answer, &control)
+    }
+
+    /// Runs an SM probe natively, then under the configuration, and reads the
+    /// delivered share against the native rate.
+    fn sm_entry(&mut self, probe: &Probe, shape: SmShape, job: &EnforcementJob<'_>) -> ProbeEntry {
+        let mode = usize::from(job.quick);
+        let secs = if shape.watched {
+            WATCH_SECS[mode]
+        } else {
+            SHORT_SECS[mode]
+        };
+        let request = |secs: f64| Request::SmProbe {
+            launch: shape.launch,
+            blocks_per_sm: shape.blocks_per_sm,
+            block_us: shape.block_us,
+            batch_us: shape.block_us.max(BATCH_US),
+            secs,
+            device: job.device.clone(),
+        };
+        let native_secs = if shape.watched {
+            NATIVE_WATCH_SECS
+        } else {
+            secs
+        };
+        let control = self.ask(&env::native(), &request(native_secs));
+        let env = self.fresh_env();
+        let answer = self.ask(&env, &request(secs));
+        sm_entry(
+            probe,
+            shape.watched,
+            job.config.sm_limit_pct,
+            answer,
+            control,
+        )
     }
 
     /// A tamper child: a child of the configuration creates a fresh state file with
@@ -343,7 +458,7 @@ fn entry(
             entry.detail = verdict::memory_detail(target, &outcome);
             entry.status = outcome.status;
         }
-        other @ (Answer::Ready | Answer::Failed(_)) => {
+        other @ (Answer::Ready | Answer::Failed(_) | Answer::Spin(_)) => {
             let error = other.describe();
             entry.verdict = ProbeVerdict::Inconclusive {
                 why: format!("the probe failed: {error}"),
@@ -367,6 +482,86 @@ fn entry(
     entry
 }
 
+/// The matrix entry of an SM probe from what its child and its native control ran.
+fn sm_entry(
+    probe: &Probe,
+    watched: bool,
+    limit: Option<u32>,
+    answer: Answer,
+    control: Answer,
+) -> ProbeEntry {
+    let mut entry = ProbeEntry {
+        id: probe.id.to_string(),
+        path: probe.path.to_string(),
+        kind: probe.kind,
+        verdict: ProbeVerdict::Enforced,
+        figure: None,
+        unit: "%".into(),
+        limit: limit.map(f64::from),
+        control: None,
+        status: "CUDA_SUCCESS".into(),
+        detail: String::new(),
+    };
+    let native = match control {
+        Answer::Spin(run) => run,
+        other => {
+            entry.verdict = native_failed(&other.describe());
+            entry.status = "not compared".into();
+            entry.detail = format!("native control: {}", other.describe());
+            return entry;
+        }
+    };
+    entry.control = Some(100.0);
+    match answer {
+        Answer::Spin(run) => {
+            let share = 100.0 * run.kernels_per_s / native.kernels_per_s;
+            entry.verdict = verdict::sm_verdict(limit, share);
+            entry.figure = Some(share);
+            let mut detail = format!(
+                "{:.1} kernels/s of {} blocks, natively {:.1} kernels/s",
+                run.kernels_per_s, run.blocks, native.kernels_per_s
+            );
+            if let (true, Some(limit)) = (watched, limit) {
+                let window_s = WINDOW.as_secs_f64();
+                let watched_s = run.windows.len() as f64 * window_s;
+                detail += &match verdict::first_throttled(
+                    &run.windows,
+                    native.kernels_per_s,
+                    limit,
+                    window_s,
+                ) {
+                    Some(at) => {
+                        format!("; first throttled window at {at:.1} s of {watched_s:.0} s")
+                    }
+                    None => format!("; no window throttled in {watched_s:.0} s"),
+                };
+            }
+            entry.detail = detail;
+        }
+        Answer::Crashed {
+            signal,
+            timed_out,
+            status,
+        } => {
+            entry.verdict = ProbeVerdict::Crashed { signal, timed_out };
+            entry.detail = format!("the probe child {status}");
+            entry.status = status;
+        }
+        other => {
+            entry.verdict = ProbeVerdict::RefusedUnlikeNative;
+            entry.status = "failed".into();
+            entry.detail = other.describe();
+        }
+    }
+    entry
+}
+
+fn native_failed(what: &str) -> ProbeVerdict {
+    ProbeVerdict::Inconclusive {
+        why: format!("the native control failed: {what}"),
+    }
+}
+
 /// The child's next reply within `timeout`, or how it ended.
 fn answer(child: &mut Child, timeout: Duration) -> Answer {
     read(child.outcome(timeout), timeout)
@@ -376,6 +571,7 @@ fn read(outcome: Outcome, timeout: Duration) -> Answer {
     match outcome {
         Outcome::Replied(Reply::Memory(outcome)) => Answer::Memory(Box::new(outcome)),
         Outcome::Replied(Reply::Ready) => Answer::Ready,
+        Outcome::Replied(Reply::Spin(run)) => Answer::Spin(Box::new(run)),
         Outcome::Replied(Reply::Failed { error }) => Answer::Failed(error),
         Outcome::Replied(other) => Answer::Failed(other.unexpected().to_string()),
         Outcome::Died { signal, status } => Answer::Crashed {
@@ -399,6 +595,7 @@ impl Answer {
         match self {
             Self::Ready => "only said it was ready".into(),
             Self::Memory(outcome) => format!("reported {outcome:?}"),
+            Self::Spin(run) => format!("ran {run:?}"),
             Self::Failed(error) => error.clone(),
             Self::Crashed { status, .. } => status.clone(),
         }
@@ -471,5 +668,56 @@ mod tests {
             "{e:?}"
         );
         assert!(e.detail.contains("native control: not run"), "{}", e.detail);
+    }
+
+    fn run(kernels_per_s: f64, windows: Vec<f64>) -> Answer {
+        Answer::Spin(Box::new(ShapeRun {
+            shape: "enforcement".into(),
+            blocks: 132,
+            block_us: 1000.0,
+            kernels_per_s,
+            windows,
+            kernel_us_p50: 0.0,
+            kernel_us_p99: 0.0,
+            fp32_peak_fraction: None,
+        }))
+    }
+
+    #[test]
+    fn an_sm_probe_is_read_as_a_share_of_its_native_rate() {
+        let long = PROBES.iter().find(|p| p.id == "ENF-022").unwrap();
+        let e = sm_entry(
+            long,
+            true,
+            Some(50),
+            run(90.0, vec![100.0, 100.0, 40.0]),
+            run(100.0, vec![]),
+        );
+        assert_eq!(e.verdict, ProbeVerdict::Bypassed { excess: 40.0 });
+        assert_eq!(e.figure, Some(90.0));
+        assert!(
+            e.detail.contains("first throttled window at 1.5 s"),
+            "{}",
+            e.detail
+        );
+        let e = sm_entry(
+            long,
+            true,
+            Some(50),
+            run(52.0, vec![52.0]),
+            run(100.0, vec![]),
+        );
+        assert_eq!(e.verdict, ProbeVerdict::Enforced);
+        let refused = Answer::Failed("cuLaunchCooperativeKernel failed".into());
+        let e = sm_entry(long, false, Some(50), refused, run(100.0, vec![]));
+        assert_eq!(e.verdict, ProbeVerdict::RefusedUnlikeNative);
+        let e = sm_entry(
+            long,
+            false,
+            Some(50),
+            run(50.0, vec![]),
+            Answer::Failed("no".into()),
+        );
+        assert!(matches!(e.verdict, ProbeVerdict::Inconclusive { .. }));
     }
 }

@@ -103,6 +103,41 @@ pub fn memory_verdict(
     }
 }
 
+/// Points of share above the limit that still count as enforced: windowed rates
+/// wobble by a few points, and a limiter is judged by what it lets through.
+pub const SM_SLACK_PCT: f64 = 10.0;
+
+/// An SM probe's verdict from the delivered share (% of the same work natively):
+/// above limit + 10 points -> bypassed by share - limit; no SM limit -> not
+/// applicable; else enforced. A failed control is read before this.
+pub fn sm_verdict(limit_pct: Option<u32>, share_pct: f64) -> ProbeVerdict {
+    match limit_pct {
+        None => ProbeVerdict::NotApplicable {
+            why: "no SM limit configured".into(),
+        },
+        Some(limit) if share_pct > f64::from(limit) + SM_SLACK_PCT => ProbeVerdict::Bypassed {
+            excess: share_pct - f64::from(limit),
+        },
+        Some(_) => ProbeVerdict::Enforced,
+    }
+}
+
+/// Seconds from the start of a watched run to the end of the first window whose
+/// rate was within the limit (+ the slack) of the native rate: a limiter that
+/// throttles late shows here, not in the mean. `None` where no window was.
+pub fn first_throttled(
+    windows: &[f64],
+    native_rate: f64,
+    limit_pct: u32,
+    window_s: f64,
+) -> Option<f64> {
+    let bound = native_rate * (f64::from(limit_pct) + SM_SLACK_PCT) / 100.0;
+    windows
+        .iter()
+        .position(|&rate| rate <= bound)
+        .map(|i| (i + 1) as f64 * window_s)
+}
+
 fn native_failed(what: &str) -> ProbeVerdict {
     ProbeVerdict::Inconclusive {
         why: format!("the native control failed: {what}"),
@@ -268,6 +303,26 @@ mod tests {
             ),
             ProbeVerdict::Bypassed { .. }
         ));
+    }
+
+    #[test]
+    fn a_share_above_the_limit_plus_10_points_is_a_bypass() {
+        assert_eq!(sm_verdict(Some(50), 58.0), ProbeVerdict::Enforced);
+        assert_eq!(
+            sm_verdict(Some(50), 95.0),
+            ProbeVerdict::Bypassed { excess: 45.0 }
+        );
+        assert!(matches!(
+            sm_verdict(None, 100.0),
+            ProbeVerdict::NotApplicable { .. }
+        ));
+    }
+
+    #[test]
+    fn a_late_throttle_is_timed_from_its_first_window() {
+        let windows = [100.0, 99.0, 98.0, 30.0, 25.0];
+        assert_eq!(first_throttled(&windows, 100.0, 25, 0.5), Some(2.0));
+        assert_eq!(first_throttled(&windows[..3], 100.0, 25, 0.5), None);
     }
 
     #[test]
