@@ -270,7 +270,10 @@ pub fn run(job: &EnforcementJob<'_>) -> Result<Option<EnforcementRecord>> {
         eprintln!("{CATEGORY}/{}: {}", probe.id, probe.path);
         entries.push(match probe.how {
             How::Sm(shape) => runner.sm_entry(probe, shape, job),
-            How::Path(_) | How::Env(_) => runner.memory_entry(probe, limit, &target),
+            How::Path(path) => runner.memory_entry(probe, path, None, limit, &target),
+            How::Env(tamper) => {
+                runner.memory_entry(probe, MemPath::MemAlloc, Some(tamper), limit, &target)
+            }
         });
     }
     let (free, total) = runner.native_mem_info()?;
@@ -353,13 +356,16 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs `probe` under the configuration and natively, and reads one against the
-    /// other.
-    fn memory_entry(&mut self, probe: &Probe, limit: Option<u64>, target: &Target) -> ProbeEntry {
-        let path = match probe.how {
-            How::Path(path) => path,
-            How::Env(_) | How::Sm(_) => MemPath::MemAlloc,
-        };
+    /// Runs a memory probe on `path` natively, then in a fresh child of the
+    /// configuration, or in one changed by `tamper`, and reads one against the other.
+    fn memory_entry(
+        &mut self,
+        probe: &Probe,
+        path: MemPath,
+        tamper: Option<Tamper>,
+        limit: Option<u64>,
+        target: &Target,
+    ) -> ProbeEntry {
         let request = Request::Memory(MemoryRequest {
             path,
             target: target.bytes,
@@ -369,13 +375,12 @@ impl Runner<'_> {
             Answer::Memory(outcome) => Control::Reported(*outcome),
             other => Control::Failed(other.describe()),
         };
-        let answer = match probe.how {
-            How::Path(_) => {
+        let answer = match tamper {
+            None => {
                 let env = self.fresh_env();
                 self.ask(&env, &request)
             }
-            How::Env(tamper) => self.tampered(tamper, &request),
-            How::Sm(_) => unreachable!("SM probes have their own entry"),
+            Some(tamper) => self.tampered(tamper, &request),
         };
         entry(probe, limit, target, answer, &control)
     }
