@@ -133,14 +133,13 @@ pub fn probe(ctx: &Context, request: &MemoryRequest) -> Result<MemoryOutcome> {
         stream.synchronize()?;
         Ok(if wrote { chunk.bytes() as u64 } else { 0 })
     };
-    let small_refused = alloc(SMALL_BYTES as usize)
-        .and_then(|chunk| {
-            written(&chunk)?;
-            chunk.free()?;
-            cuda::synchronize()
-        })
-        .err()
-        .map(|e| status_of(&e));
+    // A refused free (HAMi-core answers -1 for some stream-ordered memory) is no
+    // refused allocation: it goes with the other frees' status.
+    let (small_refused, small_release) =
+        match alloc(SMALL_BYTES as usize).and_then(|chunk| written(&chunk).map(|_| chunk)) {
+            Ok(chunk) => (None, chunk.free().and_then(|()| cuda::synchronize()).err()),
+            Err(e) => (Some(status_of(&e)), None),
+        };
     let mut chunks = Vec::new();
     let (mut obtained, mut wrote) = (0u64, 0u64);
     let mut status = "CUDA_SUCCESS".to_string();
@@ -169,7 +168,7 @@ pub fn probe(ctx: &Context, request: &MemoryRequest) -> Result<MemoryOutcome> {
     let release = |chunks: Vec<Chunk>| -> Option<String> {
         let first = chunks.into_iter().find_map(|c| c.free().err());
         let synced = cuda::synchronize().err();
-        first.or(synced).map(|e| status_of(&e))
+        small_release.or(first).or(synced).map(|e| status_of(&e))
     };
     let outcome = held.observe(move || release(chunks))?;
     drop(pool);
