@@ -621,6 +621,7 @@ fn every_enforcement_launch_path_runs_the_sm_work_natively() -> TestResult {
     for launch in [
         Launch::Api(LaunchApi::KernelEx),
         Launch::Api(LaunchApi::Cooperative),
+        Launch::Api(LaunchApi::ProcAddress),
         Launch::Graph,
         Launch::Streams(4),
     ] {

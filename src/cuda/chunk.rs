@@ -418,29 +418,7 @@ pub struct EntryPoint {
 impl EntryPoint {
     /// cuMemAlloc as cuGetProcAddress returns it for the driver's own CUDA version.
     pub fn proc_address() -> Result<Self> {
-        let version = super::raw_driver_version()?;
-        let (mut pfn, mut status) = (
-            std::ptr::null_mut(),
-            sys::CUdriverProcAddressQueryResult::CU_GET_PROC_ADDRESS_SUCCESS,
-        );
-        // SAFETY: the symbol is NUL-terminated; writes a pointer and a status.
-        check(
-            unsafe {
-                sys::cuGetProcAddress_v2(
-                    c"cuMemAlloc".as_ptr(),
-                    &mut pfn,
-                    version,
-                    sys::CUdriverProcAddress_flags::CU_GET_PROC_ADDRESS_DEFAULT as u64,
-                    &mut status,
-                )
-            },
-            "cuGetProcAddress",
-        )?;
-        if pfn.is_null() {
-            return Err(Error::Invalid(format!(
-                "cuGetProcAddress(cuMemAlloc) gave no pointer ({status:?})"
-            )));
-        }
+        let pfn = proc_address(c"cuMemAlloc")?;
         Ok(Self {
             // SAFETY: cuGetProcAddress returned cuMemAlloc of this CUDA version, whose
             // signature is cuMemAlloc_v2's.
@@ -473,6 +451,37 @@ impl EntryPoint {
             path,
         )))
     }
+}
+
+/// The entry point `symbol` as cuGetProcAddress returns it for the driver's own CUDA
+/// version: the route the runtime takes to the driver, which an interposer must hook
+/// separately from dlsym.
+pub(crate) fn proc_address(symbol: &std::ffi::CStr) -> Result<*mut c_void> {
+    let version = super::raw_driver_version()?;
+    let (mut pfn, mut status) = (
+        std::ptr::null_mut(),
+        sys::CUdriverProcAddressQueryResult::CU_GET_PROC_ADDRESS_SUCCESS,
+    );
+    // SAFETY: the symbol is NUL-terminated; writes a pointer and a status.
+    check(
+        unsafe {
+            sys::cuGetProcAddress_v2(
+                symbol.as_ptr(),
+                &mut pfn,
+                version,
+                sys::CUdriverProcAddress_flags::CU_GET_PROC_ADDRESS_DEFAULT as u64,
+                &mut status,
+            )
+        },
+        "cuGetProcAddress",
+    )?;
+    if pfn.is_null() {
+        return Err(Error::Invalid(format!(
+            "cuGetProcAddress({}) gave no pointer ({status:?})",
+            symbol.to_string_lossy()
+        )));
+    }
+    Ok(pfn)
 }
 
 /// The first mapped file whose name is libcuda.so (any version) in a /proc/<pid>/maps

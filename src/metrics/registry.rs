@@ -395,6 +395,15 @@ pub const METRICS: &[MetricInfo] = &[
         ns_per_unit: 1.0,
         method: "as ENF-022 with 10 ms blocks; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
     },
+    MetricInfo {
+        id: "ENF-024",
+        name: "cuLaunchKernel from cuGetProcAddress",
+        category: "enforcement",
+        unit: "%",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "as ENF-017, cuLaunchKernel called through the pointer cuGetProcAddress returns; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+    },
 ];
 
 /// Looks up a metric by id (case-insensitive).

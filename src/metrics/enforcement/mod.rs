@@ -229,6 +229,12 @@ const PROBES: &[Probe] = &[
         ProbeKind::Sm,
         sm(KERNEL, 1, 10000.0, true),
     ),
+    probe(
+        "ENF-024",
+        "cuGetProcAddress(cuLaunchKernel)",
+        ProbeKind::Tamper,
+        sm(Launch::Api(LaunchApi::ProcAddress), 8, 100.0, false),
+    ),
 ];
 
 const KERNEL: Launch = Launch::Api(LaunchApi::Kernel);
