@@ -423,7 +423,15 @@ impl Child {
                 let _ = self.process.wait();
                 Outcome::TimedOut
             }
-            Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => match self.process.wait() {
+            Ok(Err(e)) => {
+                let _ = self.process.kill();
+                let _ = self.process.wait();
+                Outcome::Died {
+                    signal: None,
+                    status: format!("its stdout failed ({e}), so it was killed"),
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => match self.process.wait() {
                 Ok(status) => Outcome::Died {
                     signal: std::os::unix::process::ExitStatusExt::signal(&status),
                     status: status.to_string(),
