@@ -23,3 +23,6 @@ pub const RANDOM: &str = include_str!(concat!(env!("OUT_DIR"), "/random.ptx"));
 
 /// kernels/isolation.cu: `copy_words`, `write_word`.
 pub const ISOLATION: &str = include_str!(concat!(env!("OUT_DIR"), "/isolation.ptx"));
+
+/// kernels/enforcement.cu: `heap_take`, `heap_give`.
+pub const ENFORCEMENT: &str = include_str!(concat!(env!("OUT_DIR"), "/enforcement.ptx"));

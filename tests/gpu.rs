@@ -549,3 +549,88 @@ fn llm_metrics_end_to_end_stay_within_the_chip() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn every_enforcement_memory_path_takes_writes_and_gives_back_its_target_natively() -> TestResult {
+    use gpu_virt_bench::metrics::enforcement::memory::{self, MemPath, MemoryRequest};
+    let _gpu = gpu()?;
+    let ctx = Context::primary(0)?;
+    let target = 512 << 20;
+    for path in [
+        MemPath::MemAlloc,
+        MemPath::Runtime,
+        MemPath::Pitch,
+        MemPath::Managed,
+        MemPath::Mapped,
+        MemPath::StreamOrdered,
+        MemPath::OwnPool,
+        MemPath::Array2d,
+        MemPath::Array3d,
+        MemPath::GraphNode,
+        MemPath::DeviceHeap,
+        MemPath::ProcAddress,
+        MemPath::FullPath,
+    ] {
+        let (free_before, _) = cuda::mem_info()?;
+        let request = MemoryRequest {
+            path,
+            target,
+            chunk: 256 << 20,
+        };
+        let outcome = memory::probe(&ctx, &request)?;
+        if let Some(why) = &outcome.absent {
+            println!("{path:?}: absent here ({why})");
+            continue;
+        }
+        assert_eq!(outcome.small_refused, None, "{path:?}: {outcome:?}");
+        assert!(outcome.obtained >= target, "{path:?}: {outcome:?}");
+        assert_eq!(outcome.release, None, "{path:?}: {outcome:?}");
+        let (free_after, _) = cuda::mem_info()?;
+        assert!(
+            free_after + (64 << 20) >= free_before || path == MemPath::DeviceHeap,
+            "{path:?} left {} MiB behind",
+            (free_before - free_after) >> 20
+        );
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn every_enforcement_launch_path_runs_the_sm_work_natively() -> TestResult {
+    use gpu_virt_bench::cuda::LaunchApi;
+    use gpu_virt_bench::system::{run_shape_via, Launch, VerifyShape, BATCH_US};
+    let _gpu = gpu()?;
+    let ctx = Context::primary(0)?;
+    let facts = system::device_facts(&ctx.device())?;
+    let kernels = LaunchKernels::load()?;
+    let shape = VerifyShape {
+        name: "enforcement",
+        blocks_per_sm: 1,
+        block_us: 100.0,
+    };
+    let plain = run_shape_via(
+        &kernels,
+        &facts,
+        &shape,
+        1.0,
+        BATCH_US,
+        Launch::Api(LaunchApi::Kernel),
+    )?;
+    for launch in [
+        Launch::Api(LaunchApi::KernelEx),
+        Launch::Api(LaunchApi::Cooperative),
+        Launch::Api(LaunchApi::ProcAddress),
+        Launch::Graph,
+        Launch::Streams(4),
+    ] {
+        let run = run_shape_via(&kernels, &facts, &shape, 1.0, BATCH_US, launch)?;
+        let ratio = run.kernels_per_s / plain.kernels_per_s;
+        assert!(
+            (0.7..1.3).contains(&ratio),
+            "{launch:?}: {ratio:.2} of cuLaunchKernel's rate"
+        );
+    }
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! metrics see safe types whose every call is checked and named in its error.
 
 mod blas;
+mod chunk;
 mod context;
 mod event;
 mod graph;
@@ -14,18 +15,19 @@ mod pool;
 mod stream;
 
 pub use blas::Cublas;
+pub use chunk::{libcuda_path, set_heap_limit, Chunk, EntryPoint, Runtime};
 pub use context::{Context, Device};
 pub use event::Event;
 pub use graph::GraphExec;
 pub use hooked::{HookedCall, HookedCalls};
 pub use ipc::{IpcHandle, IpcMapping};
 pub use launchers::{
-    AttentionKernels, AttnShape, DecodeKernels, GemmKernels, IsolationKernels, LaunchKernels,
-    PipelineKernels, Precision, RandomKernels, FLASH_BLOCK_M, FMA_CHAINS, GEMV_KERNELS,
-    GEMV_MAX_BATCH,
+    AttentionKernels, AttnShape, DecodeKernels, GemmKernels, HeapKernels, IsolationKernels,
+    LaunchKernels, PipelineKernels, Precision, RandomKernels, FLASH_BLOCK_M, FMA_CHAINS,
+    GEMV_KERNELS, GEMV_MAX_BATCH,
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
-pub use module::{Function, Module};
+pub use module::{Function, LaunchApi, Module};
 pub use pool::{MemPool, PoolAlloc};
 pub use stream::Stream;
 

@@ -1,8 +1,9 @@
-use super::{check, Stream};
+use super::{check, check_raw, Stream};
 use crate::error::{Error, Result};
 use cudarc::driver::sys;
 use std::ffi::{c_void, CString};
 use std::rc::Rc;
+use std::sync::OnceLock;
 
 /// A loaded PTX module; unloaded when it and every [`Function`] taken from it are gone.
 #[derive(Clone)]
@@ -59,6 +60,50 @@ impl Drop for Loaded {
         // SAFETY: raw was loaded by cuModuleLoadData and is unloaded once.
         let _ = unsafe { sys::cuModuleUnload(self.raw) };
     }
+}
+
+/// The driver entry point a kernel launch goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LaunchApi {
+    Kernel,
+    KernelEx,
+    /// All blocks co-resident: the grid must fit on the device at once.
+    Cooperative,
+    /// cuLaunchKernel called through the pointer cuGetProcAddress returns, as a
+    /// tenant could to step around an interposer's hook of dlsym.
+    ProcAddress,
+}
+
+/// cuLaunchKernel's C signature with the status as a plain int (an interposer's
+/// function may answer values no CUresult holds).
+type LaunchKernelFn = unsafe extern "C" fn(
+    sys::CUfunction,
+    u32,
+    u32,
+    u32,
+    u32,
+    u32,
+    u32,
+    u32,
+    sys::CUstream,
+    *mut *mut c_void,
+    *mut *mut c_void,
+) -> i32;
+
+/// cuLaunchKernel from cuGetProcAddress, looked up once per process: a lookup per
+/// launch would be timed with every kernel.
+fn launch_kernel_by_proc_address() -> Result<LaunchKernelFn> {
+    static LAUNCH: OnceLock<std::result::Result<LaunchKernelFn, String>> = OnceLock::new();
+    LAUNCH
+        .get_or_init(|| {
+            super::chunk::proc_address(c"cuLaunchKernel")
+                // SAFETY: cuGetProcAddress returned cuLaunchKernel, of this signature.
+                .map(|pfn| unsafe { std::mem::transmute::<*mut c_void, LaunchKernelFn>(pfn) })
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(Error::Invalid)
 }
 
 /// A kernel of a loaded module; it keeps its module loaded.
@@ -119,6 +164,78 @@ impl Function {
             ),
             "cuLaunchKernel",
         )
+    }
+
+    /// [`Function::launch`] through the entry point `api`: an interposer that hooks
+    /// cuLaunchKernel may not hook cuLaunchKernelEx or cuLaunchCooperativeKernel.
+    ///
+    /// # Safety
+    /// As for [`Function::launch`].
+    pub unsafe fn launch_via(
+        &self,
+        api: LaunchApi,
+        grid: u32,
+        block: u32,
+        stream: &Stream,
+        params: &mut [*mut c_void],
+    ) -> Result<()> {
+        match api {
+            LaunchApi::Kernel => self.launch(grid, block, 0, stream, params),
+            LaunchApi::KernelEx => {
+                let config = sys::CUlaunchConfig {
+                    gridDimX: grid,
+                    gridDimY: 1,
+                    gridDimZ: 1,
+                    blockDimX: block,
+                    blockDimY: 1,
+                    blockDimZ: 1,
+                    sharedMemBytes: 0,
+                    hStream: stream.raw(),
+                    attrs: std::ptr::null_mut(),
+                    numAttrs: 0,
+                };
+                check(
+                    sys::cuLaunchKernelEx(
+                        &config,
+                        self.raw,
+                        params.as_mut_ptr(),
+                        std::ptr::null_mut(),
+                    ),
+                    "cuLaunchKernelEx",
+                )
+            }
+            LaunchApi::ProcAddress => check_raw(
+                launch_kernel_by_proc_address()?(
+                    self.raw,
+                    grid,
+                    1,
+                    1,
+                    block,
+                    1,
+                    1,
+                    0,
+                    stream.raw(),
+                    params.as_mut_ptr(),
+                    std::ptr::null_mut(),
+                ),
+                "cuLaunchKernel (from cuGetProcAddress)",
+            ),
+            LaunchApi::Cooperative => check(
+                sys::cuLaunchCooperativeKernel(
+                    self.raw,
+                    grid,
+                    1,
+                    1,
+                    block,
+                    1,
+                    1,
+                    0,
+                    stream.raw(),
+                    params.as_mut_ptr(),
+                ),
+                "cuLaunchCooperativeKernel",
+            ),
+        }
     }
 
     /// Lets launches ask for `bytes` of dynamic shared memory: above 48 KiB the driver

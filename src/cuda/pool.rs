@@ -74,6 +74,12 @@ impl PoolAlloc {
         self.ptr
     }
 
+    /// Gives up the handle: the caller now owns the stream-ordered free (a
+    /// [`super::Chunk`] of the ENF probes).
+    pub(crate) fn into_raw(self) -> sys::CUdeviceptr {
+        self.ptr
+    }
+
     /// Returns the memory to its pool in stream order on `stream`. The status is
     /// read as a plain integer: HAMi-core's hook answers -1, which is no CUresult,
     /// for pool memory it did not allocate itself, and the typed binding cannot
@@ -89,7 +95,7 @@ impl PoolAlloc {
 /// per free would be timed with every pool pair of LLM-005.
 type FreeAsync = unsafe extern "C" fn(sys::CUdeviceptr, sys::CUstream) -> i32;
 
-fn free_async() -> Result<FreeAsync> {
+pub(crate) fn free_async() -> Result<FreeAsync> {
     static FREE: OnceLock<std::result::Result<FreeAsync, String>> = OnceLock::new();
     FREE.get_or_init(|| {
         // SAFETY: the driver library is loaded (a context exists); the symbol has

@@ -2,6 +2,7 @@
 //! closure that [`bench_variant`] warms up untimed, then hands to Criterion, which
 //! samples it while every timed call also goes into a per-call histogram.
 
+pub mod enforcement;
 mod env;
 pub mod isolation;
 mod llm;

@@ -7,14 +7,16 @@
 use crate::baseline::DeviceFacts;
 use crate::cuda::{Context, DeviceBuffer, IpcHandle};
 use crate::error::{Error, Result};
+use crate::metrics::enforcement::memory::{MemoryOutcome, MemoryRequest};
 use crate::metrics::isolation::fault::{CheckedRun, FaultReport};
 use crate::metrics::isolation::memory::{MemoryProbe, OwnerCheck, SharedBuffer};
 use crate::metrics::isolation::tenant::{self, Held};
 use crate::metrics::isolation::TenantShape;
-use crate::system::{ShapeRun, VerifyShape};
+use crate::system::{Launch, ShapeRun, VerifyShape};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -63,6 +65,19 @@ pub enum Request {
         secs: f64,
         window_s: f64,
     },
+    /// ENF memory probe: hold memory on one path, then give it all back.
+    Memory(MemoryRequest),
+    /// cuMemGetInfo as this process sees it.
+    MemInfo,
+    /// ENF SM probe: [`Request::Spin`]'s work, its kernels launched by `launch`.
+    SmProbe {
+        launch: Launch,
+        blocks_per_sm: u32,
+        block_us: f64,
+        batch_us: f64,
+        secs: f64,
+        device: DeviceFacts,
+    },
 }
 
 /// A serving child's answer.
@@ -79,6 +94,8 @@ pub enum Reply {
     OwnerChecked(OwnerCheck),
     Faulted(FaultReport),
     Checked(CheckedRun),
+    Memory(MemoryOutcome),
+    MemInfo { free: u64, total: u64 },
     Failed { error: String },
 }
 
@@ -169,14 +186,14 @@ fn process_cpu_time() -> Duration {
 }
 
 fn serve() -> Result<()> {
-    let _ctx = Context::primary(0)?;
+    let ctx = Context::primary(0)?;
     let mut held = Held::default();
     emit(&Reply::Ready)?;
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(crate::error::io_at("stdin"))?;
         let request: Request =
             serde_json::from_str(&line).map_err(|e| Error::Invalid(format!("request: {e}")))?;
-        let reply = match handle(&request, &mut held) {
+        let reply = match handle(&ctx, &request, &mut held) {
             Ok(reply) => reply,
             Err(e) => Reply::Failed {
                 error: e.to_string(),
@@ -187,7 +204,7 @@ fn serve() -> Result<()> {
     Ok(())
 }
 
-fn handle(request: &Request, held: &mut Held) -> Result<Reply> {
+fn handle(ctx: &Context, request: &Request, held: &mut Held) -> Result<Reply> {
     Ok(match *request {
         Request::AllocFree { bytes, pairs: n } => {
             let mut total = Duration::ZERO;
@@ -246,6 +263,31 @@ fn handle(request: &Request, held: &mut Held) -> Result<Reply> {
             secs,
             window_s,
         } => Reply::Checked(tenant::checked_spin(shape, secs, window_s)?),
+        Request::Memory(ref memory) => {
+            Reply::Memory(crate::metrics::enforcement::memory::probe(ctx, memory)?)
+        }
+        Request::SmProbe {
+            launch,
+            blocks_per_sm,
+            block_us,
+            batch_us,
+            secs,
+            ref device,
+        } => {
+            let shape = VerifyShape {
+                name: "enforcement",
+                blocks_per_sm,
+                block_us,
+            };
+            let kernels = crate::cuda::LaunchKernels::load()?;
+            Reply::Spin(crate::system::run_shape_via(
+                &kernels, device, &shape, secs, batch_us, launch,
+            )?)
+        }
+        Request::MemInfo => {
+            let (free, total) = crate::cuda::mem_info()?;
+            Reply::MemInfo { free, total }
+        }
     })
 }
 
@@ -275,6 +317,45 @@ fn fill_memory(chunk_mib: u64) -> Result<MemoryFill> {
     }
 }
 
+/// How a request to a child ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Replied(Reply),
+    /// The child exited or was killed by a signal without answering.
+    Died {
+        signal: Option<i32>,
+        status: String,
+    },
+    /// It did not answer in time and was killed.
+    TimedOut,
+}
+
+/// The command line of a child in `role`: this process's environment, or, given
+/// `env`, a configuration's own: every interposer variable of this process (the
+/// preload included) removed, then `env`'s set.
+fn command(exe: &Path, role: &str, env: Option<&BTreeMap<String, String>>) -> Command {
+    let mut command = Command::new(exe);
+    if let Some(env) = env {
+        super::clear_interposer_env(&mut command);
+        command.envs(env);
+    }
+    command
+        .env(CHILD_VAR, role)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    command
+}
+
+/// Whether process `pid` still runs (a zombie or a missing /proc entry does not).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X')
+    })
+}
+
 /// A running child, killed and reaped on drop.
 pub struct Child {
     process: std::process::Child,
@@ -297,16 +378,7 @@ impl Child {
     /// interposer variables of this process are removed and `env`'s are set.
     pub fn spawn_with(role: &'static str, env: Option<&BTreeMap<String, String>>) -> Result<Self> {
         let exe = std::env::current_exe().map_err(crate::error::io_at("current executable"))?;
-        let mut command = Command::new(exe);
-        if let Some(env) = env {
-            super::clear_interposer_env(&mut command);
-            command.envs(env);
-        }
-        let mut process = command
-            .env(CHILD_VAR, role)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+        let mut process = command(&exe, role, env)
             .spawn()
             .map_err(crate::error::io_at("child process"))?;
         let stdin = process.stdin.take().expect("piped stdin");
@@ -325,6 +397,49 @@ impl Child {
             lines,
             role,
         })
+    }
+
+    /// The child's process id, to check after the fact that it is gone.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// The next reply, or how the child ended instead: for a caller that reports a
+    /// child's death as a result (an ENF probe that crashed) rather than an error.
+    /// A child past `timeout` is killed first.
+    pub fn outcome(&mut self, timeout: Duration) -> Outcome {
+        match self.lines.recv_timeout(timeout) {
+            Ok(Ok(line)) => {
+                Outcome::Replied(
+                    serde_json::from_str(&line).unwrap_or_else(|e| Reply::Failed {
+                        error: format!("an unreadable reply ({e}): {line}"),
+                    }),
+                )
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = self.process.kill();
+                let _ = self.process.wait();
+                Outcome::TimedOut
+            }
+            Ok(Err(e)) => {
+                let _ = self.process.kill();
+                let _ = self.process.wait();
+                Outcome::Died {
+                    signal: None,
+                    status: format!("its stdout failed ({e}), so it was killed"),
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => match self.process.wait() {
+                Ok(status) => Outcome::Died {
+                    signal: std::os::unix::process::ExitStatusExt::signal(&status),
+                    status: status.to_string(),
+                },
+                Err(e) => Outcome::Died {
+                    signal: None,
+                    status: e.to_string(),
+                },
+            },
+        }
     }
 
     pub fn send(&mut self, request: &Request) -> Result<()> {
@@ -411,4 +526,48 @@ pub fn broadcast(
         child.send(request)?;
     }
     children.iter_mut().map(|c| c.reply(timeout)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    fn envs(command: &Command) -> BTreeMap<String, Option<String>> {
+        command
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_configuration_child_drops_the_parents_interposer_and_sets_its_own() {
+        let native = command(Path::new("/bin/true"), "serve", Some(&BTreeMap::new()));
+        let seen = envs(&native);
+        for var in super::super::INTERPOSER_VARS {
+            assert_eq!(seen.get(var), Some(&None), "{var} is removed");
+        }
+        assert_eq!(seen[CHILD_VAR].as_deref(), Some("serve"));
+        let own = BTreeMap::from([("LD_PRELOAD".to_string(), "/x/libvgpu.so".to_string())]);
+        let seen = envs(&command(Path::new("/bin/true"), "serve", Some(&own)));
+        assert_eq!(seen["LD_PRELOAD"].as_deref(), Some("/x/libvgpu.so"));
+        let inherit = command(Path::new("/bin/true"), "serve", None);
+        assert!(!inherit
+            .get_envs()
+            .any(|(k, _)| k == OsStr::new("LD_PRELOAD")));
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_finished_one_is_not() {
+        assert!(alive(std::process::id()));
+        let mut done = Command::new("true").spawn().unwrap();
+        let pid = done.id();
+        done.wait().unwrap();
+        assert!(!alive(pid));
+    }
 }

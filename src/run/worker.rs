@@ -1,8 +1,10 @@
-//! What runs inside a configuration's own process: verify, then measure, then write
-//! the baseline files into the staging folder the parent gave it.
+//! What runs inside a configuration's own process: verify, then measure, then run the
+//! enforcement probes (each in a child of its own), then write the baseline files into
+//! the staging folder the parent gave it.
 
 use crate::baseline::{
-    write_json_atomic, ConfigRecord, DeviceFacts, RunRecord, RUN_FILE, SUMMARY_FILE,
+    write_json_atomic, ConfigRecord, DeviceFacts, RunRecord, ENFORCEMENT_FILE, RUN_FILE,
+    SUMMARY_FILE,
 };
 use crate::cuda::Context;
 use crate::error::{Error, Result};
@@ -76,6 +78,15 @@ pub fn run_job(job: &Job) -> Result<()> {
     let measured = metrics::run_benches(&mut criterion, &env, &selection, &ctx)?;
     let summary = metrics::summarize(&env, &measured)?;
     write_json_atomic(&job.staging.join(SUMMARY_FILE), &summary)?;
+    let enforcement = metrics::enforcement::run(&metrics::enforcement::EnforcementJob {
+        config: &job.config,
+        device: &facts,
+        selection: &selection,
+        quick: job.quick,
+    })?;
+    if let Some(record) = enforcement {
+        write_json_atomic(&job.staging.join(ENFORCEMENT_FILE), &record)?;
+    }
     let interposer = verification
         .interposer_path
         .as_deref()

@@ -10,8 +10,8 @@ pub use gemm_load::{run_gemm, GemmPath};
 pub use interposer::{identify, mapped_interposer, slug};
 pub use peaks::{peak_tflops, Peak, Pipe};
 pub use verify::{
-    blocking_problem, measure_reference, run_shape, verify, Expect, Reference, ShapeRun,
-    VerifyShape, VERIFY_SHAPES,
+    blocking_problem, measure_reference, run_shape, run_shape_via, verify, Expect, Launch,
+    Reference, ShapeRun, VerifyShape, BATCH_US, VERIFY_SHAPES, WINDOW,
 };
 
 use crate::baseline::DeviceFacts;

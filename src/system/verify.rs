@@ -7,7 +7,7 @@ use super::peaks::{flops_per_sm_clock, peak_tflops, Pipe};
 use crate::baseline::{
     judge, DeviceFacts, LimitVerdicts, ShapeShare, SmVerdict, Verification, OVER_LIMIT_MIB,
 };
-use crate::cuda::{self, DeviceBuffer, LaunchKernels, Stream, FMA_CHAINS};
+use crate::cuda::{self, DeviceBuffer, GraphExec, LaunchApi, LaunchKernels, Stream, FMA_CHAINS};
 use crate::error::{Error, Result};
 use crate::measure::Stopwatch;
 use serde::{Deserialize, Serialize};
@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 const MIB: u64 = 1 << 20;
 /// Delivered-share windows, as in IS-003.
-const WINDOW: Duration = Duration::from_millis(500);
+pub const WINDOW: Duration = Duration::from_millis(500);
 /// Host time per launch batch: short enough to resolve 0.5 s windows.
-const BATCH_US: f64 = 2000.0;
+pub const BATCH_US: f64 = 2000.0;
 /// Threads an SM holds at once on sm_80 and sm_90: a shape's blocks together fill it.
 const RESIDENT_THREADS_PER_SM: u32 = 2048;
 /// The most threads one block may have.
@@ -101,6 +101,19 @@ pub struct Expect {
     pub sm_limit_pct: Option<u32>,
 }
 
+/// How the kernels of a shape reach the GPU (the ENF category probes each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Launch {
+    /// One launch per kernel through a driver entry point.
+    Api(LaunchApi),
+    /// A CUDA graph of one batch of launches (stream capture), replayed with
+    /// cuGraphLaunch.
+    Graph,
+    /// Each kernel split over this many streams at once.
+    Streams(u32),
+}
+
 /// Runs `shape` on all SMs for `secs`, in batches of about `batch_us` of GPU time
 /// (one kernel per batch when `batch_us` is the block time, so each kernel's latency
 /// is seen), after checking on the first launch that every block ran.
@@ -111,6 +124,26 @@ pub fn run_shape(
     secs: f64,
     batch_us: f64,
 ) -> Result<ShapeRun> {
+    run_shape_via(
+        kernels,
+        facts,
+        shape,
+        secs,
+        batch_us,
+        Launch::Api(LaunchApi::Kernel),
+    )
+}
+
+/// [`run_shape`] with its kernels launched by `launch`. The rate is in whole
+/// kernels of the shape per second on every path, so paths compare directly.
+pub fn run_shape_via(
+    kernels: &LaunchKernels,
+    facts: &DeviceFacts,
+    shape: &VerifyShape,
+    secs: f64,
+    batch_us: f64,
+    launch: Launch,
+) -> Result<ShapeRun> {
     let stream = Stream::new()?;
     let blocks = facts.sms * shape.blocks_per_sm;
     let (threads, iters) = (shape.threads(), shape.iters(facts));
@@ -120,9 +153,37 @@ pub fn run_shape(
     stream.synchronize()?;
     LaunchKernels::check_spun(&slots, blocks, iters)?;
     let batch = (batch_us / shape.block_us).round().max(1.0) as u32;
-    let (kernels_per_s, windows, latency) = run_windows(secs, batch, &stream, || {
-        kernels.fma_work(blocks, threads, iters, &slots, &stream)
-    })?;
+    let (kernels_per_s, windows, latency) = match launch {
+        Launch::Api(api) => run_windows(secs, batch, &stream, || {
+            kernels.fma_work_via(api, blocks, threads, iters, &slots, &stream)
+        })?,
+        Launch::Graph => {
+            let graph = GraphExec::capture(&stream, || {
+                (0..batch)
+                    .try_for_each(|_| kernels.fma_work(blocks, threads, iters, &slots, &stream))
+            })?;
+            let (graphs_per_s, windows, latency) =
+                run_windows(secs, 1, &stream, || graph.launch(&stream))?;
+            let per_graph = f64::from(batch);
+            (
+                graphs_per_s * per_graph,
+                windows.iter().map(|w| w * per_graph).collect(),
+                latency,
+            )
+        }
+        Launch::Streams(n) => {
+            let streams = (0..n.max(1))
+                .map(|_| Stream::new())
+                .collect::<Result<Vec<_>>>()?;
+            let part = blocks.div_ceil(n.max(1));
+            run_windows(secs, batch, &stream, || {
+                streams
+                    .iter()
+                    .try_for_each(|s| kernels.fma_work(part, threads, iters, &slots, s))?;
+                streams.iter().try_for_each(Stream::synchronize)
+            })?
+        }
+    };
     let flops_per_kernel = 2.0 * f64::from(blocks * threads * FMA_CHAINS) * iters as f64;
     let tflops = kernels_per_s * flops_per_kernel / 1e12;
     let fp32_peak_fraction = match peak_tflops(facts, Pipe::Fp32) {

@@ -4,14 +4,16 @@
 mod attention;
 mod decode;
 mod gemm;
+mod heap;
 mod random;
 
 pub use attention::{AttentionKernels, AttnShape, FLASH_BLOCK_M};
 pub use decode::{DecodeKernels, GEMV_KERNELS, GEMV_MAX_BATCH};
 pub use gemm::{GemmKernels, Precision};
+pub use heap::HeapKernels;
 pub use random::RandomKernels;
 
-use super::{DeviceBuffer, Function, Module, Stream};
+use super::{DeviceBuffer, Function, LaunchApi, Module, Stream};
 use crate::error::{Error, Result};
 use crate::kernels;
 use std::ffi::c_void;
@@ -70,7 +72,15 @@ impl LaunchKernels {
         spun: &DeviceBuffer,
         stream: &Stream,
     ) -> Result<()> {
-        Self::count_out(&self.spin, blocks, threads, cycles, spun, stream)
+        Self::count_out(
+            &self.spin,
+            LaunchApi::Kernel,
+            blocks,
+            threads,
+            cycles,
+            spun,
+            stream,
+        )
     }
 
     /// `fma_work<<<blocks, threads>>>(iters, done)`: each thread runs
@@ -84,13 +94,27 @@ impl LaunchKernels {
         done: &DeviceBuffer,
         stream: &Stream,
     ) -> Result<()> {
-        Self::count_out(&self.fma_work, blocks, threads, iters, done, stream)
+        self.fma_work_via(LaunchApi::Kernel, blocks, threads, iters, done, stream)
+    }
+
+    /// [`LaunchKernels::fma_work`] launched through `api`.
+    pub fn fma_work_via(
+        &self,
+        api: LaunchApi,
+        blocks: u32,
+        threads: u32,
+        iters: i64,
+        done: &DeviceBuffer,
+        stream: &Stream,
+    ) -> Result<()> {
+        Self::count_out(&self.fma_work, api, blocks, threads, iters, done, stream)
     }
 
     /// Launches `f(count, slots)`, a kernel that counts to `count` per block and
     /// records it in its slot.
     fn count_out(
         f: &Function,
+        api: LaunchApi,
         blocks: u32,
         threads: u32,
         count: i64,
@@ -111,7 +135,7 @@ impl LaunchKernels {
         // SAFETY: (long long, long long*) as both kernels declare; `slots` is checked
         // to hold one slot per block and outlives the launch because callers
         // synchronise `stream` before dropping it.
-        unsafe { f.launch(blocks, threads, 0, stream, &mut params) }
+        unsafe { f.launch_via(api, blocks, threads, stream, &mut params) }
     }
 
     /// Checks, after a synchronised `spin` into a buffer poisoned with all-ones, that

@@ -1,0 +1,283 @@
+//! The child side of a memory probe: take memory on one path, chunk by chunk, until
+//! the target is held or the path refuses; write what was obtained so it is backed;
+//! see what the driver reports and whether a plain allocation is still refused; give
+//! everything back.
+
+use crate::cuda::{
+    self, Chunk, Context, DeviceBuffer, EntryPoint, HeapKernels, MemPool, Runtime, Stream,
+};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// The first allocation on every path: one that any limit leaves room for, so a
+/// refusal of it is a path broken by the configuration, not a limit held.
+pub const SMALL_BYTES: u64 = 64 << 20;
+/// The plain cuMemAlloc tried after the path holds its memory: refused if the
+/// interposer counted what the path took.
+pub const FOLLOW_UP_BYTES: u64 = 1 << 30;
+
+/// A way to take device memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemPath {
+    MemAlloc,
+    Runtime,
+    Pitch,
+    Managed,
+    Mapped,
+    StreamOrdered,
+    OwnPool,
+    Array2d,
+    Array3d,
+    GraphNode,
+    DeviceHeap,
+    ProcAddress,
+    FullPath,
+}
+
+/// What a probe child is asked: hold `target` bytes on `path`, `chunk` at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MemoryRequest {
+    pub path: MemPath,
+    pub target: u64,
+    pub chunk: u64,
+}
+
+/// What the child saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryOutcome {
+    /// Why the path does not exist in this process (no libcudart, no libcuda mapped).
+    pub absent: Option<String>,
+    /// Status of the [`SMALL_BYTES`] allocation: `None` where it succeeded.
+    pub small_refused: Option<String>,
+    /// Status of the call that ended the taking: "CUDA_SUCCESS" when the target was
+    /// reached.
+    pub status: String,
+    pub obtained: u64,
+    pub written: u64,
+    /// cuMemGetInfo while the memory was held, as this process sees it.
+    pub free_after: u64,
+    pub total_after: u64,
+    /// Status of the plain 1 GiB cuMemAlloc that followed: `None` where it succeeded.
+    pub follow_up_refused: Option<String>,
+    /// First failure while giving the memory back, if any.
+    pub release: Option<String>,
+}
+
+/// The status an error stands for in a probe's record.
+fn status_of(e: &Error) -> String {
+    match e {
+        Error::Cuda { call, name, .. } => format!("{name} from {call}"),
+        other => other.to_string(),
+    }
+}
+
+/// Runs one memory probe in this process, which holds `ctx`.
+pub fn probe(ctx: &Context, request: &MemoryRequest) -> Result<MemoryOutcome> {
+    let stream = Stream::new()?;
+    if request.path == MemPath::DeviceHeap {
+        return heap(request, &stream);
+    }
+    let device = ctx.device();
+    let pool = match request.path {
+        MemPath::OwnPool => Some(MemPool::new(&device)?),
+        _ => None,
+    };
+    let entry = match request.path {
+        MemPath::ProcAddress => Some(EntryPoint::proc_address()?),
+        MemPath::FullPath => match EntryPoint::full_path()? {
+            Some((entry, _)) => Some(entry),
+            None => {
+                return Ok(nothing(
+                    Some("no libcuda.so in /proc/self/maps".into()),
+                    "not run",
+                ))
+            }
+        },
+        _ => None,
+    };
+    let runtime = match request.path {
+        MemPath::Runtime => match Runtime::load() {
+            Some(runtime) => Some(runtime),
+            None => {
+                return Ok(nothing(
+                    Some("no libcudart on the loader's path".into()),
+                    "not run",
+                ))
+            }
+        },
+        _ => None,
+    };
+    let alloc = |bytes: usize| -> Result<Chunk> {
+        match request.path {
+            MemPath::MemAlloc => Chunk::mem_alloc(bytes),
+            MemPath::Runtime => Chunk::runtime(runtime.expect("loaded above"), bytes),
+            MemPath::Pitch => Chunk::pitch(bytes),
+            MemPath::Managed => Chunk::managed(bytes, &device, &stream),
+            MemPath::Mapped => Chunk::mapped(bytes, &device),
+            MemPath::StreamOrdered => Chunk::stream_ordered(bytes, &stream),
+            MemPath::OwnPool => {
+                Chunk::from_pool(pool.as_ref().expect("created above"), bytes, &stream)
+            }
+            MemPath::Array2d => Chunk::array_2d(bytes),
+            MemPath::Array3d => Chunk::array_3d(bytes),
+            MemPath::GraphNode => Chunk::graph_node(bytes, &device, &stream),
+            MemPath::ProcAddress | MemPath::FullPath => {
+                Chunk::entry_point(entry.as_ref().expect("resolved above"), bytes)
+            }
+            MemPath::DeviceHeap => unreachable!("the heap is taken by kernels"),
+        }
+    };
+    let written = |chunk: &Chunk| -> Result<u64> {
+        let wrote = chunk.write(&stream)?;
+        stream.synchronize()?;
+        Ok(if wrote { chunk.bytes() as u64 } else { 0 })
+    };
+    // A refused free (HAMi-core answers -1 for some stream-ordered memory) is no
+    // refused allocation: it goes with the other frees' status.
+    let (small_refused, small_release) =
+        match alloc(SMALL_BYTES as usize).and_then(|chunk| written(&chunk).map(|_| chunk)) {
+            Ok(chunk) => (None, chunk.free().and_then(|()| cuda::synchronize()).err()),
+            Err(e) => (Some(status_of(&e)), None),
+        };
+    let mut chunks = Vec::new();
+    let (mut obtained, mut wrote) = (0u64, 0u64);
+    let mut status = "CUDA_SUCCESS".to_string();
+    while obtained < request.target {
+        let bytes = request.chunk.min(request.target - obtained) as usize;
+        let taken = alloc(bytes).and_then(|chunk| {
+            obtained += chunk.bytes() as u64;
+            let outcome = written(&chunk);
+            chunks.push(chunk);
+            outcome
+        });
+        match taken {
+            Ok(bytes) => wrote += bytes,
+            Err(e) => {
+                status = status_of(&e);
+                break;
+            }
+        }
+    }
+    let held = Held {
+        obtained,
+        written: wrote,
+        status,
+        small_refused,
+    };
+    let release = |chunks: Vec<Chunk>| -> Option<String> {
+        let first = chunks.into_iter().find_map(|c| c.free().err());
+        let synced = cuda::synchronize().err();
+        small_release.or(first).or(synced).map(|e| status_of(&e))
+    };
+    let outcome = held.observe(move || release(chunks))?;
+    drop(pool);
+    Ok(outcome)
+}
+
+/// What a probe holds when it looks at the driver's figures.
+struct Held {
+    obtained: u64,
+    written: u64,
+    status: String,
+    small_refused: Option<String>,
+}
+
+impl Held {
+    /// cuMemGetInfo and the follow-up allocation while the memory is held; then
+    /// `release` (given the memory back) names the first failure of the frees.
+    fn observe(self, release: impl FnOnce() -> Option<String>) -> Result<MemoryOutcome> {
+        let (free_after, total_after) = cuda::mem_info()?;
+        let follow_up_refused = match DeviceBuffer::new(FOLLOW_UP_BYTES as usize) {
+            Ok(buffer) => {
+                drop(buffer);
+                None
+            }
+            Err(e) => Some(status_of(&e)),
+        };
+        Ok(MemoryOutcome {
+            absent: None,
+            small_refused: self.small_refused,
+            status: self.status,
+            obtained: self.obtained,
+            written: self.written,
+            free_after,
+            total_after,
+            follow_up_refused,
+            release: release(),
+        })
+    }
+}
+
+/// An outcome with nothing taken: the path is `absent`, or refused at once with
+/// `status`.
+fn nothing(absent: Option<String>, status: &str) -> MemoryOutcome {
+    MemoryOutcome {
+        small_refused: absent.is_none().then(|| status.to_string()),
+        absent,
+        status: status.to_string(),
+        obtained: 0,
+        written: 0,
+        free_after: 0,
+        total_after: 0,
+        follow_up_refused: None,
+        release: None,
+    }
+}
+
+/// The device heap: its size is set once (before any kernel that calls malloc), to
+/// the target and the small chunk, then one kernel takes the small chunk, and one
+/// the target in chunks, each block writing its chunk.
+fn heap(request: &MemoryRequest, stream: &Stream) -> Result<MemoryOutcome> {
+    let kernels = HeapKernels::load()?;
+    // Room for the allocator's own bookkeeping beside the chunks.
+    let heap_bytes = request.target + SMALL_BYTES * 2;
+    if let Err(e) = cuda::set_heap_limit(heap_bytes as usize) {
+        return Ok(nothing(None, &status_of(&e)));
+    }
+    let take = |chunk: u64, count: u64| -> Result<(DeviceBuffer, u64)> {
+        let slots = DeviceBuffer::new((count * 8) as usize)?;
+        kernels.take(chunk, &slots, stream)?;
+        stream.synchronize()?;
+        let mut host = vec![0u64; count as usize];
+        slots.copy_to_host(&mut host)?;
+        Ok((
+            slots,
+            host.iter().filter(|&&p| p != 0).count() as u64 * chunk,
+        ))
+    };
+    let give = |slots: &DeviceBuffer| {
+        kernels
+            .give(slots, stream)
+            .and_then(|()| stream.synchronize())
+    };
+    let small_refused = match take(SMALL_BYTES, 1) {
+        Ok((slots, got)) => {
+            give(&slots)?;
+            (got == 0).then(|| "device malloc returned NULL".to_string())
+        }
+        Err(e) => Some(status_of(&e)),
+    };
+    let count = request.target.div_ceil(request.chunk).max(1);
+    let (slots, obtained, status) = match take(request.chunk, count) {
+        Ok((slots, got)) => {
+            let status = if got < count * request.chunk {
+                format!(
+                    "device malloc returned NULL after {} of {count} chunks",
+                    got / request.chunk
+                )
+            } else {
+                "CUDA_SUCCESS".into()
+            };
+            (Some(slots), got, status)
+        }
+        Err(e) => (None, 0, status_of(&e)),
+    };
+    let held = Held {
+        obtained,
+        written: obtained,
+        status,
+        small_refused,
+    };
+    held.observe(|| slots.and_then(|s| give(&s).err()).map(|e| status_of(&e)))
+}
