@@ -549,9 +549,18 @@ mod tests {
     fn a_configuration_child_drops_the_parents_interposer_and_sets_its_own() {
         let native = command(Path::new("/bin/true"), "serve", Some(&BTreeMap::new()));
         let seen = envs(&native);
-        for var in super::super::INTERPOSER_VARS {
-            assert_eq!(seen.get(var), Some(&None), "{var} is removed");
+        for (var, _) in std::env::vars().filter(|(var, _)| crate::run::is_interposer_var(var)) {
+            assert_eq!(
+                seen.get(&var),
+                Some(&None),
+                "{var} of this process is removed"
+            );
         }
+        assert!(
+            seen.iter()
+                .all(|(var, value)| !crate::run::is_interposer_var(var) || value.is_none()),
+            "{seen:?}"
+        );
         assert_eq!(seen[CHILD_VAR].as_deref(), Some("serve"));
         let own = BTreeMap::from([("LD_PRELOAD".to_string(), "/x/libvgpu.so".to_string())]);
         let seen = envs(&command(Path::new("/bin/true"), "serve", Some(&own)));
