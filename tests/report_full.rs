@@ -265,8 +265,8 @@ fn criterion_pages_are_linked_relatively_where_they_exist() {
 fn the_page_is_self_contained_with_tables_and_plots() {
     let (_guard, folder) = written_report();
     let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
-    // Verdicts, then three metric tables.
-    assert_eq!(html.matches("<table>").count(), 4);
+    // The enforcement matrix, verdicts, then three metric tables.
+    assert_eq!(html.matches("<table>").count(), 5);
     // One bar chart per metric table, one SM-share chart per shape, and one chart of
     // the isolation scenario's tenants.
     assert_eq!(html.matches("<svg").count(), 6);
@@ -275,7 +275,7 @@ fn the_page_is_self_contained_with_tables_and_plots() {
         "<p class=\"note\">Median, mean and change vs native: Criterion&#39;s samples; p99: the per-call pass"
     ));
     assert!(html.contains("<span class=\"bad\">UNVERIFIED</span>"));
-    assert!(html.contains("<strong>No findings for hami-50</strong>"));
+    assert!(html.contains("<strong>No findings on the metrics of hami-50</strong>"));
     for external in ["<script", "<link", " src=", "url(", "https://"] {
         assert!(!html.contains(external), "{external} in the page");
     }
@@ -359,7 +359,7 @@ fn report_md_reuses_the_comparison_tables_and_adds_findings() {
         overhead.contains("- hami-100: not significant for OH-001 launch-call, OH-002 large"),
         "{overhead}"
     );
-    assert!(markdown.contains("- No findings for hami-50: its run is unverified: "));
+    assert!(markdown.contains("- No findings on the metrics of hami-50: its run is unverified: "));
 }
 
 #[test]
