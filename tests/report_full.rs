@@ -555,3 +555,115 @@ fn committed_baselines_without_stored_verdicts_get_them_on_load() {
         "{verdicts:?}"
     );
 }
+
+/// The enforcement matrix's row of path `id` on the page.
+fn matrix_row<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("<tr><td>{id} "))
+        .unwrap_or_else(|| panic!("no row for {id}"));
+    &html[start..start + html[start..].find("</tr>").unwrap()]
+}
+
+#[test]
+fn the_page_shows_the_enforcement_matrix_first_with_cells_coloured_by_verdict() {
+    let (_guard, folder) = written_report();
+    let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
+    let device = html.find("<p class=\"device\">").unwrap();
+    let matrix = html.find("<section id=\"enforcement\">").unwrap();
+    let verdicts = html.find("<section id=\"verdicts\">").unwrap();
+    assert!(device < matrix && matrix < verdicts);
+    let between = &html[device..matrix];
+    assert!(
+        !between.contains("<section"),
+        "nothing between device and matrix: {between}"
+    );
+    let matrix_html = &html[matrix..verdicts];
+    assert!(
+        matrix_row(matrix_html, "ENF-004").contains(
+            "<span class=\"bad\">bypassed +4.0 GiB (24.0 GiB held vs 20.0 GiB limit)</span>"
+        ),
+        "{matrix_html}"
+    );
+    assert!(matrix_row(matrix_html, "ENF-008")
+        .contains("<span class=\"bad\">crashed: signal 11</span>"));
+    assert!(matrix_row(matrix_html, "ENF-007")
+        .contains("<span class=\"warn\">refused-unlike-native (status -1, which is no CUresult"));
+    assert!(matrix_row(matrix_html, "ENF-001")
+        .contains("<span class=\"ok\">enforced (19.9 GiB of 20.0 GiB)</span>"));
+    assert!(matrix_row(matrix_html, "ENF-001")
+        .contains("<span class=\"warn\">inconclusive: no memory limit is configured</span>"));
+    let unavailable = matrix_row(matrix_html, "ENF-002");
+    assert!(
+        unavailable.contains(">not-applicable: no libcudart</td>"),
+        "{unavailable}"
+    );
+    assert!(!unavailable.contains("<span"), "plain: {unavailable}");
+    assert!(
+        matrix_row(matrix_html, "ENF-004").contains("title=\"CUDA_SUCCESS; pages prefetched"),
+        "status and detail as the tooltip"
+    );
+    assert!(matrix_html.contains("<p class=\"note\">No enforcement probes for hami-100.</p>"));
+    assert!(matrix_html.contains(
+        "<li>hami-50: <span class=\"ok\">612 MiB in use before the probes, 612 MiB after; no probe child left</span></li>"
+    ));
+    let first_finding = matrix_html.find("<h3>Findings</h3>\n<ul>\n<li>").unwrap();
+    assert!(matrix_html[first_finding..].contains(
+        "<li>hami-50: cuMemAllocManaged bypassed the 20.0 GiB memory limit by 4.0 GiB</li>"
+    ));
+}
+
+#[test]
+fn report_json_carries_the_matrix_and_its_findings_lead() {
+    let (_guard, folder) = written_report();
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(folder.join(JSON_FILE)).unwrap()).unwrap();
+    let enforcement = &json["enforcement"];
+    assert_eq!(
+        enforcement["configs"],
+        serde_json::json!(["native", "hami-50"])
+    );
+    assert_eq!(enforcement["unprobed"], serde_json::json!(["hami-100"]));
+    let managed = &enforcement["rows"][0];
+    assert_eq!(managed["id"], "ENF-004");
+    assert_eq!(managed["kind"], "memory");
+    let cell = &managed["cells"][1];
+    assert_eq!(cell["config"], "hami-50");
+    assert_eq!(cell["verdict"], "bypassed");
+    assert_eq!(cell["excess"], 4.0 * (1u64 << 30) as f64);
+    assert_eq!(cell["limit"], 20480.0 * (1u64 << 20) as f64);
+    assert_eq!(cell["unit"], "bytes");
+    let crashed = &enforcement["rows"][2]["cells"][1];
+    assert_eq!(
+        (crashed["signal"].as_i64(), crashed["timed_out"].as_bool()),
+        (Some(11), Some(false))
+    );
+    assert_eq!(enforcement["leaks"][1]["clean"], true);
+    let kinds: Vec<&str> = enforcement["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "enforcement_bypass",
+            "enforcement_bypass",
+            "enforcement_refused"
+        ]
+    );
+    assert_eq!(enforcement["findings"][1]["limit_kind"], "sm");
+
+    let report = report();
+    assert!(
+        report
+            .verdicts
+            .iter()
+            .any(|v| v.config == "hami-50" && v.findings_skipped.is_some()),
+        "hami-50 is unverified, and its bypasses are stated all the same"
+    );
+    assert!(
+        !texts(&report).iter().any(|t| t.contains("bypassed")),
+        "stated once, in the matrix"
+    );
+}

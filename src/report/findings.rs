@@ -194,8 +194,9 @@ pub fn enforcement_findings(matrix: &EnforcementMatrix) -> Vec<Finding> {
             },
         })
     });
-    let refusals = cells().filter_map(|(row, cell)| {
-        (cell.verdict == ProbeVerdict::RefusedUnlikeNative).then(|| Finding {
+    let refusals = cells()
+        .filter(|(_, cell)| cell.verdict == ProbeVerdict::RefusedUnlikeNative)
+        .map(|(row, cell)| Finding {
             config: cell.config.clone(),
             text: format!(
                 "{}: {} fails where it works natively ({})",
@@ -207,8 +208,7 @@ pub fn enforcement_findings(matrix: &EnforcementMatrix) -> Vec<Finding> {
                 limit_kind: row.kind,
                 status: cell.status.clone(),
             },
-        })
-    });
+        });
     bypasses.chain(refusals).collect()
 }
 
