@@ -80,17 +80,14 @@ impl EnforcementMatrix {
     /// The matrix of `configs` (in report order), from round 1's enforcement.json:
     /// the export's own, as every other figure of a report is round 1's.
     pub fn build(configs: &[LoadedConfig]) -> Self {
-        let (probed, unprobed): (Vec<&LoadedConfig>, Vec<&LoadedConfig>) = configs
+        let probed: Vec<(&str, &EnforcementRecord)> = configs
             .iter()
-            .partition(|config| config.baseline.enforcement.is_some());
-        let records: Vec<&EnforcementRecord> = probed
-            .iter()
-            .filter_map(|config| config.baseline.enforcement.as_ref())
+            .filter_map(|config| Some((config.name(), config.baseline.enforcement.as_ref()?)))
             .collect();
         let mut rows: Vec<PathRow> = Vec::new();
-        for (config, record) in probed.iter().zip(&records) {
+        for (config, record) in &probed {
             for probe in &record.probes {
-                let cell = cell(config.name(), probe);
+                let cell = cell(config, probe);
                 match rows.iter_mut().find(|row| row.id == probe.id) {
                     Some(row) => row.cells.push(cell),
                     None => rows.push(PathRow {
@@ -103,19 +100,25 @@ impl EnforcementMatrix {
             }
         }
         rows.sort_by(|a, b| (a.worst(), &a.id).cmp(&(b.worst(), &b.id)));
-        let leaks = probed
-            .iter()
-            .zip(&records)
-            .map(|(config, record)| leak_check(config.name(), record))
-            .collect();
         Self {
-            configs: probed.iter().map(|c| c.name().to_owned()).collect(),
-            unprobed: unprobed.iter().map(|c| c.name().to_owned()).collect(),
+            configs: probed
+                .iter()
+                .map(|(config, _)| (*config).to_owned())
+                .collect(),
+            unprobed: configs
+                .iter()
+                .filter(|config| config.baseline.enforcement.is_none())
+                .map(|config| config.name().to_owned())
+                .collect(),
             rows,
-            leaks,
+            leaks: probed
+                .iter()
+                .map(|(config, record)| leak_check(config, record))
+                .collect(),
         }
     }
 
+    /// Whether no configuration of the GPU was probed at all.
     pub fn is_empty(&self) -> bool {
         self.configs.is_empty()
     }
@@ -260,7 +263,7 @@ fn leak_check(config: &str, record: &EnforcementRecord) -> LeakCheck {
 }
 
 /// A figure in its unit as a reader takes it in: bytes in GiB, shares in %.
-pub fn amount(value: f64, unit: &str) -> String {
+pub(super) fn amount(value: f64, unit: &str) -> String {
     match unit {
         BYTES => format!("{:.1} GiB", value / GIB),
         SHARE => percent(value),
@@ -270,7 +273,7 @@ pub fn amount(value: f64, unit: &str) -> String {
 
 /// How much more than the limit a path gave: a share's excess is in points of
 /// native's throughput, not a percentage of the limit.
-pub fn excess_amount(excess: f64, unit: &str) -> String {
+pub(super) fn excess_amount(excess: f64, unit: &str) -> String {
     match unit {
         SHARE => format!("{:.1} pts", excess * 100.0),
         other => amount(excess, other),
