@@ -590,8 +590,11 @@ fn the_page_shows_the_enforcement_matrix_first_with_cells_coloured_by_verdict() 
         .contains("<span class=\"warn\">refused-unlike-native (status -1, which is no CUresult"));
     assert!(matrix_row(matrix_html, "ENF-001")
         .contains("<span class=\"ok\">enforced (19.9 GiB of 20.0 GiB)</span>"));
-    assert!(matrix_row(matrix_html, "ENF-001")
-        .contains("<span class=\"warn\">inconclusive: no memory limit is configured</span>"));
+    assert!(
+        matrix_row(matrix_html, "ENF-001")
+            .contains("<td class=\"text\" title=\"CUDA_SUCCESS; cuMemGetInfo afterwards: 16.0 GiB free of 40.0 GiB\">inconclusive: no memory limit is configured</td>"),
+        "no limit to judge by: plain"
+    );
     let unavailable = matrix_row(matrix_html, "ENF-002");
     assert!(
         unavailable.contains(">not-applicable: no libcudart</td>"),

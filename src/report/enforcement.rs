@@ -195,10 +195,12 @@ pub fn cell_text(probe: &ProbeEntry) -> String {
 
 /// How a cell is coloured: a limit got around, or a probe that killed its child, is
 /// a failure; a path that breaks only under the layer, or that proves nothing, is
-/// worth a look; only a limit that held passes.
-pub(super) fn tone(verdict: &ProbeVerdict) -> Tone {
-    match verdict {
+/// worth a look, unless there was no limit to judge it by (native's column); only a
+/// limit that held passes.
+pub(super) fn tone(cell: &Cell) -> Tone {
+    match &cell.verdict {
         ProbeVerdict::Bypassed { .. } | ProbeVerdict::Crashed { .. } => Tone::Fail,
+        ProbeVerdict::Inconclusive { .. } if cell.limit.is_none() => Tone::Neutral,
         ProbeVerdict::RefusedUnlikeNative | ProbeVerdict::Inconclusive { .. } => Tone::Caution,
         ProbeVerdict::Enforced => Tone::Pass,
         ProbeVerdict::NotApplicable { .. } => Tone::Neutral,
@@ -405,20 +407,40 @@ mod tests {
 
     #[test]
     fn only_a_held_limit_is_green_and_only_a_bypass_or_crash_red() {
-        let tones: Vec<Tone> = [
-            ProbeVerdict::Enforced,
-            ProbeVerdict::Bypassed { excess: 1.0 },
-            ProbeVerdict::Crashed {
-                signal: None,
-                timed_out: true,
-            },
-            ProbeVerdict::RefusedUnlikeNative,
-            ProbeVerdict::Inconclusive { why: String::new() },
-            ProbeVerdict::NotApplicable { why: String::new() },
-        ]
-        .iter()
-        .map(tone)
-        .collect();
+        let tone_of = |verdict: ProbeVerdict, limit: Option<f64>| {
+            tone(&cell("hami-50", &probe(verdict, BYTES, Some(GIB), limit)))
+        };
+        let limit = Some(GIB);
+        let tones = [
+            tone_of(ProbeVerdict::Enforced, limit),
+            tone_of(ProbeVerdict::Bypassed { excess: 1.0 }, limit),
+            tone_of(
+                ProbeVerdict::Crashed {
+                    signal: None,
+                    timed_out: true,
+                },
+                limit,
+            ),
+            tone_of(ProbeVerdict::RefusedUnlikeNative, limit),
+            tone_of(
+                ProbeVerdict::Inconclusive {
+                    why: "the native control failed".into(),
+                },
+                limit,
+            ),
+            tone_of(
+                ProbeVerdict::Inconclusive {
+                    why: "no memory limit is configured".into(),
+                },
+                None,
+            ),
+            tone_of(
+                ProbeVerdict::NotApplicable {
+                    why: "no libcudart".into(),
+                },
+                limit,
+            ),
+        ];
         assert_eq!(
             tones,
             [
@@ -427,6 +449,7 @@ mod tests {
                 Tone::Fail,
                 Tone::Caution,
                 Tone::Caution,
+                Tone::Neutral,
                 Tone::Neutral
             ]
         );

@@ -127,7 +127,7 @@ fn render_enforcement(page: &mut String, enforcement: &Enforcement, names: &[Str
                         page,
                         "<td class=\"text\" title=\"{}\">{}</td>",
                         esc(&tip),
-                        toned(&cell.text, enforcement::tone(&cell.verdict))
+                        toned(&cell.text, enforcement::tone(cell))
                     );
                 }
                 None => page.push_str("<td class=\"text\">not probed</td>"),

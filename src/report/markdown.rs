@@ -195,7 +195,7 @@ fn render_enforcement(out: &mut String, matrix: &EnforcementMatrix, found: &[Fin
         for config in &matrix.configs {
             let text = row.cell(config).map_or_else(
                 || "not probed".to_owned(),
-                |c| emphasis(&cell(&c.text), enforcement::tone(&c.verdict)),
+                |c| emphasis(&cell(&c.text), enforcement::tone(c)),
             );
             let _ = write!(out, " {text} |");
         }
