@@ -1,6 +1,7 @@
 //! The comparison report over the committed baselines of a fictitious GPU: native,
-//! hami-100 (one metric faster, the rest unchanged) and hami-50 (unverified; launch
-//! slower, the large allocation 0.5 % slower, the small one not measured).
+//! hami-100 (one metric faster, the rest unchanged; not probed for enforcement) and
+//! hami-50 (unverified; launch slower, the large allocation 0.5 % slower, the small
+//! one not measured; managed memory and long blocks bypass its limits).
 
 use gpu_virt_bench::baseline::{Disagreement, Pass, Passes};
 use gpu_virt_bench::report::compare::NATIVE;
@@ -729,4 +730,28 @@ fn the_matrix_shows_round_one_of_an_interleaved_run() {
         matrix.rows[0].cell("hami-50").unwrap().verdict.word(),
         "bypassed"
     );
+}
+
+#[test]
+fn a_path_one_configuration_did_not_probe_and_memory_left_behind_are_shown() {
+    let root = fixture_copy();
+    let file = root.path().join(GPU).join("hami-50/enforcement.json");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    let probes = record["probes"].as_array_mut().unwrap();
+    probes.retain(|p| p["id"] != "ENF-020");
+    record["used_after_mib"] = 1636.into();
+    record["children_left"] = 1.into();
+    fs::write(&file, record.to_string()).unwrap();
+    let markdown = compare_markdown(root.path()).unwrap();
+    let matrix = section(&markdown, "### Enforcement");
+    assert!(
+        path_row(matrix, "ENF-020")
+            .ends_with("| inconclusive: no memory limit is configured | not probed |"),
+        "{matrix}"
+    );
+    assert!(matrix.contains(
+        "- hami-50: **612 MiB in use before the probes, 1636 MiB after: 1024 MiB left behind; \
+         1 probe child left running**\n"
+    ));
 }
