@@ -229,6 +229,18 @@ pub fn verdict_rule() -> String {
         .to_owned()
 }
 
+/// A leak check's colour: anything left behind is a failure.
+pub(super) fn leak_tone(leak: &LeakCheck) -> Tone {
+    if leak.clean {
+        Tone::Pass
+    } else {
+        Tone::Fail
+    }
+}
+
+/// The cell of a column that did not probe the row's path.
+pub const NOT_PROBED: &str = "not probed";
+
 /// The line shown where a GPU's baselines hold no enforcement.json at all.
 pub const NO_PROBES: &str = "No enforcement probes in this run.";
 

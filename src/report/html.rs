@@ -130,7 +130,9 @@ fn render_enforcement(page: &mut String, enforcement: &Enforcement, names: &[Str
                         toned(&cell.text, enforcement::tone(cell))
                     );
                 }
-                None => page.push_str("<td class=\"text\">not probed</td>"),
+                None => {
+                    let _ = write!(page, "<td class=\"text\">{}</td>", enforcement::NOT_PROBED);
+                }
             }
         }
         page.push_str("</tr>\n");
@@ -143,12 +145,11 @@ fn render_enforcement(page: &mut String, enforcement: &Enforcement, names: &[Str
     );
     page.push_str("<h3>Left behind by the probes</h3>\n<ul>\n");
     for leak in &matrix.leaks {
-        let tone = if leak.clean { Tone::Pass } else { Tone::Fail };
         let _ = writeln!(
             page,
             "<li>{}: {}</li>",
             esc(&leak.config),
-            toned(&leak.text, tone)
+            toned(&leak.text, enforcement::leak_tone(leak))
         );
     }
     page.push_str("</ul>\n");

@@ -194,7 +194,7 @@ fn render_enforcement(out: &mut String, matrix: &EnforcementMatrix, found: &[Fin
         );
         for config in &matrix.configs {
             let text = row.cell(config).map_or_else(
-                || "not probed".to_owned(),
+                || enforcement::NOT_PROBED.to_owned(),
                 |c| emphasis(&cell(&c.text), enforcement::tone(c)),
             );
             let _ = write!(out, " {text} |");
@@ -204,12 +204,12 @@ fn render_enforcement(out: &mut String, matrix: &EnforcementMatrix, found: &[Fin
     let _ = writeln!(out, "\n{}\n", enforcement::verdict_rule());
     out.push_str("Left behind by the probes:\n\n");
     for leak in &matrix.leaks {
-        let text = if leak.clean {
-            leak.text.clone()
-        } else {
-            format!("**{}**", leak.text)
-        };
-        let _ = writeln!(out, "- {}: {text}", leak.config);
+        let _ = writeln!(
+            out,
+            "- {}: {}",
+            leak.config,
+            emphasis(&leak.text, enforcement::leak_tone(leak))
+        );
     }
     out.push('\n');
     if let Some(line) = enforcement::unprobed_line(matrix) {
