@@ -275,6 +275,31 @@ fn compare_names_a_damaged_folder_and_writes_nothing() -> TestResult {
 }
 
 #[test]
+fn report_names_a_damaged_enforcement_json_in_one_line_and_writes_nothing() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let root = tmp.path().join("baselines");
+    copy_dir(&fixtures(), &root)?;
+    let file = root.join(GPU).join("hami-50").join("enforcement.json");
+    fs::write(&file, "{\"config\": \"hami-50\", \"probes\": [")?;
+    let out = tmp.path().join("reports");
+
+    let line = error_line(
+        cli(tmp.path())?
+            .arg("report")
+            .arg(&root)
+            .arg("--out")
+            .arg(&out),
+    )?;
+    assert!(line.contains(&file.display().to_string()), "{line}");
+    assert!(line.contains("is not a usable baseline"), "{line}");
+    assert!(
+        !out.exists(),
+        "no report is written from a damaged baseline"
+    );
+    Ok(())
+}
+
+#[test]
 fn compare_writes_the_same_markdown_it_prints() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let before = snapshot(&fixtures())?;

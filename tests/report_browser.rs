@@ -89,9 +89,13 @@ fn chromium_shows_tables_and_every_plot_has_drawn_data() {
     let dom = run_chromium(&chromium, &profile, &page, &["--dump-dom".to_owned()]);
     assert_eq!(
         dom.matches("<table>").count(),
-        4,
-        "verdicts and three metric tables"
+        5,
+        "the enforcement matrix, verdicts and three metric tables"
     );
+    let matrix = dom
+        .find("<section id=\"enforcement\">")
+        .expect("the matrix");
+    assert!(matrix < dom.find("<section id=\"verdicts\">").unwrap());
     assert!(dom.contains("<th>Change vs native</th>"));
     let colours = config_colours(&dom);
     assert_eq!(colours.len(), 3, "{colours:?}");

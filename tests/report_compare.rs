@@ -1,6 +1,7 @@
 //! The comparison report over the committed baselines of a fictitious GPU: native,
-//! hami-100 (one metric faster, the rest unchanged) and hami-50 (unverified; launch
-//! slower, the large allocation 0.5 % slower, the small one not measured).
+//! hami-100 (one metric faster, the rest unchanged; not probed for enforcement) and
+//! hami-50 (unverified; launch slower, the large allocation 0.5 % slower, the small
+//! one not measured; managed memory and long blocks bypass its limits).
 
 use gpu_virt_bench::baseline::{Disagreement, Pass, Passes};
 use gpu_virt_bench::report::compare::NATIVE;
@@ -593,4 +594,164 @@ fn a_recorded_marker_is_shown_as_recorded_with_the_per_call_p1() {
         ),
         "{small}"
     );
+}
+
+/// The enforcement matrix's row of path `id`.
+fn path_row<'a>(matrix: &'a str, id: &str) -> &'a str {
+    matrix
+        .lines()
+        .find(|line| line.starts_with(&format!("| {id} ")))
+        .unwrap_or_else(|| panic!("no row for {id} in:\n{matrix}"))
+}
+
+#[test]
+fn each_gpu_opens_with_the_enforcement_matrix_bypasses_first() {
+    let markdown = compare_markdown(&fixtures()).unwrap();
+    let device = markdown.find("\nDevice: NVIDIA Test GPU").unwrap();
+    let matrix_at = markdown.find("### Enforcement").unwrap();
+    let next_heading = markdown[device..].find("\n#").unwrap() + device;
+    assert_eq!(
+        next_heading + 1,
+        matrix_at,
+        "the matrix follows the device line"
+    );
+    assert!(matrix_at < markdown.find("### Verification").unwrap());
+
+    let matrix = section(&markdown, "### Enforcement");
+    assert!(
+        matrix.contains("| Path | Kind | native | hami-50 |\n|---|---|---|---|\n"),
+        "columns are the probed configurations in report order: {matrix}"
+    );
+    let ids: Vec<&str> = matrix
+        .lines()
+        .filter_map(|line| line.strip_prefix("| ENF-"))
+        .map(|rest| &rest[..3])
+        .collect();
+    assert_eq!(
+        ids,
+        ["004", "016", "008", "007", "001", "003", "005", "006", "011", "020", "002"],
+        "bypassed, crashed, refused, then by id; not-applicable everywhere last"
+    );
+    assert!(path_row(matrix, "ENF-004")
+        .ends_with("| **bypassed +4.0 GiB (24.0 GiB held vs 20.0 GiB limit)** |"));
+    assert!(path_row(matrix, "ENF-016").contains(
+        "| SM | inconclusive: no SM limit is configured | **bypassed +49.8 pts (99.8 % of native vs 50.0 % limit)** |"
+    ));
+    assert!(path_row(matrix, "ENF-008").ends_with("| **crashed: signal 11** |"));
+    assert!(path_row(matrix, "ENF-007").ends_with(
+        "| refused-unlike-native (status -1, which is no CUresult (an interposer returned it)) |"
+    ));
+    assert!(path_row(matrix, "ENF-001").ends_with("| enforced (19.9 GiB of 20.0 GiB) |"));
+    assert!(path_row(matrix, "ENF-002")
+        .ends_with("| not-applicable: no libcudart | not-applicable: no libcudart |"));
+    assert!(matrix.contains(
+        "- hami-50: 612 MiB in use before the probes, 612 MiB after; no probe child left\n"
+    ));
+    assert!(
+        matrix.contains("No enforcement probes for hami-100.\n"),
+        "{matrix}"
+    );
+    let findings = matrix.split("Findings:\n\n").nth(1).expect("findings");
+    let findings: Vec<&str> = findings.lines().take_while(|l| !l.is_empty()).collect();
+    assert_eq!(
+        findings,
+        [
+            "- hami-50: cuMemAllocManaged bypassed the 20.0 GiB memory limit by 4.0 GiB",
+            "- hami-50: cuLaunchKernel, long blocks (1 ms) bypassed the 50.0 % SM limit by 49.8 pts",
+            "- hami-50: cuMemAllocFromPoolAsync (own pool) fails where it works natively \
+             (status -1, which is no CUresult (an interposer returned it))",
+        ]
+    );
+}
+
+#[test]
+fn a_gpu_without_enforcement_probes_says_so() {
+    let root = fixture_copy();
+    let gpu = root.path().join(GPU);
+    for config in [NATIVE, "hami-50"] {
+        fs::remove_file(gpu.join(config).join("enforcement.json")).unwrap();
+    }
+    let markdown = compare_markdown(root.path()).unwrap();
+    assert_eq!(
+        section(&markdown, "### Enforcement"),
+        "\n\nNo enforcement probes in this run.\n"
+    );
+    let report = compare_report(root.path()).unwrap();
+    let matrix = &report.gpus[0].enforcement;
+    assert!(matrix.rows.is_empty() && matrix.configs.is_empty());
+    assert_eq!(matrix.unprobed, [NATIVE, "hami-100", "hami-50"]);
+}
+
+#[test]
+fn a_damaged_enforcement_json_is_an_error_naming_the_file() {
+    let root = fixture_copy();
+    let folder = root.path().join(GPU).join("hami-50");
+    let file = folder.join("enforcement.json");
+    let text = fs::read_to_string(&file).unwrap();
+    fs::write(&file, &text[..text.len() / 2]).unwrap();
+    let err = compare_markdown(root.path()).unwrap_err();
+    let line = err.to_string();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(line.contains(&file.display().to_string()), "{line}");
+    let (path, _) = corrupt_folder(err);
+    assert_eq!(path, folder);
+
+    fs::write(
+        &file,
+        text.replace("\"config\": \"hami-50\"", "\"config\": \"hami-25\""),
+    )
+    .unwrap();
+    let (path, reason) = corrupt_folder(compare_markdown(root.path()).unwrap_err());
+    assert_eq!(path, folder);
+    assert_eq!(
+        reason,
+        "enforcement.json is for 'hami-25' but run.json for 'hami-50'"
+    );
+}
+
+#[test]
+fn the_matrix_shows_round_one_of_an_interleaved_run() {
+    let root = common::two_round_fixture();
+    let round_two = root
+        .path()
+        .join(GPU)
+        .join("hami-50/rounds/2/enforcement.json");
+    let text = fs::read_to_string(&round_two).unwrap();
+    fs::write(
+        &round_two,
+        text.replace("\"bypassed\"", "\"enforced\"")
+            .replace("\"excess\"", "\"unused\""),
+    )
+    .unwrap();
+    let report = compare_report(root.path()).unwrap();
+    let matrix = &report.gpus[0].enforcement;
+    assert_eq!(matrix.rows[0].id, "ENF-004");
+    assert_eq!(
+        matrix.rows[0].cell("hami-50").unwrap().verdict.word(),
+        "bypassed"
+    );
+}
+
+#[test]
+fn a_path_one_configuration_did_not_probe_and_memory_left_behind_are_shown() {
+    let root = fixture_copy();
+    let file = root.path().join(GPU).join("hami-50/enforcement.json");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    let probes = record["probes"].as_array_mut().unwrap();
+    probes.retain(|p| p["id"] != "ENF-020");
+    record["used_after_mib"] = 1636.into();
+    record["children_left"] = 1.into();
+    fs::write(&file, record.to_string()).unwrap();
+    let markdown = compare_markdown(root.path()).unwrap();
+    let matrix = section(&markdown, "### Enforcement");
+    assert!(
+        path_row(matrix, "ENF-020")
+            .ends_with("| inconclusive: no memory limit is configured | not probed |"),
+        "{matrix}"
+    );
+    assert!(matrix.contains(
+        "- hami-50: **612 MiB in use before the probes, 1636 MiB after: 1024 MiB left behind; \
+         1 probe child left running**\n"
+    ));
 }

@@ -101,3 +101,46 @@ fn the_schema_rejects_what_the_report_never_writes() {
         assert!(!errors(&validator, &broken).is_empty());
     }
 }
+
+#[test]
+fn the_schema_holds_the_enforcement_matrix_to_what_each_verdict_carries() {
+    let (_guard, folder) = written_report();
+    let report = read(&folder.join(JSON_FILE));
+    let validator = validator();
+    let verdict = |row: usize| report["enforcement"]["rows"][row]["cells"][1]["verdict"].clone();
+    assert_eq!(
+        [verdict(0), verdict(2), verdict(4)],
+        ["bypassed", "crashed", "enforced"]
+    );
+    let with_cell = |row: usize, edit: fn(&mut serde_json::Map<String, Value>)| {
+        let mut broken = report.clone();
+        edit(
+            broken["enforcement"]["rows"][row]["cells"][1]
+                .as_object_mut()
+                .unwrap(),
+        );
+        broken
+    };
+    let no_excess = with_cell(0, |c| {
+        c.remove("excess");
+    });
+    let excess_on_enforced = with_cell(4, |c| {
+        c.insert("excess".into(), 1.0.into());
+    });
+    let no_signal = with_cell(2, |c| {
+        c.remove("signal");
+    });
+    let mut unknown_verdict = report.clone();
+    unknown_verdict["enforcement"]["rows"][0]["cells"][1]["verdict"] = "leaky".into();
+    let mut no_matrix = report;
+    no_matrix.as_object_mut().unwrap().remove("enforcement");
+    for broken in [
+        no_excess,
+        excess_on_enforced,
+        no_signal,
+        unknown_verdict,
+        no_matrix,
+    ] {
+        assert!(!errors(&validator, &broken).is_empty());
+    }
+}

@@ -1,4 +1,6 @@
-use super::{RunRecord, Summary, CRITERION_DIR, RUN_FILE, SUMMARY_FILE};
+use super::{
+    EnforcementRecord, RunRecord, Summary, CRITERION_DIR, ENFORCEMENT_FILE, RUN_FILE, SUMMARY_FILE,
+};
 use crate::error::{io_at, Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
@@ -30,10 +32,14 @@ pub struct Baseline {
     pub dir: PathBuf,
     pub run: RunRecord,
     pub summary: Summary,
+    /// What the enforcement probes (ENF) found; `None` where the run did not probe,
+    /// which is no fault: the baseline then simply has no enforcement matrix.
+    pub enforcement: Option<EnforcementRecord>,
 }
 
 impl Baseline {
-    /// Loads `dir`; a missing or unparsable file, or a summary entry whose Criterion
+    /// Loads `dir`; a missing or unparsable run.json or summary.json, an unparsable
+    /// enforcement.json (it may be absent), or a summary entry whose Criterion
     /// folder is absent, is [`Error::CorruptBaseline`]: a partial baseline must never
     /// be compared as if it were complete. A run.json from before limit verdicts were
     /// stored gets them judged here, so every loaded baseline carries them.
@@ -75,10 +81,25 @@ impl Baseline {
                 )));
             }
         }
+        let enforcement = dir.join(ENFORCEMENT_FILE);
+        let enforcement = if enforcement.is_file() {
+            let record: EnforcementRecord =
+                read_json(&enforcement).map_err(|e| corrupt(e.to_string()))?;
+            if record.config != run.config.name {
+                return Err(corrupt(format!(
+                    "{ENFORCEMENT_FILE} is for '{}' but run.json for '{}'",
+                    record.config, run.config.name
+                )));
+            }
+            Some(record)
+        } else {
+            None
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             run,
             summary,
+            enforcement,
         })
     }
 }

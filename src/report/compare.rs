@@ -3,6 +3,7 @@
 //! deciding (which rows, which changes, which verdicts) happens here once.
 
 use super::discover::{GpuBaselines, LoadedConfig};
+use super::enforcement::EnforcementMatrix;
 use super::stats::{self, Comparison};
 use crate::baseline::{Better, DeviceFacts, Passes, SummaryEntry, Unstable, Verification};
 use crate::error::{Error, Result};
@@ -19,12 +20,15 @@ pub struct CompareReport {
     pub gpus: Vec<GpuComparison>,
 }
 
-/// One GPU: what it is, whether each configuration's limits held, and the metrics.
+/// One GPU: what it is, whether each configuration's limits held (on every path the
+/// enforcement probes tried, and in the verification), and the metrics.
 #[derive(Debug, Clone, Serialize)]
 pub struct GpuComparison {
     pub slug: String,
     /// As recorded by the first configuration in report order, else by a scenario.
     pub device: DeviceFacts,
+    /// Every probed path under every probed configuration, which the reports lead with.
+    pub enforcement: EnforcementMatrix,
     /// False when there is no native configuration, so no change can be computed.
     pub has_native: bool,
     pub configs: Vec<ConfigCheck>,
@@ -133,6 +137,7 @@ fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
     Ok(GpuComparison {
         slug: gpu.slug.clone(),
         device: device.clone(),
+        enforcement: EnforcementMatrix::build(&gpu.configs),
         has_native: native.is_some(),
         configs,
         metrics,

@@ -1,10 +1,11 @@
-//! The report of one GPU as data: verdicts per configuration, metrics grouped by
-//! category with their findings, the SM share over time, and links to Criterion's
-//! pages. The page, report.md and report.json are three renderings of it, and
+//! The report of one GPU as data: the enforcement matrix, verdicts per
+//! configuration, metrics grouped by category with their findings, the SM share over
+//! time, and links to Criterion's pages. The page, report.md and report.json are three renderings of it, and
 //! report.json is this structure as it stands (described by schema/report.schema.json).
 
 use super::compare::{ConfigCheck, GpuComparison, MetricTable};
 use super::discover::GpuBaselines;
+use super::enforcement::EnforcementMatrix;
 use super::findings::{self, Finding};
 use super::links::CriterionLinks;
 use crate::baseline::{DeviceFacts, LimitVerdicts, MemoryVerdict, ShapeVerdict};
@@ -12,7 +13,7 @@ use crate::error::Result;
 use serde::Serialize;
 
 /// Bumped whenever report.json changes shape, so readers can tell.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// The category that holds the SM-limit checks, whether or not metrics belong to it.
 pub const ISOLATION: &str = "isolation";
 /// Length of one verification window, as run.json's SM-share windows are recorded.
@@ -28,6 +29,9 @@ pub struct Report {
     pub device: DeviceFacts,
     /// False when there is no native configuration, so no change can be computed.
     pub has_native: bool,
+    /// Whether each limit held on every path the probes tried: what the report leads
+    /// with, since a configuration is only as strong as its weakest path.
+    pub enforcement: Enforcement,
     /// Each configuration's recorded verification, in report order.
     pub configs: Vec<ConfigCheck>,
     /// What the verification means for each configuration, in report order.
@@ -35,6 +39,14 @@ pub struct Report {
     pub categories: Vec<Category>,
     /// What the baselines do not measure, so the page says why a plot is missing.
     pub absent: Vec<String>,
+}
+
+/// The enforcement matrix with what it shows, stated before any other finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Enforcement {
+    #[serde(flatten)]
+    pub matrix: EnforcementMatrix,
+    pub findings: Vec<Finding>,
 }
 
 /// Whether a configuration ran as configured, and each of its limits' verdict.
@@ -55,7 +67,8 @@ pub struct ConfigVerdict {
     pub sm: Vec<ShapeVerdict>,
     /// Criterion's overview page of this configuration, relative to the report.
     pub criterion_report: Option<String>,
-    /// Why no finding is stated for this configuration, when none is.
+    /// Why no finding is stated on this configuration's metrics, when none is (its
+    /// enforcement findings are stated all the same).
     pub findings_skipped: Option<String>,
 }
 
@@ -124,12 +137,17 @@ pub fn build(
     let GpuComparison {
         slug,
         device,
+        enforcement,
         has_native,
         configs,
         metrics,
         scenarios,
         probes,
     } = comparison;
+    let enforcement = Enforcement {
+        findings: findings::enforcement_findings(&enforcement),
+        matrix: enforcement,
+    };
     let verdicts = configs
         .iter()
         .zip(&gpu.configs)
@@ -207,6 +225,7 @@ pub fn build(
         slug,
         device,
         has_native,
+        enforcement,
         configs,
         verdicts,
         categories,

@@ -1,12 +1,14 @@
 //! Findings: the sentences a reader takes away, computed from the comparison so that
-//! none is written by hand, and none is stated for a configuration whose checks failed.
+//! none is written by hand, and none on the metrics of a configuration whose checks
+//! failed (what its enforcement probes found is stated all the same).
 
 use super::compare::{ConfigCheck, MetricRow, MetricTable, NATIVE};
+use super::enforcement::{amount, excess_amount, EnforcementMatrix};
 use super::format::{change, number, percent, significance, ONE_ROUND};
 use super::limits::path_limit_findings;
 pub use super::limits::sm_share_findings;
 use super::stats::{Comparison, Verdict};
-use crate::baseline::{ShapeVerdict, SmVerdict};
+use crate::baseline::{ProbeKind, ProbeVerdict, ShapeVerdict, SmVerdict};
 use crate::metrics::isolation::ScenarioRecord;
 use serde::Serialize;
 
@@ -113,9 +115,28 @@ pub enum FindingKind {
     /// The SM limit's verdict on one kernel shape of the verification, with the
     /// figures it was judged on.
     SmShare(ShapeVerdict),
+    /// An enforcement probe got more than the configured limit on its path, by
+    /// `excess` in `unit`.
+    EnforcementBypass {
+        id: String,
+        path: String,
+        limit_kind: ProbeKind,
+        excess: f64,
+        figure: Option<f64>,
+        limit: Option<f64>,
+        unit: String,
+    },
+    /// An enforcement probe's path failed under the configuration where it works
+    /// natively: a workload on that path breaks, limit or not.
+    EnforcementRefused {
+        id: String,
+        path: String,
+        limit_kind: ProbeKind,
+        status: String,
+    },
 }
 
-/// Why no finding is stated for a configuration, when none is.
+/// Why no finding is stated on a configuration's metrics, when none is.
 pub fn skipped_because(check: &ConfigCheck) -> Option<String> {
     if !check.unverified {
         return None;
@@ -126,6 +147,69 @@ pub fn skipped_because(check: &ConfigCheck) -> Option<String> {
     } else {
         format!("its run is unverified: {}", problems.join("; "))
     })
+}
+
+/// What the enforcement matrix shows: every path bypassed under each configuration,
+/// then every path that breaks only under the layer, configurations in column order.
+/// Stated for unverified configurations too: a probe is read against its own native
+/// control and the configured limit, not against the run's other figures, and a
+/// failed check is often the very limit a probe gets around.
+pub fn enforcement_findings(matrix: &EnforcementMatrix) -> Vec<Finding> {
+    let cells = || {
+        matrix.configs.iter().flat_map(|config| {
+            matrix
+                .rows
+                .iter()
+                .filter_map(move |row| Some((row, row.cell(config)?)))
+        })
+    };
+    let bypasses = cells().filter_map(|(row, cell)| {
+        let ProbeVerdict::Bypassed { excess } = cell.verdict else {
+            return None;
+        };
+        let limit = cell.limit.map_or_else(String::new, |limit| {
+            format!("{} ", amount(limit, &cell.unit))
+        });
+        let limit_name = match row.kind {
+            ProbeKind::Memory => "memory limit",
+            ProbeKind::Sm => "SM limit",
+            ProbeKind::Tamper => "limit",
+        };
+        Some(Finding {
+            config: cell.config.clone(),
+            text: format!(
+                "{}: {} bypassed the {limit}{limit_name} by {}",
+                cell.config,
+                row.path,
+                excess_amount(excess, &cell.unit)
+            ),
+            kind: FindingKind::EnforcementBypass {
+                id: row.id.clone(),
+                path: row.path.clone(),
+                limit_kind: row.kind,
+                excess,
+                figure: cell.figure,
+                limit: cell.limit,
+                unit: cell.unit.clone(),
+            },
+        })
+    });
+    let refusals = cells()
+        .filter(|(_, cell)| cell.verdict == ProbeVerdict::RefusedUnlikeNative)
+        .map(|(row, cell)| Finding {
+            config: cell.config.clone(),
+            text: format!(
+                "{}: {} fails where it works natively ({})",
+                cell.config, row.path, cell.status
+            ),
+            kind: FindingKind::EnforcementRefused {
+                id: row.id.clone(),
+                path: row.path.clone(),
+                limit_kind: row.kind,
+                status: cell.status.clone(),
+            },
+        });
+    bypasses.chain(refusals).collect()
 }
 
 /// Changes of one metric variant against native, for verified configurations.

@@ -3,7 +3,8 @@
 //! raw view alike. The only links are relative ones to Criterion's own pages.
 
 use super::compare::{ConfigCheck, MetricTable};
-use super::document::{Category, ConfigVerdict, Report};
+use super::document::{Category, ConfigVerdict, Enforcement, Report};
+use super::enforcement;
 use super::findings::{self, Finding};
 use super::format::{method, row_figures, sources, title, NONE};
 use super::limits::{self, Tone};
@@ -61,7 +62,7 @@ pub fn render(report: &Report) -> Result<String> {
         page,
         "<header>\n<h1>GPU virtualization report</h1>\n<p class=\"device\"><strong>{}</strong> \
          ({}): compute capability {}, {} SMs, {} MiB, SM clock {} MHz, driver CUDA {}</p>\n\
-         <p class=\"method\">{}</p>\n</header>\n",
+         </header>\n",
         esc(&device.name),
         esc(&report.slug),
         esc(&device.cc),
@@ -69,8 +70,9 @@ pub fn render(report: &Report) -> Result<String> {
         device.memory_mib,
         device.clock_mhz,
         esc(&device.driver),
-        esc(&method())
     );
+    render_enforcement(&mut page, &report.enforcement, &names);
+    let _ = writeln!(page, "<p class=\"method\">{}</p>", esc(&method()));
     render_verdicts(&mut page, report, &names);
     for category in &report.categories {
         render_category(&mut page, category, &report.configs, &names)?;
@@ -83,6 +85,80 @@ pub fn render(report: &Report) -> Result<String> {
         esc(&report.tool_version)
     );
     Ok(page)
+}
+
+/// The enforcement matrix, the first thing under the device line: one row per path,
+/// one column per probed configuration, each cell coloured by its verdict and
+/// carrying the probe's status and detail as its tooltip.
+fn render_enforcement(page: &mut String, enforcement: &Enforcement, names: &[String]) {
+    let matrix = &enforcement.matrix;
+    page.push_str("<section id=\"enforcement\">\n<h2>Enforcement</h2>\n<div class=\"card\">\n");
+    if matrix.is_empty() {
+        let _ = writeln!(
+            page,
+            "<p class=\"note\">{}</p>",
+            esc(enforcement::NO_PROBES)
+        );
+        page.push_str("</div>\n</section>\n");
+        return;
+    }
+    page.push_str("<table>\n<thead><tr><th>Path</th><th>Kind</th>");
+    for config in &matrix.configs {
+        let _ = write!(page, "<th>{}</th>", config_label(config, names));
+    }
+    page.push_str("</tr></thead>\n<tbody>\n");
+    for row in &matrix.rows {
+        let _ = write!(
+            page,
+            "<tr><td>{} {}</td><td>{}</td>",
+            esc(&row.id),
+            esc(&row.path),
+            enforcement::kind_word(row.kind)
+        );
+        for config in &matrix.configs {
+            match row.cell(config) {
+                Some(cell) => {
+                    let tip = [cell.status.as_str(), cell.detail.as_str()]
+                        .into_iter()
+                        .filter(|part| !part.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let _ = write!(
+                        page,
+                        "<td class=\"text\" title=\"{}\">{}</td>",
+                        esc(&tip),
+                        toned(&cell.text, enforcement::tone(cell))
+                    );
+                }
+                None => {
+                    let _ = write!(page, "<td class=\"text\">{}</td>", enforcement::NOT_PROBED);
+                }
+            }
+        }
+        page.push_str("</tr>\n");
+    }
+    page.push_str("</tbody>\n</table>\n");
+    let _ = writeln!(
+        page,
+        "<p class=\"note\">{}</p>",
+        esc(&enforcement::verdict_rule())
+    );
+    page.push_str("<h3>Left behind by the probes</h3>\n<ul>\n");
+    for leak in &matrix.leaks {
+        let _ = writeln!(
+            page,
+            "<li>{}: {}</li>",
+            esc(&leak.config),
+            toned(&leak.text, enforcement::leak_tone(leak))
+        );
+    }
+    page.push_str("</ul>\n");
+    if let Some(line) = enforcement::unprobed_line(matrix) {
+        let _ = writeln!(page, "<p class=\"note\">{}</p>", esc(&line));
+    }
+    page.push_str("</div>\n");
+    render_findings(page, &enforcement.findings);
+    page.push_str("</section>\n");
 }
 
 fn render_verdicts(page: &mut String, report: &Report, names: &[String]) {
@@ -131,7 +207,7 @@ fn render_verdicts(page: &mut String, report: &Report, names: &[String]) {
         .chain(report.verdicts.iter().filter_map(|verdict| {
             let why = verdict.findings_skipped.as_ref()?;
             Some(format!(
-                "<strong>No findings for {}</strong>: {}.",
+                "<strong>No findings on the metrics of {}</strong>: {}.",
                 esc(&verdict.config),
                 esc(why)
             ))

@@ -1,9 +1,11 @@
 //! The comparison, and the full report, as Markdown documents, readable as plain
-//! text and on any forge. Both share the device header, the verification table and
-//! the metric tables, so the two documents never lay a figure out differently.
+//! text and on any forge. Both share the device header, the enforcement matrix, the
+//! verification table and the metric tables, so the two documents never lay a figure
+//! out differently.
 
 use super::compare::{CompareReport, ConfigCheck, GpuComparison, MetricTable};
 use super::document::{Category, Report};
+use super::enforcement::{self, EnforcementMatrix};
 use super::findings::{self, Finding};
 use super::format::{method, number, percent, row_figures, sources, title, NONE};
 use super::limits::{self, Tone};
@@ -31,10 +33,15 @@ pub fn render_report(report: &Report) -> String {
         &report.slug,
         report.has_native,
         &report.configs,
+        (&report.enforcement.matrix, &report.enforcement.findings),
     );
     for verdict in &report.verdicts {
         if let Some(why) = &verdict.findings_skipped {
-            let _ = writeln!(out, "- No findings for {}: {why}.", verdict.config);
+            let _ = writeln!(
+                out,
+                "- No findings on the metrics of {}: {why}.",
+                verdict.config
+            );
         }
     }
     if report.verdicts.iter().any(|v| v.findings_skipped.is_some()) {
@@ -50,7 +57,15 @@ pub fn render_report(report: &Report) -> String {
 }
 
 fn render_gpu(out: &mut String, gpu: &GpuComparison) {
-    render_device(out, &gpu.device, &gpu.slug, gpu.has_native, &gpu.configs);
+    let bypasses = findings::enforcement_findings(&gpu.enforcement);
+    render_device(
+        out,
+        &gpu.device,
+        &gpu.slug,
+        gpu.has_native,
+        &gpu.configs,
+        (&gpu.enforcement, &bypasses),
+    );
     for table in &gpu.metrics {
         render_table(out, table, &gpu.configs);
         render_findings(out, &findings::table_findings(table, &gpu.configs));
@@ -128,12 +143,15 @@ fn render_scenario(out: &mut String, s: &ScenarioRecord) {
     out.push('\n');
 }
 
+/// The GPU's heading and device line, then what qualifies every figure below them:
+/// the enforcement matrix with its findings, and the verification.
 fn render_device(
     out: &mut String,
     device: &DeviceFacts,
     slug: &str,
     has_native: bool,
     configs: &[ConfigCheck],
+    (matrix, found): (&EnforcementMatrix, &[Finding]),
 ) {
     let _ = writeln!(out, "## {} ({})\n", cell(&device.name), cell(slug));
     let _ = writeln!(
@@ -141,6 +159,7 @@ fn render_device(
         "Device: {}, compute capability {}, {} SMs, {} MiB, driver CUDA {}\n",
         device.name, device.cc, device.sms, device.memory_mib, device.driver
     );
+    render_enforcement(out, matrix, found);
     render_checks(out, configs);
     if !has_native {
         out.push_str(
@@ -148,6 +167,55 @@ fn render_device(
              significance is shown.\n\n",
         );
     }
+}
+
+/// One row per path, one column per probed configuration, then what the probes
+/// left behind and what the matrix shows.
+fn render_enforcement(out: &mut String, matrix: &EnforcementMatrix, found: &[Finding]) {
+    out.push_str("### Enforcement\n\n");
+    if matrix.is_empty() {
+        let _ = writeln!(out, "{}\n", enforcement::NO_PROBES);
+        return;
+    }
+    out.push_str("| Path | Kind |");
+    for config in &matrix.configs {
+        let _ = write!(out, " {} |", cell(config));
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---|".repeat(matrix.configs.len()));
+    out.push('\n');
+    for row in &matrix.rows {
+        let _ = write!(
+            out,
+            "| {} {} | {} |",
+            row.id,
+            cell(&row.path),
+            enforcement::kind_word(row.kind)
+        );
+        for config in &matrix.configs {
+            let text = row.cell(config).map_or_else(
+                || enforcement::NOT_PROBED.to_owned(),
+                |c| emphasis(&cell(&c.text), enforcement::tone(c)),
+            );
+            let _ = write!(out, " {text} |");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "\n{}\n", enforcement::verdict_rule());
+    out.push_str("Left behind by the probes:\n\n");
+    for leak in &matrix.leaks {
+        let _ = writeln!(
+            out,
+            "- {}: {}",
+            leak.config,
+            emphasis(&leak.text, enforcement::leak_tone(leak))
+        );
+    }
+    out.push('\n');
+    if let Some(line) = enforcement::unprobed_line(matrix) {
+        let _ = writeln!(out, "{line}\n");
+    }
+    render_findings(out, found);
 }
 
 fn render_category(out: &mut String, category: &Category, configs: &[ConfigCheck]) {

@@ -2,13 +2,15 @@
 //! against native on the same GPU, and whether its limits were shown to hold.
 //!
 //! [`discover`] loads the baselines, [`compare`] decides every row and verdict (with
-//! [`stats`] doing what Criterion does for significance), [`document`] adds the
+//! [`stats`] doing what Criterion does for significance, and [`enforcement`] laying
+//! out the probes' matrix), [`document`] adds the
 //! verdicts, [`findings`] and links of a full report, and renderers such as
 //! [`markdown`] and [`html`] only lay the result out.
 
 pub mod compare;
 pub mod discover;
 pub mod document;
+pub mod enforcement;
 pub mod findings;
 mod format;
 pub mod html;

@@ -1,6 +1,7 @@
 //! Shared by the test crates: the fixture baselines of a fictitious GPU (native,
-//! hami-100, and hami-50 marked unverified) for the report tests, and the GPU guard
-//! of the (ignored by default) GPU tests.
+//! hami-100, and hami-50 marked unverified; native and hami-50 with enforcement
+//! probes, hami-100 without) for the report tests, and the GPU guard of the (ignored
+//! by default) GPU tests.
 
 #![allow(dead_code)] // each test crate uses its own subset
 
