@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 /// File name inside an exported configuration folder.
 pub const ENFORCEMENT_FILE: &str = "enforcement.json";
 
+/// The unit of a memory probe's figures: bytes obtained and written.
+pub const UNIT_BYTES: &str = "bytes";
+/// The unit of an SM probe's figures: delivered throughput as a percentage of the
+/// same work's native rate (100 = native), limits in the same percent.
+pub const UNIT_PERCENT_OF_NATIVE: &str = "%";
+
 /// Which limit a probe tries to get around.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

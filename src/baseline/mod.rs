@@ -7,7 +7,10 @@ mod stability;
 mod store;
 mod verdict;
 
-pub use enforcement::{EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict, ENFORCEMENT_FILE};
+pub use enforcement::{
+    EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict, ENFORCEMENT_FILE, UNIT_BYTES,
+    UNIT_PERCENT_OF_NATIVE,
+};
 pub use stability::{Disagreement, Pass, Passes, Unstable, MAX_MEDIAN_RATIO};
 pub use store::{read_json, write_json_atomic, Baseline};
 pub use verdict::{

@@ -5,16 +5,12 @@
 //! once for all of them.
 
 use super::discover::LoadedConfig;
-use super::format::{number, percent};
+use super::format::number;
 use super::limits::Tone;
 use crate::baseline::{EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict};
 use serde::Serialize;
 
-/// The unit of a probe's figure when it is memory obtained and written.
-pub const BYTES: &str = "bytes";
-/// The unit of a probe's figure when it is delivered throughput over native's (1.0 =
-/// native).
-pub const SHARE: &str = "share";
+use crate::baseline::{UNIT_BYTES as BYTES, UNIT_PERCENT_OF_NATIVE as PERCENT};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -280,7 +276,7 @@ fn leak_check(config: &str, record: &EnforcementRecord) -> LeakCheck {
 pub(super) fn amount(value: f64, unit: &str) -> String {
     match unit {
         BYTES => format!("{:.1} GiB", value / GIB),
-        SHARE => percent(value),
+        PERCENT => format!("{value:.1} %"),
         other => format!("{} {other}", number(value)),
     }
 }
@@ -289,7 +285,7 @@ pub(super) fn amount(value: f64, unit: &str) -> String {
 /// native's throughput, not a percentage of the limit.
 pub(super) fn excess_amount(excess: f64, unit: &str) -> String {
     match unit {
-        SHARE => format!("{:.1} pts", excess * 100.0),
+        PERCENT => format!("{excess:.1} pts"),
         other => amount(excess, other),
     }
 }
@@ -298,7 +294,7 @@ pub(super) fn excess_amount(excess: f64, unit: &str) -> String {
 fn held(unit: &str) -> &'static str {
     match unit {
         BYTES => " held",
-        SHARE => " of native",
+        PERCENT => " of native",
         _ => "",
     }
 }
@@ -351,10 +347,10 @@ mod tests {
             ),
             (
                 probe(
-                    ProbeVerdict::Bypassed { excess: 0.498 },
-                    SHARE,
-                    Some(0.998),
-                    Some(0.5),
+                    ProbeVerdict::Bypassed { excess: 49.8 },
+                    PERCENT,
+                    Some(99.8),
+                    Some(50.0),
                 ),
                 "bypassed +49.8 pts (99.8 % of native vs 50.0 % limit)",
             ),

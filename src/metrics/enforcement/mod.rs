@@ -10,7 +10,8 @@ pub mod memory;
 mod verdict;
 
 use crate::baseline::{
-    ConfigRecord, DeviceFacts, EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict,
+    ConfigRecord, DeviceFacts, EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict, UNIT_BYTES,
+    UNIT_PERCENT_OF_NATIVE,
 };
 use crate::cuda::LaunchApi;
 use crate::error::{io_at, Error, Result};
@@ -453,7 +454,7 @@ fn entry(
         kind: probe.kind,
         verdict: ProbeVerdict::Enforced,
         figure: None,
-        unit: "bytes".into(),
+        unit: UNIT_BYTES.into(),
         limit: limit.map(|l| l as f64),
         control: match control {
             Control::Reported(c) if c.absent.is_none() => Some(c.obtained as f64),
@@ -507,7 +508,7 @@ fn sm_entry(
         kind: probe.kind,
         verdict: ProbeVerdict::Enforced,
         figure: None,
-        unit: "%".into(),
+        unit: UNIT_PERCENT_OF_NATIVE.into(),
         limit: limit.map(f64::from),
         control: None,
         status: "CUDA_SUCCESS".into(),
