@@ -39,6 +39,23 @@ fn corrupt_folder(err: Error) -> (PathBuf, String) {
 const NOT_TESTED: &str = "| not tested: 1 round (use --rounds 2 or more) |";
 
 #[test]
+fn the_verification_table_names_the_interposer_build_that_ran() {
+    let markdown = compare_markdown(&fixtures()).unwrap();
+    let verification = section(&markdown, "### Verification");
+    assert!(
+        verification.contains(
+            "| hami-50 | **UNVERIFIED** | yes (/usr/local/lib/libvgpu.so; sha256 1a2b3c4d5e6f; \
+             build id 0f1e2d3c; GIT_BRANCH_main; GIT_HASH_8f3a89c; debug info) |"
+        ),
+        "{verification}"
+    );
+    assert!(
+        verification.contains("| hami-100 | verified | yes (/usr/local/lib/libvgpu.so) |"),
+        "a run saved before the identity was kept shows the path alone: {verification}"
+    );
+}
+
+#[test]
 fn tables_show_figures_and_which_pass_they_come_from() {
     let markdown = compare_markdown(&fixtures()).unwrap();
     let launch = section(&markdown, "### OH-001 launch-call (us, lower is better)");

@@ -5,7 +5,9 @@
 use super::discover::{GpuBaselines, LoadedConfig};
 use super::enforcement::EnforcementMatrix;
 use super::stats::{self, Comparison};
-use crate::baseline::{Better, DeviceFacts, Passes, SummaryEntry, Unstable, Verification};
+use crate::baseline::{
+    Better, DeviceFacts, InterposerIdentity, Passes, SummaryEntry, Unstable, Verification,
+};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::metrics::isolation::{ProbeRecords, ScenarioRecord};
@@ -48,6 +50,9 @@ pub struct ConfigCheck {
     /// The run went on although a check failed; its figures are suspect.
     pub unverified: bool,
     pub verification: Verification,
+    /// Which build of the interposer ran, as run.json recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interposer: Option<InterposerIdentity>,
 }
 
 /// One metric variant across all configurations.
@@ -127,6 +132,7 @@ fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
                 config: config.name().to_owned(),
                 unverified: run.unverified,
                 verification: run.verification.clone(),
+                interposer: run.interposer.clone(),
             }
         })
         .collect();

@@ -1,7 +1,7 @@
 //! How figures are written, shared by every rendering so that the page, the
 //! Markdown and the findings never disagree on a number.
 
-use super::compare::{Measured, MetricRow, MetricTable};
+use super::compare::{ConfigCheck, Measured, MetricRow, MetricTable};
 use super::stats::{Comparison, Verdict, CONFIDENCE_LEVEL, NOISE_THRESHOLD, SIGNIFICANCE_LEVEL};
 use crate::baseline::{Pass, Unstable, MAX_MEDIAN_RATIO};
 
@@ -174,6 +174,30 @@ pub fn significance(verdict: Verdict) -> String {
 }
 
 /// A category's name as a heading, e.g. "overhead" -> "Overhead".
+/// Whether an interposer was mapped, and which build: "yes (/usr/local/vgpu/libvgpu.so;
+/// sha256 1a2b3c4d5e6f, build id 0f1e2d3c, GIT_HASH_8f3a89c, debug info)".
+pub fn interposer(check: &ConfigCheck) -> String {
+    let v = &check.verification;
+    if !v.interposer_loaded {
+        return "no".to_owned();
+    }
+    let mut parts: Vec<String> = v.interposer_path.iter().cloned().collect();
+    if let Some(id) = &check.interposer {
+        parts.push(format!("sha256 {}", &id.sha256[..12.min(id.sha256.len())]));
+        if let Some(build_id) = &id.build_id {
+            parts.push(format!("build id {}", &build_id[..8.min(build_id.len())]));
+        }
+        parts.extend(id.version.iter().cloned());
+        if id.debug_info {
+            parts.push("debug info".to_owned());
+        }
+    }
+    match parts.is_empty() {
+        true => "yes".to_owned(),
+        false => format!("yes ({})", parts.join("; ")),
+    }
+}
+
 pub fn title(name: &str) -> String {
     let mut chars = name.chars();
     chars.next().map_or_else(String::new, |first| {

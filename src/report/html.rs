@@ -6,7 +6,7 @@ use super::compare::{ConfigCheck, MetricTable};
 use super::document::{Category, ConfigVerdict, Enforcement, Report};
 use super::enforcement;
 use super::findings::{self, Finding};
-use super::format::{method, row_figures, sources, title, NONE};
+use super::format::{interposer, method, row_figures, sources, title, NONE};
 use super::limits::{self, Tone};
 use super::plots;
 use super::stats::Verdict;
@@ -179,7 +179,7 @@ fn render_verdicts(page: &mut String, report: &Report, names: &[String]) {
             } else {
                 "<span class=\"bad\">UNVERIFIED</span>"
             },
-            if verdict.interposer_loaded { "yes" } else { "no" },
+            esc(&interposer(check)),
             memory(verdict, check),
             verdict
                 .sm_limit_pct

@@ -334,6 +334,7 @@ mod tests {
             config: config.to_owned(),
             unverified: false,
             verification,
+            interposer: None,
         }
     }
 

@@ -7,7 +7,7 @@ use super::compare::{CompareReport, ConfigCheck, GpuComparison, MetricTable};
 use super::document::{Category, Report};
 use super::enforcement::{self, EnforcementMatrix};
 use super::findings::{self, Finding};
-use super::format::{method, number, percent, row_figures, sources, title, NONE};
+use super::format::{self, method, number, percent, row_figures, sources, title, NONE};
 use super::limits::{self, Tone};
 use crate::baseline::{Better, DeviceFacts};
 use crate::metrics::isolation::ScenarioRecord;
@@ -249,11 +249,7 @@ fn render_checks(out: &mut String, configs: &[ConfigCheck]) {
     for check in configs {
         let v = &check.verification;
         let verdicts = v.limit_verdicts();
-        let interposer = match (&v.interposer_loaded, &v.interposer_path) {
-            (true, Some(path)) => format!("yes ({path})"),
-            (true, None) => "yes".to_owned(),
-            (false, _) => "no".to_owned(),
-        };
+        let interposer = format::interposer(check);
         let over_limit = match v.over_limit_refused {
             Some(true) => match &v.over_limit_error {
                 Some(error) => format!("refused ({error})"),
