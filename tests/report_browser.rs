@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The window the page is drawn in: tall enough that the plots below the enforcement
+/// matrix and the verdicts are on screen.
 const WIDTH: u32 = 1280;
-const HEIGHT: u32 = 2000;
+const HEIGHT: u32 = 3200;
 
 fn chromium() -> Option<PathBuf> {
     std::env::var_os("CHROMIUM")
