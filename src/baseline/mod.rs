@@ -152,6 +152,10 @@ pub struct RunRecord {
     /// absent for configurations without one and in runs saved before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interposer: Option<InterposerIdentity>,
+    /// Seconds each phase of the configuration's process took, in order: context,
+    /// verification, metrics, enforcement.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phase_secs: Vec<(String, f64)>,
 }
 
 /// Which way a metric improves.

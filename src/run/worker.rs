@@ -39,12 +39,46 @@ pub fn run_reference(out: &Path, verify_secs: f64) -> Result<()> {
     write_json_atomic(out, &reference)
 }
 
+/// Seconds each phase of a worker took, in order, so a slow round can be read off
+/// its run.json.
+struct Phases {
+    secs: Vec<(String, f64)>,
+    since: std::time::Instant,
+}
+
+impl Phases {
+    fn start() -> Self {
+        Self {
+            secs: Vec::new(),
+            since: std::time::Instant::now(),
+        }
+    }
+
+    /// Ends the phase that began where the last one ended.
+    fn end(&mut self, name: &str) {
+        let now = std::time::Instant::now();
+        self.secs
+            .push((name.to_owned(), (now - self.since).as_secs_f64()));
+        self.since = now;
+    }
+
+    fn describe(&self) -> String {
+        self.secs
+            .iter()
+            .map(|(name, secs)| format!("{name} {secs:.1} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Verifies the configuration, refuses to go on if its limits are not in force
 /// (unless allowed), then runs the selected metrics as a Criterion baseline named
 /// after the configuration and writes run.json and summary.json.
 pub fn run_job(job: &Job) -> Result<()> {
     let started_at = Utc::now();
+    let mut phases = Phases::start();
     let ctx = Context::primary(0)?;
+    phases.end("context");
     let seen = ctx.device().name()?;
     if seen != job.device.name {
         return Err(Error::Invalid(format!(
@@ -59,6 +93,7 @@ pub fn run_job(job: &Job) -> Result<()> {
         sm_limit_pct: job.config.sm_limit_pct,
     };
     let verification = system::verify(&facts, &expect, &job.reference, job.verify_secs)?;
+    phases.end("verification");
     let blocking = system::blocking_problem(&expect, &verification);
     if let (Some(detail), false) = (&blocking, job.allow_unverified) {
         return Err(Error::LimitNotInForce {
@@ -78,6 +113,7 @@ pub fn run_job(job: &Job) -> Result<()> {
     let measured = metrics::run_benches(&mut criterion, &env, &selection, &ctx)?;
     let summary = metrics::summarize(&env, &measured)?;
     write_json_atomic(&job.staging.join(SUMMARY_FILE), &summary)?;
+    phases.end("metrics");
     let enforcement = metrics::enforcement::run(&metrics::enforcement::EnforcementJob {
         config: &job.config,
         device: &facts,
@@ -87,6 +123,8 @@ pub fn run_job(job: &Job) -> Result<()> {
     if let Some(record) = enforcement {
         write_json_atomic(&job.staging.join(ENFORCEMENT_FILE), &record)?;
     }
+    phases.end("enforcement");
+    eprintln!("   {}: {}", job.config.name, phases.describe());
     let interposer = verification
         .interposer_path
         .as_deref()
@@ -103,6 +141,31 @@ pub fn run_job(job: &Job) -> Result<()> {
         quick: job.quick,
         metrics: selection.ids().iter().map(|s| s.to_string()).collect(),
         interposer,
+        phase_secs: phases.secs,
     };
     write_json_atomic(&job.staging.join(RUN_FILE), &record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_are_timed_one_after_another_in_order() {
+        let mut phases = Phases::start();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        phases.end("context");
+        phases.end("verification");
+        let names: Vec<&str> = phases.secs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["context", "verification"]);
+        assert!(
+            phases.secs[0].1 >= 0.02 && phases.secs[1].1 < 0.02,
+            "{:?}",
+            phases.secs
+        );
+        assert_eq!(
+            phases.describe(),
+            format!("context {:.1} s, verification 0.0 s", phases.secs[0].1)
+        );
+    }
 }
