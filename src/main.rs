@@ -97,9 +97,13 @@ enum Command {
         /// Export root or one GPU's folder.
         #[arg(default_value = "criterion-baselines")]
         dir: PathBuf,
-        /// Also write the Markdown to this file.
+        /// Also write the output to this file.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// md: one table per metric; csv and json: one row per metric variant,
+        /// configuration and round, with the change and its interval.
+        #[arg(long, value_enum, default_value_t = Format::Md)]
+        format: Format,
     },
     /// Write the report of exported baselines: index.html, report.md and report.json per GPU.
     Report {
@@ -237,7 +241,7 @@ fn main() -> ExitCode {
             }
             Ok(())
         })(),
-        Command::Compare { dir, out } => compare(&dir, out.as_deref()),
+        Command::Compare { dir, out, format } => compare(&dir, out.as_deref(), format),
         Command::Report { dir, out } => {
             gpu_virt_bench::report::write_reports(&dir, &out).map(|folders| {
                 for folder in folders {
@@ -266,11 +270,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn compare(dir: &std::path::Path, out: Option<&std::path::Path>) -> Result<()> {
-    let markdown = gpu_virt_bench::report::compare_markdown(dir)?;
+/// What `compare` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Md,
+    Csv,
+    Json,
+}
+
+fn compare(dir: &std::path::Path, out: Option<&std::path::Path>, format: Format) -> Result<()> {
+    use gpu_virt_bench::report::{compare_markdown, compare_report, export};
+    let text = match format {
+        Format::Md => compare_markdown(dir)?,
+        Format::Csv => export::csv(&compare_report(dir)?)?,
+        Format::Json => export::json(&compare_report(dir)?)?,
+    };
     if let Some(out) = out {
-        std::fs::write(out, &markdown).map_err(gpu_virt_bench::error::io_at(out))?;
+        std::fs::write(out, &text).map_err(gpu_virt_bench::error::io_at(out))?;
     }
-    print!("{markdown}");
+    print!("{text}");
     Ok(())
 }

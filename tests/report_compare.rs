@@ -772,3 +772,98 @@ fn a_path_one_configuration_did_not_probe_and_memory_left_behind_are_shown() {
          1 probe child left running**\n"
     ));
 }
+
+#[test]
+fn csv_and_json_exports_carry_one_row_per_variant_configuration_and_round() {
+    let root = common::two_round_fixture();
+    let report = compare_report(root.path()).unwrap();
+    let rows = gpu_virt_bench::report::export::rows(&report);
+    let expected: usize = report.gpus[0]
+        .metrics
+        .iter()
+        .flat_map(|t| &t.rows)
+        .filter_map(|r| r.measured.as_ref())
+        .map(|m| 1 + m.round_changes.len())
+        .sum();
+    assert_eq!(
+        rows.len(),
+        expected,
+        "a pooled row and one per round of each change"
+    );
+    assert!(
+        rows.len() > 8,
+        "two rounds of the configurations compared with native"
+    );
+
+    let csv = gpu_virt_bench::report::export::csv(&report).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "gpu,id,variant,unit,better,config,round,median,mean,p99,change,change_ci_low,\
+         change_ci_high,verdict,unstable"
+    );
+    assert_eq!(lines.count(), rows.len());
+    let pooled = csv
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "{GPU},OH-001,launch-call,us,lower,hami-50,pooled,"
+            ))
+        })
+        .unwrap();
+    let fields: Vec<&str> = pooled.split(',').collect();
+    let change: f64 = fields[10].parse().unwrap();
+    let (low, high): (f64, f64) = (fields[11].parse().unwrap(), fields[12].parse().unwrap());
+    assert!(low <= change && change <= high, "{pooled}");
+    assert!(
+        csv.lines().any(|l| l.contains(",hami-50,2,,,,")),
+        "a row per round, its change alone"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&gpu_virt_bench::report::export::json(&report).unwrap()).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), rows.len());
+    let hami = |round: serde_json::Value| {
+        json.as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["config"] == "hami-50" && row["round"] == round)
+    };
+    assert!(
+        hami("pooled".into()) && hami(1.into()) && hami(2.into()),
+        "{json}"
+    );
+}
+
+#[test]
+fn compare_writes_the_format_it_is_asked_for() {
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("comparison.csv");
+    let run = assert_cmd::Command::cargo_bin("gpu-virt-bench")
+        .unwrap()
+        .env_remove(gpu_virt_bench::run::child::CHILD_VAR)
+        .args(["compare", "--format", "csv", "--out"])
+        .arg(&file)
+        .arg(fixtures())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let printed = String::from_utf8(run.stdout).unwrap();
+    assert!(printed.starts_with("gpu,id,variant"), "{printed}");
+    assert_eq!(fs::read_to_string(&file).unwrap(), printed);
+    let bad = assert_cmd::Command::cargo_bin("gpu-virt-bench")
+        .unwrap()
+        .args(["compare", "--format", "xlsx"])
+        .arg(fixtures())
+        .output()
+        .unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "an unknown format is a usage error"
+    );
+}

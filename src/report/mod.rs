@@ -11,6 +11,7 @@ pub mod compare;
 pub mod discover;
 pub mod document;
 pub mod enforcement;
+pub mod export;
 pub mod findings;
 mod format;
 pub mod html;
