@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{edit_entry, fixture_copy, fixtures, section, two_round_fixture, written_report, GPU};
+use common::{
+    fixture_copy, fixtures, section, two_round_fixture, unstable_report, written_report, GPU,
+};
 use gpu_virt_bench::baseline::{Inconclusive, MemoryVerdict, SmVerdict};
 use gpu_virt_bench::report::document::{Report, ISOLATION};
 use gpu_virt_bench::report::findings::FindingKind;
@@ -410,16 +412,7 @@ fn the_command_writes_the_three_files_per_gpu() {
 
 #[test]
 fn every_rendering_marks_an_unstable_row_with_both_passes_figures() {
-    let root = fixture_copy();
-    edit_entry(
-        &root.path().join(GPU),
-        "hami-100",
-        "OH-001",
-        "launch-call",
-        |e| e["p99"] = 3.5.into(),
-    );
-    let out = tempfile::tempdir().unwrap();
-    let folder = write_reports(root.path(), out.path()).unwrap().remove(0);
+    let (_out, folder) = unstable_report();
     let marker = "3.998 (unstable: per-call p50 3.960, p99 3.500)";
     let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
     assert!(

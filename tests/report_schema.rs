@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{edit_entry, fixture_copy, written_report, GPU};
-use gpu_virt_bench::report::{write_reports, JSON_FILE};
+use common::{unstable_report, written_report};
+use gpu_virt_bench::report::JSON_FILE;
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -40,17 +40,8 @@ fn the_fixture_report_matches_the_schema() {
 
 #[test]
 fn a_report_with_an_unstable_row_matches_the_schema() {
-    let root = fixture_copy();
-    edit_entry(
-        &root.path().join(GPU),
-        "hami-100",
-        "OH-001",
-        "launch-call",
-        |e| e["p99"] = 3.5.into(),
-    );
-    let out = tempfile::tempdir().unwrap();
-    write_reports(root.path(), out.path()).unwrap();
-    let report = read(&out.path().join(GPU).join(JSON_FILE));
+    let (_out, folder) = unstable_report();
+    let report = read(&folder.join(JSON_FILE));
     let unstable = &report["categories"][1]["tables"][0]["rows"][1]["measured"]["unstable"];
     assert_eq!(
         unstable["disagreements"][0], "median_above_p99",

@@ -60,6 +60,25 @@ pub fn written_report() -> (tempfile::TempDir, PathBuf) {
     (out, folder)
 }
 
+/// The report of the fixtures with hami-100's OH-001 launch-call p99 set below its
+/// median, so that row is unstable; returns the output folder (kept alive by the
+/// guard) and the GPU's report folder inside it.
+pub fn unstable_report() -> (tempfile::TempDir, PathBuf) {
+    let root = fixture_copy();
+    edit_entry(
+        &root.path().join(GPU),
+        "hami-100",
+        "OH-001",
+        "launch-call",
+        |e| e["p99"] = 3.5.into(),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let folder = gpu_virt_bench::report::write_reports(root.path(), out.path())
+        .unwrap()
+        .remove(0);
+    (out, folder)
+}
+
 /// The text from `heading` up to the next heading.
 pub fn section<'a>(markdown: &'a str, heading: &str) -> &'a str {
     let start = markdown
