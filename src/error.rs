@@ -38,7 +38,7 @@ pub enum Error {
     #[error("unknown metric id '{0}'; `gpu-virt-bench list` shows the ids")]
     UnknownMetric(String),
     #[error(
-        "unknown configuration '{0}'; use native, hami-<percent> with a percent from 1 to 100, current, current-uncontrolled, or a name defined in the --config-file"
+        "unknown configuration '{0}'; use native, hami-<percent> with a percent from 1 to 100, mps-<percent> or mps-<percent>-<GiB>, current, current-uncontrolled, or a name defined in the --config-file"
     )]
     UnknownConfig(String),
     #[error("configuration '{config}': its {what} command {detail}; fix it in the --config-file")]
@@ -47,6 +47,8 @@ pub enum Error {
         what: &'static str,
         detail: String,
     },
+    #[error("configuration '{config}': MPS: {detail}")]
+    Mps { config: String, detail: String },
     #[error("configuration file {path}: {detail}; fix the file and run again (nothing ran)")]
     ConfigFile { path: PathBuf, detail: String },
     #[error("interposer library {0} does not exist; install HAMi-core's libvgpu.so and pass its path with --hami-lib")]

@@ -108,6 +108,10 @@ pub struct Verification {
     pub shapes: Vec<ShapeShare>,
     /// Whether the configured memory limit was shown to be in force (`None`: no limit).
     pub mem_limit_in_force: Option<bool>,
+    /// Whether the device attribute showed fewer SMs than the device has, where an
+    /// SM partition (MPS) was expected; `None` where none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_partition_seen: Option<bool>,
     /// The verdict of each limit, judged by [`judge`] when the run was verified;
     /// absent from a run.json written before verdicts were stored, and then judged
     /// on load ([`Baseline::load`]).

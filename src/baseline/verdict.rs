@@ -286,6 +286,7 @@ mod tests {
                 shape("long-blocks", vec![1.0; 3]),
             ],
             mem_limit_in_force: mem_in_force,
+            sm_partition_seen: None,
             verdicts: None,
             problems: Vec::new(),
         }

@@ -66,6 +66,19 @@ pub struct Config {
     /// Commands run before the configuration's first round and after its last.
     pub setup: Option<Hook>,
     pub teardown: Option<Hook>,
+    /// The suite runs a private MPS control daemon for this configuration.
+    pub mps: bool,
+}
+
+/// `<pct>` or `<pct>-<GiB>` of an `mps-` name: a percentage from 1 to 100 and a
+/// memory limit of at least 1 GiB.
+fn parse_mps(spec: &str) -> Option<ConfigEntry> {
+    let (pct, gib) = match spec.split_once('-') {
+        Some((pct, gib)) => (pct, Some(gib.parse::<u64>().ok().filter(|g| *g >= 1)?)),
+        None => (spec, None),
+    };
+    let pct = pct.parse().ok().filter(|p| (1..=100).contains(p))?;
+    Some(ConfigEntry::mps(pct, gib))
 }
 
 impl Config {
@@ -96,6 +109,8 @@ impl Config {
                 &preloaded,
                 name == "current-uncontrolled",
             )?)
+        } else if let Some(spec) = name.strip_prefix("mps-") {
+            parse_mps(spec)
         } else if let Some(pct) = name.strip_prefix("hami-") {
             pct.parse()
                 .ok()
@@ -180,6 +195,43 @@ mod tests {
         for bad in ["hami-0", "hami-101", "hami-x", "mps", "hami-"] {
             let err = Config::parse(bad, Path::new(LIB), 1000).unwrap_err();
             assert!(matches!(err, Error::UnknownConfig(_)), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn mps_names_set_the_active_threads_and_pinned_memory_of_a_daemon_of_its_own() {
+        let c = Config::parse("mps-25-20", Path::new(LIB), 143_155).unwrap();
+        assert!(c.mps);
+        assert_eq!(c.env["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"], "25");
+        assert_eq!(c.env["CUDA_MPS_PINNED_DEVICE_MEM_LIMIT"], "0=20G");
+        assert!(
+            !c.env.contains_key("CUDA_MPS_PIPE_DIRECTORY"),
+            "a private one per run"
+        );
+        assert_eq!(
+            c.expect,
+            Expect {
+                interposer: false,
+                mem_limit_mib: Some(20480),
+                sm_limit_pct: Some(25),
+                memory_in_free: true,
+                sm_partition: true,
+            }
+        );
+        assert_eq!(c.library, None);
+        let full = Config::parse("mps-100", Path::new(LIB), 143_155).unwrap();
+        assert_eq!(full.expect.mem_limit_mib, None);
+        assert!(!full.expect.sm_partition, "all SMs at 100 %");
+        for bad in [
+            "mps-0", "mps-101", "mps-50-0", "mps-50-x", "mps-", "mps-50-",
+        ] {
+            assert!(
+                matches!(
+                    Config::parse(bad, Path::new(LIB), 1000),
+                    Err(Error::UnknownConfig(_))
+                ),
+                "{bad}"
+            );
         }
     }
 

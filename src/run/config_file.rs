@@ -48,6 +48,11 @@ pub struct ConfigEntry {
     pub setup: Option<Hook>,
     /// Run after its last round, also when a round failed.
     pub teardown: Option<Hook>,
+    /// The suite starts an MPS control daemon of its own for this configuration
+    /// (built-in `mps-<pct>` only): its limits show in free memory and as an SM
+    /// partition.
+    #[serde(skip)]
+    pub mps: bool,
 }
 
 /// The limits a configuration promises, as written in a file.
@@ -94,10 +99,13 @@ impl Hook {
 
 /// Names a configuration file may not take: the built-ins' own.
 fn is_builtin_name(name: &str) -> bool {
+    let numbered = |prefix: &str| {
+        name.strip_prefix(prefix)
+            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
+    };
     ["native", "current", "current-uncontrolled"].contains(&name)
-        || name
-            .strip_prefix("hami-")
-            .is_some_and(|pct| pct.bytes().all(|b| b.is_ascii_digit()))
+        || numbered("hami-")
+        || numbered("mps-")
 }
 
 impl ConfigEntry {
@@ -135,6 +143,34 @@ impl ConfigEntry {
             checks: None,
             setup: None,
             teardown: None,
+            mps: false,
+        }
+    }
+
+    /// `mps-<pct>` or `mps-<pct>-<GiB>`: a client of an MPS daemon the suite starts,
+    /// at `pct` % active threads and, with `gib`, that much pinned device memory.
+    pub fn mps(pct: u32, gib: Option<u64>) -> Self {
+        let mut env =
+            BTreeMap::from([("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE".into(), pct.to_string())]);
+        if let Some(gib) = gib {
+            env.insert(
+                "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT".into(),
+                format!("0={gib}G"),
+            );
+        }
+        let name = match gib {
+            Some(gib) => format!("mps-{pct}-{gib}"),
+            None => format!("mps-{pct}"),
+        };
+        Self {
+            env,
+            expect: ExpectEntry {
+                memory_mib: gib.map(|g| g * 1024),
+                memory_pct: None,
+                sm_pct: Some(pct),
+            },
+            mps: true,
+            ..Self::named(&name)
         }
     }
 
@@ -170,7 +206,10 @@ impl ConfigEntry {
                 interposer: checks.contains(&Check::Interposer),
                 mem_limit_mib: mem_limit_mib.filter(|_| checks.contains(&Check::Memory)),
                 sm_limit_pct: self.expect.sm_pct.filter(|_| checks.contains(&Check::Sm)),
+                memory_in_free: self.mps,
+                sm_partition: self.mps && self.expect.sm_pct.is_some_and(|p| p < 100),
             },
+            mps: self.mps,
             library: self.preload.clone(),
             setup: self.setup.clone(),
             teardown: self.teardown.clone(),
@@ -342,6 +381,7 @@ mod tests {
                 interposer: true,
                 mem_limit_mib: Some(40000),
                 sm_limit_pct: None,
+                ..Expect::default()
             },
             "the sm check was not asked for"
         );

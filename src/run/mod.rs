@@ -5,6 +5,8 @@ mod config;
 mod config_file;
 mod current;
 mod hooks;
+mod interrupt;
+mod mps;
 mod runner;
 mod worker;
 

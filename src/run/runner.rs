@@ -5,6 +5,8 @@
 use super::config::{clear_interposer_env, Config};
 use super::current;
 use super::hooks::Hooks;
+use super::interrupt;
+use super::mps::{self, MpsDaemon};
 use super::worker::Job;
 use crate::baseline::{read_json, DeviceFacts, ROUNDS_DIR};
 use crate::error::{io_at, Error, Result};
@@ -44,6 +46,9 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
         .prefix("gpu-virt-bench-")
         .tempdir()
         .map_err(io_at(std::env::temp_dir()))?;
+    interrupt::install();
+    interrupt::remove_on_interrupt(scratch.path().to_path_buf());
+    let daemons = mps_daemons(&opts.configs, scratch.path())?;
 
     let reference = if opts.configs.iter().any(|c| c.expect.sm_limit_pct.is_some()) {
         native_reference(opts, &facts, scratch.path())?
@@ -60,6 +65,7 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
             let run = RoundRun {
                 opts,
                 config,
+                daemon: daemons.get(&config.name),
                 reference: &reference,
                 facts: &facts,
                 gpu_dir: &gpu_dir,
@@ -134,6 +140,18 @@ pub fn default_rounds(configs: usize) -> u32 {
     }
 }
 
+/// A private MPS control daemon for each `mps-<pct>` configuration, by name, all
+/// started before anything is measured.
+fn mps_daemons(configs: &[Config], scratch: &Path) -> Result<BTreeMap<String, MpsDaemon>> {
+    configs
+        .iter()
+        .filter(|c| c.mps)
+        .map(|c| {
+            MpsDaemon::start(Path::new(mps::CONTROL), scratch, &c.name).map(|d| (c.name.clone(), d))
+        })
+        .collect()
+}
+
 /// The order the configurations run in within one round: as given in odd rounds,
 /// reversed in even ones (A B C, C B A, A B C ...). Over each pair of rounds a linear
 /// drift of the machine then costs every configuration alike, and no configuration
@@ -190,6 +208,8 @@ fn worker_command(config: &Config, extra: &BTreeMap<String, String>) -> Command 
 struct RoundRun<'a> {
     opts: &'a RunOptions,
     config: &'a Config,
+    /// The configuration's MPS daemon, whose pipe folder makes the worker its client.
+    daemon: Option<&'a MpsDaemon>,
     reference: &'a Reference,
     facts: &'a DeviceFacts,
     gpu_dir: &'a Path,
@@ -204,6 +224,7 @@ impl RoundRun<'_> {
         let Self {
             opts,
             config,
+            daemon,
             reference,
             facts,
             gpu_dir,
@@ -222,12 +243,15 @@ impl RoundRun<'_> {
         if let Some(var) = &config.fresh_state {
             extra.insert(var.clone(), cache.to_string_lossy().to_string());
         }
+        if let Some(daemon) = daemon {
+            extra.extend(daemon.env());
+        }
         let mut env = config.env.clone();
         env.extend(extra.clone());
         let job = Job {
             device: facts.clone(),
             config: config.record(&env),
-            expect_interposer: config.expect.interposer,
+            expect: config.expect.clone(),
             metrics: opts.selection.ids().iter().map(|s| s.to_string()).collect(),
             quick: opts.quick,
             allow_unverified: opts.allow_unverified,

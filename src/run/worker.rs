@@ -22,7 +22,8 @@ pub struct Job {
     /// cuDeviceTotalMem too, so the worker cannot learn the physical size itself.
     pub device: DeviceFacts,
     pub config: ConfigRecord,
-    pub expect_interposer: bool,
+    /// What the configuration promises, for its verification.
+    pub expect: Expect,
     pub metrics: Vec<String>,
     pub quick: bool,
     pub allow_unverified: bool,
@@ -87,11 +88,7 @@ pub fn run_job(job: &Job) -> Result<()> {
         )));
     }
     let facts = job.device.clone();
-    let expect = Expect {
-        interposer: job.expect_interposer,
-        mem_limit_mib: job.config.mem_limit_mib,
-        sm_limit_pct: job.config.sm_limit_pct,
-    };
+    let expect = job.expect.clone();
     let verification = system::verify(&facts, &expect, &job.reference, job.verify_secs)?;
     phases.end("verification");
     let blocking = system::blocking_problem(&expect, &verification);

@@ -94,11 +94,19 @@ pub struct Reference {
 }
 
 /// What a configuration promises, so the verifier knows what to look for.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Expect {
     pub interposer: bool,
     pub mem_limit_mib: Option<u64>,
     pub sm_limit_pct: Option<u32>,
+    /// The memory limit shows as cuMemGetInfo's free, not its total (MPS's pinned
+    /// device memory limit does).
+    #[serde(default)]
+    pub memory_in_free: bool,
+    /// The process should see an SM partition: fewer SMs in the device attribute
+    /// than the device has (an MPS client below 100 % active threads).
+    #[serde(default)]
+    pub sm_partition: bool,
 }
 
 /// How the kernels of a shape reach the GPU (the ENF category probes each).
@@ -270,14 +278,17 @@ pub fn verify(
     if expect.interposer && interposer.is_none() {
         problems.push("the interposer library is not mapped into the process".to_string());
     }
-    let (_, total) = cuda::mem_info()?;
-    let reported = total / MIB;
+    let (free, total) = cuda::mem_info()?;
+    let (reported, shown_as) = match expect.memory_in_free {
+        true => (free / MIB, "free"),
+        false => (total / MIB, "total"),
+    };
     let (mut refused, mut refusal, mut in_force) = (None, None, None);
     if let Some(limit) = expect.mem_limit_mib {
-        let reported_ok = reported.abs_diff(limit) <= (limit / 100).max(16);
+        let reported_ok = memory_shown_ok(reported, limit, expect.memory_in_free);
         if !reported_ok {
             problems.push(format!(
-                "cuMemGetInfo reports {reported} MiB total, the limit is {limit} MiB"
+                "cuMemGetInfo reports {reported} MiB {shown_as}, the limit is {limit} MiB"
             ));
         }
         match DeviceBuffer::new(((limit + OVER_LIMIT_MIB) * MIB) as usize) {
@@ -301,8 +312,23 @@ pub fn verify(
                 facts.memory_mib
             ));
         }
-        in_force = Some(interposer.is_some() && reported_ok && refused == Some(true));
+        let mapped_as_promised = !expect.interposer || interposer.is_some();
+        in_force = Some(mapped_as_promised && reported_ok && refused == Some(true));
     }
+    let sm_partition_seen = match expect.sm_partition {
+        true => {
+            let seen = cuda::Device::get(0)?
+                .attribute(cuda::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?;
+            let partitioned = u32::try_from(seen).is_ok_and(|n| n < facts.sms);
+            if !partitioned {
+                problems.push(format!(
+                    "the device shows all {seen} SMs: this process is no client of an SM partition"
+                ));
+            }
+            Some(partitioned)
+        }
+        false => None,
+    };
     // The SM share is measured only where a limit is configured: elsewhere there is
     // nothing to verify, and the shapes cost seconds per configuration and round.
     let mut shapes = Vec::new();
@@ -337,7 +363,8 @@ pub fn verify(
     let mut verification = Verification {
         interposer_loaded: interposer.is_some(),
         interposer_path: interposer,
-        mem_total_reported_mib: reported,
+        mem_total_reported_mib: total / MIB,
+        sm_partition_seen,
         mem_physical_mib: facts.memory_mib,
         mem_limit_mib: expect.mem_limit_mib,
         over_limit_refused: refused,
@@ -376,10 +403,26 @@ fn sm_problems(verdicts: &LimitVerdicts) -> impl Iterator<Item = String> + '_ {
     })
 }
 
+/// Whether cuMemGetInfo shows `limit`: as the total, to within 1 % (16 MiB at
+/// least); as the free memory, at most that above it and no more than what a
+/// context of its own holds (5 %, 1 GiB at least) below.
+fn memory_shown_ok(reported: u64, limit: u64, in_free: bool) -> bool {
+    let slack = (limit / 100).max(16);
+    match in_free {
+        false => reported.abs_diff(limit) <= slack,
+        true => reported <= limit + slack && reported + (limit / 20).max(1024) >= limit,
+    }
+}
+
 /// Why a configuration's figures must not be kept, if they must not.
 pub fn blocking_problem(expect: &Expect, v: &Verification) -> Option<String> {
     if expect.interposer && !v.interposer_loaded {
         return Some("the interposer library is not mapped into the process".into());
+    }
+    if v.sm_partition_seen == Some(false) {
+        return Some(
+            "the device shows all its SMs: the process is no MPS client of a partition".into(),
+        );
     }
     if v.mem_limit_in_force == Some(false) {
         return Some(format!(
@@ -398,6 +441,15 @@ pub fn blocking_problem(expect: &Expect, v: &Verification) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_shown_as_free_memory_allows_for_the_context_below_it() {
+        assert!(memory_shown_ok(20480, 20480, false));
+        assert!(!memory_shown_ok(143_155, 20480, false));
+        assert!(memory_shown_ok(20000, 20480, true), "a context's own use");
+        assert!(!memory_shown_ok(142_000, 20480, true), "no limit in force");
+        assert!(!memory_shown_ok(10000, 20480, true), "far below the limit");
+    }
 
     #[test]
     fn shapes_fill_an_sm_and_size_their_work_to_the_block_time() {

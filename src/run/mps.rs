@@ -1,0 +1,281 @@
+//! The MPS control daemons of `mps-<pct>` configurations: one per configuration,
+//! with a private pipe and log folder (never the system's default, so no other
+//! configuration and no native run becomes an MPS client), stopped and removed when
+//! the run ends, also when it fails or is interrupted.
+
+use crate::error::{Error, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// NVIDIA's MPS control program, looked up on PATH.
+pub const CONTROL: &str = "nvidia-cuda-mps-control";
+/// How long a daemon may take to start or to stop.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pipe folders of the daemons this process started and has not stopped yet, so an
+/// interrupt can stop them too.
+static RUNNING: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+
+/// One running daemon; dropping it stops the daemon and removes its folders.
+pub struct MpsDaemon {
+    program: PathBuf,
+    dir: Option<tempfile::TempDir>,
+    pipe: PathBuf,
+}
+
+impl MpsDaemon {
+    /// Starts `program -d` (the control daemon) with folders of its own under
+    /// `parent`, and waits until it answers.
+    pub fn start(program: &Path, parent: &Path, config: &str) -> Result<Self> {
+        let failed = |detail: String| Error::Mps {
+            config: config.to_owned(),
+            detail,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("mps-")
+            .tempdir_in(parent)
+            .map_err(|e| failed(format!("no folder for its pipes ({e})")))?;
+        let (pipe, log) = (dir.path().join("pipe"), dir.path().join("log"));
+        for folder in [&pipe, &log] {
+            std::fs::create_dir(folder)
+                .map_err(|e| failed(format!("{}: {e}", folder.display())))?;
+        }
+        let status = Command::new(program)
+            .arg("-d")
+            .env("CUDA_MPS_PIPE_DIRECTORY", &pipe)
+            .env("CUDA_MPS_LOG_DIRECTORY", &log)
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => failed(format!(
+                    "{} is not on PATH; install the NVIDIA driver's MPS tools",
+                    program.display()
+                )),
+                _ => failed(format!("{} could not start ({e})", program.display())),
+            })?;
+        if !status.success() {
+            let hint = match is_root() {
+                true => String::new(),
+                false => "; the daemon may need root".to_owned(),
+            };
+            return Err(failed(format!(
+                "{} -d exited with {status}{hint}",
+                program.display()
+            )));
+        }
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((program.to_path_buf(), pipe.clone()));
+        let daemon = Self {
+            program: program.to_path_buf(),
+            dir: Some(dir),
+            pipe,
+        };
+        daemon.wait_until(|answers| answers, &failed)?;
+        Ok(daemon)
+    }
+
+    /// The variables that make a process a client of this daemon.
+    pub fn env(&self) -> [(String, String); 2] {
+        let log = self.pipe.with_file_name("log");
+        [
+            (
+                "CUDA_MPS_PIPE_DIRECTORY".to_owned(),
+                self.pipe.to_string_lossy().into_owned(),
+            ),
+            (
+                "CUDA_MPS_LOG_DIRECTORY".to_owned(),
+                log.to_string_lossy().into_owned(),
+            ),
+        ]
+    }
+
+    /// Polls until the daemon answers (`up`) or has stopped answering, or the
+    /// timeout passes.
+    fn wait_until(&self, up: fn(bool) -> bool, failed: &dyn Fn(String) -> Error) -> Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < TIMEOUT {
+            if up(answers(&self.program, &self.pipe)) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(failed(format!(
+            "the daemon did not {} within {} s",
+            if up(true) { "answer" } else { "stop" },
+            TIMEOUT.as_secs()
+        )))
+    }
+}
+
+impl Drop for MpsDaemon {
+    fn drop(&mut self) {
+        quit(&self.program, &self.pipe);
+        let failed = |detail: String| Error::Mps {
+            config: self.pipe.display().to_string(),
+            detail,
+        };
+        if let Err(e) = self.wait_until(|answers| !answers, &failed) {
+            eprintln!("   {e}");
+        }
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(_, pipe)| pipe != &self.pipe);
+        drop(self.dir.take());
+    }
+}
+
+/// Stops every daemon this process started and has not stopped yet; for an
+/// interrupt, which skips the daemons' own drop.
+pub fn stop_all() {
+    let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
+    for (program, pipe) in running {
+        quit(&program, &pipe);
+        if let Some(dir) = pipe.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Asks the daemon behind `pipe` to quit.
+fn quit(program: &Path, pipe: &Path) {
+    let _ = control(program, pipe, "quit\n");
+}
+
+/// Whether the daemon behind `pipe` answers a query.
+fn answers(program: &Path, pipe: &Path) -> bool {
+    control(program, pipe, "get_server_list\n").is_some_and(|ok| ok)
+}
+
+/// Sends `command` to the control daemon behind `pipe`; whether the client
+/// program succeeded, `None` where it could not run.
+fn control(program: &Path, pipe: &Path, command: &str) -> Option<bool> {
+    let mut child = Command::new(program)
+        .env("CUDA_MPS_PIPE_DIRECTORY", pipe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let _ = child
+        .stdin
+        .take()
+        .map(|mut stdin| stdin.write_all(command.as_bytes()));
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status.success()),
+            Ok(None) if start.elapsed() < TIMEOUT => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Some(false);
+            }
+        }
+    }
+}
+
+/// Whether this process runs as root, where the daemon needs it.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for the control program: `-d` starts a background "daemon" that
+    /// lives while a marker file in the pipe folder does; reading `quit` on stdin
+    /// removes the marker; any other command succeeds while the marker exists.
+    fn fake_control(dir: &Path) -> PathBuf {
+        let program = dir.join("fake-mps-control");
+        std::fs::write(
+            &program,
+            r#"#!/bin/sh
+marker="$CUDA_MPS_PIPE_DIRECTORY/control"
+if [ "$1" = "-d" ]; then
+    touch "$marker"
+    (while [ -e "$marker" ]; do sleep 0.05; done) >/dev/null 2>&1 &
+    exit 0
+fi
+read command
+[ -e "$marker" ] || exit 1
+[ "$command" = quit ] && rm -f "$marker"
+exit 0
+"#,
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        program
+    }
+
+    /// The tests share the registry of running daemons; `stop_all` would stop
+    /// another test's.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    #[test]
+    fn a_daemon_gets_private_folders_and_is_stopped_and_removed_when_dropped() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let program = fake_control(dir.path());
+        let daemon = MpsDaemon::start(&program, dir.path(), "mps-50").unwrap();
+        let env = daemon.env();
+        let pipe = PathBuf::from(&env[0].1);
+        assert_eq!(env[0].0, "CUDA_MPS_PIPE_DIRECTORY");
+        assert!(
+            pipe.starts_with(dir.path()),
+            "never the system's default pipe folder"
+        );
+        assert!(pipe.join("control").exists(), "running");
+        assert!(answers(&program, &pipe));
+        drop(daemon);
+        assert!(!pipe.exists(), "stopped and its folders removed");
+        assert!(RUNNING.lock().unwrap().iter().all(|(_, p)| p != &pipe));
+    }
+
+    #[test]
+    fn an_interrupt_stops_the_daemons_still_running() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let program = fake_control(dir.path());
+        let daemon = MpsDaemon::start(&program, dir.path(), "mps-25").unwrap();
+        let pipe = PathBuf::from(&daemon.env()[0].1);
+        stop_all();
+        assert!(!pipe.join("control").exists(), "asked to quit");
+        assert!(!pipe.exists(), "folders removed");
+        std::mem::forget(daemon);
+    }
+
+    #[test]
+    fn a_missing_or_failing_control_program_is_one_line_naming_the_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = MpsDaemon::start(&dir.path().join("absent"), dir.path(), "mps-50")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("mps-50") && err.contains("not on PATH"),
+            "{err}"
+        );
+        let err = MpsDaemon::start(Path::new("false"), dir.path(), "mps-50")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("exited with"), "{err}");
+        assert_eq!(err.lines().count(), 1);
+    }
+}
