@@ -174,6 +174,22 @@ fn a_configuration_file_is_checked_before_anything_runs() -> TestResult {
 }
 
 #[test]
+fn mps_without_its_control_program_is_named_before_the_driver_is_touched() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let line = error_line(cli(tmp.path())?.env("PATH", tmp.path()).args([
+        "run",
+        "--configs",
+        "native,mps-50",
+    ]))?;
+    assert!(
+        line.contains("'mps-50'") && line.contains("nvidia-cuda-mps-control is not on PATH"),
+        "{line}"
+    );
+    assert_empty(tmp.path())?;
+    Ok(())
+}
+
+#[test]
 fn a_configuration_listed_twice_is_refused() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let line = error_line(cli(tmp.path())?.args(["run", "--configs", "native,native"]))?;

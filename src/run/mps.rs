@@ -15,6 +15,13 @@ pub const CONTROL: &str = "nvidia-cuda-mps-control";
 /// How long a daemon may take to start or to stop.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The control program on PATH, if there is one.
+pub fn find_control() -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(CONTROL))
+        .find(|path| path.is_file())
+}
+
 /// Pipe folders of the daemons this process started and has not stopped yet, so an
 /// interrupt can stop them too.
 static RUNNING: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());

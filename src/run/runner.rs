@@ -147,7 +147,8 @@ fn mps_daemons(configs: &[Config], scratch: &Path) -> Result<BTreeMap<String, Mp
         .iter()
         .filter(|c| c.mps)
         .map(|c| {
-            MpsDaemon::start(Path::new(mps::CONTROL), scratch, &c.name).map(|d| (c.name.clone(), d))
+            let control = mps::find_control().unwrap_or_else(|| PathBuf::from(mps::CONTROL));
+            MpsDaemon::start(&control, scratch, &c.name).map(|d| (c.name.clone(), d))
         })
         .collect()
 }
@@ -176,6 +177,15 @@ pub fn preflight(configs: &[Config]) -> Result<()> {
         if !lib.is_file() {
             return Err(Error::MissingLibrary(lib.clone()));
         }
+    }
+    if let Some(config) = configs.iter().find(|c| c.mps) {
+        mps::find_control().ok_or_else(|| Error::Mps {
+            config: config.name.clone(),
+            detail: format!(
+                "{} is not on PATH; install the NVIDIA driver's MPS tools",
+                mps::CONTROL
+            ),
+        })?;
     }
     Ok(())
 }
