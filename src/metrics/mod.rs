@@ -190,16 +190,31 @@ pub(crate) fn bench_batched(
 }
 
 /// The body of a `cargo bench` entry point for one category: measures it in this
-/// process (natively, or under whatever LD_PRELOAD the shell set) and writes the
-/// summary when Criterion is benchmarking. Returns the exit code; no driver is a
-/// visible skip, not a failure, so `cargo bench` on a machine without a GPU passes.
+/// process (natively, or under whatever LD_PRELOAD the shell set), or under the
+/// configuration GPU_VIRT_BENCH_CONFIG names (re-executed in its environment and
+/// verified first), and writes the summary when Criterion is benchmarking. Returns
+/// the exit code; no driver is a visible skip, not a failure, so `cargo bench` on a
+/// machine without a GPU passes.
 pub fn bench_main(category: &str) -> i32 {
     if let Some(code) = crate::run::child::serve_if_child() {
         return code;
     }
+    match crate::run::reexec_if_configured() {
+        Some(Ok(code)) => return code,
+        Some(Err(Error::NoDriver)) => {
+            println!("skipped: {}", Error::NoDriver);
+            return 0;
+        }
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+        None => {}
+    }
     let env = BenchEnv::from_cargo_bench_args();
     let mut criterion = Criterion::default().configure_from_args();
     let outcome = Context::primary(0).and_then(|ctx| {
+        crate::run::verify_inside().transpose()?;
         let measured = run_benches(&mut criterion, &env, &Selection::category(category), &ctx)?;
         if env.benchmarking {
             summarize(&env, &measured)?;

@@ -1,5 +1,6 @@
 //! Configurations and the processes that run them.
 
+mod bench_config;
 pub mod child;
 mod config;
 mod config_file;
@@ -10,6 +11,9 @@ mod mps;
 mod runner;
 mod worker;
 
+pub use bench_config::{
+    reexec_if_configured, verify_inside, CONFIG_FILE_VAR, CONFIG_VAR, HAMI_LIB_VAR, VERIFY_SECS_VAR,
+};
 pub use config::{
     clear_interposer_env, is_interposer_var, Config, DEFAULT_HAMI_LIB, INTERPOSER_VARS,
     SHARED_CACHE_VAR,

@@ -51,7 +51,7 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
     let daemons = mps_daemons(&opts.configs, scratch.path())?;
 
     let reference = if opts.configs.iter().any(|c| c.expect.sm_limit_pct.is_some()) {
-        native_reference(opts, &facts, scratch.path())?
+        native_reference(opts.verify_secs, &facts, scratch.path())?
     } else {
         Reference { shapes: Vec::new() }
     };
@@ -107,17 +107,18 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
 
 /// The native throughput of every SM-share shape, measured in a native worker of
 /// its own just before the configurations run.
-fn native_reference(opts: &RunOptions, facts: &DeviceFacts, scratch: &Path) -> Result<Reference> {
-    eprintln!(
-        "== native reference for the SM-share check ({} s per shape)",
-        opts.verify_secs
-    );
+pub(super) fn native_reference(
+    verify_secs: f64,
+    facts: &DeviceFacts,
+    scratch: &Path,
+) -> Result<Reference> {
+    eprintln!("== native reference for the SM-share check ({verify_secs} s per shape)");
     let reference_file = scratch.join("reference.json");
     let native = Config::parse("native", Path::new(""), facts.memory_mib)?;
     let status = worker_command(&native, &BTreeMap::new())
         .args(["worker", "--reference-out"])
         .arg(&reference_file)
-        .args(["--verify-secs", &opts.verify_secs.to_string()])
+        .args(["--verify-secs", &verify_secs.to_string()])
         .status()
         .map_err(io_at("worker"))?;
     if !status.success() {
@@ -142,7 +143,10 @@ pub fn default_rounds(configs: usize) -> u32 {
 
 /// A private MPS control daemon for each `mps-<pct>` configuration, by name, all
 /// started before anything is measured.
-fn mps_daemons(configs: &[Config], scratch: &Path) -> Result<BTreeMap<String, MpsDaemon>> {
+pub(super) fn mps_daemons(
+    configs: &[Config],
+    scratch: &Path,
+) -> Result<BTreeMap<String, MpsDaemon>> {
     configs
         .iter()
         .filter(|c| c.mps)
@@ -203,7 +207,7 @@ fn check_exports(gpu_dir: &Path, configs: &[Config], force: bool) -> Result<()> 
     }
 }
 
-fn worker_command(config: &Config, extra: &BTreeMap<String, String>) -> Command {
+pub(super) fn worker_command(config: &Config, extra: &BTreeMap<String, String>) -> Command {
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("gpu-virt-bench"));
     let mut cmd = Command::new(exe);
     clear_interposer_env(&mut cmd);
