@@ -61,22 +61,34 @@ fn run_hook(hook: &Hook, config: &str, what: &'static str) -> Result<()> {
         .stdin(Stdio::null())
         .spawn()
         .map_err(|e| failed(format!("`{program}` could not start ({e})")))?;
+    match wait_or_kill(&mut child, hook.timeout()) {
+        Ok(Some(status)) if status.success() => Ok(()),
+        Ok(Some(status)) => Err(failed(format!("`{program}` exited with {status}"))),
+        Ok(None) => Err(failed(format!(
+            "`{program}` ran past its {} s timeout and was killed",
+            hook.timeout_s
+        ))),
+        Err(e) => Err(failed(format!("`{program}` could not be waited for ({e})"))),
+    }
+}
+
+/// Waits for `child` until `timeout`, then kills and reaps it: its exit status, or
+/// `None` where it was killed.
+pub(super) fn wait_or_kill(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
     let start = Instant::now();
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => return Err(failed(format!("`{program}` exited with {status}"))),
-            Ok(None) if start.elapsed() >= hook.timeout() => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(failed(format!(
-                    "`{program}` ran past its {} s timeout and was killed",
-                    hook.timeout_s
-                )));
-            }
-            Ok(None) => std::thread::sleep(POLL),
-            Err(e) => return Err(failed(format!("`{program}` could not be waited for ({e})"))),
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
         }
+        if start.elapsed() >= timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(POLL);
     }
 }
 

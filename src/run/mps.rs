@@ -173,17 +173,9 @@ fn control(program: &Path, pipe: &Path, command: &str) -> Option<bool> {
         .stdin
         .take()
         .map(|mut stdin| stdin.write_all(command.as_bytes()));
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status.success()),
-            Ok(None) if start.elapsed() < TIMEOUT => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Some(false);
-            }
-        }
+    match super::hooks::wait_or_kill(&mut child, TIMEOUT) {
+        Ok(Some(status)) => Some(status.success()),
+        _ => Some(false),
     }
 }
 
