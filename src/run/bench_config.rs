@@ -7,12 +7,13 @@
 
 use super::config::{Config, DEFAULT_HAMI_LIB};
 use super::hooks::Hooks;
-use super::runner::{mps_daemons, native_reference, preflight, worker_command};
+use super::runner::{
+    mps_daemons, native_reference, preflight, process_env, scratch, worker_command,
+};
 use crate::baseline::{read_json, write_json_atomic, DeviceFacts};
 use crate::error::{io_at, Error, Result};
 use crate::system::{self, Expect, Reference};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The configuration to bench under: a built-in name or one from the file below.
@@ -87,12 +88,7 @@ fn reexec(name: &str) -> Result<i32> {
     let config = configured(name, facts.memory_mib)?;
     let configs = std::slice::from_ref(&config);
     let _hooks = Hooks::setup(configs)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("gpu-virt-bench-")
-        .tempdir()
-        .map_err(io_at(std::env::temp_dir()))?;
-    super::interrupt::install();
-    super::interrupt::remove_on_interrupt(scratch.path().to_path_buf());
+    let scratch = scratch()?;
     let daemons = mps_daemons(configs, scratch.path())?;
     let reference = match config.expect.sm_limit_pct {
         Some(_) => native_reference(verify_secs, &facts, scratch.path())?,
@@ -109,14 +105,8 @@ fn reexec(name: &str) -> Result<i32> {
             verify_secs,
         },
     )?;
-    let mut extra = BTreeMap::new();
-    if let Some(var) = &config.fresh_state {
-        let cache = scratch.path().join(format!("{}.cache", config.name));
-        extra.insert(var.clone(), cache.to_string_lossy().into_owned());
-    }
-    if let Some(daemon) = daemons.get(&config.name) {
-        extra.extend(daemon.env());
-    }
+    let cache = scratch.path().join(format!("{}.cache", config.name));
+    let mut extra = process_env(&config, daemons.get(&config.name), &cache);
     extra.insert(
         INSIDE_VAR.to_owned(),
         inside_file.to_string_lossy().into_owned(),

@@ -42,12 +42,7 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
     let gpu_dir = opts.out.join(system::slug(&facts.name));
     check_exports(&gpu_dir, &opts.configs, opts.force)?;
     std::fs::create_dir_all(&gpu_dir).map_err(io_at(&gpu_dir))?;
-    let scratch = tempfile::Builder::new()
-        .prefix("gpu-virt-bench-")
-        .tempdir()
-        .map_err(io_at(std::env::temp_dir()))?;
-    interrupt::install();
-    interrupt::remove_on_interrupt(scratch.path().to_path_buf());
+    let scratch = scratch()?;
     let daemons = mps_daemons(&opts.configs, scratch.path())?;
 
     let reference = if opts.configs.iter().any(|c| c.expect.sm_limit_pct.is_some()) {
@@ -139,6 +134,36 @@ pub fn default_rounds(configs: usize) -> u32 {
     } else {
         1
     }
+}
+
+/// The run's scratch folder (state files, job files, MPS pipes), removed when the
+/// run ends and by the interrupt handler if it is cut short.
+pub(super) fn scratch() -> Result<tempfile::TempDir> {
+    let scratch = tempfile::Builder::new()
+        .prefix("gpu-virt-bench-")
+        .tempdir()
+        .map_err(io_at(std::env::temp_dir()))?;
+    interrupt::install();
+    interrupt::remove_on_interrupt(scratch.path().to_path_buf());
+    Ok(scratch)
+}
+
+/// What one process of `config` gets beyond the configuration's own variables: a
+/// fresh state file at `cache` where the configuration uses one, and its MPS
+/// daemon's pipe folders.
+pub(super) fn process_env(
+    config: &Config,
+    daemon: Option<&MpsDaemon>,
+    cache: &Path,
+) -> BTreeMap<String, String> {
+    let mut extra = BTreeMap::new();
+    if let Some(var) = &config.fresh_state {
+        extra.insert(var.clone(), cache.to_string_lossy().into_owned());
+    }
+    if let Some(daemon) = daemon {
+        extra.extend(daemon.env());
+    }
+    extra
 }
 
 /// A private MPS control daemon for each `mps-<pct>` configuration, by name, all
@@ -252,14 +277,8 @@ impl RoundRun<'_> {
         ));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).map_err(io_at(&staging))?;
-        let mut extra = BTreeMap::new();
         let cache = scratch.join(format!("{}-r{round}.cache", config.name));
-        if let Some(var) = &config.fresh_state {
-            extra.insert(var.clone(), cache.to_string_lossy().to_string());
-        }
-        if let Some(daemon) = daemon {
-            extra.extend(daemon.env());
-        }
+        let extra = process_env(config, daemon, &cache);
         let mut env = config.env.clone();
         env.extend(extra.clone());
         let job = Job {
