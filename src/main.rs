@@ -68,7 +68,9 @@ enum Command {
     },
     /// Run tenants side by side on one GPU (the IS metrics): one scenario.json per scenario.
     Isolate {
-        /// Comma-separated scenario names (default: all of them).
+        /// Comma-separated scenario names (default: all but the MPS ones, which run
+        /// where asked for: mps-50-x2, mps-25-x4, mps-50-victim-native-aggressor,
+        /// memory-mps-50-vs-mps-50, fault-mps-50-vs-mps-50).
         #[arg(long)]
         scenarios: Option<String>,
         /// HAMi-core's libvgpu.so, as installed.

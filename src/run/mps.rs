@@ -41,6 +41,7 @@ impl MpsDaemon {
             config: config.to_owned(),
             detail,
         };
+        let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("mps-")
             .tempdir_in(parent)
@@ -83,6 +84,10 @@ impl MpsDaemon {
             pipe,
         };
         daemon.wait_until(|answers| answers, &failed)?;
+        eprintln!(
+            "   MPS daemon for {config} answering after {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
         Ok(daemon)
     }
 
@@ -121,13 +126,18 @@ impl MpsDaemon {
 
 impl Drop for MpsDaemon {
     fn drop(&mut self) {
+        let started = Instant::now();
         quit(&self.program, &self.pipe);
         let failed = |detail: String| Error::Mps {
             config: self.pipe.display().to_string(),
             detail,
         };
-        if let Err(e) = self.wait_until(|answers| !answers, &failed) {
-            eprintln!("   {e}");
+        match self.wait_until(|answers| !answers, &failed) {
+            Ok(()) => eprintln!(
+                "   MPS daemon stopped after {:.2} s",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => eprintln!("   {e}"),
         }
         RUNNING
             .lock()

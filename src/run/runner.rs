@@ -138,7 +138,7 @@ pub fn default_rounds(configs: usize) -> u32 {
 
 /// The run's scratch folder (state files, job files, MPS pipes), removed when the
 /// run ends and by the interrupt handler if it is cut short.
-pub(super) fn scratch() -> Result<tempfile::TempDir> {
+pub fn scratch() -> Result<tempfile::TempDir> {
     let scratch = tempfile::Builder::new()
         .prefix("gpu-virt-bench-")
         .tempdir()
@@ -175,11 +175,15 @@ pub(super) fn mps_daemons(
     configs
         .iter()
         .filter(|c| c.mps)
-        .map(|c| {
-            let control = mps::find_control().unwrap_or_else(|| PathBuf::from(mps::CONTROL));
-            MpsDaemon::start(&control, scratch, &c.name).map(|d| (c.name.clone(), d))
-        })
+        .map(|c| start_mps_daemon(&c.name, scratch).map(|d| (c.name.clone(), d)))
         .collect()
+}
+
+/// Starts a private MPS control daemon named after `owner` (a configuration, or a
+/// scenario whose tenants share it) with its folders under `scratch`.
+pub fn start_mps_daemon(owner: &str, scratch: &Path) -> Result<MpsDaemon> {
+    let control = mps::find_control().unwrap_or_else(|| PathBuf::from(mps::CONTROL));
+    MpsDaemon::start(&control, scratch, owner)
 }
 
 /// The order the configurations run in within one round: as given in odd rounds,
