@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the suite's GPU evidence on a machine with a GPU, from prebuilt binaries:
-#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation] [CONFIGS]
+#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation|sharing] [CONFIGS]
 # quick/full: `run` over CONFIGS (ROUNDS rounds, default 3);
 # cloop: PAIRS times (default 5) the C loop of every per-call
 # metric (tools/driver_loop.c) then the harness on the same calls, alternated in one
@@ -10,7 +10,12 @@
 # clients of a private MPS daemon at 50 % and 25 % active threads (tools/sm_share.c);
 # isolation: the default tenant scenarios (with EXTRA=1 also the other shapes and a
 # shared pod), then one with a tenant killed mid-run, and a check that no tenant
-# process or HAMi-core state file is left behind.
+# process or HAMi-core state file is left behind; sharing: `run --quick` of the OH
+# and LLM metrics (METRICS to choose others) over CONFIGS (default native, hami-50,
+# hami-25, mps-50, mps-25; ROUNDS, default 2), every log line timestamped, then a
+# run interrupted as Ctrl-C does (SIGINT to its process group) and one whose worker
+# is killed (SIGKILL), each checked for MPS processes, scratch folders and exports
+# left behind.
 # BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
 # libvgpu.so must already be installed (default /usr/local/vgpu/libvgpu.so).
 # Prints a short table last.
@@ -118,6 +123,45 @@ if [ "$mode" = isolation ]; then
     echo "killed tenant $victim: isolate rc=$? ($(tail -1 "$out/killed.log"))" | tee -a "$out/run-time.txt"
     sleep 1
     echo "left running: $(pgrep -fc 'gpu-virt-bench($| isolate)'), state folders left: $(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'gpu-virt-bench-*' | wc -l)" | tee -a "$out/run-time.txt"
+    exit 0
+fi
+
+# Prefixes every line with the seconds since the epoch, so a phase's time can be
+# read off the log.
+stamp() { python3 -u -c 'import sys, time
+for line in sys.stdin: sys.stdout.write(f"{time.time():.3f} {line}")'; }
+
+if [ "$mode" = sharing ]; then
+    configs=${4:-native,hami-50,hami-25,mps-50,mps-25}
+    metrics=${METRICS:-$("$bin/gpu-virt-bench" list | awk '$1 ~ /^(OH|LLM)-/ {print $1}' | paste -sd,)}
+    mps_before=$(pgrep -f nvidia-cuda-mps | sort)
+    mps_left() { comm -13 <(echo "$mps_before") <(pgrep -f nvidia-cuda-mps | sort) | wc -w; }
+    scratch_left() { find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'gpu-virt-bench-*' | wc -l; }
+    start=$(date +%s%N)
+    "$bin/gpu-virt-bench" run --quick --rounds "${ROUNDS:-2}" --configs "$configs" --metrics "$metrics" \
+        --out "$out/baselines" --force 2>&1 | stamp | tee "$out/run.log"
+    rc=${PIPESTATUS[0]}
+    echo "run --quick --rounds ${ROUNDS:-2} over $configs (OH, LLM): rc=$rc, $((($(date +%s%N) - start) / 1000000)) ms; MPS processes left: $(mps_left), scratch folders left: $(scratch_left)" | tee "$out/run-time.txt"
+    "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
+    # Interrupted: once the worker runs, SIGINT to the whole process group (Ctrl-C);
+    # then a worker killed with SIGKILL. Neither may leave a daemon, a scratch folder
+    # or an export behind.
+    for how in sigint sigkill; do
+        setsid "$bin/gpu-virt-bench" run --quick --configs mps-50 --metrics OH-001,OH-005 --out "$out/$how" >"$out/$how.log" 2>&1 &
+        pid=$!
+        for _ in $(seq 200); do pgrep -f 'gpu-virt-bench worker --job' >/dev/null && break; sleep 0.05; done
+        sleep 3
+        worker=$(pgrep -f 'gpu-virt-bench worker --job' | head -1)
+        during=$(mps_left)
+        case $how in
+            sigint) kill -INT -- "-$pid" ;;
+            sigkill) kill -KILL "$worker" ;;
+        esac
+        wait "$pid"
+        rc=$?
+        sleep 1
+        echo "$how (worker $worker, MPS processes during: $during): rc=$rc, '$(tail -1 "$out/$how.log")'; MPS processes left: $(mps_left), scratch folders left: $(scratch_left), exports: $(find "$out/$how" -name run.json 2>/dev/null | wc -l)" | tee -a "$out/run-time.txt"
+    done
     exit 0
 fi
 
