@@ -47,6 +47,8 @@ pub enum Error {
         what: &'static str,
         detail: String,
     },
+    #[error("interrupted: MPS daemons stopped, state files removed, nothing of this run exported")]
+    Interrupted,
     #[error("configuration '{config}': MPS: {detail}")]
     Mps { config: String, detail: String },
     #[error("configuration file {path}: {detail}; fix the file and run again (nothing ran)")]

@@ -114,7 +114,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "TFLOPS",
         better: Better::Higher,
         ns_per_unit: 1.0,
-        method: "our flash-attention forward kernel (bf16 in, f32 accumulate on tensor cores, online softmax), B4 H16 S4096 (S1024 with --quick), head dim 64 and 128, causal and not, checked against a naive f32 kernel first; FLOPs = 4*B*H*S*S*D, half for causal; GPU-event timed; also as a share of the best bf16 GEMM measured in the same run",
+        method: "our flash-attention forward kernel (bf16 in, f32 accumulate on tensor cores, online softmax), B4 H16 S4096 (S1024 with --quick), head dim 64 and 128, causal and not, checked against a naive f32 kernel first; FLOPs = 4*B*H*S*S*D, half for causal; GPU-event timed; also as a share of the best bf16 GEMM measured in the same run (at LLM-008's size: 8192^3, 4096^3 with --quick)",
     },
     MetricInfo {
         id: "LLM-002",

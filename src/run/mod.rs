@@ -19,6 +19,7 @@ pub use config::{
     SHARED_CACHE_VAR,
 };
 pub use config_file::{load as load_config_file, Check, ConfigEntry, ExpectEntry, Hook};
+pub use interrupt::interrupted;
 pub use mps::MpsDaemon;
 pub use runner::{default_rounds, preflight, run_all, scratch, start_mps_daemon, RunOptions};
 pub use worker::{run_job, run_reference, Job};

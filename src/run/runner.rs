@@ -69,6 +69,7 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
             };
             match run.execute() {
                 Ok(staging) => stagings.push(staging),
+                Err(_) if interrupt::interrupted() => return Err(Error::Interrupted),
                 Err(e) => {
                     eprintln!("   {}: {e}", config.name);
                     for staging in stagings.iter() {
