@@ -61,6 +61,8 @@ pub enum Error {
     CorruptBaseline { path: PathBuf, reason: String },
     #[error("configuration '{config}': {detail}; the limit is not in force, so its figures would be meaningless (pass --allow-unverified to keep them, marked)")]
     LimitNotInForce { config: String, detail: String },
+    #[error("the enforcement probes left something behind: {0}; each export is kept, its enforcement.json says what was left: end it (nvidia-smi shows it) before measuring again")]
+    LeftBehind(String),
     #[error("worker for '{config}' {what}")]
     Worker { config: String, what: String },
     #[error("{path}: {source}")]

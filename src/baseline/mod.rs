@@ -8,8 +8,8 @@ mod store;
 mod verdict;
 
 pub use enforcement::{
-    EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict, ENFORCEMENT_FILE, UNIT_BYTES,
-    UNIT_PERCENT_OF_NATIVE,
+    EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict, ENFORCEMENT_FILE, LEAK_TOLERANCE_MIB,
+    UNIT_BYTES, UNIT_PERCENT_OF_NATIVE,
 };
 pub use stability::{Disagreement, Pass, Passes, Unstable, MAX_MEDIAN_RATIO};
 pub use store::{read_json, write_json_atomic, Baseline};

@@ -33,7 +33,9 @@ pub struct RunOptions {
 /// Runs every configuration and returns the exported folders. Existing exports are
 /// refused before anything runs (unless `force`), a configuration's export is only
 /// replaced once its new run has completed, and a failed configuration leaves no
-/// folder behind; the others still run, and the failures are returned together.
+/// folder behind; the others still run, and the failures are returned together. A
+/// configuration whose enforcement probes left device memory or a child behind is
+/// exported (its enforcement.json says what) and fails the run all the same.
 pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
     preflight(&opts.configs)?;
     let _hooks = Hooks::setup(&opts.configs)?;
@@ -52,6 +54,7 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
     };
 
     let mut rounds: Vec<Option<Vec<PathBuf>>> = vec![Some(Vec::new()); opts.configs.len()];
+    let mut left_behind = Vec::new();
     for round in 1..=opts.rounds {
         for index in round_order(opts.configs.len(), round) {
             let (config, done) = (&opts.configs[index], &mut rounds[index]);
@@ -68,7 +71,13 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
                 round,
             };
             match run.execute() {
-                Ok(staging) => stagings.push(staging),
+                Ok((staging, left)) => {
+                    if let Some(left) = left {
+                        eprintln!("   {}: the enforcement probes left {left}", config.name);
+                        left_behind.push(format!("{} (round {round}) {left}", config.name));
+                    }
+                    stagings.push(staging);
+                }
                 Err(_) if interrupt::interrupted() => return Err(Error::Interrupted),
                 Err(e) => {
                     eprintln!("   {}: {e}", config.name);
@@ -88,17 +97,19 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
             None => failures.push(config.name.clone()),
         }
     }
-    if failures.is_empty() {
-        Ok(exported)
-    } else {
-        Err(Error::Worker {
+    if !failures.is_empty() {
+        return Err(Error::Worker {
             config: failures.join(", "),
             what: format!(
                 "did not complete; {} other configuration(s) exported",
                 exported.len()
             ),
-        })
+        });
     }
+    if !left_behind.is_empty() {
+        return Err(Error::LeftBehind(left_behind.join("; ")));
+    }
+    Ok(exported)
 }
 
 /// The native throughput of every SM-share shape, measured in a native worker of
@@ -262,9 +273,13 @@ struct RoundRun<'a> {
 }
 
 impl RoundRun<'_> {
-    /// Runs the worker and returns its staging folder, checked complete; on failure
-    /// the folder is gone.
-    fn execute(&self) -> Result<PathBuf> {
+    /// Runs the worker and returns its staging folder, checked complete, with what its
+    /// enforcement probes left behind ([`EnforcementRecord::left_behind`]): that fails
+    /// the run, but the folder is kept, since its enforcement.json is the evidence.
+    /// On any other failure the folder is gone.
+    ///
+    /// [`EnforcementRecord::left_behind`]: crate::baseline::EnforcementRecord::left_behind
+    fn execute(&self) -> Result<(PathBuf, Option<String>)> {
         let Self {
             opts,
             config,
@@ -305,18 +320,21 @@ impl RoundRun<'_> {
             .status();
         let _ = std::fs::remove_file(&cache);
         let outcome = match status {
-            Ok(s) if s.success() => crate::baseline::Baseline::load(&staging).map(|_| ()),
+            Ok(s) if s.success() => crate::baseline::Baseline::load(&staging)
+                .map(|b| b.enforcement.as_ref().and_then(|e| e.left_behind())),
             Ok(s) => Err(Error::Worker {
                 config: config.name.clone(),
                 what: format!("exited with {s}"),
             }),
             Err(e) => Err(io_at("worker")(e)),
         };
-        if let Err(e) = outcome {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
+        match outcome {
+            Ok(left) => Ok((staging, left)),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Err(e)
+            }
         }
-        Ok(staging)
     }
 }
 
