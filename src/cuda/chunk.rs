@@ -497,14 +497,26 @@ pub fn libcuda_path(maps: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Sets the device heap that kernels' malloc draws from to `bytes`; must come before
-/// any kernel that calls malloc.
+/// Asks for a device heap (what kernels' malloc draws from) of `bytes`; must come
+/// before any kernel that calls malloc. The driver may round or clamp the size:
+/// [`heap_limit`] says what it set.
 pub fn set_heap_limit(bytes: usize) -> Result<()> {
     // SAFETY: needs a current context, which callers hold.
     check(
         unsafe { sys::cuCtxSetLimit(sys::CUlimit::CU_LIMIT_MALLOC_HEAP_SIZE, bytes) },
         "cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE)",
     )
+}
+
+/// The device heap size the driver holds for the current context (cuCtxGetLimit).
+pub fn heap_limit() -> Result<usize> {
+    let mut bytes = 0usize;
+    // SAFETY: writes one size_t; needs a current context, which callers hold.
+    check(
+        unsafe { sys::cuCtxGetLimit(&mut bytes, sys::CUlimit::CU_LIMIT_MALLOC_HEAP_SIZE) },
+        "cuCtxGetLimit(CU_LIMIT_MALLOC_HEAP_SIZE)",
+    )?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

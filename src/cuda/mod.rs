@@ -15,7 +15,7 @@ mod pool;
 mod stream;
 
 pub use blas::Cublas;
-pub use chunk::{libcuda_path, set_heap_limit, Chunk, EntryPoint, Runtime};
+pub use chunk::{heap_limit, libcuda_path, set_heap_limit, Chunk, EntryPoint, Runtime};
 pub use context::{Context, Device};
 pub use event::Event;
 pub use graph::GraphExec;

@@ -285,7 +285,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "bytes",
         better: Better::Lower,
         ns_per_unit: 1.0,
-        method: "cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE) to the target, then malloc in a kernel, one chunk per block, each written; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+        method: "cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE) to the target + 1/16 (at least + 128 MiB) before the malloc module loads, the size the driver set read back with cuCtxGetLimit and recorded; then malloc in a kernel, one chunk of 64 MiB - 64 KiB per block, each written, the kernel relaunched over the refused chunks (at most 4 launches, until one gets nothing more); in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
     MetricInfo {
         id: "ENF-012",

@@ -1,7 +1,7 @@
 //! What a probe's figures mean: pure functions of what the children reported, so
 //! every verdict is tested without a GPU.
 
-use super::memory::MemoryOutcome;
+use super::memory::{DeviceHeap, MemoryOutcome};
 use crate::baseline::ProbeVerdict;
 
 const GIB: u64 = 1 << 30;
@@ -77,8 +77,12 @@ pub fn memory_verdict(
         return native_failed(&format!("the 64 MiB allocation returned {status}"));
     }
     if control.obtained < target.bytes {
+        let heap = control
+            .heap
+            .map(|h| format!(" from {}", heap_words(&h)))
+            .unwrap_or_default();
         return native_failed(&format!(
-            "it obtained {} of {} MiB ({})",
+            "it obtained {} of {} MiB ({}){heap}",
             control.obtained >> 20,
             target.bytes >> 20,
             control.status
@@ -138,6 +142,18 @@ pub fn first_throttled(
         .map(|i| (i + 1) as f64 * window_s)
 }
 
+/// A heap probe's device heap in words, e.g. "a device heap of 40960 MiB asked, 40960
+/// MiB set by the driver, 2 launches of device malloc".
+fn heap_words(heap: &DeviceHeap) -> String {
+    format!(
+        "a device heap of {} MiB asked, {} MiB set by the driver, {} launch{} of device malloc",
+        heap.asked >> 20,
+        heap.set >> 20,
+        heap.rounds,
+        if heap.rounds == 1 { "" } else { "es" }
+    )
+}
+
 fn native_failed(what: &str) -> ProbeVerdict {
     ProbeVerdict::Inconclusive {
         why: format!("the native control failed: {what}"),
@@ -165,6 +181,9 @@ pub fn memory_detail(target: &Target, probe: &MemoryOutcome) -> String {
         Some(status) => format!("a following 1 GiB cuMemAlloc was refused ({status})"),
         None => "a following 1 GiB cuMemAlloc succeeded".into(),
     });
+    if let Some(heap) = &probe.heap {
+        parts.push(heap_words(heap));
+    }
     if let Some(status) = &probe.release {
         parts.push(format!("giving the memory back failed: {status}"));
     }
@@ -191,6 +210,7 @@ mod tests {
             total_after: 0,
             follow_up_refused: None,
             release: None,
+            heap: None,
         }
     }
 
@@ -323,6 +343,42 @@ mod tests {
         let windows = [100.0, 99.0, 98.0, 30.0, 25.0];
         assert_eq!(first_throttled(&windows, 100.0, 25, 0.5), Some(2.0));
         assert_eq!(first_throttled(&windows[..3], 100.0, 25, 0.5), None);
+    }
+
+    #[test]
+    fn a_heap_the_native_control_could_not_fill_is_named_with_the_size_the_driver_set() {
+        let t = uncapped();
+        let heap = DeviceHeap {
+            asked: 78 * GIB,
+            set: 40 * GIB,
+            rounds: 2,
+        };
+        let short = MemoryOutcome {
+            status: "device malloc returned NULL for 600 of 1200 chunks".into(),
+            heap: Some(heap),
+            ..outcome(37 * GIB)
+        };
+        let v = memory_verdict(
+            Some(LIMIT),
+            &t,
+            &outcome(t.bytes),
+            &Control::Reported(short),
+        );
+        assert_eq!(
+            v,
+            ProbeVerdict::Inconclusive {
+                why: "the native control failed: it obtained 37888 of 75776 MiB (device malloc \
+                      returned NULL for 600 of 1200 chunks) from a device heap of 79872 MiB \
+                      asked, 40960 MiB set by the driver, 2 launches of device malloc"
+                    .into()
+            }
+        );
+        let held = MemoryOutcome {
+            heap: Some(DeviceHeap { rounds: 1, ..heap }),
+            ..outcome(LIMIT)
+        };
+        assert!(memory_detail(&t, &held).contains("40960 MiB set by the driver, 1 launch of"));
+        assert!(!memory_detail(&t, &outcome(LIMIT)).contains("device heap"));
     }
 
     #[test]
