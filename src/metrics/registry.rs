@@ -404,6 +404,15 @@ pub const METRICS: &[MetricInfo] = &[
         ns_per_unit: 1.0,
         method: "as ENF-017, cuLaunchKernel called through the pointer cuGetProcAddress returns; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
     },
+    MetricInfo {
+        id: "ENF-025",
+        name: "SM limit on cudaLaunchKernel",
+        category: "enforcement",
+        unit: "%",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "as ENF-017 through the runtime API: fma_work loaded from the same PTX by cudaLibraryLoadData + cudaLibraryGetKernel of libcudart opened at run time, launched by cudaLaunchKernel with the cudaKernel_t (not applicable where no libcudart with that API loads); grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate; verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+    },
 ];
 
 /// Looks up a metric by id (case-insensitive).

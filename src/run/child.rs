@@ -80,7 +80,8 @@ pub enum Request {
     },
 }
 
-/// A serving child's answer.
+/// A serving child's answer; `Absent` says why the path asked for does not exist in
+/// this process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "kebab-case")]
 pub enum Reply {
@@ -96,6 +97,7 @@ pub enum Reply {
     Checked(CheckedRun),
     Memory(MemoryOutcome),
     MemInfo { free: u64, total: u64 },
+    Absent { why: String },
     Failed { error: String },
 }
 
@@ -274,6 +276,9 @@ fn handle(ctx: &Context, request: &Request, held: &mut Held) -> Result<Reply> {
             secs,
             ref device,
         } => {
+            if let Some(why) = launch.missing() {
+                return Ok(Reply::Absent { why });
+            }
             let shape = VerifyShape {
                 name: "enforcement",
                 blocks_per_sm,

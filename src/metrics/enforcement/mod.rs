@@ -236,6 +236,12 @@ const PROBES: &[Probe] = &[
         ProbeKind::Tamper,
         sm(Launch::Api(LaunchApi::ProcAddress), 8, 100.0, false),
     ),
+    probe(
+        "ENF-025",
+        "cudaLaunchKernel (runtime)",
+        ProbeKind::Sm,
+        sm(Launch::Runtime, 8, 100.0, false),
+    ),
 ];
 
 const KERNEL: Launch = Launch::Api(LaunchApi::Kernel);
@@ -309,6 +315,8 @@ enum Answer {
     Ready,
     Memory(Box<MemoryOutcome>),
     Spin(Box<ShapeRun>),
+    /// The path does not exist in the child, and why.
+    Absent(String),
     /// It answered with an error.
     Failed(String),
     Crashed {
@@ -373,15 +381,8 @@ impl Runner<'_> {
         limit: Option<u64>,
         target: &Target,
     ) -> ProbeEntry {
-        let request = Request::Memory(MemoryRequest {
-            path,
-            target: target.bytes,
-            chunk: CHUNK_BYTES,
-        });
-        let control = match self.ask(&env::native(), &request) {
-            Answer::Memory(outcome) => Control::Reported(*outcome),
-            other => Control::Failed(other.describe()),
-        };
+        let request = memory_request(path, target);
+        let control = self.control(&request);
         let answer = match tamper {
             None => {
                 let env = self.fresh_env();
@@ -390,6 +391,14 @@ impl Runner<'_> {
             Some(tamper) => self.tampered(tamper, &request),
         };
         entry(probe, limit, target, answer, &control)
+    }
+
+    /// The native control of a memory probe.
+    fn control(&mut self, request: &Request) -> Control {
+        match self.ask(&env::native(), request) {
+            Answer::Memory(outcome) => Control::Reported(*outcome),
+            other => Control::Failed(other.describe()),
+        }
     }
 
     /// Runs an SM probe natively, then under the configuration, and reads the
@@ -440,6 +449,15 @@ impl Runner<'_> {
     }
 }
 
+/// What a memory probe child is asked: `target` on `path`, [`CHUNK_BYTES`] at a time.
+fn memory_request(path: MemPath, target: &Target) -> Request {
+    Request::Memory(MemoryRequest {
+        path,
+        target: target.bytes,
+        chunk: CHUNK_BYTES,
+    })
+}
+
 /// The matrix entry of `probe` from what its child and its native control showed.
 fn entry(
     probe: &Probe,
@@ -470,6 +488,7 @@ fn entry(
             entry.detail = verdict::memory_detail(target, &outcome);
             entry.status = outcome.status;
         }
+        Answer::Absent(why) => absent(&mut entry, why),
         other @ (Answer::Ready | Answer::Failed(_) | Answer::Spin(_)) => {
             let error = other.describe();
             entry.verdict = ProbeVerdict::Inconclusive {
@@ -516,6 +535,10 @@ fn sm_entry(
     };
     let native = match control {
         Answer::Spin(run) => run,
+        Answer::Absent(why) => {
+            absent(&mut entry, format!("natively: {why}"));
+            return entry;
+        }
         other => {
             entry.verdict = native_failed(&other.describe());
             entry.status = "not compared".into();
@@ -559,6 +582,7 @@ fn sm_entry(
             entry.detail = format!("the probe child {status}");
             entry.status = status;
         }
+        Answer::Absent(why) => absent(&mut entry, why),
         other => {
             entry.verdict = ProbeVerdict::RefusedUnlikeNative;
             entry.status = "failed".into();
@@ -566,6 +590,13 @@ fn sm_entry(
         }
     }
     entry
+}
+
+/// Marks `entry` not applicable: the path does not exist where it was asked for.
+fn absent(entry: &mut ProbeEntry, why: String) {
+    entry.verdict = ProbeVerdict::NotApplicable { why: why.clone() };
+    entry.status = "not run".into();
+    entry.detail = why;
 }
 
 fn native_failed(what: &str) -> ProbeVerdict {
@@ -584,6 +615,7 @@ fn read(outcome: Outcome, timeout: Duration) -> Answer {
         Outcome::Replied(Reply::Memory(outcome)) => Answer::Memory(Box::new(outcome)),
         Outcome::Replied(Reply::Ready) => Answer::Ready,
         Outcome::Replied(Reply::Spin(run)) => Answer::Spin(Box::new(run)),
+        Outcome::Replied(Reply::Absent { why }) => Answer::Absent(why),
         Outcome::Replied(Reply::Failed { error }) => Answer::Failed(error),
         Outcome::Replied(other) => Answer::Failed(other.unexpected().to_string()),
         Outcome::Died { signal, status } => Answer::Crashed {
@@ -608,6 +640,7 @@ impl Answer {
             Self::Ready => "only said it was ready".into(),
             Self::Memory(outcome) => format!("reported {outcome:?}"),
             Self::Spin(run) => format!("ran {run:?}"),
+            Self::Absent(why) => format!("has no such path: {why}"),
             Self::Failed(error) => error.clone(),
             Self::Crashed { status, .. } => status.clone(),
         }
@@ -731,5 +764,31 @@ mod tests {
             Answer::Failed("no".into()),
         );
         assert!(matches!(e.verdict, ProbeVerdict::Inconclusive { .. }));
+    }
+
+    #[test]
+    fn a_runtime_launch_without_libcudart_is_not_applicable_on_either_side() {
+        let runtime = PROBES.iter().find(|p| p.id == "ENF-025").unwrap();
+        assert_eq!(runtime.how, sm(Launch::Runtime, 8, 100.0, false));
+        let missing = || Answer::Absent("no libcudart on the loader's path".into());
+        let e = sm_entry(runtime, false, Some(25), missing(), missing());
+        assert_eq!(
+            e.verdict,
+            ProbeVerdict::NotApplicable {
+                why: "natively: no libcudart on the loader's path".into()
+            }
+        );
+        assert_eq!((e.figure, e.control), (None, None));
+        let e = sm_entry(runtime, false, Some(25), missing(), run(100.0, vec![]));
+        assert!(matches!(e.verdict, ProbeVerdict::NotApplicable { .. }));
+        assert_eq!(e.status, "not run");
+        let e = sm_entry(
+            runtime,
+            false,
+            Some(25),
+            run(27.0, vec![]),
+            run(100.0, vec![]),
+        );
+        assert_eq!((e.verdict, e.figure), (ProbeVerdict::Enforced, Some(27.0)));
     }
 }
