@@ -7,6 +7,7 @@
 
 mod env;
 pub mod memory;
+pub mod state_file;
 mod verdict;
 
 use crate::baseline::{
@@ -20,6 +21,7 @@ use crate::run::child::{self, Child, Outcome, Reply, Request};
 use crate::system::{Launch, ShapeRun, BATCH_US, WINDOW};
 use env::Tamper;
 use memory::{MemPath, MemoryOutcome, MemoryRequest};
+use state_file::Tampered;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -43,6 +45,9 @@ enum How {
     Env(Tamper),
     /// `fma_work` of this shape, in a fresh child of the configuration.
     Sm(SmShape),
+    /// With cuMemAlloc, in a child of the configuration sharing the state file whose
+    /// limits another child of the configuration rewrote.
+    StateFile,
 }
 
 /// The work of an SM probe: a grid sized from the parent's native device facts
@@ -242,6 +247,12 @@ const PROBES: &[Probe] = &[
         ProbeKind::Sm,
         sm(Launch::Runtime, 8, 100.0, false),
     ),
+    probe(
+        "ENF-026",
+        "state file limits rewritten",
+        ProbeKind::Tamper,
+        How::StateFile,
+    ),
 ];
 
 const KERNEL: Launch = Launch::Api(LaunchApi::Kernel);
@@ -287,6 +298,9 @@ pub fn run(job: &EnforcementJob<'_>) -> Result<Option<EnforcementRecord>> {
             How::Env(tamper) => {
                 runner.memory_entry(probe, MemPath::MemAlloc, Some(tamper), limit, &target)
             }
+            How::StateFile => {
+                runner.state_file_entry(probe, limit, job.config.sm_limit_pct, &target)
+            }
         });
     }
     let (free, total) = runner.native_mem_info()?;
@@ -315,6 +329,7 @@ enum Answer {
     Ready,
     Memory(Box<MemoryOutcome>),
     Spin(Box<ShapeRun>),
+    Tampered(Box<Tampered>),
     /// The path does not exist in the child, and why.
     Absent(String),
     /// It answered with an error.
@@ -399,6 +414,44 @@ impl Runner<'_> {
             Answer::Memory(outcome) => Control::Reported(*outcome),
             other => Control::Failed(other.describe()),
         }
+    }
+
+    /// The state-file tamper: a child of the configuration (a fresh state file,
+    /// which its interposer creates with the configured limits) rewrites the limits
+    /// it finds in that file and keeps it in use, while a new child of the
+    /// configuration sharing the file takes memory with cuMemAlloc; read against the
+    /// native control, and against what the rewrite found.
+    fn state_file_entry(
+        &mut self,
+        probe: &Probe,
+        limit: Option<u64>,
+        sm_pct: Option<u32>,
+        target: &Target,
+    ) -> ProbeEntry {
+        let request = memory_request(MemPath::MemAlloc, target);
+        let control = self.control(&request);
+        let tenant = self.fresh_env();
+        let (tampered, answer) = match self.start(&tenant) {
+            Err(answer) => (Err(answer.describe()), answer),
+            Ok(mut holder) => {
+                let tampered = match holder.send(&Request::TamperStateFile { limit, sm_pct }) {
+                    Err(e) => Err(e.to_string()),
+                    Ok(()) => match answer(&mut holder, PROBE_TIMEOUT) {
+                        Answer::Tampered(tampered) => Ok(*tampered),
+                        other => Err(other.describe()),
+                    },
+                };
+                (tampered, self.ask(&tenant, &request))
+            }
+        };
+        let mut entry = entry(probe, limit, target, answer, &control);
+        entry.verdict = verdict::state_file_verdict(&tampered, entry.verdict);
+        let rewrite = match &tampered {
+            Ok(tampered) => tampered.describe(limit, sm_pct),
+            Err(what) => format!("the state file was not rewritten: {what}"),
+        };
+        entry.detail = format!("{rewrite}; then a new child: {}", entry.detail);
+        entry
     }
 
     /// Runs an SM probe natively, then under the configuration, and reads the
@@ -489,7 +542,7 @@ fn entry(
             entry.status = outcome.status;
         }
         Answer::Absent(why) => absent(&mut entry, why),
-        other @ (Answer::Ready | Answer::Failed(_) | Answer::Spin(_)) => {
+        other @ (Answer::Ready | Answer::Failed(_) | Answer::Spin(_) | Answer::Tampered(_)) => {
             let error = other.describe();
             entry.verdict = ProbeVerdict::Inconclusive {
                 why: format!("the probe failed: {error}"),
@@ -615,6 +668,7 @@ fn read(outcome: Outcome, timeout: Duration) -> Answer {
         Outcome::Replied(Reply::Memory(outcome)) => Answer::Memory(Box::new(outcome)),
         Outcome::Replied(Reply::Ready) => Answer::Ready,
         Outcome::Replied(Reply::Spin(run)) => Answer::Spin(Box::new(run)),
+        Outcome::Replied(Reply::Tampered(tampered)) => Answer::Tampered(Box::new(tampered)),
         Outcome::Replied(Reply::Absent { why }) => Answer::Absent(why),
         Outcome::Replied(Reply::Failed { error }) => Answer::Failed(error),
         Outcome::Replied(other) => Answer::Failed(other.unexpected().to_string()),
@@ -640,6 +694,7 @@ impl Answer {
             Self::Ready => "only said it was ready".into(),
             Self::Memory(outcome) => format!("reported {outcome:?}"),
             Self::Spin(run) => format!("ran {run:?}"),
+            Self::Tampered(tampered) => format!("rewrote {tampered:?}"),
             Self::Absent(why) => format!("has no such path: {why}"),
             Self::Failed(error) => error.clone(),
             Self::Crashed { status, .. } => status.clone(),

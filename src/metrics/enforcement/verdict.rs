@@ -2,6 +2,7 @@
 //! every verdict is tested without a GPU.
 
 use super::memory::{DeviceHeap, MemoryOutcome};
+use super::state_file::Tampered;
 use crate::baseline::ProbeVerdict;
 
 const GIB: u64 = 1 << 30;
@@ -104,6 +105,35 @@ pub fn memory_verdict(
     match &target.capped {
         Some(why) => ProbeVerdict::Inconclusive { why: why.clone() },
         None => ProbeVerdict::Enforced,
+    }
+}
+
+/// The state-file tamper's verdict, from what the rewrite did and the verdict of the
+/// child that followed it: nothing to rewrite (no state file, no limit) -> not
+/// applicable; the rewrite failed -> inconclusive, unless the following child
+/// crashed; no word equal to the limit found and the following child held no more
+/// than it -> inconclusive (nothing was tampered with); else the following child's.
+pub fn state_file_verdict(
+    tampered: &Result<Tampered, String>,
+    following: ProbeVerdict,
+) -> ProbeVerdict {
+    match tampered {
+        Ok(Tampered {
+            absent: Some(why), ..
+        }) => ProbeVerdict::NotApplicable { why: why.clone() },
+        Err(what) if !matches!(following, ProbeVerdict::Crashed { .. }) => {
+            ProbeVerdict::Inconclusive {
+                why: format!("the state file could not be rewritten: {what}"),
+            }
+        }
+        Ok(Tampered {
+            memory_words: 0, ..
+        }) if following == ProbeVerdict::Enforced => ProbeVerdict::Inconclusive {
+            why: "no 8-byte word of the state file equals the memory limit, so nothing was \
+                  rewritten"
+                .into(),
+        },
+        _ => following,
     }
 }
 
@@ -336,6 +366,55 @@ mod tests {
             sm_verdict(None, 100.0),
             ProbeVerdict::NotApplicable { .. }
         ));
+    }
+
+    #[test]
+    fn a_rewritten_state_file_is_judged_by_the_child_that_followed_it() {
+        let rewrote = |memory_words| Tampered {
+            absent: None,
+            path: "/tmp/probe-1.cache".into(),
+            file_bytes: 4096,
+            memory_words,
+            sm_words: 0,
+            sm_rewritten: false,
+        };
+        let bypassed = ProbeVerdict::Bypassed {
+            excess: (4 * GIB) as f64,
+        };
+        assert_eq!(
+            state_file_verdict(&Ok(rewrote(16)), bypassed.clone()),
+            bypassed
+        );
+        assert_eq!(
+            state_file_verdict(&Ok(rewrote(16)), ProbeVerdict::Enforced),
+            ProbeVerdict::Enforced
+        );
+        assert!(matches!(
+            state_file_verdict(&Ok(rewrote(0)), ProbeVerdict::Enforced),
+            ProbeVerdict::Inconclusive { why } if why.contains("nothing was rewritten")
+        ));
+        let no_file = Tampered {
+            absent: Some("no state file".into()),
+            ..rewrote(0)
+        };
+        assert_eq!(
+            state_file_verdict(&Ok(no_file), ProbeVerdict::Enforced),
+            ProbeVerdict::NotApplicable {
+                why: "no state file".into()
+            }
+        );
+        assert!(matches!(
+            state_file_verdict(&Err("Permission denied".into()), bypassed),
+            ProbeVerdict::Inconclusive { why } if why.contains("Permission denied")
+        ));
+        let crashed = ProbeVerdict::Crashed {
+            signal: Some(11),
+            timed_out: false,
+        };
+        assert_eq!(
+            state_file_verdict(&Err("died".into()), crashed.clone()),
+            crashed
+        );
     }
 
     #[test]
