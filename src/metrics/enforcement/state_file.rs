@@ -22,7 +22,6 @@ pub struct Tampered {
     /// Why there was nothing to rewrite (no state file in this configuration, no
     /// memory limit to look for); `None` where the file was rewritten.
     pub absent: Option<String>,
-    pub path: String,
     pub file_bytes: u64,
     /// Words found equal to the memory limit, every one rewritten to limit + 8 GiB.
     pub memory_words: u32,
@@ -71,7 +70,7 @@ fn find_u32_aligned(bytes: &[u8], value: u32) -> Vec<usize> {
 
 /// Whether the words found equal to the SM limit are the SM limits and nothing else:
 /// as many as the memory-limit words (one SM limit beside each memory limit) and
-/// evenly spaced in one run (an array of them). A percentage is a small integer
+/// evenly spaced, 4 or 8 bytes apart, in one run (an array of them). A percentage is a small integer
 /// that other fields of the file may hold too; anything else is ambiguous.
 fn sm_words_unambiguous(sm: &[usize], memory_words: usize) -> bool {
     let strides: Vec<usize> = sm.windows(2).map(|w| w[1] - w[0]).collect();
@@ -125,7 +124,6 @@ pub fn rewrite_file(path: &Path, limit: u64, sm_pct: Option<u32>) -> Result<Tamp
     };
     Ok(Tampered {
         absent: None,
-        path: path.display().to_string(),
         file_bytes,
         memory_words: done.memory_words as u32,
         sm_words: done.sm_words as u32,
@@ -137,7 +135,6 @@ pub fn rewrite_file(path: &Path, limit: u64, sm_pct: Option<u32>) -> Result<Tamp
 pub fn tamper(limit: Option<u64>, sm_pct: Option<u32>) -> Result<Tampered> {
     let absent = |why: &str| Tampered {
         absent: Some(why.to_owned()),
-        path: String::new(),
         file_bytes: 0,
         memory_words: 0,
         sm_words: 0,
@@ -160,16 +157,20 @@ impl Tampered {
         if let Some(why) = &self.absent {
             return format!("state file not rewritten: {why}");
         }
-        let limit_mib = limit.unwrap_or_default() >> 20;
+        let limit = limit.unwrap_or_default();
         let mut text = format!(
-            "state file {} ({} bytes): {} 8-byte word{} equal to the {limit_mib} MiB limit \
-             found and rewritten to {} MiB",
-            self.path,
+            "state file of {} bytes: {} equal to the {} MiB limit",
             self.file_bytes,
-            self.memory_words,
-            if self.memory_words == 1 { "" } else { "s" },
-            (limit.unwrap_or_default() + RAISED_BY) >> 20
+            match self.memory_words {
+                0 => "no 8-byte word".to_owned(),
+                1 => "1 8-byte word".to_owned(),
+                n => format!("{n} 8-byte words"),
+            },
+            limit >> 20
         );
+        if self.memory_words > 0 {
+            text += &format!(" found and rewritten to {} MiB", (limit + RAISED_BY) >> 20);
+        }
         if let Some(pct) = sm_pct {
             text += &match (self.sm_words, self.sm_rewritten) {
                 (0, _) => format!("; no word equal to the {pct} % SM limit"),
@@ -279,11 +280,17 @@ mod tests {
         assert_eq!(find_u64(&written, LIMIT + RAISED_BY), [512, 520, 528, 536]);
         assert_eq!(
             tampered.describe(Some(LIMIT), Some(50)),
-            format!(
-                "state file {} (4096 bytes): 4 8-byte words equal to the 35840 MiB limit found \
-                 and rewritten to 44032 MiB; 4 words equal to the 50 % SM limit rewritten to 100",
-                path.display()
-            )
+            "state file of 4096 bytes: 4 8-byte words equal to the 35840 MiB limit found and \
+             rewritten to 44032 MiB; 4 words equal to the 50 % SM limit rewritten to 100"
+        );
+        let untouched = Tampered {
+            memory_words: 0,
+            sm_words: 0,
+            ..tampered
+        };
+        assert_eq!(
+            untouched.describe(Some(LIMIT), None),
+            "state file of 4096 bytes: no 8-byte word equal to the 35840 MiB limit"
         );
         let empty = dir.path().join("empty.cache");
         std::fs::write(&empty, b"").unwrap();

@@ -372,7 +372,6 @@ mod tests {
     fn a_rewritten_state_file_is_judged_by_the_child_that_followed_it() {
         let rewrote = |memory_words| Tampered {
             absent: None,
-            path: "/tmp/probe-1.cache".into(),
             file_bytes: 4096,
             memory_words,
             sm_words: 0,
