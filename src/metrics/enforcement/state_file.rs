@@ -78,8 +78,8 @@ fn sm_words_unambiguous(sm: &[usize], memory_words: usize) -> bool {
 }
 
 /// Rewrites `bytes` (a state file): every 8-byte word equal to `limit` becomes the
-/// limit plus [`RAISED_BY`], and, where [`sm_words_unambiguous`], every 4-byte word
-/// equal to `sm_pct` becomes 100.
+/// limit plus [`RAISED_BY`], and, where they are as many as those and evenly spaced
+/// in one run, every aligned 4-byte word equal to `sm_pct` becomes 100.
 pub fn rewrite(bytes: &mut [u8], limit: u64, sm_pct: Option<u32>) -> Rewrite {
     let memory = find_u64(bytes, limit);
     for &at in &memory {
