@@ -51,7 +51,11 @@ impl Workload {
             .first()
             .filter(|word| !word.is_empty())
             .ok_or_else(|| {
-                Error::Invalid("no command to run: give it after `--`, e.g. `gpu-virt-bench exec -- python3 train.py`".into())
+                Error::Invalid(
+                    "no command to run: give it after `--`, e.g. \
+                     `gpu-virt-bench exec -- python3 train.py`"
+                        .into(),
+                )
             })?;
         let program = find_program(first, std::env::var_os("PATH").as_deref())
             .ok_or_else(|| Error::CommandNotFound(first.clone()))?;
@@ -71,15 +75,13 @@ impl Workload {
             .iter()
             .map(|spec| Pattern::parse(spec))
             .collect::<Result<Vec<_>>>()?;
-        if let Some(twice) = patterns
-            .iter()
-            .enumerate()
-            .find(|(i, p)| patterns[..*i].iter().any(|q| q.name == p.name))
-        {
-            return Err(Error::BadPattern {
-                spec: twice.1.spec.clone(),
-                detail: format!("another --metric is named {} too", twice.1.name),
-            });
+        for (i, pattern) in patterns.iter().enumerate() {
+            if patterns[..i].iter().any(|p| p.name == pattern.name) {
+                return Err(Error::BadPattern {
+                    spec: pattern.spec.clone(),
+                    detail: format!("another --metric is named {} too", pattern.name),
+                });
+            }
         }
         Ok(Self {
             name,
@@ -484,6 +486,14 @@ mod tests {
             .iter()
             .any(|f| f.text.contains("exec/fake step")));
         assert_eq!(category.tables.len(), 3);
+        let page = crate::report::html::render(&full[0]).unwrap();
+        let text = crate::report::markdown::render_report(&full[0]);
+        for rendered in [&page, &text] {
+            assert!(
+                rendered.contains("exec/fake failed in 2 of 6 runs"),
+                "{rendered}"
+            );
+        }
         let schema: serde_json::Value =
             read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json"))
                 .unwrap();
