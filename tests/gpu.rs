@@ -727,5 +727,71 @@ fn heap_runtime_launch_and_state_file_probes_run_under_hami_core() -> TestResult
     );
     let state = probe("ENF-026");
     assert!(state.detail.contains("found and rewritten"), "{state:?}");
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn exec_of_a_command_that_prints_a_figure_exports_it_for_compare() -> TestResult {
+    use gpu_virt_bench::run::child::CHILD_VAR;
+    let _gpu = gpu()?;
+    let out = tempfile::tempdir()?;
+    let line = r#"{"gvb": "answer", "value": 42, "unit": "things", "better": "higher"}"#;
+    let output = assert_cmd::Command::cargo_bin("gpu-virt-bench")?
+        .env_remove(CHILD_VAR)
+        .args(["exec", "--configs", "native", "--runs", "2", "--out"])
+        .arg(out.path())
+        .args([
+            "--",
+            "sh",
+            "-c",
+            &format!("echo '{line}'; echo 'to stderr' >&2"),
+        ])
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exec failed: {stderr}");
+    let stdout = String::from_utf8(output.stdout)?;
+    let dir = std::path::Path::new(
+        stdout
+            .trim()
+            .strip_prefix("exported ")
+            .ok_or(stdout.clone())?,
+    );
+    assert!(dir.ends_with("native"), "{}", dir.display());
+    let baseline = baseline::Baseline::load(dir)?;
+    assert_eq!(baseline.run.metrics, ["exec/sh"]);
+    assert!(!baseline.run.unverified);
+    let record = baseline.exec.ok_or("no exec.json")?;
+    assert_eq!(record.runs.len(), 2);
+    for run in &record.runs {
+        assert!(run.exit.success(), "{run:?}");
+        assert_eq!(run.figures.len(), 1, "{run:?}");
+        let log = std::fs::read_to_string(dir.join(&run.log))?;
+        assert!(
+            log.contains("\"answer\"") && log.contains("to stderr"),
+            "{log}"
+        );
+    }
+    let answer = baseline
+        .summary
+        .entries
+        .iter()
+        .find(|e| e.variant == "answer")
+        .ok_or("no entry for the printed figure")?;
+    assert_eq!(answer.samples.as_deref(), Some(&[42.0, 42.0][..]));
+    assert_eq!(
+        (answer.id.as_str(), answer.unit.as_str()),
+        ("exec/sh", "things")
+    );
+    let wall = baseline
+        .summary
+        .entries
+        .iter()
+        .find(|e| e.variant == "wall-time")
+        .ok_or("no wall time")?;
+    assert!(wall.median > 0.0 && wall.median < 10.0, "{wall:?}");
+    let gpu_dir = dir.parent().ok_or("no GPU folder")?;
+    let markdown = gpu_virt_bench::report::compare_markdown(gpu_dir)?;
+    assert!(
+        markdown.contains("### exec/sh answer (things, higher is better)"),
+        "{markdown}"
+    );
     Ok(())
 }

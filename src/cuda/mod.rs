@@ -11,6 +11,7 @@ mod ipc;
 mod launchers;
 mod memory;
 mod module;
+mod nvml;
 mod pool;
 mod runtime;
 mod stream;
@@ -29,6 +30,7 @@ pub use launchers::{
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, LaunchApi, Module};
+pub use nvml::Nvml;
 pub use pool::{MemPool, PoolAlloc};
 pub use runtime::{runtime_kernels_missing, Runtime, RuntimeKernel};
 pub use stream::Stream;
