@@ -727,6 +727,9 @@ fn heap_runtime_launch_and_state_file_probes_run_under_hami_core() -> TestResult
     );
     let state = probe("ENF-026");
     assert!(state.detail.contains("found and rewritten"), "{state:?}");
+    Ok(())
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn exec_of_a_command_that_prints_a_figure_exports_it_for_compare() -> TestResult {
