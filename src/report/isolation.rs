@@ -81,9 +81,10 @@ fn memory_finding(m: &MemoryRecord) -> Finding {
         ),
         Access::ReadOther => format!("IPC opened but gave {reader} other data"),
     };
-    let changed = match m.owner_check.changed_words {
-        0 => format!("{owner}'s data unchanged"),
-        n => format!("{n} of {owner}'s words CHANGED"),
+    let changed = match (&m.owner_check.lost, m.owner_check.changed_words) {
+        (Some(error), _) => format!("{owner} LOST its context ({error})"),
+        (None, 0) => format!("{owner}'s data unchanged"),
+        (None, n) => format!("{n} of {owner}'s words CHANGED"),
     };
     Finding {
         config: m.scenario.clone(),
@@ -112,6 +113,7 @@ fn memory_word(verdict: MemoryVerdict) -> &'static str {
         MemoryVerdict::Isolated => "isolated",
         MemoryVerdict::Leaked => "LEAKED",
         MemoryVerdict::Corrupted => "CORRUPTED",
+        MemoryVerdict::VictimLost => "VICTIM LOST",
     }
 }
 
