@@ -6,10 +6,10 @@
 //! say more than the sections below it.
 
 use super::compare::{ConfigCheck, MetricTable, NATIVE};
-use super::enforcement::{excess_amount, EnforcementMatrix};
+use super::enforcement::{self, excess_amount, EnforcementMatrix};
 use super::format::{percent, relative, ONE_ROUND};
 use super::isolation::{worst_neighbour, Neighbour};
-use super::limits::Tone;
+use super::limits::{memory_tone, sm_tone, Tone};
 use super::stats::Verdict;
 use crate::baseline::{Better, MemoryVerdict, ProbeVerdict, ShapeVerdict, SmVerdict};
 use crate::metrics::isolation::ScenarioRecord;
@@ -217,7 +217,11 @@ pub fn cards(
             VerdictCard {
                 config: check.config.clone(),
                 verified: !check.unverified,
-                limits: limits_verdict(verdicts.memory, &verdicts.sm, paths.as_ref()),
+                limits: limits_verdict(
+                    verdicts.memory,
+                    &verdicts.sm,
+                    path_tones(matrix, &check.config).as_deref(),
+                ),
                 mem_limit_mib: check.verification.mem_limit_mib,
                 memory: verdicts.memory,
                 sm_limit_pct: check.verification.sm_limit_pct,
@@ -231,16 +235,16 @@ pub fn cards(
 }
 
 /// Only a limit shown to hold everywhere it was tried is enforced; one failure
-/// anywhere is a limit not enforced.
+/// anywhere is a limit not enforced. `paths` are the tones of the configuration's
+/// probed paths, `None` where it was not probed.
 fn limits_verdict(
     memory: MemoryVerdict,
     sm: &[ShapeVerdict],
-    paths: Option<&PathTally>,
+    paths: Option<&[Tone]>,
 ) -> LimitsVerdict {
-    let path_failed = paths.is_some_and(|p| !p.bypassed.is_empty() || !p.crashed.is_empty());
     if memory == MemoryVerdict::NotEnforced
         || sm.iter().any(|s| s.verdict == SmVerdict::Exceeded)
-        || path_failed
+        || paths.is_some_and(|tones| tones.contains(&Tone::Fail))
     {
         return LimitsVerdict::NotEnforced;
     }
@@ -249,23 +253,28 @@ fn limits_verdict(
     if !memory_set && !sm_set {
         return LimitsVerdict::NoLimit;
     }
-    let memory_held = matches!(
-        memory,
-        MemoryVerdict::Enforced | MemoryVerdict::NotConfigured
-    );
-    let sm_held = sm
-        .iter()
-        .all(|s| matches!(s.verdict, SmVerdict::Enforced | SmVerdict::NotConfigured));
-    let paths_held = paths.is_some_and(|p| {
-        p.counts
-            .iter()
-            .all(|c| c.verdict == "enforced" || c.verdict == "not-applicable")
-    });
-    if memory_held && sm_held && paths_held {
+    let held = |tone: Tone| matches!(tone, Tone::Pass | Tone::Neutral);
+    if held(memory_tone(memory))
+        && sm.iter().all(|s| held(sm_tone(s.verdict)))
+        && paths.is_some_and(|tones| tones.iter().all(|&t| held(t)))
+    {
         LimitsVerdict::Enforced
     } else {
         LimitsVerdict::NotShown
     }
+}
+
+/// How each path the configuration's probes tried is coloured in the matrix, `None`
+/// where it was not probed.
+fn path_tones(matrix: &EnforcementMatrix, config: &str) -> Option<Vec<Tone>> {
+    matrix.configs.iter().any(|c| c == config).then(|| {
+        matrix
+            .rows
+            .iter()
+            .filter_map(|row| row.cell(config))
+            .map(enforcement::tone)
+            .collect()
+    })
 }
 
 fn path_tally(matrix: &EnforcementMatrix, config: &str) -> Option<PathTally> {
@@ -483,30 +492,12 @@ mod tests {
         }
     }
 
-    fn tally(words: &[&str], bypassed: usize) -> PathTally {
-        PathTally {
-            counts: words
-                .iter()
-                .map(|w| VerdictCount {
-                    verdict: (*w).to_owned(),
-                    count: 1,
-                })
-                .collect(),
-            bypassed: (0..bypassed)
-                .map(|_| NamedPath {
-                    id: "ENF-008".to_owned(),
-                    path: "cuArrayCreate".to_owned(),
-                    figure: "+4.0 GiB".to_owned(),
-                })
-                .collect(),
-            crashed: Vec::new(),
-        }
-    }
-
     #[test]
     fn one_failure_anywhere_is_a_limit_not_enforced() {
         let held = [shape(SmVerdict::Enforced)];
-        let enforced = tally(&["enforced"], 0);
+        // A path with no limit of its kind to judge by (e.g. memory probes under an
+        // SM limit alone) is neutral, not a failure to hold.
+        let enforced = [Tone::Pass, Tone::Neutral];
         assert_eq!(
             limits_verdict(MemoryVerdict::Enforced, &held, Some(&enforced)),
             LimitsVerdict::Enforced
@@ -527,7 +518,7 @@ mod tests {
             limits_verdict(
                 MemoryVerdict::Enforced,
                 &held,
-                Some(&tally(&["bypassed", "enforced"], 1))
+                Some(&[Tone::Fail, Tone::Pass])
             ),
             LimitsVerdict::NotEnforced
         );
@@ -539,16 +530,13 @@ mod tests {
         let too_few = [shape(SmVerdict::Inconclusive {
             reason: Inconclusive::TooFewWindows,
         })];
-        let enforced = tally(&["enforced"], 0);
+        let enforced = [Tone::Pass];
+        let refused = [Tone::Caution, Tone::Pass];
         for (memory, sm, paths) in [
             (MemoryVerdict::Enforced, &held, None),
-            (MemoryVerdict::Inconclusive, &held, Some(&enforced)),
-            (MemoryVerdict::Enforced, &too_few, Some(&enforced)),
-            (
-                MemoryVerdict::Enforced,
-                &held,
-                Some(&tally(&["refused-unlike-native", "enforced"], 0)),
-            ),
+            (MemoryVerdict::Inconclusive, &held, Some(&enforced[..])),
+            (MemoryVerdict::Enforced, &too_few, Some(&enforced[..])),
+            (MemoryVerdict::Enforced, &held, Some(&refused[..])),
         ] {
             assert_eq!(
                 limits_verdict(memory, sm, paths),

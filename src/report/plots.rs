@@ -245,15 +245,24 @@ pub fn sm_share(shape: &ShapeSeries, configs: &[String]) -> Result<String> {
             .axis_desc_style((FONT, 13))
             .draw()
             .map_err(plot_error)?;
-        for series in &shape.series {
+        let count = shape.series.len() as f64;
+        for (k, series) in shape.series.iter().enumerate() {
             let colour = color(&series.config, configs);
+            let line = series.windows.len() >= MIN_LINE_WINDOWS;
+            // A line's points at the windows' middles; labelled points side by side
+            // within their window, so that close values keep apart.
+            let within = if line {
+                0.5
+            } else {
+                (k as f64 + 1.0) / (count + 1.0)
+            };
             let points: Vec<(f64, f64)> = series
                 .windows
                 .iter()
                 .enumerate()
-                .map(|(i, share)| ((i as f64 + 0.5) * shape.window_secs, share * 100.0))
+                .map(|(i, share)| ((i as f64 + within) * shape.window_secs, share * 100.0))
                 .collect();
-            if points.len() >= MIN_LINE_WINDOWS {
+            if line {
                 chart
                     .draw_series(LineSeries::new(
                         points.iter().copied(),
