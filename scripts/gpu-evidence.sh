@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the suite's GPU evidence on a machine with a GPU, from prebuilt binaries:
-#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation] [CONFIGS]
+#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation|sharing|current|mps-tenants|bench-config|enforcement] [CONFIGS]
 # quick/full: `run` over CONFIGS (ROUNDS rounds, default 3);
 # cloop: PAIRS times (default 5) the C loop of every per-call
 # metric (tools/driver_loop.c) then the harness on the same calls, alternated in one
@@ -10,7 +10,19 @@
 # clients of a private MPS daemon at 50 % and 25 % active threads (tools/sm_share.c);
 # isolation: the default tenant scenarios (with EXTRA=1 also the other shapes and a
 # shared pod), then one with a tenant killed mid-run, and a check that no tenant
-# process or HAMi-core state file is left behind.
+# process or HAMi-core state file is left behind; sharing: `run --quick` of the OH
+# and LLM metrics (METRICS to choose others) over CONFIGS (default native, hami-50,
+# hami-25, mps-50, mps-25; ROUNDS, default 2), every log line timestamped, then a
+# run interrupted as Ctrl-C does (SIGINT to its process group) and one whose worker
+# is killed (SIGKILL), each checked for MPS processes, scratch folders and exports
+# left behind; current: HAMi-core loaded through /etc/ld.so.preload with a pod's
+# limit variables (POD_MEMORY, default 71577m; POD_SM, default 50), `native` refused
+# there, then `current` and `current-uncontrolled` (the file is removed afterwards;
+# an existing one is never replaced); mps-tenants: the MPS isolation scenarios;
+# bench-config: the bench executable under GPU_VIRT_BENCH_CONFIG (built-in, MPS and
+# file-defined names) and Criterion's own change report against native, then the
+# configs/ examples through `run --config-file`; enforcement: every ENF probe over
+# CONFIGS (default native, hami-100, hami-50).
 # BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
 # libvgpu.so must already be installed (default /usr/local/vgpu/libvgpu.so).
 # Prints a short table last.
@@ -118,6 +130,112 @@ if [ "$mode" = isolation ]; then
     echo "killed tenant $victim: isolate rc=$? ($(tail -1 "$out/killed.log"))" | tee -a "$out/run-time.txt"
     sleep 1
     echo "left running: $(pgrep -fc 'gpu-virt-bench($| isolate)'), state folders left: $(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'gpu-virt-bench-*' | wc -l)" | tee -a "$out/run-time.txt"
+    exit 0
+fi
+
+# Prefixes every line with the seconds since the epoch, so a phase's time can be
+# read off the log.
+stamp() { python3 -u -c 'import sys, time
+for line in sys.stdin: sys.stdout.write(f"{time.time():.3f} {line}")'; }
+
+if [ "$mode" = sharing ]; then
+    configs=${4:-native,hami-50,hami-25,mps-50,mps-25}
+    metrics=${METRICS:-$("$bin/gpu-virt-bench" list | awk '$1 ~ /^(OH|LLM)-/ {print $1}' | paste -sd,)}
+    mps_before=$(pgrep -f nvidia-cuda-mps | sort)
+    mps_left() { comm -13 <(echo "$mps_before") <(pgrep -f nvidia-cuda-mps | sort) | wc -w; }
+    scratch_left() { find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'gpu-virt-bench-*' | wc -l; }
+    start=$(date +%s%N)
+    "$bin/gpu-virt-bench" run --quick --rounds "${ROUNDS:-2}" --configs "$configs" --metrics "$metrics" \
+        --out "$out/baselines" --force 2>&1 | stamp | tee "$out/run.log"
+    rc=${PIPESTATUS[0]}
+    echo "run --quick --rounds ${ROUNDS:-2} over $configs (OH, LLM): rc=$rc, $((($(date +%s%N) - start) / 1000000)) ms; MPS processes left: $(mps_left), scratch folders left: $(scratch_left)" | tee "$out/run-time.txt"
+    "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
+    # Interrupted: once the worker runs, SIGINT to the whole process group (Ctrl-C);
+    # then a worker killed with SIGKILL. Neither may leave a daemon, a scratch folder
+    # or an export behind.
+    for how in sigint sigkill; do
+        setsid "$bin/gpu-virt-bench" run --quick --configs mps-50 --metrics OH-001,OH-005 --out "$out/$how" >"$out/$how.log" 2>&1 &
+        pid=$!
+        for _ in $(seq 200); do pgrep -f 'gpu-virt-bench worker --job' >/dev/null && break; sleep 0.05; done
+        sleep 3
+        worker=$(pgrep -f 'gpu-virt-bench worker --job' | head -1)
+        during=$(mps_left)
+        case $how in
+            sigint) kill -INT -- "-$pid" ;;
+            sigkill) kill -KILL "$worker" ;;
+        esac
+        wait "$pid"
+        rc=$?
+        sleep 1
+        echo "$how (worker $worker, MPS processes during: $during): rc=$rc, '$(tail -1 "$out/$how.log")'; MPS processes left: $(mps_left), scratch folders left: $(scratch_left), exports: $(find "$out/$how" -name run.json 2>/dev/null | wc -l)" | tee -a "$out/run-time.txt"
+    done
+    exit 0
+fi
+
+if [ "$mode" = current ]; then
+    lib=${HAMI_LIB:-/usr/local/vgpu/libvgpu.so}
+    if [ -e /etc/ld.so.preload ]; then
+        echo "/etc/ld.so.preload exists; not replacing it" | tee "$out/current.txt"
+        exit 1
+    fi
+    state=$(mktemp -d)
+    restore() { rm -f /etc/ld.so.preload; rm -rf "$state"; }
+    trap restore EXIT INT TERM
+    echo "$lib" >/etc/ld.so.preload
+    export CUDA_DEVICE_MEMORY_LIMIT=${POD_MEMORY:-71577m} CUDA_DEVICE_SM_LIMIT=${POD_SM:-50} \
+        CUDA_DEVICE_MEMORY_SHARED_CACHE=$state/pod.cache
+    "$bin/gpu-virt-bench" run --configs native --out "$out/refused" >"$out/native-refused.txt" 2>&1
+    echo "rc=$?" >>"$out/native-refused.txt"
+    "$bin/gpu-virt-bench" info >"$out/info-in-pod.txt" 2>&1
+    metrics=${METRICS:-$("$bin/gpu-virt-bench" list | awk '$1 ~ /^(OH|LLM)-/ {print $1}' | paste -sd,)}
+    "$bin/gpu-virt-bench" run --quick --rounds 1 --configs current,current-uncontrolled --metrics "$metrics" \
+        --out "$out/baselines" --force 2>&1 | tee "$out/run.log"
+    echo "run current,current-uncontrolled: rc=${PIPESTATUS[0]}" | tee "$out/current.txt"
+    "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
+    restore
+    trap - EXIT INT TERM
+    echo "ld.so.preload left: $([ -e /etc/ld.so.preload ] && echo yes || echo no); HAMi-core default state file: $(ls /tmp/cudevshr.cache 2>/dev/null || echo none)" | tee -a "$out/current.txt"
+    exit 0
+fi
+
+if [ "$mode" = mps-tenants ]; then
+    mps_before=$(pgrep -f nvidia-cuda-mps | sort)
+    "$bin/gpu-virt-bench" isolate --scenarios mps-50-x2,mps-25-x4,mps-50-victim-native-aggressor,memory-mps-50-vs-mps-50,fault-mps-50-vs-mps-50 \
+        --shapes short --secs "${SECS:-4}" --out "$out/baselines" --force 2>&1 | tee "$out/isolate.log"
+    echo "isolate (MPS tenants): rc=${PIPESTATUS[0]}; MPS processes left: $(comm -13 <(echo "$mps_before") <(pgrep -f nvidia-cuda-mps | sort) | wc -w)" | tee "$out/run-time.txt"
+    exit 0
+fi
+
+if [ "$mode" = bench-config ]; then
+    lib=${HAMI_LIB:-/usr/local/vgpu/libvgpu.so}
+    bench() { # NAME BASELINE-FLAG...
+        local name=$1
+        shift
+        GPU_VIRT_BENCH_CONFIG=$name GPU_VIRT_BENCH_HAMI_LIB=$lib GPU_VIRT_BENCH_VERIFY_SECS=4.5 CRITERION_HOME="$out/criterion" \
+            "$bin/overhead" --bench "$@" OH-005 >"$out/bench-$name.log" 2>&1
+        echo "GPU_VIRT_BENCH_CONFIG=$name overhead --bench $* OH-005: rc=$?" | tee -a "$out/bench-config.txt"
+    }
+    bench native --save-baseline native
+    bench hami-50 --save-baseline hami-50
+    bench hami-50 --baseline native
+    bench mps-25 --save-baseline mps-25
+    GPU_VIRT_BENCH_CONFIG_FILE=configs/hami-per-device.toml bench hami-dev0-20g --save-baseline hami-dev0-20g
+    for file in configs/hami-per-device.toml configs/mps.toml; do
+        name=$(awk -F'"' '/^name/ {print $2; exit}' "$file")
+        "$bin/gpu-virt-bench" run --config-file "$file" --configs "$name" --quick --rounds 1 --metrics OH-001,OH-005 \
+            --out "$out/baselines" --force >"$out/run-$name.log" 2>&1
+        echo "run --config-file $file --configs $name: rc=$?" | tee -a "$out/bench-config.txt"
+    done
+    exit 0
+fi
+
+if [ "$mode" = enforcement ]; then
+    configs=${4:-native,hami-100,hami-50}
+    ids=$("$bin/gpu-virt-bench" list | awk '$1 ~ /^ENF-/ {print $1}' | paste -sd,)
+    start=$(date +%s)
+    "$bin/gpu-virt-bench" run --quick --rounds 1 --configs "$configs" --metrics "$ids" --out "$out/baselines" --force 2>&1 | stamp | tee "$out/run.log"
+    echo "run --quick ENF over $configs: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s; GPU memory used now: $(nvidia-smi --query-gpu=memory.used --format=csv,noheader)" | tee "$out/run-time.txt"
+    "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
     exit 0
 fi
 

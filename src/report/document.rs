@@ -150,6 +150,7 @@ pub fn build(
         metrics,
         scenarios,
         probes,
+        commands,
     } = comparison;
     let forests = glance::forests(&configs, &metrics);
     let cards = glance::cards(&configs, &forests, &enforcement, &scenarios, has_native);
@@ -195,6 +196,12 @@ pub fn build(
             metric,
             criterion_reports,
         });
+    }
+    // A command that breaks under a configuration is stated before its figures.
+    for (category, found) in findings::command_findings(&commands).into_iter().rev() {
+        category_mut(&mut categories, &category)
+            .findings
+            .insert(0, found);
     }
     let isolation = category_mut(&mut categories, ISOLATION);
     isolation

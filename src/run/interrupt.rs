@@ -3,7 +3,12 @@
 //! stops the daemons, removes the run's scratch folders, and exits with 130.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
+
+/// Set once the handler runs, so a worker that died of the same Ctrl-C is reported as
+/// the interruption it was, not as a failed configuration.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Folders the run has made and removes at its end, removed by the handler too.
 static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -14,11 +19,17 @@ pub fn install() {
     ONCE.call_once(|| {
         // A handler set before (by an embedding program) is left in place.
         let _ = ctrlc::set_handler(|| {
+            INTERRUPTED.store(true, Ordering::SeqCst);
             eprintln!("interrupted: stopping MPS daemons and removing state files");
             clean_up();
             std::process::exit(130);
         });
     });
+}
+
+/// Whether Ctrl-C or SIGTERM reached this process.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// Registers a folder the handler removes.

@@ -41,6 +41,7 @@ impl MpsDaemon {
             config: config.to_owned(),
             detail,
         };
+        let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("mps-")
             .tempdir_in(parent)
@@ -82,7 +83,11 @@ impl MpsDaemon {
             dir: Some(dir),
             pipe,
         };
-        daemon.wait_until(|answers| answers, &failed)?;
+        daemon.wait_answering(&failed)?;
+        eprintln!(
+            "   MPS daemon for {config} answering after {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
         Ok(daemon)
     }
 
@@ -101,19 +106,17 @@ impl MpsDaemon {
         ]
     }
 
-    /// Polls until the daemon answers (`up`) or has stopped answering, or the
-    /// timeout passes.
-    fn wait_until(&self, up: fn(bool) -> bool, failed: &dyn Fn(String) -> Error) -> Result<()> {
+    /// Polls until the daemon answers, or the timeout passes.
+    fn wait_answering(&self, failed: &dyn Fn(String) -> Error) -> Result<()> {
         let start = Instant::now();
         while start.elapsed() < TIMEOUT {
-            if up(answers(&self.program, &self.pipe)) {
+            if answers(&self.program, &self.pipe) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(failed(format!(
-            "the daemon did not {} within {} s",
-            if up(true) { "answer" } else { "stop" },
+            "the daemon did not answer within {} s",
             TIMEOUT.as_secs()
         )))
     }
@@ -121,13 +124,9 @@ impl MpsDaemon {
 
 impl Drop for MpsDaemon {
     fn drop(&mut self) {
-        quit(&self.program, &self.pipe);
-        let failed = |detail: String| Error::Mps {
-            config: self.pipe.display().to_string(),
-            detail,
-        };
-        if let Err(e) = self.wait_until(|answers| !answers, &failed) {
-            eprintln!("   {e}");
+        match shut_down(&self.program, &self.pipe) {
+            Ok(took) => eprintln!("   MPS daemon stopped after {:.2} s", took.as_secs_f64()),
+            Err(e) => eprintln!("   MPS daemon at {}: {e}", self.pipe.display()),
         }
         RUNNING
             .lock()
@@ -142,11 +141,75 @@ impl Drop for MpsDaemon {
 pub fn stop_all() {
     let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
     for (program, pipe) in running {
-        quit(&program, &pipe);
+        if let Err(e) = shut_down(&program, &pipe) {
+            eprintln!("   MPS daemon at {}: {e}", pipe.display());
+        }
         if let Some(dir) = pipe.parent() {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// Asks the daemon behind `pipe` to quit and waits until it no longer answers and
+/// none of its processes (the control daemon and the servers it started) is left:
+/// a daemon stops answering before its server has exited. Processes still there
+/// after the timeout are killed, and that is the error.
+fn shut_down(program: &Path, pipe: &Path) -> std::result::Result<Duration, String> {
+    let started = Instant::now();
+    quit(program, pipe);
+    while started.elapsed() < TIMEOUT {
+        if !answers(program, pipe) && processes_of(pipe).is_empty() {
+            return Ok(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = processes_of(pipe);
+    for pid in &left {
+        // SAFETY: kill(2) with a pid read from /proc touches no memory of ours.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    Err(format!(
+        "{} process(es) still running {} s after quit, killed",
+        left.len(),
+        TIMEOUT.as_secs()
+    ))
+}
+
+/// Pids of the MPS processes behind `pipe`: those started with it in their
+/// environment, and the servers those started.
+fn processes_of(pipe: &Path) -> Vec<i32> {
+    let needle = format!("CUDA_MPS_PIPE_DIRECTORY={}\0", pipe.display()).into_bytes();
+    let mps: Vec<(i32, i32, bool)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let dir = entry.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if !comm.starts_with("nvidia-cuda-mps") {
+                return None;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let environ = std::fs::read(dir.join("environ")).unwrap_or_default();
+            let ours = environ
+                .windows(needle.len())
+                .any(|w| w == needle.as_slice());
+            Some((pid, ppid, ours))
+        })
+        .collect();
+    let started: Vec<i32> = mps.iter().filter(|p| p.2).map(|p| p.0).collect();
+    mps.iter()
+        .filter(|(_, ppid, ours)| *ours || started.contains(ppid))
+        .map(|p| p.0)
+        .collect()
 }
 
 /// Asks the daemon behind `pipe` to quit.
@@ -196,18 +259,26 @@ fn is_root() -> bool {
 mod tests {
     use super::*;
 
-    /// A stand-in for the control program: `-d` starts a background "daemon" that
-    /// lives while a marker file in the pipe folder does; reading `quit` on stdin
-    /// removes the marker; any other command succeeds while the marker exists.
+    /// A stand-in for the control program: `-d` starts a background "daemon" and a
+    /// "server" (named like NVIDIA's, so they are found as its processes) that live
+    /// while a marker file in the pipe folder does, and, like the real ones, for a
+    /// while after it stops answering; reading `quit` on stdin removes the marker;
+    /// any other command succeeds while the marker exists.
     fn fake_control(dir: &Path) -> PathBuf {
-        let program = dir.join("fake-mps-control");
+        let program = dir.join("nvidia-cuda-mps-control");
+        std::fs::copy("/bin/sleep", dir.join("nvidia-cuda-mps-server")).unwrap();
         std::fs::write(
             &program,
             r#"#!/bin/sh
 marker="$CUDA_MPS_PIPE_DIRECTORY/control"
 if [ "$1" = "-d" ]; then
     touch "$marker"
-    (while [ -e "$marker" ]; do sleep 0.05; done) >/dev/null 2>&1 &
+    (
+        "$(dirname "$0")/nvidia-cuda-mps-server" 600 &
+        while [ -e "$marker" ]; do sleep 0.05; done
+        sleep 0.3
+        kill $!
+    ) >/dev/null 2>&1 &
     exit 0
 fi
 read command
@@ -241,8 +312,10 @@ exit 0
         );
         assert!(pipe.join("control").exists(), "running");
         assert!(answers(&program, &pipe));
+        assert_eq!(processes_of(&pipe).len(), 2, "the daemon and its server");
         drop(daemon);
         assert!(!pipe.exists(), "stopped and its folders removed");
+        assert!(processes_of(&pipe).is_empty(), "no process of it left");
         assert!(RUNNING.lock().unwrap().iter().all(|(_, p)| p != &pipe));
     }
 
@@ -255,6 +328,7 @@ exit 0
         let pipe = PathBuf::from(&daemon.env()[0].1);
         stop_all();
         assert!(!pipe.join("control").exists(), "asked to quit");
+        assert!(processes_of(&pipe).is_empty(), "no process of it left");
         assert!(!pipe.exists(), "folders removed");
         std::mem::forget(daemon);
     }

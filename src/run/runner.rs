@@ -13,16 +13,17 @@ use crate::error::{io_at, Error, Result};
 use crate::metrics::Selection;
 use crate::system::{self, Reference};
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// What `gpu-virt-bench run` was asked to do.
+/// What `run` and `exec` are both asked for: the configurations, where their exports
+/// go, how each is verified, and how many interleaved rounds they get.
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub struct Plan {
     pub configs: Vec<Config>,
-    pub selection: Selection,
+    /// Export root; each configuration lands in <out>/<gpu>/<config>/.
     pub out: PathBuf,
-    pub quick: bool,
     pub force: bool,
     pub allow_unverified: bool,
     pub verify_secs: f64,
@@ -30,35 +31,87 @@ pub struct RunOptions {
     pub rounds: u32,
 }
 
-/// Runs every configuration and returns the exported folders. Existing exports are
-/// refused before anything runs (unless `force`), a configuration's export is only
-/// replaced once its new run has completed, and a failed configuration leaves no
-/// folder behind; the others still run, and the failures are returned together.
+/// What `gpu-virt-bench run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub plan: Plan,
+    pub selection: Selection,
+    pub quick: bool,
+}
+
+/// Runs every configuration and returns the exported folders (see [`run_rounds`]). A
+/// configuration whose enforcement probes left device memory or a child behind is
+/// exported (its enforcement.json says what) and fails the run all the same.
 pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
-    preflight(&opts.configs)?;
-    let _hooks = Hooks::setup(&opts.configs)?;
+    let metrics: Vec<String> = opts.selection.ids().iter().map(|s| s.to_string()).collect();
+    let mut left_behind = Vec::new();
+    let exported = run_rounds(&opts.plan, |turn| {
+        match turn.measure(&metrics, opts.quick) {
+            Ok((staging, left)) => {
+                if let Some(left) = left {
+                    eprintln!(
+                        "   {}: the enforcement probes left {left}",
+                        turn.config.name
+                    );
+                    left_behind.push(format!(
+                        "{} (round {}) {left}",
+                        turn.config.name, turn.round
+                    ));
+                }
+                Turned::Staged(staging)
+            }
+            Err(e) => Turned::Failed(e),
+        }
+    })?;
+    if !left_behind.is_empty() {
+        return Err(Error::LeftBehind(left_behind.join("; ")));
+    }
+    Ok(exported)
+}
+
+/// How one configuration's turn in a round ended.
+pub(super) enum Turned {
+    /// Its staging folder, complete.
+    Staged(PathBuf),
+    /// The configuration failed and its staging folder is gone; the others go on.
+    Failed(Error),
+    /// Nothing may be exported: every staging folder is removed and the run stops.
+    Stop(Error),
+}
+
+/// Gives every configuration its turn in every round, in [`round_order`], and exports
+/// what the turns staged. Existing exports are refused before anything runs (unless
+/// `force`), a configuration's export is only replaced once its new run has completed,
+/// and a failed configuration leaves no folder behind; the others still run, and the
+/// failures are returned together.
+pub(super) fn run_rounds(
+    plan: &Plan,
+    mut turn: impl FnMut(&Turn) -> Turned,
+) -> Result<Vec<PathBuf>> {
+    preflight(&plan.configs)?;
+    let _hooks = Hooks::setup(&plan.configs)?;
     let device = crate::cuda::Device::get(0)?;
     let facts = system::device_facts(&device)?;
-    let gpu_dir = opts.out.join(system::slug(&facts.name));
-    check_exports(&gpu_dir, &opts.configs, opts.force)?;
+    let gpu_dir = plan.out.join(system::slug(&facts.name));
+    check_exports(&gpu_dir, &plan.configs, plan.force)?;
     std::fs::create_dir_all(&gpu_dir).map_err(io_at(&gpu_dir))?;
     let scratch = scratch()?;
-    let daemons = mps_daemons(&opts.configs, scratch.path())?;
+    let daemons = mps_daemons(&plan.configs, scratch.path())?;
 
-    let reference = if opts.configs.iter().any(|c| c.expect.sm_limit_pct.is_some()) {
-        native_reference(opts.verify_secs, &facts, scratch.path())?
+    let reference = if plan.configs.iter().any(|c| c.expect.sm_limit_pct.is_some()) {
+        native_reference(plan.verify_secs, &facts, scratch.path())?
     } else {
         Reference { shapes: Vec::new() }
     };
 
-    let mut rounds: Vec<Option<Vec<PathBuf>>> = vec![Some(Vec::new()); opts.configs.len()];
-    for round in 1..=opts.rounds {
-        for index in round_order(opts.configs.len(), round) {
-            let (config, done) = (&opts.configs[index], &mut rounds[index]);
+    let mut rounds: Vec<Option<Vec<PathBuf>>> = vec![Some(Vec::new()); plan.configs.len()];
+    for round in 1..=plan.rounds {
+        for index in round_order(plan.configs.len(), round) {
+            let (config, done) = (&plan.configs[index], &mut rounds[index]);
             let Some(stagings) = done else { continue };
-            eprintln!("== {} (round {round} of {})", config.name, opts.rounds);
-            let run = RoundRun {
-                opts,
+            eprintln!("== {} (round {round} of {})", config.name, plan.rounds);
+            let ended = turn(&Turn {
+                plan,
                 config,
                 daemon: daemons.get(&config.name),
                 reference: &reference,
@@ -66,38 +119,51 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
                 gpu_dir: &gpu_dir,
                 scratch: scratch.path(),
                 round,
+            });
+            // A turn cut short by an interrupt is no failure of its configuration:
+            // nothing of the run is exported.
+            let ended = match ended {
+                Turned::Failed(_) if interrupt::interrupted() => Turned::Stop(Error::Interrupted),
+                other => other,
             };
-            match run.execute() {
-                Ok(staging) => stagings.push(staging),
-                Err(e) => {
+            match ended {
+                Turned::Staged(staging) => stagings.push(staging),
+                Turned::Failed(e) => {
                     eprintln!("   {}: {e}", config.name);
                     for staging in stagings.iter() {
                         let _ = std::fs::remove_dir_all(staging);
                     }
                     *done = None;
                 }
+                Turned::Stop(e) => {
+                    for staging in rounds.iter().flatten().flatten() {
+                        let _ = std::fs::remove_dir_all(staging);
+                    }
+                    // Only where the run made it and left it empty.
+                    let _ = std::fs::remove_dir(&gpu_dir);
+                    return Err(e);
+                }
             }
         }
     }
     let mut exported = Vec::new();
     let mut failures = Vec::new();
-    for (config, done) in opts.configs.iter().zip(rounds) {
+    for (config, done) in plan.configs.iter().zip(rounds) {
         match done {
             Some(stagings) => exported.push(assemble(&stagings, &gpu_dir.join(&config.name))?),
             None => failures.push(config.name.clone()),
         }
     }
-    if failures.is_empty() {
-        Ok(exported)
-    } else {
-        Err(Error::Worker {
+    if !failures.is_empty() {
+        return Err(Error::Worker {
             config: failures.join(", "),
             what: format!(
                 "did not complete; {} other configuration(s) exported",
                 exported.len()
             ),
-        })
+        });
     }
+    Ok(exported)
 }
 
 /// The native throughput of every SM-share shape, measured in a native worker of
@@ -138,7 +204,7 @@ pub fn default_rounds(configs: usize) -> u32 {
 
 /// The run's scratch folder (state files, job files, MPS pipes), removed when the
 /// run ends and by the interrupt handler if it is cut short.
-pub(super) fn scratch() -> Result<tempfile::TempDir> {
+pub fn scratch() -> Result<tempfile::TempDir> {
     let scratch = tempfile::Builder::new()
         .prefix("gpu-virt-bench-")
         .tempdir()
@@ -175,11 +241,15 @@ pub(super) fn mps_daemons(
     configs
         .iter()
         .filter(|c| c.mps)
-        .map(|c| {
-            let control = mps::find_control().unwrap_or_else(|| PathBuf::from(mps::CONTROL));
-            MpsDaemon::start(&control, scratch, &c.name).map(|d| (c.name.clone(), d))
-        })
+        .map(|c| start_mps_daemon(&c.name, scratch).map(|d| (c.name.clone(), d)))
         .collect()
+}
+
+/// Starts a private MPS control daemon named after `owner` (a configuration, or a
+/// scenario whose tenants share it) with its folders under `scratch`.
+pub fn start_mps_daemon(owner: &str, scratch: &Path) -> Result<MpsDaemon> {
+    let control = mps::find_control().unwrap_or_else(|| PathBuf::from(mps::CONTROL));
+    MpsDaemon::start(&control, scratch, owner)
 }
 
 /// The order the configurations run in within one round: as given in odd rounds,
@@ -232,9 +302,21 @@ fn check_exports(gpu_dir: &Path, configs: &[Config], force: bool) -> Result<()> 
     }
 }
 
+/// Our own executable in `config`'s environment (see [`configured`]).
 pub(super) fn worker_command(config: &Config, extra: &BTreeMap<String, String>) -> Command {
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("gpu-virt-bench"));
-    let mut cmd = Command::new(exe);
+    configured(exe.as_os_str(), config, extra)
+}
+
+/// `program` with `config`'s environment and no other configuration's: every
+/// interposer variable this process has is removed, then the configuration's own are
+/// removed and set, and `extra` (see [`process_env`]) added.
+pub(super) fn configured(
+    program: &OsStr,
+    config: &Config,
+    extra: &BTreeMap<String, String>,
+) -> Command {
+    let mut cmd = Command::new(program);
     clear_interposer_env(&mut cmd);
     for var in &config.remove {
         cmd.env_remove(var);
@@ -243,81 +325,116 @@ pub(super) fn worker_command(config: &Config, extra: &BTreeMap<String, String>) 
     cmd
 }
 
-/// One configuration's run in one round.
-struct RoundRun<'a> {
-    opts: &'a RunOptions,
-    config: &'a Config,
-    /// The configuration's MPS daemon, whose pipe folder makes the worker its client.
-    daemon: Option<&'a MpsDaemon>,
-    reference: &'a Reference,
-    facts: &'a DeviceFacts,
-    gpu_dir: &'a Path,
-    scratch: &'a Path,
-    round: u32,
+/// One configuration's turn in one round, with what its processes need.
+pub(super) struct Turn<'a> {
+    pub plan: &'a Plan,
+    pub config: &'a Config,
+    /// The configuration's MPS daemon, whose pipe folder makes a process its client.
+    pub daemon: Option<&'a MpsDaemon>,
+    pub reference: &'a Reference,
+    pub facts: &'a DeviceFacts,
+    pub gpu_dir: &'a Path,
+    pub scratch: &'a Path,
+    pub round: u32,
 }
 
-impl RoundRun<'_> {
-    /// Runs the worker and returns its staging folder, checked complete; on failure
-    /// the folder is gone.
-    fn execute(&self) -> Result<PathBuf> {
-        let Self {
-            opts,
-            config,
-            daemon,
-            reference,
-            facts,
-            gpu_dir,
-            scratch,
-            round,
-        } = *self;
-        let staging = gpu_dir.join(format!(
-            ".staging-{}-r{round}-{}",
-            config.name,
+impl Turn<'_> {
+    /// A fresh, empty staging folder for this turn's export.
+    pub fn staging(&self) -> Result<PathBuf> {
+        let staging = self.gpu_dir.join(format!(
+            ".staging-{}-r{}-{}",
+            self.config.name,
+            self.round,
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).map_err(io_at(&staging))?;
-        let cache = scratch.join(format!("{}-r{round}.cache", config.name));
-        let extra = process_env(config, daemon, &cache);
-        let mut env = config.env.clone();
+        Ok(staging)
+    }
+
+    /// Where process `what` of this turn gets its fresh state file.
+    pub fn cache(&self, what: &str) -> PathBuf {
+        self.scratch
+            .join(format!("{}-r{}-{what}.cache", self.config.name, self.round))
+    }
+
+    /// The variables process `what` of this turn gets beyond the configuration's own.
+    pub fn env(&self, what: &str) -> BTreeMap<String, String> {
+        process_env(self.config, self.daemon, &self.cache(what))
+    }
+
+    /// Runs the configuration's worker into `staging`: it verifies the limits (and
+    /// refuses to go on where they are not in force, unless allowed), then measures
+    /// `metrics` unless `verify_only`, and writes run.json (and summary.json).
+    pub fn worker(
+        &self,
+        staging: &Path,
+        metrics: &[String],
+        quick: bool,
+        verify_only: bool,
+    ) -> Result<()> {
+        let what = if verify_only { "verify" } else { "worker" };
+        let extra = self.env(what);
+        let mut env = self.config.env.clone();
         env.extend(extra.clone());
         let job = Job {
-            device: facts.clone(),
-            config: config.record(&env),
-            expect: config.expect.clone(),
-            metrics: opts.selection.ids().iter().map(|s| s.to_string()).collect(),
-            quick: opts.quick,
-            allow_unverified: opts.allow_unverified,
-            verify_secs: opts.verify_secs,
-            reference: reference.clone(),
-            staging: staging.clone(),
+            device: self.facts.clone(),
+            config: self.config.record(&env),
+            expect: self.config.expect.clone(),
+            metrics: metrics.to_vec(),
+            quick,
+            allow_unverified: self.plan.allow_unverified,
+            verify_secs: self.plan.verify_secs,
+            reference: self.reference.clone(),
+            staging: staging.to_path_buf(),
+            verify_only,
         };
-        let job_file = scratch.join(format!("{}-r{round}.job.json", config.name));
+        let job_file = self.scratch.join(format!(
+            "{}-r{}-{what}.job.json",
+            self.config.name, self.round
+        ));
         crate::baseline::write_json_atomic(&job_file, &job)?;
-        let status = worker_command(config, &extra)
+        let status = worker_command(self.config, &extra)
             .args(["worker", "--job"])
             .arg(&job_file)
             .status();
-        let _ = std::fs::remove_file(&cache);
-        let outcome = match status {
-            Ok(s) if s.success() => crate::baseline::Baseline::load(&staging).map(|_| ()),
+        let _ = std::fs::remove_file(self.cache(what));
+        match status {
+            Ok(s) if s.success() => Ok(()),
             Ok(s) => Err(Error::Worker {
-                config: config.name.clone(),
+                config: self.config.name.clone(),
                 what: format!("exited with {s}"),
             }),
             Err(e) => Err(io_at("worker")(e)),
-        };
-        if let Err(e) = outcome {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
         }
-        Ok(staging)
+    }
+
+    /// `run`'s turn: the worker verifies and measures `metrics`; returns the staging
+    /// folder, checked complete, with what its enforcement probes left behind
+    /// ([`EnforcementRecord::left_behind`]): that fails the run, but the folder is
+    /// kept, since its enforcement.json is the evidence. On any other failure the
+    /// folder is gone.
+    ///
+    /// [`EnforcementRecord::left_behind`]: crate::baseline::EnforcementRecord::left_behind
+    fn measure(&self, metrics: &[String], quick: bool) -> Result<(PathBuf, Option<String>)> {
+        let staging = self.staging()?;
+        let outcome = self
+            .worker(&staging, metrics, quick, false)
+            .and_then(|()| crate::baseline::Baseline::load(&staging))
+            .map(|b| b.enforcement.as_ref().and_then(|e| e.left_behind()));
+        match outcome {
+            Ok(left) => Ok((staging, left)),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Err(e)
+            }
+        }
     }
 }
 
 /// Makes the export of one configuration from its rounds' staging folders: round 1
 /// is the export itself, rounds 2.. go under `rounds/<k>/` inside it.
-fn assemble(stagings: &[PathBuf], dest: &Path) -> Result<PathBuf> {
+pub(super) fn assemble(stagings: &[PathBuf], dest: &Path) -> Result<PathBuf> {
     let (first, later) = stagings
         .split_first()
         .ok_or_else(|| Error::Invalid(format!("no round of {} completed", dest.display())))?;

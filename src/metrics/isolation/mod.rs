@@ -24,7 +24,7 @@ use crate::baseline::write_json_atomic;
 use crate::baseline::DeviceFacts;
 use crate::error::{io_at, Error, Result};
 use crate::run::child::{self, MemoryFill, Reply, Request};
-use crate::run::{Config, SHARED_CACHE_VAR};
+use crate::run::{Config, MpsDaemon, SHARED_CACHE_VAR};
 use crate::system::ShapeRun;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,10 +85,7 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
         resolved.push((scenario, configs, dest));
     }
     std::fs::create_dir_all(&root).map_err(io_at(&root))?;
-    let scratch = tempfile::Builder::new()
-        .prefix("gpu-virt-bench-isolation-")
-        .tempdir()
-        .map_err(io_at(std::env::temp_dir()))?;
+    let scratch = crate::run::scratch()?;
     let setting = Setting {
         facts: &facts,
         secs: opts.secs,
@@ -120,7 +117,11 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
     for (scenario, configs, dest) in resolved {
         let name = scenario.run_name();
         eprintln!("== {name}");
-        let envs = tenant_envs(scenario, &configs, scratch.path());
+        let daemon = match configs.iter().any(|(c, _)| c.mps) {
+            true => Some(crate::run::start_mps_daemon(&name, scratch.path())?),
+            false => None,
+        };
+        let envs = tenant_envs(scenario, &configs, scratch.path(), daemon.as_ref());
         let path = match scenario.workload {
             Workload::Share(shape) => {
                 // The memory fill does not depend on the shape: once per scenario.
@@ -225,11 +226,13 @@ fn run_share(
 
 /// Each tenant's environment: its configuration's, plus a HAMi-core state file in
 /// `state_dir`, one per tenant (separate pods) or one for all (one pod). The files
-/// do not exist yet, so HAMi-core writes each tenant's limits afresh.
+/// do not exist yet, so HAMi-core writes each tenant's limits afresh. Every MPS
+/// tenant is a client of the scenario's one `daemon`: one GPU shared under MPS.
 fn tenant_envs(
     scenario: &Scenario,
     configs: &[(Config, Role)],
     state_dir: &Path,
+    daemon: Option<&MpsDaemon>,
 ) -> Vec<BTreeMap<String, String>> {
     configs
         .iter()
@@ -246,6 +249,9 @@ fn tenant_envs(
                     SHARED_CACHE_VAR.into(),
                     state_dir.join(file).to_string_lossy().into_owned(),
                 );
+            }
+            if let Some(daemon) = daemon.filter(|_| config.mps) {
+                env.extend(daemon.env());
             }
             env
         })
@@ -362,7 +368,7 @@ mod tests {
         let scenario = select_scenarios(Some("hami-50-victim-native-aggressor"), None, None)
             .unwrap()
             .remove(0);
-        let envs = tenant_envs(&scenario, &resolved(&scenario), Path::new("/state"));
+        let envs = tenant_envs(&scenario, &resolved(&scenario), Path::new("/state"), None);
         assert_eq!(
             cache(&envs[0]),
             Some("/state/hami-50-victim-native-aggressor-0.cache")
@@ -382,7 +388,7 @@ mod tests {
             .unwrap()
             .remove(0);
         assert_eq!(scenario.pod, Pod::Shared);
-        let envs = tenant_envs(&scenario, &resolved(&scenario), Path::new("/state"));
+        let envs = tenant_envs(&scenario, &resolved(&scenario), Path::new("/state"), None);
         assert_eq!(envs.len(), 4);
         assert!(envs
             .iter()

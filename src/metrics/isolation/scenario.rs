@@ -99,8 +99,35 @@ pub fn default_scenarios() -> Vec<Scenario> {
     ]
 }
 
+/// Scenarios whose tenants are clients of one private MPS daemon (one GPU shared
+/// under MPS), picked by name only: the default set must run where no MPS control
+/// program is installed.
+pub fn mps_scenarios() -> Vec<Scenario> {
+    use Role::{Aggressor, Peer, Victim};
+    let share = Workload::Share(TenantShape::Short);
+    vec![
+        Scenario::new("mps-50-x2", &[("mps-50", Peer); 2], share),
+        Scenario::new("mps-25-x4", &[("mps-25", Peer); 4], share),
+        Scenario::new(
+            "mps-50-victim-native-aggressor",
+            &[("mps-50", Victim), ("native", Aggressor)],
+            share,
+        ),
+        Scenario::new(
+            "memory-mps-50-vs-mps-50",
+            &[("mps-50", Victim), ("mps-50", Aggressor)],
+            Workload::Memory,
+        ),
+        Scenario::new(
+            "fault-mps-50-vs-mps-50",
+            &[("mps-50", Aggressor), ("mps-50", Victim)],
+            Workload::Fault,
+        ),
+    ]
+}
+
 /// The default scenarios named in `list` (comma-separated), all of them for `None`;
-/// an unknown name is an error naming the known ones. With `pod`, every selected
+/// MPS ones are found by name too. An unknown name is an error naming the known ones. With `pod`, every selected
 /// scenario runs its tenants in that pod layout. Each share scenario is run once per
 /// shape of `shapes` (comma-separated; [`TenantShape::DEFAULT`] for `None`).
 pub fn select_scenarios(
@@ -113,13 +140,15 @@ pub fn select_scenarios(
         None => TenantShape::DEFAULT.to_vec(),
     };
     let mut all = default_scenarios();
+    let defaults = all.len();
+    all.extend(mps_scenarios());
     if let Some(pod) = pod {
         for scenario in &mut all {
             scenario.pod = pod;
         }
     }
     let picked = match list {
-        None => all,
+        None => all.into_iter().take(defaults).collect(),
         Some(list) => list
             .split(',')
             .map(str::trim)
@@ -227,9 +256,32 @@ mod tests {
     }
 
     #[test]
+    fn mps_scenarios_are_picked_by_name_only() {
+        let all = select_scenarios(None, None, None).unwrap();
+        assert!(all
+            .iter()
+            .all(|s| !s.name.starts_with("mps")
+                && s.tenants.iter().all(|(c, _)| !c.starts_with("mps"))));
+        let picked = select_scenarios(
+            Some("mps-25-x4,fault-mps-50-vs-mps-50"),
+            None,
+            Some("short"),
+        )
+        .unwrap();
+        assert_eq!(names(&picked), ["mps-25-x4", "fault-mps-50-vs-mps-50"]);
+        assert_eq!(
+            picked[0].tenants,
+            vec![("mps-25".to_owned(), Role::Peer); 4]
+        );
+        let err = select_scenarios(Some("mps-10-x2"), None, None).unwrap_err();
+        assert!(err.to_string().contains("mps-50-x2"), "{err}");
+    }
+
+    #[test]
     fn memory_and_fault_scenarios_have_one_victim_and_one_aggressor() {
         for scenario in default_scenarios()
             .iter()
+            .chain(&mps_scenarios())
             .filter(|s| !matches!(s.workload, Workload::Share(_)))
         {
             let mut roles: Vec<Role> = scenario.tenants.iter().map(|(_, r)| *r).collect();

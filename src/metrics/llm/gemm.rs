@@ -148,9 +148,10 @@ impl Gemms {
     }
 
     /// The best bf16 GEMM this device runs here (ours, and cuBLAS where it loads) at
-    /// 8192^3: the practical ceiling other tensor-core kernels are held to.
-    pub fn measured_peak(&self) -> Result<Peak> {
-        let shape = (SQUARE, SQUARE, SQUARE);
+    /// LLM-008's size: the practical ceiling other tensor-core kernels are held to.
+    pub fn measured_peak(&self, quick: bool) -> Result<Peak> {
+        let size = square(quick);
+        let shape = (size, size, size);
         let mut best: Option<(f64, &str)> = None;
         for (path, name) in [(Path::Ours, "our gemm_bf16"), (Path::Cublas, "cuBLAS")] {
             if path == Path::Cublas && !self.has_cublas() {
@@ -169,9 +170,18 @@ impl Gemms {
         }
         let (value, name) = best.expect("our kernel always runs");
         Ok(Peak {
-            source: format!("best bf16 GEMM measured in this run: {name} at {SQUARE}^3"),
+            source: format!("best bf16 GEMM measured in this run: {name} at {size}^3"),
             value,
         })
+    }
+}
+
+/// The square size of LLM-008 and of the measured peak.
+fn square(quick: bool) -> usize {
+    if quick {
+        SQUARE_QUICK
+    } else {
+        SQUARE
     }
 }
 
@@ -212,7 +222,7 @@ pub(super) fn mixed_precision(
     facts: &DeviceFacts,
 ) -> Result<Vec<Measured>> {
     let info = find("LLM-008")?;
-    let size = if env.quick { SQUARE_QUICK } else { SQUARE };
+    let size = square(env.quick);
     let shape = (size, size, size);
     let mut out = Vec::new();
     let mut problems = Vec::new();
