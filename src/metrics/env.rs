@@ -56,21 +56,30 @@ fn positional_filter(args: &[String]) -> Option<String> {
     None
 }
 
+/// The baseline Criterion writes this run's estimates to, as it reads its arguments:
+/// `--save-baseline NAME`; with `--baseline X` (compare only, nothing saved) its
+/// "new" folder; otherwise "base".
+fn saved_baseline(args: &[String]) -> String {
+    args.iter()
+        .position(|a| a == "--save-baseline")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("--save-baseline=").map(str::to_string))
+        })
+        .unwrap_or_else(|| {
+            let compares = args.iter().any(|a| a.starts_with("--baseline"));
+            if compares { "new" } else { "base" }.to_string()
+        })
+}
+
 impl BenchEnv {
     /// The environment of `cargo bench [-- --save-baseline NAME]`: Criterion's own
     /// output directory rules and baseline argument, read the way Criterion reads them.
     pub fn from_cargo_bench_args() -> Self {
         let args: Vec<String> = std::env::args().collect();
         let flag = |name: &str| args.iter().any(|a| a == name);
-        let baseline = args
-            .iter()
-            .position(|a| a == "--save-baseline")
-            .and_then(|i| args.get(i + 1).cloned())
-            .or_else(|| {
-                args.iter()
-                    .find_map(|a| a.strip_prefix("--save-baseline=").map(str::to_string))
-            })
-            .unwrap_or_else(|| "base".to_string());
+        let baseline = saved_baseline(&args);
         let criterion_dir = std::env::var_os("CRITERION_HOME")
             .map(PathBuf::from)
             .or_else(|| {
@@ -164,6 +173,25 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn estimates_are_read_from_the_baseline_criterion_writes() {
+        let named = |list: &[&str]| saved_baseline(&args(list));
+        assert_eq!(
+            named(&["overhead", "--bench", "--save-baseline", "hami-50"]),
+            "hami-50"
+        );
+        assert_eq!(named(&["overhead", "--bench", "--save-baseline=x"]), "x");
+        assert_eq!(
+            named(&["overhead", "--bench", "--baseline", "native"]),
+            "new"
+        );
+        assert_eq!(
+            named(&["overhead", "--bench", "--baseline-lenient", "native"]),
+            "new"
+        );
+        assert_eq!(named(&["overhead", "--bench"]), "base");
     }
 
     #[test]

@@ -117,8 +117,10 @@ impl Config {
                 .filter(|p| (1..=100).contains(p))
                 .map(|pct| ConfigEntry::hami(pct, hami_lib))
         } else {
-            file.iter().find(|e| e.name == name).cloned()
+            None
         };
+        // A file's names may share a built-in prefix (hami-dev0-20g, mps-file-50).
+        let entry = entry.or_else(|| file.iter().find(|e| e.name == name).cloned());
         entry
             .map(|e| e.resolve(physical_mib))
             .ok_or_else(|| Error::UnknownConfig(name.to_string()))

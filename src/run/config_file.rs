@@ -435,8 +435,17 @@ mod tests {
         let mut names = Vec::new();
         for file in std::fs::read_dir(&dir).unwrap() {
             let path = file.unwrap().path();
-            for entry in load(&path).unwrap_or_else(|e| panic!("{e}")) {
-                names.push(entry.name);
+            let entries = load(&path).unwrap_or_else(|e| panic!("{e}"));
+            for entry in &entries {
+                let config = super::super::Config::lookup(
+                    &entry.name,
+                    Path::new("/lib.so"),
+                    143155,
+                    &entries,
+                )
+                .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
+                assert_eq!(config.name, entry.name);
+                names.push(entry.name.clone());
             }
         }
         names.sort();
