@@ -65,6 +65,11 @@ enum Command {
         /// more [default: 2 with two or more configurations, else 1].
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20))]
         rounds: Option<u32>,
+        /// Show what the workers print (Criterion's per-benchmark lines included) on
+        /// the terminal, with progress as plain lines, instead of keeping it in each
+        /// round's output.log.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Run tenants side by side on one GPU (the IS metrics): one scenario.json per scenario.
     Isolate {
@@ -93,6 +98,10 @@ enum Command {
         /// Replace existing exports of the same scenarios.
         #[arg(long)]
         force: bool,
+        /// Show what the tenants print on the terminal, with progress as plain lines,
+        /// instead of keeping it in each scenario's output.log.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Compare exported baselines: one Markdown table per metric, one row per configuration.
     Compare {
@@ -189,6 +198,7 @@ fn main() -> ExitCode {
             allow_unverified,
             verify_secs,
             rounds,
+            verbose,
         } => (|| {
             let selection = match metrics {
                 Some(list) => Selection::parse(&list)?,
@@ -214,6 +224,7 @@ fn main() -> ExitCode {
                 allow_unverified,
                 verify_secs: verify_secs.unwrap_or(if quick { 4.5 } else { 5.0 }),
                 rounds,
+                verbose,
             };
             for dir in run::run_all(&opts)? {
                 println!("exported {}", dir.display());
@@ -228,6 +239,7 @@ fn main() -> ExitCode {
             pod,
             shapes,
             force,
+            verbose,
         } => (|| {
             let scenarios =
                 isolation::select_scenarios(scenarios.as_deref(), pod, shapes.as_deref())?;
@@ -237,6 +249,7 @@ fn main() -> ExitCode {
                 out,
                 secs,
                 force,
+                verbose,
             };
             for dir in isolation::run_scenarios(&opts)? {
                 println!("exported {}", dir.display());

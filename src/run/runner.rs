@@ -11,6 +11,7 @@ use super::worker::Job;
 use crate::baseline::{read_json, DeviceFacts, ROUNDS_DIR};
 use crate::error::{io_at, Error, Result};
 use crate::metrics::Selection;
+use crate::progress::{Plan, Progress, Slot, Timing, LOG_FILE};
 use crate::system::{self, Reference};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,21 @@ pub struct RunOptions {
     pub verify_secs: f64,
     /// Times every configuration is run, interleaved.
     pub rounds: u32,
+    /// The workers print to the terminal rather than into each round's log.
+    pub verbose: bool,
+}
+
+impl RunOptions {
+    /// What a configuration's round is asked to do, as far as its time depends on
+    /// it: an earlier round estimates this one only if it was asked the same.
+    fn timing_plan(&self) -> String {
+        format!(
+            "{}, verification {} s per shape: {}",
+            if self.quick { "quick" } else { "full" },
+            self.verify_secs,
+            self.selection.ids().join(",")
+        )
+    }
 }
 
 /// Runs every configuration and returns the exported folders. Existing exports are
@@ -51,35 +67,47 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
         Reference { shapes: Vec::new() }
     };
 
+    let schedule = schedule(opts.configs.len(), opts.rounds);
+    let slots = schedule.iter().map(|&(round, index)| Slot {
+        unit: opts.configs[index].name.clone(),
+        round,
+    });
+    let mut plan = Plan::new(slots.collect(), opts.rounds);
+    let timing_plan = opts.timing_plan();
+    for config in &opts.configs {
+        let history = Timing::of_export(&gpu_dir.join(&config.name), &timing_plan);
+        plan.remember(&config.name, &history);
+    }
+    let progress = Progress::new(plan, opts.verbose);
     let mut rounds: Vec<Option<Vec<PathBuf>>> = vec![Some(Vec::new()); opts.configs.len()];
-    for round in 1..=opts.rounds {
-        for index in round_order(opts.configs.len(), round) {
-            let (config, done) = (&opts.configs[index], &mut rounds[index]);
-            let Some(stagings) = done else { continue };
-            eprintln!("== {} (round {round} of {})", config.name, opts.rounds);
-            let run = RoundRun {
-                opts,
-                config,
-                daemon: daemons.get(&config.name),
-                reference: &reference,
-                facts: &facts,
-                gpu_dir: &gpu_dir,
-                scratch: scratch.path(),
-                round,
-            };
-            match run.execute() {
-                Ok(staging) => stagings.push(staging),
-                Err(_) if interrupt::interrupted() => return Err(Error::Interrupted),
-                Err(e) => {
-                    eprintln!("   {}: {e}", config.name);
-                    for staging in stagings.iter() {
-                        let _ = std::fs::remove_dir_all(staging);
-                    }
-                    *done = None;
+    for (round, index) in schedule {
+        let (config, done) = (&opts.configs[index], &mut rounds[index]);
+        let Some(stagings) = done else { continue };
+        let run = RoundRun {
+            opts,
+            config,
+            daemon: daemons.get(&config.name),
+            reference: &reference,
+            facts: &facts,
+            gpu_dir: &gpu_dir,
+            scratch: scratch.path(),
+            round,
+            progress: &progress,
+            timing_plan: &timing_plan,
+        };
+        match run.execute() {
+            Ok(staging) => stagings.push(staging),
+            Err(_) if interrupt::interrupted() => return Err(Error::Interrupted),
+            Err(_) => {
+                for staging in stagings.iter() {
+                    let _ = std::fs::remove_dir_all(staging);
                 }
+                progress.drop_unit(&config.name);
+                *done = None;
             }
         }
     }
+    drop(progress);
     let mut exported = Vec::new();
     let mut failures = Vec::new();
     for (config, done) in opts.configs.iter().zip(rounds) {
@@ -199,6 +227,17 @@ fn round_order(configs: usize, round: u32) -> Vec<usize> {
     }
 }
 
+/// Every (round, configuration index) of a run, in the order they run.
+fn schedule(configs: usize, rounds: u32) -> Vec<(u32, usize)> {
+    (1..=rounds)
+        .flat_map(|round| {
+            round_order(configs, round)
+                .into_iter()
+                .map(move |i| (round, i))
+        })
+        .collect()
+}
+
 /// Checks what needs no GPU: every interposer library exists, and `native` is not
 /// asked for where the loader preloads an interposer into every process. Run before
 /// the driver is touched, so the error names the real problem even on a machine
@@ -259,11 +298,16 @@ struct RoundRun<'a> {
     gpu_dir: &'a Path,
     scratch: &'a Path,
     round: u32,
+    progress: &'a Progress,
+    /// What the round is asked to do, saved with its time (see [`Timing`]).
+    timing_plan: &'a str,
 }
 
 impl RoundRun<'_> {
-    /// Runs the worker and returns its staging folder, checked complete; on failure
-    /// the folder is gone.
+    /// Runs the worker and returns its staging folder, checked complete, with what
+    /// the worker printed (unless verbose) and how long it took. On failure the
+    /// error is shown with the end of the worker's output, whose whole is kept
+    /// beside the exports, and the folder is gone.
     fn execute(&self) -> Result<PathBuf> {
         let Self {
             opts,
@@ -274,6 +318,8 @@ impl RoundRun<'_> {
             gpu_dir,
             scratch,
             round,
+            progress,
+            timing_plan,
         } = *self;
         let staging = gpu_dir.join(format!(
             ".staging-{}-r{round}-{}",
@@ -299,20 +345,34 @@ impl RoundRun<'_> {
         };
         let job_file = scratch.join(format!("{}-r{round}.job.json", config.name));
         crate::baseline::write_json_atomic(&job_file, &job)?;
-        let status = worker_command(config, &extra)
-            .args(["worker", "--job"])
-            .arg(&job_file)
-            .status();
+        let mut command = worker_command(config, &extra);
+        command.args(["worker", "--job"]).arg(&job_file);
+        progress.begin(&config.name, round);
+        let steps = scratch.join(format!("{}-r{round}.steps", config.name));
+        let log = staging.join(LOG_FILE);
+        let status = progress.watch(command, &steps, &log);
+        let secs = progress.end();
         let _ = std::fs::remove_file(&cache);
-        let outcome = match status {
-            Ok(s) if s.success() => crate::baseline::Baseline::load(&staging).map(|_| ()),
-            Ok(s) => Err(Error::Worker {
-                config: config.name.clone(),
-                what: format!("exited with {s}"),
-            }),
-            Err(e) => Err(io_at("worker")(e)),
+        let outcome = status.and_then(|s| {
+            if s.success() {
+                crate::baseline::Baseline::load(&staging).map(|_| ())
+            } else {
+                Err(Error::Worker {
+                    config: config.name.clone(),
+                    what: format!("exited with {s}"),
+                })
+            }
+        });
+        let timing = Timing {
+            plan: timing_plan.to_owned(),
+            secs,
         };
-        if let Err(e) = outcome {
+        if let Err(e) = outcome.and_then(|()| timing.save(&staging)) {
+            if !interrupt::interrupted() {
+                progress.note(&format!("   {} round {round}: {e}", config.name));
+                let keep = gpu_dir.join(format!("{}-round-{round}.failed.log", config.name));
+                progress.show_failed_log(&log, &keep);
+            }
             let _ = std::fs::remove_dir_all(&staging);
             return Err(e);
         }
@@ -370,6 +430,10 @@ mod tests {
         assert_eq!(round_order(4, 2), [3, 2, 1, 0]);
         assert_eq!(round_order(4, 3), [0, 1, 2, 3]);
         assert_eq!(round_order(1, 2), [0]);
+        assert_eq!(
+            schedule(2, 3),
+            [(1, 0), (1, 1), (2, 1), (2, 0), (3, 0), (3, 1)]
+        );
     }
 
     fn configs(list: &str, lib: &Path) -> Vec<Config> {

@@ -9,6 +9,7 @@ use crate::baseline::{
 use crate::cuda::Context;
 use crate::error::{Error, Result};
 use crate::metrics::{self, BenchEnv, Selection};
+use crate::progress::report_step;
 use crate::system::{self, Expect, Reference};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -74,7 +75,8 @@ impl Phases {
 
 /// Verifies the configuration, refuses to go on if its limits are not in force
 /// (unless allowed), then runs the selected metrics as a Criterion baseline named
-/// after the configuration and writes run.json and summary.json.
+/// after the configuration and writes run.json and summary.json. Each phase and
+/// each metric is reported as a step to the runner watching it.
 pub fn run_job(job: &Job) -> Result<()> {
     let started_at = Utc::now();
     let mut phases = Phases::start();
@@ -89,6 +91,7 @@ pub fn run_job(job: &Job) -> Result<()> {
     }
     let facts = job.device.clone();
     let expect = job.expect.clone();
+    report_step("verification");
     let verification = system::verify(&facts, &expect, &job.reference, job.verify_secs)?;
     phases.end("verification");
     let blocking = system::blocking_problem(&expect, &verification);
@@ -111,6 +114,7 @@ pub fn run_job(job: &Job) -> Result<()> {
     let summary = metrics::summarize(&env, &measured)?;
     write_json_atomic(&job.staging.join(SUMMARY_FILE), &summary)?;
     phases.end("metrics");
+    report_step("enforcement");
     let enforcement = metrics::enforcement::run(&metrics::enforcement::EnforcementJob {
         config: &job.config,
         device: &facts,
