@@ -65,9 +65,9 @@ enum Command {
         /// more [default: 2 with two or more configurations, else 1].
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20))]
         rounds: Option<u32>,
-        /// Show what the workers print (Criterion's per-benchmark lines included) on
-        /// the terminal, with progress as plain lines, instead of keeping it in each
-        /// round's output.log.
+        /// Also show on the terminal what the workers print (Criterion's per-benchmark
+        /// lines included), which is otherwise only kept in each round's output.log;
+        /// progress is then plain lines.
         #[arg(long)]
         verbose: bool,
     },
@@ -98,8 +98,8 @@ enum Command {
         /// Replace existing exports of the same scenarios.
         #[arg(long)]
         force: bool,
-        /// Show what the tenants print on the terminal, with progress as plain lines,
-        /// instead of keeping it in each scenario's output.log.
+        /// Also show on the terminal what the tenants print, which is otherwise only
+        /// kept in each scenario's output.log; progress is then plain lines.
         #[arg(long)]
         verbose: bool,
     },

@@ -3,8 +3,9 @@
 //! an estimate of the time left, taken from what the same units took when they were
 //! last exported. On a terminal one bar; otherwise, or with `--verbose`, one line per
 //! step, so a CI log reads as a list. What the measuring processes print goes to a
-//! log file beside their export unless `--verbose`, and its last lines are shown
-//! when one fails. The caller names units and steps; this module knows no metric.
+//! log file beside their export (with `--verbose` to the terminal as well), and its
+//! last lines are shown when one fails. The caller names units and steps; this
+//! module knows no metric.
 
 use crate::baseline::{read_json, write_json_atomic, ROUNDS_DIR};
 use crate::error::{io_at, Result};
@@ -12,10 +13,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Names the file a watched process appends its step names to, one per line.
@@ -28,6 +32,8 @@ pub const TIMING_FILE: &str = "timing.json";
 const TAIL_LINES: usize = 15;
 /// How often a watched process's steps are read.
 const POLL: Duration = Duration::from_millis(200);
+/// How often the echo of `--verbose` reads what the log has grown by.
+const ECHO_POLL: Duration = Duration::from_millis(100);
 
 /// Tells the process watching this one (see [`Progress::watch`]) that `name` is its
 /// current step; outside a watched process (`cargo bench`, a test) it does nothing.
@@ -222,34 +228,57 @@ fn clock(secs: f64) -> String {
     }
 }
 
+/// Where lines go (stderr, or a test's buffer); whole lines at a time, so progress
+/// and the processes' echoed output never cut into each other.
+type Lines = Arc<Mutex<Box<dyn Write + Send>>>;
+
+fn write_line(lines: &Lines, line: &[u8]) {
+    let _ = lines
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .write_all(line);
+}
+
 /// Where progress is shown.
 enum View {
     Bar(ProgressBar),
-    Lines(Mutex<Box<dyn Write + Send>>),
+    Lines(Lines),
 }
 
 /// The progress of one command, shared by reference with whatever runs its steps.
 pub struct Progress {
     state: Arc<Mutex<State>>,
     view: View,
-    verbose: bool,
+    /// With `--verbose`: where the processes' output is echoed besides their log.
+    echo: Option<Lines>,
 }
 
 impl Progress {
     /// A bar where stderr is a terminal, one line per step where it is not. With
-    /// `verbose` the processes print to the terminal themselves, which would tear a
-    /// bar, so it is lines then too.
+    /// `verbose` the processes' output is echoed on stderr, which would tear a bar,
+    /// so it is lines then too.
     pub fn new(plan: Plan, verbose: bool) -> Self {
         let state = Arc::new(Mutex::new(State::new(plan, Instant::now())));
-        let view = if std::io::stderr().is_terminal() && !verbose {
-            View::Bar(bar(&state))
-        } else {
-            View::Lines(Mutex::new(Box::new(std::io::stderr())))
-        };
+        if std::io::stderr().is_terminal() && !verbose {
+            let view = View::Bar(bar(&state));
+            return Self {
+                state,
+                view,
+                echo: None,
+            };
+        }
+        Self::with_lines(
+            state,
+            Arc::new(Mutex::new(Box::new(std::io::stderr()))),
+            verbose,
+        )
+    }
+
+    fn with_lines(state: Arc<Mutex<State>>, lines: Lines, verbose: bool) -> Self {
         Self {
             state,
-            view,
-            verbose,
+            echo: verbose.then(|| Arc::clone(&lines)),
+            view: View::Lines(lines),
         }
     }
 
@@ -272,10 +301,7 @@ impl Progress {
     pub fn note(&self, text: &str) {
         match &self.view {
             View::Bar(bar) => bar.println(text),
-            View::Lines(out) => {
-                let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
-                let _ = writeln!(out, "{text}");
-            }
+            View::Lines(lines) => write_line(lines, format!("{text}\n").as_bytes()),
         }
     }
 
@@ -338,19 +364,18 @@ impl Progress {
 
     /// Runs `command` to its end as the running slot: every step name it reports
     /// (see [`report_step`], through the file `steps`) becomes the slot's step, and
-    /// its stdout and stderr go to `log` unless `verbose`.
+    /// its stdout and stderr go to the log at `log` (see [`Progress::output`]).
     pub fn watch(&self, mut command: Command, steps: &Path, log: &Path) -> Result<ExitStatus> {
         let _ = std::fs::remove_file(steps);
-        command.env(STEPS_VAR, steps);
-        if let Some(file) = self.log_file(log)? {
-            command
-                .stdout(file.try_clone().map_err(io_at(log))?)
-                .stderr(file);
-        }
+        let output = self.output(log)?;
+        command
+            .env(STEPS_VAR, steps)
+            .stdout(output.stdio()?)
+            .stderr(output.stdio()?);
         let program = PathBuf::from(command.get_program());
         let mut child = command.spawn().map_err(io_at(&program))?;
         let mut seen = 0;
-        loop {
+        let status = loop {
             let exited = child.try_wait().map_err(io_at(&program))?;
             let written = steps_written(steps);
             for step in written.iter().skip(seen) {
@@ -358,32 +383,56 @@ impl Progress {
             }
             seen = seen.max(written.len());
             match exited {
-                Some(status) => return Ok(status),
+                Some(status) => break status,
                 None => std::thread::sleep(POLL),
             }
-        }
+        };
+        output.close();
+        Ok(status)
     }
 
-    /// The file at `path` that a unit's processes print to, created afresh; `None`
-    /// with `verbose`, where they print to the terminal.
-    pub fn log_file(&self, path: &Path) -> Result<Option<File>> {
-        if self.verbose {
-            return Ok(None);
-        }
-        File::create(path).map(Some).map_err(io_at(path))
+    /// Where a unit's processes print: the log file at `path`, created afresh, and
+    /// with `--verbose` the terminal too, each line as the log grows by it. The
+    /// processes write into the file itself, so one left behind holding it open
+    /// never stalls the command.
+    pub fn output(&self, path: &Path) -> Result<Output> {
+        let log = File::create(path).map_err(io_at(path))?;
+        let echo = match &self.echo {
+            Some(lines) => {
+                let reader = File::open(path).map_err(io_at(path))?;
+                let (stop, stopped) = mpsc::channel();
+                let lines = Arc::clone(lines);
+                let follow = std::thread::spawn(move || {
+                    follow(reader, &lines, || stopped.recv_timeout(ECHO_POLL).is_err())
+                });
+                Some((stop, follow))
+            }
+            None => None,
+        };
+        Ok(Output {
+            writer: log.into(),
+            echo,
+        })
     }
 
-    /// After a unit failed: shows the last lines of its log at `log` and moves the
-    /// log to `keep`, outside any folder a failure removes, so the whole of it can
-    /// still be read. Nothing where no log was written (`verbose`).
+    /// After a unit failed: shows the last lines of its log at `log` (unless they
+    /// were echoed already) and moves the log to `keep`, outside any folder a
+    /// failure removes, so the whole of it can still be read.
     pub fn show_failed_log(&self, log: &Path, keep: &Path) {
         let Ok(text) = std::fs::read_to_string(log) else {
             return;
         };
+        let whole = if std::fs::rename(log, keep).is_ok() {
+            keep
+        } else {
+            log
+        };
+        if self.echo.is_some() {
+            self.note(&format!("   its output is kept in {}", whole.display()));
+            return;
+        }
         let lines: Vec<&str> = text.lines().collect();
-        let kept = std::fs::rename(log, keep).is_ok();
         let shown = &lines[lines.len().saturating_sub(TAIL_LINES)..];
-        let whole = if kept { keep } else { log };
         self.note(&format!(
             "   last {} lines of its output (all of it in {}):",
             shown.len(),
@@ -391,6 +440,61 @@ impl Progress {
         ));
         for line in shown {
             self.note(&format!("   | {line}"));
+        }
+    }
+}
+
+/// Echoes every complete line `log` grows by into `lines`, while `go_on` (which
+/// waits a little) says so; then the rest, a last line without its newline too.
+fn follow(mut log: impl Read, lines: &Lines, mut go_on: impl FnMut() -> bool) {
+    let mut pending = Vec::new();
+    loop {
+        let running = go_on();
+        let _ = log.read_to_end(&mut pending);
+        let complete = pending
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if complete > 0 {
+            write_line(lines, &pending[..complete]);
+            pending.drain(..complete);
+        }
+        if !running {
+            if !pending.is_empty() {
+                pending.push(b'\n');
+                write_line(lines, &pending);
+            }
+            return;
+        }
+    }
+}
+
+/// What a unit's processes print into: hand [`Output::stdio`] (or
+/// [`Output::share`]) to each, then [`Output::close`] once they have ended.
+pub struct Output {
+    writer: OwnedFd,
+    /// With `--verbose`: the thread echoing the log, and what stops it.
+    echo: Option<(Sender<()>, JoinHandle<()>)>,
+}
+
+impl Output {
+    /// The output for one more process's stdout or stderr.
+    pub fn stdio(&self) -> Result<Stdio> {
+        self.share().map(Stdio::from)
+    }
+
+    /// A copy of the write end, for a process started elsewhere (see
+    /// [`crate::run::child::send_stderr_to`]).
+    pub fn share(&self) -> Result<OwnedFd> {
+        self.writer.try_clone().map_err(io_at("a unit's output"))
+    }
+
+    /// Closes the log and, with an echo, waits until it has shown all of it.
+    pub fn close(self) {
+        drop(self.writer);
+        if let Some((stop, follow)) = self.echo {
+            let _ = stop.send(());
+            let _ = follow.join();
         }
     }
 }
@@ -460,11 +564,12 @@ mod tests {
 
     fn lines_progress(plan: Plan, verbose: bool) -> (Progress, Buffer) {
         let buffer = Buffer::default();
-        let progress = Progress {
-            state: Arc::new(Mutex::new(State::new(plan, Instant::now()))),
-            view: View::Lines(Mutex::new(Box::new(buffer.clone()))),
+        let state = Arc::new(Mutex::new(State::new(plan, Instant::now())));
+        let progress = Progress::with_lines(
+            state,
+            Arc::new(Mutex::new(Box::new(buffer.clone()))),
             verbose,
-        };
+        );
         (progress, buffer)
     }
 
@@ -584,6 +689,14 @@ mod tests {
     }
 
     #[test]
+    fn the_bar_counts_slots_and_its_template_is_valid() {
+        let plan = Plan::new(slots(&["native", "hami-50"], 2), 2);
+        let bar = bar(&Arc::new(Mutex::new(State::new(plan, Instant::now()))));
+        assert_eq!(bar.length(), Some(4));
+        bar.finish_and_clear();
+    }
+
+    #[test]
     fn without_a_terminal_every_step_is_one_line() {
         let (progress, out) = lines_progress(Plan::new(slots(&["native", "hami-50"], 1), 1), false);
         progress.begin("native", 1);
@@ -656,18 +769,71 @@ mod tests {
     }
 
     #[test]
-    fn verbose_writes_no_log() {
+    fn verbose_echoes_the_output_as_well_as_logging_it() {
         let tmp = tempfile::tempdir().unwrap();
-        let (progress, _) = lines_progress(Plan::new(slots(&["native"], 1), 1), true);
+        let (progress, out) = lines_progress(Plan::new(slots(&["native"], 1), 1), true);
+        progress.begin("native", 1);
         let log = tmp.path().join(LOG_FILE);
         let status = progress
-            .watch(script("exit 0"), &tmp.path().join("steps"), &log)
+            .watch(script(WORKER), &tmp.path().join("steps"), &log)
+            .unwrap();
+        assert_eq!(status.code(), Some(3));
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            logged,
+            "Benchmarking overhead/OH-001: Warming up\nHAMI-core Msg\n"
+        );
+        let lines = out.lines();
+        for printed in logged.lines() {
+            assert!(lines.iter().any(|l| l == printed), "{printed}: {lines:?}");
+        }
+        let keep = tmp.path().join("kept.log");
+        progress.show_failed_log(&log, &keep);
+        assert!(keep.is_file());
+        let kept_line = format!("   its output is kept in {}", keep.display());
+        assert_eq!(
+            out.lines().last(),
+            Some(&kept_line),
+            "the output is not shown twice"
+        );
+    }
+
+    #[test]
+    fn a_process_left_holding_the_output_does_not_stall_the_echo() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (progress, _) = lines_progress(Plan::new(slots(&["native"], 1), 1), true);
+        let started = Instant::now();
+        let status = progress
+            .watch(
+                script("sleep 10 & echo left"),
+                &tmp.path().join("steps"),
+                &tmp.path().join(LOG_FILE),
+            )
             .unwrap();
         assert!(status.success());
-        assert!(!log.exists());
-        assert!(progress.log_file(&log).unwrap().is_none());
-        progress.show_failed_log(&log, &tmp.path().join("kept.log"));
-        assert!(!tmp.path().join("kept.log").exists());
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn the_echo_shows_complete_lines_as_they_come_and_the_rest_at_the_end() {
+        let (progress, out) = lines_progress(Plan::new(slots(&["native"], 1), 1), true);
+        let View::Lines(lines) = &progress.view else {
+            unreachable!("lines_progress shows lines")
+        };
+        let mut reads = 0;
+        let log: &[u8] = b"Benchmarking a\nBenchmarking b\nno newline";
+        follow(log, lines, || {
+            reads += 1;
+            reads < 3
+        });
+        assert_eq!(
+            out.lines(),
+            ["Benchmarking a", "Benchmarking b", "no newline"]
+        );
     }
 
     #[test]

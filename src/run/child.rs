@@ -332,14 +332,14 @@ pub enum Outcome {
 }
 
 /// Where the stderr of children started from now on goes; `None`: this process's.
-static STDERR_LOG: Mutex<Option<std::fs::File>> = Mutex::new(None);
+static STDERR_LOG: Mutex<Option<std::os::fd::OwnedFd>> = Mutex::new(None);
 
 /// Sends the stderr of every child started from now on into `log` (`None`: back to
 /// this process's stderr). The tenants of a scenario are started deep inside its
 /// code, and what an interposer prints in each would tear the progress bar, so the
 /// scenario's run sets this once for all of them, as stderr itself is set once per
 /// process.
-pub fn send_stderr_to(log: Option<std::fs::File>) {
+pub fn send_stderr_to(log: Option<std::os::fd::OwnedFd>) {
     *STDERR_LOG.lock().unwrap_or_else(|e| e.into_inner()) = log;
 }
 
@@ -597,7 +597,7 @@ mod tests {
     fn children_print_into_the_log_set_until_it_is_unset() {
         let tmp = tempfile::tempdir().unwrap();
         let log = tmp.path().join("output.log");
-        send_stderr_to(Some(std::fs::File::create(&log).unwrap()));
+        send_stderr_to(Some(std::fs::File::create(&log).unwrap().into()));
         let printed = Command::new("sh")
             .args(["-c", "echo tenant says >&2"])
             .stderr(child_stderr().unwrap())

@@ -29,7 +29,8 @@ pub struct RunOptions {
     pub verify_secs: f64,
     /// Times every configuration is run, interleaved.
     pub rounds: u32,
-    /// The workers print to the terminal rather than into each round's log.
+    /// The workers' output is shown on the terminal as well as kept in each round's
+    /// log.
     pub verbose: bool,
 }
 
@@ -305,7 +306,7 @@ struct RoundRun<'a> {
 
 impl RoundRun<'_> {
     /// Runs the worker and returns its staging folder, checked complete, with what
-    /// the worker printed (unless verbose) and how long it took. On failure the
+    /// the worker printed and how long it took. On failure the
     /// error is shown with the end of the worker's output, whose whole is kept
     /// beside the exports, and the folder is gone.
     fn execute(&self) -> Result<PathBuf> {

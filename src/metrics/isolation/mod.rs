@@ -47,12 +47,13 @@ pub struct IsolationOptions {
     pub out: PathBuf,
     pub secs: f64,
     pub force: bool,
-    /// The tenants print to the terminal rather than into each scenario's log.
+    /// The tenants' output is shown on the terminal as well as kept in each
+    /// scenario's log.
     pub verbose: bool,
 }
 
 /// Runs every scenario and writes `<out>/<gpu>/isolation/<scenario>/scenario.json`,
-/// with what its tenants printed (output.log, unless verbose) and how long it took
+/// with what its tenants printed (output.log) and how long it took
 /// (timing.json, which estimates the next run's time). Every tenant is killed and
 /// reaped when its phase ends, also on error, and the HAMi-core state files live in
 /// a folder removed on return.
@@ -133,12 +134,13 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
     for (scenario, configs, dest) in resolved {
         let name = scenario.run_name();
         progress.begin(&name, 1);
-        let log = root.join(format!(".{name}-{}.log", std::process::id()));
-        child::send_stderr_to(progress.log_file(&log)?);
         let daemon = match configs.iter().any(|(c, _)| c.mps) {
             true => Some(crate::run::start_mps_daemon(&name, scratch.path())?),
             false => None,
         };
+        let log = root.join(format!(".{name}-{}.log", std::process::id()));
+        let output = progress.output(&log)?;
+        child::send_stderr_to(Some(output.share()?));
         let envs = tenant_envs(scenario, &configs, scratch.path(), daemon.as_ref());
         let staged = match scenario.workload {
             Workload::Share(shape) => {
@@ -174,6 +176,7 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
             }
         };
         child::send_stderr_to(None);
+        output.close();
         let timing = Timing {
             plan: timing_plan.clone(),
             secs: progress.end(),
