@@ -146,7 +146,7 @@ if [ "$mode" = sharing ]; then
     scratch_left() { find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'gpu-virt-bench-*' | wc -l; }
     start=$(date +%s%N)
     "$bin/gpu-virt-bench" run --quick --rounds "${ROUNDS:-2}" --configs "$configs" --metrics "$metrics" \
-        --out "$out/baselines" --force 2>&1 | stamp | tee "$out/run.log"
+        --out "$out/baselines" --force --verbose 2>&1 | stamp | tee "$out/run.log"
     rc=${PIPESTATUS[0]}
     echo "run --quick --rounds ${ROUNDS:-2} over $configs (OH, LLM): rc=$rc, $((($(date +%s%N) - start) / 1000000)) ms; MPS processes left: $(mps_left), scratch folders left: $(scratch_left)" | tee "$out/run-time.txt"
     "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
@@ -241,7 +241,7 @@ fi
 
 if [ "$mode" != cloop ]; then
 start=$(date +%s%N)
-"$bin/gpu-virt-bench" run "${quick[@]}" --rounds "${ROUNDS:-3}" --configs "$configs" --out "$out/baselines" --force 2>&1 | tee "$out/run.log"
+"$bin/gpu-virt-bench" run "${quick[@]}" --rounds "${ROUNDS:-3}" --configs "$configs" --out "$out/baselines" --force --verbose 2>&1 | tee "$out/run.log"
 rc=$?
 end=$(date +%s%N)
 echo "run ${quick[*]} --rounds ${ROUNDS:-3} over $configs: rc=$rc, $(((end - start) / 1000000)) ms" | tee "$out/run-time.txt"

@@ -7,7 +7,7 @@ use super::current;
 use super::hooks::Hooks;
 use super::interrupt;
 use super::mps::{self, MpsDaemon};
-use super::worker::Job;
+use super::worker::{describe_phases, Job};
 use crate::baseline::{read_json, DeviceFacts, ROUNDS_DIR};
 use crate::error::{io_at, Error, Result};
 use crate::metrics::Selection;
@@ -356,7 +356,13 @@ impl RoundRun<'_> {
         let _ = std::fs::remove_file(&cache);
         let outcome = status.and_then(|s| {
             if s.success() {
-                crate::baseline::Baseline::load(&staging).map(|_| ())
+                let baseline = crate::baseline::Baseline::load(&staging)?;
+                progress.note(&format!(
+                    "   {} round {round}: {}",
+                    config.name,
+                    describe_phases(&baseline.run.phase_secs)
+                ));
+                Ok(())
             } else {
                 Err(Error::Worker {
                     config: config.name.clone(),
