@@ -189,7 +189,7 @@ if [ "$mode" = current ]; then
     "$bin/gpu-virt-bench" info >"$out/info-in-pod.txt" 2>&1
     metrics=${METRICS:-$("$bin/gpu-virt-bench" list | awk '$1 ~ /^(OH|LLM)-/ {print $1}' | paste -sd,)}
     "$bin/gpu-virt-bench" run --quick --rounds 1 --configs current,current-uncontrolled --metrics "$metrics" \
-        --out "$out/baselines" --force 2>&1 | tee "$out/run.log"
+        --out "$out/baselines" --force --verbose 2>&1 | tee "$out/run.log"
     echo "run current,current-uncontrolled: rc=${PIPESTATUS[0]}" | tee "$out/current.txt"
     "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
     restore
@@ -233,7 +233,7 @@ if [ "$mode" = enforcement ]; then
     configs=${4:-native,hami-100,hami-50}
     ids=$("$bin/gpu-virt-bench" list | awk '$1 ~ /^ENF-/ {print $1}' | paste -sd,)
     start=$(date +%s)
-    "$bin/gpu-virt-bench" run --quick --rounds 1 --configs "$configs" --metrics "$ids" --out "$out/baselines" --force 2>&1 | stamp | tee "$out/run.log"
+    "$bin/gpu-virt-bench" run --quick --rounds 1 --configs "$configs" --metrics "$ids" --out "$out/baselines" --force --verbose 2>&1 | stamp | tee "$out/run.log"
     echo "run --quick ENF over $configs: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s; GPU memory used now: $(nvidia-smi --query-gpu=memory.used --format=csv,noheader)" | tee "$out/run-time.txt"
     "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
     exit 0
