@@ -3,13 +3,17 @@
 // cannot count it. Each block takes one chunk and writes all of it, so what is
 // obtained is backed; `heap_give` returns the chunks.
 
-// One chunk of `chunk_bytes` per block; its address (0 where malloc refused) goes to
-// out[blockIdx.x].
+// One chunk of `chunk_bytes` per block whose slot out[blockIdx.x] is still 0; its
+// address (0 where malloc refused) goes to that slot. A block whose slot already
+// holds a chunk takes nothing, so launching again retries only the refused ones.
 extern "C" __global__ void heap_take(unsigned long long chunk_bytes, unsigned long long* out) {
     __shared__ unsigned int* chunk;
     if (threadIdx.x == 0) {
-        chunk = static_cast<unsigned int*>(malloc(chunk_bytes));
-        out[blockIdx.x] = reinterpret_cast<unsigned long long>(chunk);
+        chunk = nullptr;
+        if (out[blockIdx.x] == 0) {
+            chunk = static_cast<unsigned int*>(malloc(chunk_bytes));
+            out[blockIdx.x] = reinterpret_cast<unsigned long long>(chunk);
+        }
     }
     __syncthreads();
     if (chunk == nullptr) {

@@ -61,6 +61,19 @@ pub enum Error {
     CorruptBaseline { path: PathBuf, reason: String },
     #[error("configuration '{config}': {detail}; the limit is not in force, so its figures would be meaningless (pass --allow-unverified to keep them, marked)")]
     LimitNotInForce { config: String, detail: String },
+    #[error("the enforcement probes left something behind: {0}; each export is kept, its enforcement.json says what was left: end it (nvidia-smi shows it) before measuring again")]
+    LeftBehind(String),
+    #[error("--metric '{spec}': {detail}; the form is NAME[,UNIT[,higher|lower]]=REGEX, the regex's first group capturing the number")]
+    BadPattern { spec: String, detail: String },
+    #[error("command '{0}' not found: no executable file at that path, nor of that name on PATH; check what follows `--`")]
+    CommandNotFound(String),
+    #[error("--metric '{spec}' matched no line of the command's output in {config}'s {runs} run(s) (its last line: {last}); fix the pattern, nothing was saved")]
+    PatternUnmatched {
+        spec: String,
+        config: String,
+        runs: u32,
+        last: String,
+    },
     #[error("worker for '{config}' {what}")]
     Worker { config: String, what: String },
     #[error("{path}: {source}")]

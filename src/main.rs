@@ -4,9 +4,11 @@ use clap::{Parser, Subcommand};
 use gpu_virt_bench::baseline::read_json;
 use gpu_virt_bench::cuda::{self, Context};
 use gpu_virt_bench::metrics::{isolation, Selection, METRICS};
-use gpu_virt_bench::run::{self, Config, RunOptions, DEFAULT_HAMI_LIB};
+use gpu_virt_bench::run::{
+    self, Config, ExecOptions, Plan, RunOptions, Workload, DEFAULT_HAMI_LIB,
+};
 use gpu_virt_bench::{system, Error, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -28,17 +30,8 @@ enum Command {
     List,
     /// Run the metrics under each configuration and export one baseline per configuration.
     Run {
-        /// Comma-separated: native, hami-<percent> (e.g. native,hami-100,hami-50,hami-25),
-        /// and names defined in the --config-file.
-        #[arg(long, default_value = "native")]
-        configs: String,
-        /// HAMi-core's libvgpu.so, as installed.
-        #[arg(long, default_value = DEFAULT_HAMI_LIB)]
-        hami_lib: PathBuf,
-        /// More configurations, as `[[config]]` tables of a TOML file (configs/ has
-        /// examples).
-        #[arg(long)]
-        config_file: Option<PathBuf>,
+        #[command(flatten)]
+        setup: Setup,
         /// Comma-separated metric ids (default: all).
         #[arg(long)]
         metrics: Option<String>,
@@ -48,28 +41,41 @@ enum Command {
         /// Export root; each run lands in <out>/<gpu>/<config>/.
         #[arg(long, default_value = "criterion-baselines")]
         out: PathBuf,
-        /// Replace existing exports of the same configurations (after the new run completes).
-        #[arg(long)]
-        force: bool,
-        /// Keep a configuration whose limits were not shown to be in force, marked unverified.
-        #[arg(long)]
-        allow_unverified: bool,
         /// Seconds per kernel shape of the SM-share check, run where an SM limit is
         /// configured [default: 5; 4.5 with --quick: nine 0.5 s windows, one more than
         /// an SM verdict needs].
         #[arg(long)]
         verify_secs: Option<f64>,
-        /// Run every configuration this many times, interleaved, every other round in
-        /// reverse (A B C C B A ...), so machine drift between blocks does not pass
-        /// for a configuration's cost; a change vs native is only tested with two or
-        /// more [default: 2 with two or more configurations, else 1].
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20))]
-        rounds: Option<u32>,
-        /// Also show on the terminal what the workers print (Criterion's per-benchmark
-        /// lines included), which is otherwise only kept in each round's output.log;
-        /// progress is then plain lines.
+    },
+    /// Run your own command under each configuration, K times per round, and export its
+    /// wall time, peak device memory and printed figures as one baseline per configuration.
+    Exec {
+        #[command(flatten)]
+        setup: Setup,
+        /// Runs of the command per configuration per round: the samples each round's
+        /// figures are compared with.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=100))]
+        runs: u32,
+        /// A figure read off the command's stdout or stderr, line by line:
+        /// NAME[,UNIT[,higher|lower]]=REGEX, the regex's first group capturing the
+        /// number (unit "value" and lower is better unless given); repeatable.
+        #[arg(long = "metric", value_name = "NAME=REGEX")]
+        metric: Vec<String>,
+        /// The workload's name, which names its category exec/<name> [default: the
+        /// command's basename].
         #[arg(long)]
-        verbose: bool,
+        name: Option<String>,
+        /// Export root; each configuration lands in <out>/<gpu>/<config>/ [default:
+        /// exec-baselines/<name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seconds per kernel shape of the SM-share check, run where an SM limit is
+        /// configured.
+        #[arg(long, default_value_t = 5.0)]
+        verify_secs: f64,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, value_name = "CMD")]
+        command: Vec<String>,
     },
     /// Run tenants side by side on one GPU (the IS metrics): one scenario.json per scenario.
     Isolate {
@@ -137,6 +143,76 @@ enum Command {
     },
 }
 
+/// What `run` and `exec` share: the configurations and how they run.
+#[derive(clap::Args)]
+struct Setup {
+    /// Comma-separated: native, hami-<percent> (e.g. native,hami-100,hami-50,hami-25),
+    /// and names defined in the --config-file.
+    #[arg(long, default_value = "native")]
+    configs: String,
+    /// HAMi-core's libvgpu.so, as installed.
+    #[arg(long, default_value = DEFAULT_HAMI_LIB)]
+    hami_lib: PathBuf,
+    /// More configurations, as `[[config]]` tables of a TOML file (configs/ has
+    /// examples).
+    #[arg(long)]
+    config_file: Option<PathBuf>,
+    /// Replace existing exports of the same configurations (after the new run completes).
+    #[arg(long)]
+    force: bool,
+    /// Keep a configuration whose limits were not shown to be in force, marked unverified.
+    #[arg(long)]
+    allow_unverified: bool,
+    /// Run every configuration this many times, interleaved, every other round in
+    /// reverse (A B C C B A ...), so machine drift between blocks does not pass
+    /// for a configuration's cost; a change vs native is only tested with two or
+    /// more [default: 2 with two or more configurations, else 1].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20))]
+    rounds: Option<u32>,
+    /// Also show on the terminal what the workers print (Criterion's per-benchmark
+    /// lines included), which is otherwise only kept in each round's output.log
+    /// (exec's command keeps its own in logs/); progress is then plain lines.
+    #[arg(long)]
+    verbose: bool,
+}
+
+impl Setup {
+    /// The configuration file's entries, with every name checked and everything that
+    /// needs no GPU verified, before the driver is touched: a typo fails fast even on
+    /// a machine without one.
+    fn check(&self) -> Result<Vec<run::ConfigEntry>> {
+        let file = match &self.config_file {
+            Some(path) => run::load_config_file(path)?,
+            None => Vec::new(),
+        };
+        run::preflight(&Config::parse_list(
+            &self.configs,
+            &self.hami_lib,
+            1,
+            &file,
+        )?)?;
+        Ok(file)
+    }
+
+    /// The plan on this machine's device 0, whose memory sizes the limits.
+    fn plan(&self, file: &[run::ConfigEntry], out: PathBuf, verify_secs: f64) -> Result<Plan> {
+        cuda::init()?;
+        let physical = cuda::Device::get(0)?.total_mem()? >> 20;
+        let configs = Config::parse_list(&self.configs, &self.hami_lib, physical, file)?;
+        Ok(Plan {
+            rounds: self
+                .rounds
+                .unwrap_or_else(|| run::default_rounds(configs.len())),
+            configs,
+            out,
+            force: self.force,
+            allow_unverified: self.allow_unverified,
+            verify_secs,
+            verbose: self.verbose,
+        })
+    }
+}
+
 fn info() -> Result<()> {
     let ctx = Context::primary(0)?;
     let facts = system::device_facts(&ctx.device())?;
@@ -188,45 +264,46 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Run {
-            configs,
-            hami_lib,
-            config_file,
+            setup,
             metrics,
             quick,
             out,
-            force,
-            allow_unverified,
             verify_secs,
-            rounds,
-            verbose,
         } => (|| {
             let selection = match metrics {
                 Some(list) => Selection::parse(&list)?,
                 None => Selection::all(),
             };
-            // The file and the names are checked before the driver is touched, so a
-            // typo fails fast even on a machine without a GPU.
-            let file = match &config_file {
-                Some(path) => run::load_config_file(path)?,
-                None => Vec::new(),
-            };
-            run::preflight(&Config::parse_list(&configs, &hami_lib, 1, &file)?)?;
-            cuda::init()?;
-            let physical = cuda::Device::get(0)?.total_mem()? >> 20;
-            let configs = Config::parse_list(&configs, &hami_lib, physical, &file)?;
-            let rounds = rounds.unwrap_or_else(|| run::default_rounds(configs.len()));
+            let file = setup.check()?;
+            let verify_secs = verify_secs.unwrap_or(if quick { 4.5 } else { 5.0 });
             let opts = RunOptions {
-                configs,
+                plan: setup.plan(&file, out, verify_secs)?,
                 selection,
-                out,
                 quick,
-                force,
-                allow_unverified,
-                verify_secs: verify_secs.unwrap_or(if quick { 4.5 } else { 5.0 }),
-                rounds,
-                verbose,
             };
             for dir in run::run_all(&opts)? {
+                println!("exported {}", dir.display());
+            }
+            Ok(())
+        })(),
+        Command::Exec {
+            setup,
+            runs,
+            metric,
+            name,
+            out,
+            verify_secs,
+            command,
+        } => (|| {
+            let file = setup.check()?;
+            let workload = Workload::new(command, name, &metric)?;
+            let out = out.unwrap_or_else(|| Path::new("exec-baselines").join(&workload.name));
+            let opts = ExecOptions {
+                plan: setup.plan(&file, out, verify_secs)?,
+                workload,
+                runs,
+            };
+            for dir in run::exec_all(&opts)? {
                 println!("exported {}", dir.display());
             }
             Ok(())

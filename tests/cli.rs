@@ -251,6 +251,81 @@ fn run_without_a_driver_says_so_and_exports_nothing() -> TestResult {
 }
 
 #[test]
+fn exec_without_a_driver_says_so_and_exports_nothing() -> TestResult {
+    if !no_driver() {
+        return Ok(());
+    }
+    let tmp = tempfile::tempdir()?;
+    let line = error_line(cli(tmp.path())?.args(["exec", "--configs", "native", "--", "true"]))?;
+    assert!(line.starts_with("error: no CUDA driver"), "{line}");
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn exec_names_a_missing_or_empty_command_before_the_driver_is_touched() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let line = error_line(cli(tmp.path())?.args(["exec", "--", "no-such-command-gvb", "-x"]))?;
+    assert!(
+        line.contains("command 'no-such-command-gvb' not found") && line.contains("PATH"),
+        "{line}"
+    );
+    let line = error_line(cli(tmp.path())?.args(["exec", "--", "./missing.py"]))?;
+    assert!(line.contains("command './missing.py' not found"), "{line}");
+    for args in [&["exec"][..], &["exec", "--"][..], &["exec", "--", ""][..]] {
+        let line = error_line(cli(tmp.path())?.args(args))?;
+        assert!(line.contains("no command to run"), "{args:?}: {line}");
+        assert!(line.contains("after `--`"), "{args:?}: {line}");
+    }
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn exec_names_a_bad_metric_pattern_before_the_driver_is_touched() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    for (pattern, reason) in [
+        ("step=step (\\d+", "the regex is invalid"),
+        ("step=step \\d+ ms", "no capture group"),
+        ("step", "no '='"),
+        ("step,ms,faster=(\\d+)", "higher or lower"),
+    ] {
+        let line = error_line(cli(tmp.path())?.args(["exec", "--metric", pattern, "--", "true"]))?;
+        assert!(
+            line.contains(&format!("--metric '{pattern}'")) && line.contains(reason),
+            "{pattern}: {line}"
+        );
+    }
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn exec_names_an_unknown_configuration_and_a_missing_library() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let line =
+        error_line(cli(tmp.path())?.args(["exec", "--configs", "native,bogus", "--", "true"]))?;
+    assert!(line.contains("unknown configuration 'bogus'"), "{line}");
+    let lib = tmp.path().join("missing/libvgpu.so");
+    let line = error_line(
+        cli(tmp.path())?
+            .args(["exec", "--configs", "native,hami-50", "--hami-lib"])
+            .arg(&lib)
+            .args(["--", "true"]),
+    )?;
+    assert_names_missing_library(&line, &lib);
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn exec_needs_two_runs_or_more_for_an_interval() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let out = cli(tmp.path())?
+        .args(["exec", "--runs", "1", "--", "true"])
+        .output()?;
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8(out.stderr)?.contains("1 is not in 2..=100"));
+    assert_empty(tmp.path())
+}
+
+#[test]
 fn compare_of_an_empty_folder_asks_for_a_run_first() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let line = error_line(cli(tmp.path())?.arg("compare").arg(tmp.path()))?;
@@ -420,14 +495,23 @@ fn run_says_two_configurations_or_more_default_to_two_rounds() -> TestResult {
 }
 
 #[test]
-fn run_and_isolate_take_verbose_and_say_where_the_output_goes_without_it() -> TestResult {
+fn run_exec_and_isolate_take_verbose_and_say_where_the_output_goes_without_it() -> TestResult {
     let tmp = tempfile::tempdir()?;
     // The flag is taken (exit 1 from the checks after parsing, not a usage error).
     let line = error_line(cli(tmp.path())?.args(["run", "--verbose", "--configs", "bogus"]))?;
     assert!(line.contains("unknown configuration 'bogus'"), "{line}");
+    let line = error_line(cli(tmp.path())?.args([
+        "exec",
+        "--verbose",
+        "--configs",
+        "bogus",
+        "--",
+        "true",
+    ]))?;
+    assert!(line.contains("unknown configuration 'bogus'"), "{line}");
     let line = error_line(cli(tmp.path())?.args(["isolate", "--verbose", "--scenarios", "bogus"]))?;
     assert!(line.contains("bogus"), "{line}");
-    for command in ["run", "isolate"] {
+    for command in ["run", "exec", "isolate"] {
         let out = cli(tmp.path())?.args([command, "--help"]).output()?;
         let help = String::from_utf8(out.stdout)?
             .split_whitespace()

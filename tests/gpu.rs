@@ -4,7 +4,7 @@
 //! at a time, so no test's kernels disturb another's figures.
 
 mod common;
-use common::{gpu, TestResult};
+use common::{gpu, hami_lib, TestResult};
 
 use gpu_virt_bench::baseline::{self, Inconclusive, MemoryVerdict, SmVerdict, Summary};
 use gpu_virt_bench::cuda::{self, Context, Device, DeviceBuffer, LaunchKernels, Module, Stream};
@@ -556,7 +556,6 @@ fn every_enforcement_memory_path_takes_writes_and_gives_back_its_target_natively
     use gpu_virt_bench::metrics::enforcement::memory::{self, MemPath, MemoryRequest};
     let _gpu = gpu()?;
     let ctx = Context::primary(0)?;
-    let target = 512 << 20;
     for path in [
         MemPath::MemAlloc,
         MemPath::Runtime,
@@ -568,11 +567,18 @@ fn every_enforcement_memory_path_takes_writes_and_gives_back_its_target_natively
         MemPath::Array2d,
         MemPath::Array3d,
         MemPath::GraphNode,
-        MemPath::DeviceHeap,
         MemPath::ProcAddress,
         MemPath::FullPath,
+        MemPath::DeviceHeap,
     ] {
         let (free_before, _) = cuda::mem_info()?;
+        // The heap is asked for a quarter of the free memory (up to 16 GiB), far
+        // past the 12 GiB an earlier probe could take natively; it is last, as its
+        // heap stays with the context.
+        let target = match path {
+            MemPath::DeviceHeap => (free_before / 4).clamp(512 << 20, 16 << 30),
+            _ => 512 << 20,
+        };
         let request = MemoryRequest {
             path,
             target,
@@ -586,6 +592,10 @@ fn every_enforcement_memory_path_takes_writes_and_gives_back_its_target_natively
         assert_eq!(outcome.small_refused, None, "{path:?}: {outcome:?}");
         assert!(outcome.obtained >= target, "{path:?}: {outcome:?}");
         assert_eq!(outcome.release, None, "{path:?}: {outcome:?}");
+        if path == MemPath::DeviceHeap {
+            let heap = outcome.heap.expect("a heap probe records its heap");
+            assert!(heap.set >= target && heap.rounds >= 1, "{heap:?}");
+        }
         let (free_after, _) = cuda::mem_info()?;
         assert!(
             free_after + (64 << 20) >= free_before || path == MemPath::DeviceHeap,
@@ -624,7 +634,12 @@ fn every_enforcement_launch_path_runs_the_sm_work_natively() -> TestResult {
         Launch::Api(LaunchApi::ProcAddress),
         Launch::Graph,
         Launch::Streams(4),
+        Launch::Runtime,
     ] {
+        if let Some(why) = launch.missing() {
+            println!("{launch:?}: absent here ({why})");
+            continue;
+        }
         let run = run_shape_via(&kernels, &facts, &shape, 1.0, BATCH_US, launch)?;
         let ratio = run.kernels_per_s / plain.kernels_per_s;
         assert!(
@@ -632,5 +647,166 @@ fn every_enforcement_launch_path_runs_the_sm_work_natively() -> TestResult {
             "{launch:?}: {ratio:.2} of cuLaunchKernel's rate"
         );
     }
+    Ok(())
+}
+
+/// The enforcement.json files under `dir`, at any depth.
+fn enforcement_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(enforcement_files(&path));
+        } else if path
+            .file_name()
+            .is_some_and(|n| n == baseline::ENFORCEMENT_FILE)
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// The device heap, cudaLaunchKernel and the state-file rewrite end to end through
+/// `run` under HAMi-core at 25 %: each probe and its native control ran (a heap
+/// probe names the heap the driver set; the rewrite found the limit it looks for)
+/// and none crashed, whatever HAMi-core lets through.
+#[test]
+#[ignore = "needs a CUDA GPU and HAMi-core (HAMI_LIB)"]
+fn heap_runtime_launch_and_state_file_probes_run_under_hami_core() -> TestResult {
+    use gpu_virt_bench::baseline::{EnforcementRecord, ProbeVerdict};
+    let _gpu = gpu()?;
+    let lib = hami_lib()?;
+    let out = tempfile::tempdir()?;
+    let output = assert_cmd::Command::cargo_bin("gpu-virt-bench")?
+        .env_remove(gpu_virt_bench::run::child::CHILD_VAR)
+        .args(["run", "--quick", "--rounds", "1", "--verify-secs", "1"])
+        .args([
+            "--configs",
+            "hami-25",
+            "--metrics",
+            "ENF-011,ENF-025,ENF-026",
+        ])
+        .arg("--hami-lib")
+        .arg(&lib)
+        .arg("--out")
+        .arg(out.path())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "run failed: {stderr}");
+    let files = enforcement_files(out.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let record: EnforcementRecord = baseline::read_json(&files[0])?;
+    eprintln!("{}", serde_json::to_string_pretty(&record)?);
+    assert_eq!(record.left_behind(), None);
+    let probe = |id: &str| {
+        record
+            .probes
+            .iter()
+            .find(|p| p.id == id)
+            .unwrap_or_else(|| panic!("{id} missing"))
+    };
+    for id in ["ENF-011", "ENF-025", "ENF-026"] {
+        let p = probe(id);
+        assert!(
+            !matches!(p.verdict, ProbeVerdict::Crashed { .. }),
+            "{id}: {p:?}"
+        );
+    }
+    let heap = probe("ENF-011");
+    assert!(heap.detail.contains("set by the driver"), "{heap:?}");
+    let launch = probe("ENF-025");
+    assert!(
+        matches!(
+            launch.verdict,
+            ProbeVerdict::Enforced
+                | ProbeVerdict::Bypassed { .. }
+                | ProbeVerdict::NotApplicable { .. }
+        ),
+        "{launch:?}"
+    );
+    let state = probe("ENF-026");
+    assert!(state.detail.contains("found and rewritten"), "{state:?}");
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn exec_of_a_command_that_prints_a_figure_exports_it_for_compare() -> TestResult {
+    use gpu_virt_bench::run::child::CHILD_VAR;
+    let _gpu = gpu()?;
+    let out = tempfile::tempdir()?;
+    let line = r#"{"gvb": "answer", "value": 42, "unit": "things", "better": "higher"}"#;
+    let output = assert_cmd::Command::cargo_bin("gpu-virt-bench")?
+        .env_remove(CHILD_VAR)
+        .args(["exec", "--configs", "native", "--runs", "2", "--out"])
+        .arg(out.path())
+        .args([
+            "--",
+            "sh",
+            "-c",
+            &format!("echo '{line}'; echo 'to stderr' >&2"),
+        ])
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exec failed: {stderr}");
+    // Not a terminal: one progress line per step, each run's outcome a line of its own.
+    for shown in [
+        "[1/1] native: verification (",
+        "[1/1] native: run 2 of 2 (",
+        "   native run 2 of 2: exit status 0, ",
+        "   native round 1: context ",
+    ] {
+        assert!(stderr.contains(shown), "{shown}: {stderr}");
+    }
+    let stdout = String::from_utf8(output.stdout)?;
+    let dir = std::path::Path::new(
+        stdout
+            .trim()
+            .strip_prefix("exported ")
+            .ok_or(stdout.clone())?,
+    );
+    assert!(dir.ends_with("native"), "{}", dir.display());
+    for kept in ["output.log", "timing.json"] {
+        assert!(dir.join(kept).is_file(), "no {kept} in {}", dir.display());
+    }
+    let baseline = baseline::Baseline::load(dir)?;
+    assert_eq!(baseline.run.metrics, ["exec/sh"]);
+    assert!(!baseline.run.unverified);
+    let record = baseline.exec.ok_or("no exec.json")?;
+    assert_eq!(record.runs.len(), 2);
+    for run in &record.runs {
+        assert!(run.exit.success(), "{run:?}");
+        assert_eq!(run.figures.len(), 1, "{run:?}");
+        let log = std::fs::read_to_string(dir.join(&run.log))?;
+        assert!(
+            log.contains("\"answer\"") && log.contains("to stderr"),
+            "{log}"
+        );
+    }
+    let answer = baseline
+        .summary
+        .entries
+        .iter()
+        .find(|e| e.variant == "answer")
+        .ok_or("no entry for the printed figure")?;
+    assert_eq!(answer.samples.as_deref(), Some(&[42.0, 42.0][..]));
+    assert_eq!(
+        (answer.id.as_str(), answer.unit.as_str()),
+        ("exec/sh", "things")
+    );
+    let wall = baseline
+        .summary
+        .entries
+        .iter()
+        .find(|e| e.variant == "wall-time")
+        .ok_or("no wall time")?;
+    assert!(wall.median > 0.0 && wall.median < 10.0, "{wall:?}");
+    let gpu_dir = dir.parent().ok_or("no GPU folder")?;
+    let markdown = gpu_virt_bench::report::compare_markdown(gpu_dir)?;
+    assert!(
+        markdown.contains("### exec/sh answer (things, higher is better)"),
+        "{markdown}"
+    );
     Ok(())
 }

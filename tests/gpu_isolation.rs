@@ -6,7 +6,7 @@
 //! two under HAMi-core also need its libvgpu.so.
 
 mod common;
-use common::{gpu, TestResult};
+use common::{gpu, hami_lib, TestResult};
 
 use gpu_virt_bench::cuda::{self, Context, DeviceBuffer, IpcHandle, IsolationKernels, Stream};
 use gpu_virt_bench::run::child::CHILD_VAR;
@@ -14,7 +14,7 @@ use gpu_virt_bench::Error;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// An address no allocation covers (the null page), as IS-010 writes to.
 const OUTSIDE: u64 = 0x10;
@@ -108,24 +108,6 @@ fn isolate(args: &[&str]) -> Result<BTreeMap<String, Value>, Box<dyn std::error:
         records.insert(name, record);
     }
     Ok(records)
-}
-
-/// HAMi-core's libvgpu.so: HAMI_LIB, else the default path. Its absence fails the
-/// test rather than passing it, since the test was asked for by name or with
-/// --include-ignored.
-fn hami_lib() -> Result<PathBuf, Box<dyn std::error::Error>> {
-    let lib = std::env::var_os("HAMI_LIB")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(gpu_virt_bench::run::DEFAULT_HAMI_LIB));
-    if lib.is_file() {
-        Ok(lib)
-    } else {
-        Err(format!(
-            "this test needs HAMi-core: no {} (set HAMI_LIB, or pass --skip under_hami_core)",
-            lib.display()
-        )
-        .into())
-    }
 }
 
 /// Natively, IPC is allowed and reads the victim's pattern: the positive control that

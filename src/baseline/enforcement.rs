@@ -92,6 +92,42 @@ pub struct EnforcementRecord {
     pub children_left: u32,
 }
 
+/// Device memory the probes may leave in use, in MiB, before the run fails: the
+/// driver returns freed memory in its own time (the H200 run saw 52 MiB more in use
+/// right after the memory probes, back once they ended), while every memory path
+/// takes 1 GiB pieces, so any piece a probe kept is well past it.
+pub const LEAK_TOLERANCE_MIB: u64 = 256;
+
+impl EnforcementRecord {
+    /// MiB more in use after the probes than before them.
+    pub fn grown_mib(&self) -> u64 {
+        self.used_after_mib.saturating_sub(self.used_before_mib)
+    }
+
+    /// What the probes left behind, in words: more device memory in use than
+    /// [`LEAK_TOLERANCE_MIB`] above what was in use before them, or any probe child
+    /// still running. `None` where nothing was; either fails the configuration's run.
+    pub fn left_behind(&self) -> Option<String> {
+        let grown = self.grown_mib();
+        let memory = (grown > LEAK_TOLERANCE_MIB).then(|| {
+            format!(
+                "{grown} MiB more device memory in use than before them (tolerance \
+                 {LEAK_TOLERANCE_MIB} MiB)"
+            )
+        });
+        let children = match self.children_left {
+            0 => None,
+            1 => Some("1 probe child running".to_owned()),
+            n => Some(format!("{n} probe children running")),
+        };
+        match (memory, children) {
+            (None, None) => None,
+            (Some(one), None) | (None, Some(one)) => Some(one),
+            (Some(memory), Some(children)) => Some(format!("{memory} and {children}")),
+        }
+    }
+}
+
 impl ProbeVerdict {
     /// The word the matrix shows.
     pub fn word(&self) -> &'static str {
@@ -148,6 +184,42 @@ mod tests {
         })
         .unwrap();
         assert_eq!(crashed["verdict"], "crashed");
+    }
+
+    fn record(before: u64, after: u64, children_left: u32) -> EnforcementRecord {
+        EnforcementRecord {
+            config: "hami-25".into(),
+            device: DeviceFacts::h200(),
+            probes: Vec::new(),
+            used_before_mib: before,
+            used_after_mib: after,
+            children_left,
+        }
+    }
+
+    #[test]
+    fn growth_past_the_tolerance_or_a_child_left_is_what_fails_the_run() {
+        assert_eq!(record(1050, 1102, 0).left_behind(), None);
+        assert_eq!(
+            record(1050, 1050 + LEAK_TOLERANCE_MIB, 0).left_behind(),
+            None
+        );
+        assert_eq!(record(1102, 1050, 0).left_behind(), None);
+        assert_eq!(
+            record(1050, 2074, 0).left_behind().as_deref(),
+            Some("1024 MiB more device memory in use than before them (tolerance 256 MiB)")
+        );
+        assert_eq!(
+            record(1050, 1050, 1).left_behind().as_deref(),
+            Some("1 probe child running")
+        );
+        assert_eq!(
+            record(1050, 1400, 2).left_behind().as_deref(),
+            Some(
+                "350 MiB more device memory in use than before them (tolerance 256 MiB) \
+                 and 2 probe children running"
+            )
+        );
     }
 
     #[test]

@@ -1,15 +1,21 @@
 //! The on-disk form of one configuration's run: `run.json` (what ran, where, and
 //! whether its limits were in force), `summary.json` (one entry per metric variant),
-//! and Criterion's own files under `criterion/`. Runs write it, reports only read it.
+//! and Criterion's own files under `criterion/` (or, for `exec`, `exec.json` and the
+//! command's logs). Runs write it, reports only read it.
 
 mod enforcement;
+mod exec;
 mod stability;
 mod store;
 mod verdict;
 
 pub use enforcement::{
-    EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict, ENFORCEMENT_FILE, UNIT_BYTES,
-    UNIT_PERCENT_OF_NATIVE,
+    EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict, ENFORCEMENT_FILE, LEAK_TOLERANCE_MIB,
+    UNIT_BYTES, UNIT_PERCENT_OF_NATIVE,
+};
+pub use exec::{
+    exec_category, ExecRecord, ExecRun, ExitRecord, Figure, FigureSource, MemorySource, PeakMemory,
+    EXEC_FILE, EXEC_PREFIX, LOGS_DIR,
 };
 pub use stability::{Disagreement, Pass, Passes, Unstable, MAX_MEDIAN_RATIO};
 pub use store::{read_json, write_json_atomic, Baseline};
@@ -209,6 +215,10 @@ pub struct SummaryEntry {
     /// wall time and cannot sample a quantity that is not).
     #[serde(default)]
     pub samples: Option<Vec<f64>>,
+    /// The group of a figure no registry entry or Criterion path places (`exec/<name>`
+    /// for a figure of the user's own command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// For a throughput read off Criterion's time per iteration: the work one
     /// iteration does, in the unit's numerator (e.g. TFLOP for TFLOPS), so every
     /// per-iteration time `t` ns becomes the value `work / (t * 1e-9)`.

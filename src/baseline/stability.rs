@@ -226,6 +226,7 @@ mod tests {
             calls_per_record: Some(1),
             criterion_path: criterion.then(|| "overhead/OH-002/1GiB".into()),
             samples: (!criterion).then(|| vec![1784.0, 1785.0]),
+            category: None,
             work_per_iteration: None,
             peak: None,
             measured_peak: None,

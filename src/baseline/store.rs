@@ -1,5 +1,6 @@
 use super::{
-    EnforcementRecord, RunRecord, Summary, CRITERION_DIR, ENFORCEMENT_FILE, RUN_FILE, SUMMARY_FILE,
+    EnforcementRecord, ExecRecord, RunRecord, Summary, CRITERION_DIR, ENFORCEMENT_FILE, EXEC_FILE,
+    RUN_FILE, SUMMARY_FILE,
 };
 use crate::error::{io_at, Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
@@ -35,11 +36,14 @@ pub struct Baseline {
     /// What the enforcement probes (ENF) found; `None` where the run did not probe,
     /// which is no fault: the baseline then simply has no enforcement matrix.
     pub enforcement: Option<EnforcementRecord>,
+    /// How each run of the user's command ended, for an `exec` export; `None` for any
+    /// other.
+    pub exec: Option<ExecRecord>,
 }
 
 impl Baseline {
     /// Loads `dir`; a missing or unparsable run.json or summary.json, an unparsable
-    /// enforcement.json (it may be absent), or a summary entry whose Criterion
+    /// enforcement.json or exec.json (both may be absent), or a summary entry whose Criterion
     /// folder is absent, is [`Error::CorruptBaseline`]: a partial baseline must never
     /// be compared as if it were complete. A run.json from before limit verdicts were
     /// stored gets them judged here, so every loaded baseline carries them.
@@ -81,25 +85,40 @@ impl Baseline {
                 )));
             }
         }
-        let enforcement = dir.join(ENFORCEMENT_FILE);
-        let enforcement = if enforcement.is_file() {
-            let record: EnforcementRecord =
-                read_json(&enforcement).map_err(|e| corrupt(e.to_string()))?;
-            if record.config != run.config.name {
+        let enforcement: Option<EnforcementRecord> = optional(dir, ENFORCEMENT_FILE)?;
+        let exec: Option<ExecRecord> = optional(dir, EXEC_FILE)?;
+        let records = [
+            enforcement.as_ref().map(|r| (ENFORCEMENT_FILE, &r.config)),
+            exec.as_ref().map(|r| (EXEC_FILE, &r.config)),
+        ];
+        for (file, config) in records.into_iter().flatten() {
+            if *config != run.config.name {
                 return Err(corrupt(format!(
-                    "{ENFORCEMENT_FILE} is for '{}' but run.json for '{}'",
-                    record.config, run.config.name
+                    "{file} is for '{config}' but run.json for '{}'",
+                    run.config.name
                 )));
             }
-            Some(record)
-        } else {
-            None
-        };
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             run,
             summary,
             enforcement,
+            exec,
         })
     }
+}
+
+/// `file` in `dir` where it exists; unparsable, it makes the folder no usable baseline.
+fn optional<T: DeserializeOwned>(dir: &Path, file: &str) -> Result<Option<T>> {
+    let path = dir.join(file);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    read_json(&path)
+        .map(Some)
+        .map_err(|e| Error::CorruptBaseline {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        })
 }

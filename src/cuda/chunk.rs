@@ -2,11 +2,11 @@
 //! category): every path hands out a [`Chunk`] that knows how it must be given back,
 //! so a probe can hold many chunks of mixed origin and free them all before it ends.
 
+use super::runtime::{Runtime, RuntimeFree};
 use super::{check, check_raw, Device, MemPool, Stream};
 use crate::error::{Error, Result};
 use cudarc::driver::sys;
-use std::ffi::{c_char, c_void};
-use std::sync::OnceLock;
+use std::ffi::c_void;
 
 /// How a chunk was obtained, and therefore how it is returned.
 enum Release {
@@ -35,9 +35,6 @@ pub struct Chunk {
 /// by cuGetProcAddress or by dlsym on libcuda opened by its path may be the driver's
 /// own or an interposer's, which may answer values no CUresult holds.
 type MemAllocFn = unsafe extern "C" fn(*mut sys::CUdeviceptr, usize) -> i32;
-type RuntimeMalloc = unsafe extern "C" fn(*mut *mut c_void, usize) -> i32;
-type RuntimeFree = unsafe extern "C" fn(*mut c_void) -> i32;
-type RuntimeErrorName = unsafe extern "C" fn(i32) -> *const c_char;
 
 impl Chunk {
     /// cuMemAlloc as every other call of the crate reaches it.
@@ -356,58 +353,6 @@ fn graph_alloc(
     launched.map(|()| params.dptr)
 }
 
-/// The runtime API (libcudart), opened at run time like cuBLAS: frameworks allocate
-/// through it, and an interposer may hook it differently from the driver.
-pub struct Runtime {
-    malloc: RuntimeMalloc,
-    free: RuntimeFree,
-    error_name: RuntimeErrorName,
-}
-
-impl Runtime {
-    /// The runtime, once per process; `None` where no libcudart is on the loader's
-    /// path. The library stays loaded for the process's life, so its entry points
-    /// stay valid for every chunk it hands out.
-    pub fn load() -> Option<&'static Self> {
-        static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
-        RUNTIME
-            .get_or_init(|| {
-                ["libcudart.so", "libcudart.so.13", "libcudart.so.12"]
-                    .iter()
-                    .find_map(|name| {
-                        // SAFETY: opening libcudart runs only its initialisers.
-                        let lib = unsafe { libloading::Library::new(*name) }.ok()?;
-                        let lib: &'static libloading::Library = Box::leak(Box::new(lib));
-                        // SAFETY: the symbols have these C signatures in cuda_runtime_api.h.
-                        unsafe {
-                            Some(Runtime {
-                                malloc: *lib.get::<RuntimeMalloc>(b"cudaMalloc\0").ok()?,
-                                free: *lib.get::<RuntimeFree>(b"cudaFree\0").ok()?,
-                                error_name: *lib
-                                    .get::<RuntimeErrorName>(b"cudaGetErrorName\0")
-                                    .ok()?,
-                            })
-                        }
-                    })
-            })
-            .as_ref()
-    }
-
-    /// A runtime status as an error naming the cudaError_t.
-    fn check(&self, status: i32, call: &'static str) -> Result<()> {
-        if status == 0 {
-            return Ok(());
-        }
-        // SAFETY: cudaGetErrorName returns a static string for any value.
-        let name = unsafe { std::ffi::CStr::from_ptr((self.error_name)(status)) };
-        Err(Error::Cuda {
-            call,
-            name: name.to_string_lossy().into_owned(),
-            code: status as u32,
-        })
-    }
-}
-
 /// cuMemAlloc obtained by a route a tenant could take around an interposer's hook of
 /// the loader: cuGetProcAddress, or dlsym on libcuda opened by its full path.
 pub struct EntryPoint {
@@ -497,14 +442,26 @@ pub fn libcuda_path(maps: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Sets the device heap that kernels' malloc draws from to `bytes`; must come before
-/// any kernel that calls malloc.
+/// Asks for a device heap (what kernels' malloc draws from) of `bytes`; must come
+/// before any kernel that calls malloc. The driver may round or clamp the size:
+/// [`heap_limit`] says what it set.
 pub fn set_heap_limit(bytes: usize) -> Result<()> {
     // SAFETY: needs a current context, which callers hold.
     check(
         unsafe { sys::cuCtxSetLimit(sys::CUlimit::CU_LIMIT_MALLOC_HEAP_SIZE, bytes) },
         "cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE)",
     )
+}
+
+/// The device heap size the driver holds for the current context (cuCtxGetLimit).
+pub fn heap_limit() -> Result<usize> {
+    let mut bytes = 0usize;
+    // SAFETY: writes one size_t; needs a current context, which callers hold.
+    check(
+        unsafe { sys::cuCtxGetLimit(&mut bytes, sys::CUlimit::CU_LIMIT_MALLOC_HEAP_SIZE) },
+        "cuCtxGetLimit(CU_LIMIT_MALLOC_HEAP_SIZE)",
+    )?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

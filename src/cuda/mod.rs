@@ -11,11 +11,13 @@ mod ipc;
 mod launchers;
 mod memory;
 mod module;
+mod nvml;
 mod pool;
+mod runtime;
 mod stream;
 
 pub use blas::Cublas;
-pub use chunk::{libcuda_path, set_heap_limit, Chunk, EntryPoint, Runtime};
+pub use chunk::{heap_limit, libcuda_path, set_heap_limit, Chunk, EntryPoint};
 pub use context::{Context, Device};
 pub use event::Event;
 pub use graph::GraphExec;
@@ -23,12 +25,14 @@ pub use hooked::{HookedCall, HookedCalls};
 pub use ipc::{IpcHandle, IpcMapping};
 pub use launchers::{
     AttentionKernels, AttnShape, DecodeKernels, GemmKernels, HeapKernels, IsolationKernels,
-    LaunchKernels, PipelineKernels, Precision, RandomKernels, FLASH_BLOCK_M, FMA_CHAINS,
-    GEMV_KERNELS, GEMV_MAX_BATCH,
+    LaunchKernels, PipelineKernels, Precision, RandomKernels, RuntimeFmaWork, FLASH_BLOCK_M,
+    FMA_CHAINS, GEMV_KERNELS, GEMV_MAX_BATCH,
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, LaunchApi, Module};
+pub use nvml::Nvml;
 pub use pool::{MemPool, PoolAlloc};
+pub use runtime::{runtime_kernels_missing, Runtime, RuntimeKernel};
 pub use stream::Stream;
 
 use crate::error::{Error, Result};

@@ -4,6 +4,7 @@
 
 pub mod enforcement;
 mod env;
+pub mod exec;
 pub mod isolation;
 mod llm;
 mod overhead;

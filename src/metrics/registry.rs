@@ -285,7 +285,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "bytes",
         better: Better::Lower,
         ns_per_unit: 1.0,
-        method: "cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE) to the target, then malloc in a kernel, one chunk per block, each written; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
+        method: "cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE) to the target + 1/16 (at least + 128 MiB) before the malloc module loads, the size the driver set read back with cuCtxGetLimit and recorded; then malloc in a kernel, one chunk of 64 MiB - 64 KiB per block, each written, the kernel relaunched over the refused chunks (at most 4 launches, until one gets nothing more); in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
     MetricInfo {
         id: "ENF-012",
@@ -403,6 +403,24 @@ pub const METRICS: &[MetricInfo] = &[
         better: Better::Lower,
         ns_per_unit: 1.0,
         method: "as ENF-017, cuLaunchKernel called through the pointer cuGetProcAddress returns; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-025",
+        name: "SM limit on cudaLaunchKernel",
+        category: "enforcement",
+        unit: "%",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "as ENF-017 through the runtime API: fma_work loaded from the same PTX by cudaLibraryLoadData + cudaLibraryGetKernel of libcudart opened at run time, launched by cudaLaunchKernel with the cudaKernel_t (not applicable where no libcudart with that API loads); grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate; verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-026",
+        name: "State file limits rewritten",
+        category: "enforcement",
+        unit: "bytes",
+        better: Better::Lower,
+        ns_per_unit: 1.0,
+        method: "a child of the configuration (fresh state file) maps the file CUDA_DEVICE_MEMORY_SHARED_CACHE names read-write and, knowing nothing of its layout, rewrites every 8-byte little-endian word equal to the memory limit in bytes to limit + 8 GiB (and every aligned 4-byte word equal to the SM limit to 100, only where they are as many as the memory words and evenly spaced 4 or 8 bytes apart in one run), keeping the file in use; then a new child of the configuration sharing the file: cuMemAlloc, a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device, natively as the control; records the words found and rewritten, the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict bypassed (bytes above the limit), enforced, inconclusive where no word equalled the limit or the rewrite failed, not-applicable without a state file or memory limit, in enforcement.json",
     },
 ];
 

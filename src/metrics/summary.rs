@@ -112,6 +112,7 @@ pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
             calls_per_record: m.percentiles.as_ref().map(|p| p.calls_per_record),
             criterion_path: m.criterion_path.clone(),
             samples: m.samples.clone(),
+            category: None,
             work_per_iteration: m.work_per_op,
             peak,
             measured_peak: m.measured_peak.as_ref().map(share),

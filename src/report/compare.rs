@@ -41,6 +41,21 @@ pub struct GpuComparison {
     /// Cross-tenant probes (IS-005, IS-010), as the tenants reported them.
     #[serde(skip)]
     pub probes: ProbeRecords,
+    /// How the user's command ended under each configuration it ran in (`exec`).
+    pub commands: Vec<CommandRuns>,
+}
+
+/// How one configuration's runs of the user's command (`exec`) ended, over its rounds:
+/// a command that fails under a configuration and not natively is a finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommandRuns {
+    pub config: String,
+    /// The workload's category, `exec/<name>`.
+    pub category: String,
+    pub runs: usize,
+    pub failed: usize,
+    /// How the failed runs ended, each way once, e.g. "exit status 1".
+    pub exits: Vec<String>,
 }
 
 /// A configuration's verification, which says whether its figures can be trusted.
@@ -61,8 +76,10 @@ pub struct MetricTable {
     pub id: String,
     /// The metric's name where this build knows the id, for headings.
     pub name: Option<String>,
-    /// The group the metric belongs to (e.g. "overhead"): the first folder of its
-    /// Criterion path, so baselines of metrics this build does not know still group.
+    /// The group the metric belongs to (e.g. "overhead", or "exec/<name>" for the
+    /// figures of a user's command): the registry's, else the entry's own, else the
+    /// first folder of its Criterion path, so baselines of metrics this build does
+    /// not know still group.
     pub category: String,
     pub variant: String,
     pub unit: String,
@@ -149,7 +166,38 @@ fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
         metrics,
         scenarios: gpu.scenarios.clone(),
         probes: gpu.probes.clone(),
+        commands: command_runs(&gpu.configs),
     })
+}
+
+/// Every configuration's runs of the user's command, all rounds counted, for those
+/// exported by `exec`.
+fn command_runs(configs: &[LoadedConfig]) -> Vec<CommandRuns> {
+    configs
+        .iter()
+        .filter_map(|config| {
+            let records: Vec<_> = std::iter::once(config)
+                .chain(&config.later_rounds)
+                .filter_map(|round| round.baseline.exec.as_ref())
+                .collect();
+            let first = records.first()?;
+            let runs: Vec<_> = records.iter().flat_map(|r| &r.runs).collect();
+            let mut exits: Vec<String> = Vec::new();
+            for run in runs.iter().filter(|run| !run.exit.success()) {
+                let exit = run.exit.describe();
+                if !exits.contains(&exit) {
+                    exits.push(exit);
+                }
+            }
+            Some(CommandRuns {
+                config: config.name().to_owned(),
+                category: crate::baseline::exec_category(&first.name),
+                runs: runs.len(),
+                failed: runs.iter().filter(|run| !run.exit.success()).count(),
+                exits,
+            })
+        })
+        .collect()
 }
 
 /// Pools every round's samples for the significance test, and reads the change of
@@ -255,6 +303,7 @@ fn metric_table(
         category: metrics::find(&key.id)
             .map(|info| info.category.to_owned())
             .ok()
+            .or_else(|| key.category.clone())
             .or_else(|| {
                 key.criterion_path
                     .as_deref()

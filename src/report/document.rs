@@ -143,6 +143,7 @@ pub fn build(
         metrics,
         scenarios,
         probes,
+        commands,
     } = comparison;
     let enforcement = Enforcement {
         findings: findings::enforcement_findings(&enforcement),
@@ -186,6 +187,12 @@ pub fn build(
             metric,
             criterion_reports,
         });
+    }
+    // A command that breaks under a configuration is stated before its figures.
+    for (category, found) in findings::command_findings(&commands).into_iter().rev() {
+        category_mut(&mut categories, &category)
+            .findings
+            .insert(0, found);
     }
     let isolation = category_mut(&mut categories, ISOLATION);
     isolation

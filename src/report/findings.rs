@@ -2,7 +2,7 @@
 //! none is written by hand, and none on the metrics of a configuration whose checks
 //! failed (what its enforcement probes found is stated all the same).
 
-use super::compare::{ConfigCheck, MetricRow, MetricTable, NATIVE};
+use super::compare::{CommandRuns, ConfigCheck, MetricRow, MetricTable, NATIVE};
 use super::enforcement::{amount, excess_amount, EnforcementMatrix};
 use super::format::{change, number, percent, significance, ONE_ROUND};
 use super::limits::path_limit_findings;
@@ -134,6 +134,16 @@ pub enum FindingKind {
         limit_kind: ProbeKind,
         status: String,
     },
+    /// The user's command (`exec`) failed in some of its runs under the
+    /// configuration, with native's count beside it where native ran it.
+    CommandFailed {
+        category: String,
+        runs: usize,
+        failed: usize,
+        exits: Vec<String>,
+        native_runs: Option<usize>,
+        native_failed: Option<usize>,
+    },
 }
 
 /// Why no finding is stated on a configuration's metrics, when none is.
@@ -210,6 +220,45 @@ pub fn enforcement_findings(matrix: &EnforcementMatrix) -> Vec<Finding> {
             },
         });
     bypasses.chain(refusals).collect()
+}
+
+/// Every configuration under which the user's command failed in a run, with the
+/// category its finding belongs to. Stated for unverified configurations too: a
+/// command that breaks under the layer breaks, whatever its figures are worth.
+pub fn command_findings(commands: &[CommandRuns]) -> Vec<(String, Finding)> {
+    let native = commands.iter().find(|c| c.config == NATIVE);
+    commands
+        .iter()
+        .filter(|c| c.failed > 0)
+        .map(|c| {
+            let baseline = native.filter(|n| n.config != c.config && n.category == c.category);
+            let beside = match baseline {
+                Some(n) => format!("; natively in {} of {}", n.failed, n.runs),
+                None if c.config == NATIVE => String::new(),
+                None => "; not run natively".to_owned(),
+            };
+            let finding = Finding {
+                config: c.config.clone(),
+                text: format!(
+                    "{}: {} failed in {} of {} runs ({}){beside}",
+                    c.config,
+                    c.category,
+                    c.failed,
+                    c.runs,
+                    c.exits.join("; ")
+                ),
+                kind: FindingKind::CommandFailed {
+                    category: c.category.clone(),
+                    runs: c.runs,
+                    failed: c.failed,
+                    exits: c.exits.clone(),
+                    native_runs: baseline.map(|n| n.runs),
+                    native_failed: baseline.map(|n| n.failed),
+                },
+            };
+            (c.category.clone(), finding)
+        })
+        .collect()
 }
 
 /// Changes of one metric variant against native, for verified configurations.

@@ -66,6 +66,11 @@ fn render_gpu(out: &mut String, gpu: &GpuComparison) {
         &gpu.configs,
         (&gpu.enforcement, &bypasses),
     );
+    let failed: Vec<Finding> = findings::command_findings(&gpu.commands)
+        .into_iter()
+        .map(|(_, finding)| finding)
+        .collect();
+    render_findings(out, &failed);
     for table in &gpu.metrics {
         render_table(out, table, &gpu.configs);
         render_findings(out, &findings::table_findings(table, &gpu.configs));

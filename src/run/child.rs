@@ -8,6 +8,7 @@ use crate::baseline::DeviceFacts;
 use crate::cuda::{Context, DeviceBuffer, IpcHandle};
 use crate::error::{Error, Result};
 use crate::metrics::enforcement::memory::{MemoryOutcome, MemoryRequest};
+use crate::metrics::enforcement::state_file::{self, Tampered};
 use crate::metrics::isolation::fault::{CheckedRun, FaultReport};
 use crate::metrics::isolation::memory::{MemoryProbe, OwnerCheck, SharedBuffer};
 use crate::metrics::isolation::tenant::{self, Held};
@@ -70,6 +71,12 @@ pub enum Request {
     Memory(MemoryRequest),
     /// cuMemGetInfo as this process sees it.
     MemInfo,
+    /// ENF state-file tamper: rewrite the limits in the state file this child's
+    /// environment names, which its own interposer has mapped too.
+    TamperStateFile {
+        limit: Option<u64>,
+        sm_pct: Option<u32>,
+    },
     /// ENF SM probe: [`Request::Spin`]'s work, its kernels launched by `launch`.
     SmProbe {
         launch: Launch,
@@ -81,7 +88,8 @@ pub enum Request {
     },
 }
 
-/// A serving child's answer.
+/// A serving child's answer; `Absent` says why the path asked for does not exist in
+/// this process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "kebab-case")]
 pub enum Reply {
@@ -97,6 +105,8 @@ pub enum Reply {
     Checked(CheckedRun),
     Memory(MemoryOutcome),
     MemInfo { free: u64, total: u64 },
+    Tampered(Tampered),
+    Absent { why: String },
     Failed { error: String },
 }
 
@@ -267,6 +277,9 @@ fn handle(ctx: &Context, request: &Request, held: &mut Held) -> Result<Reply> {
         Request::Memory(ref memory) => {
             Reply::Memory(crate::metrics::enforcement::memory::probe(ctx, memory)?)
         }
+        Request::TamperStateFile { limit, sm_pct } => {
+            Reply::Tampered(state_file::tamper(limit, sm_pct)?)
+        }
         Request::SmProbe {
             launch,
             blocks_per_sm,
@@ -275,6 +288,9 @@ fn handle(ctx: &Context, request: &Request, held: &mut Held) -> Result<Reply> {
             secs,
             ref device,
         } => {
+            if let Some(why) = launch.missing() {
+                return Ok(Reply::Absent { why });
+            }
             let shape = VerifyShape {
                 name: "enforcement",
                 blocks_per_sm,

@@ -5,6 +5,7 @@ pub mod child;
 mod config;
 mod config_file;
 mod current;
+mod exec;
 mod hooks;
 mod interrupt;
 mod mps;
@@ -19,7 +20,8 @@ pub use config::{
     SHARED_CACHE_VAR,
 };
 pub use config_file::{load as load_config_file, Check, ConfigEntry, ExpectEntry, Hook};
+pub use exec::{exec_all, ExecOptions, Workload};
 pub use interrupt::interrupted;
 pub use mps::MpsDaemon;
-pub use runner::{default_rounds, preflight, run_all, scratch, start_mps_daemon, RunOptions};
+pub use runner::{default_rounds, preflight, run_all, scratch, start_mps_daemon, Plan, RunOptions};
 pub use worker::{run_job, run_reference, Job};

@@ -8,22 +8,23 @@ use super::hooks::Hooks;
 use super::interrupt;
 use super::mps::{self, MpsDaemon};
 use super::worker::{describe_phases, Job};
-use crate::baseline::{read_json, DeviceFacts, ROUNDS_DIR};
+use crate::baseline::{read_json, DeviceFacts, RunRecord, ROUNDS_DIR, RUN_FILE};
 use crate::error::{io_at, Error, Result};
 use crate::metrics::Selection;
-use crate::progress::{Plan, Progress, Slot, Timing, LOG_FILE};
+use crate::progress::{self, Progress, Slot, Timing, LOG_FILE};
 use crate::system::{self, Reference};
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// What `gpu-virt-bench run` was asked to do.
+/// What `run` and `exec` are both asked for: the configurations, where their exports
+/// go, how each is verified, and how many interleaved rounds they get.
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub struct Plan {
     pub configs: Vec<Config>,
-    pub selection: Selection,
+    /// Export root; each configuration lands in <out>/<gpu>/<config>/.
     pub out: PathBuf,
-    pub quick: bool,
     pub force: bool,
     pub allow_unverified: bool,
     pub verify_secs: f64,
@@ -34,6 +35,14 @@ pub struct RunOptions {
     pub verbose: bool,
 }
 
+/// What `gpu-virt-bench run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub plan: Plan,
+    pub selection: Selection,
+    pub quick: bool,
+}
+
 impl RunOptions {
     /// What a configuration's round is asked to do, as far as its time depends on
     /// it: an earlier round estimates this one only if it was asked the same.
@@ -41,51 +50,99 @@ impl RunOptions {
         format!(
             "{}, verification {} s per shape: {}",
             if self.quick { "quick" } else { "full" },
-            self.verify_secs,
+            self.plan.verify_secs,
             self.selection.ids().join(",")
         )
     }
 }
 
-/// Runs every configuration and returns the exported folders. Existing exports are
-/// refused before anything runs (unless `force`), a configuration's export is only
-/// replaced once its new run has completed, and a failed configuration leaves no
-/// folder behind; the others still run, and the failures are returned together.
+/// Runs every configuration and returns the exported folders (see [`run_rounds`]). A
+/// configuration whose enforcement probes left device memory or a child behind is
+/// exported (its enforcement.json says what) and fails the run all the same.
 pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
-    preflight(&opts.configs)?;
-    let _hooks = Hooks::setup(&opts.configs)?;
+    let metrics: Vec<String> = opts.selection.ids().iter().map(|s| s.to_string()).collect();
+    let mut left_behind = Vec::new();
+    let exported = run_rounds(&opts.plan, &opts.timing_plan(), |turn| {
+        match turn.measure(&metrics, opts.quick) {
+            Ok((staging, left)) => {
+                if let Some(left) = left {
+                    turn.progress.note(&format!(
+                        "   {}: the enforcement probes left {left}",
+                        turn.config.name
+                    ));
+                    left_behind.push(format!(
+                        "{} (round {}) {left}",
+                        turn.config.name, turn.round
+                    ));
+                }
+                Turned::Staged(staging)
+            }
+            Err(e) => Turned::Failed(e),
+        }
+    })?;
+    if !left_behind.is_empty() {
+        return Err(Error::LeftBehind(left_behind.join("; ")));
+    }
+    Ok(exported)
+}
+
+/// How one configuration's turn in a round ended.
+pub(super) enum Turned {
+    /// Its staging folder, complete.
+    Staged(PathBuf),
+    /// The configuration failed: its staging folder is removed (its output.log kept
+    /// beside the exports) and the others go on.
+    Failed(Error),
+    /// Nothing may be exported: every staging folder is removed and the run stops.
+    Stop(Error),
+}
+
+/// Gives every configuration its turn in every round, in [`round_order`], and exports
+/// what the turns staged. Existing exports are refused before anything runs (unless
+/// `force`), a configuration's export is only replaced once its new run has completed,
+/// and a failed configuration leaves no folder behind; the others still run, and the
+/// failures are returned together. Every turn is shown as a slot of the run's
+/// [`Progress`], estimated from the configurations' earlier rounds asked
+/// `timing_plan`; a completed one keeps its seconds in timing.json and shows its
+/// phases, and a failed one shows the end of its output.log and keeps the whole.
+pub(super) fn run_rounds(
+    plan: &Plan,
+    timing_plan: &str,
+    mut turn: impl FnMut(&Turn) -> Turned,
+) -> Result<Vec<PathBuf>> {
+    preflight(&plan.configs)?;
+    let _hooks = Hooks::setup(&plan.configs)?;
     let device = crate::cuda::Device::get(0)?;
     let facts = system::device_facts(&device)?;
-    let gpu_dir = opts.out.join(system::slug(&facts.name));
-    check_exports(&gpu_dir, &opts.configs, opts.force)?;
+    let gpu_dir = plan.out.join(system::slug(&facts.name));
+    check_exports(&gpu_dir, &plan.configs, plan.force)?;
     std::fs::create_dir_all(&gpu_dir).map_err(io_at(&gpu_dir))?;
     let scratch = scratch()?;
-    let daemons = mps_daemons(&opts.configs, scratch.path())?;
+    let daemons = mps_daemons(&plan.configs, scratch.path())?;
 
-    let reference = if opts.configs.iter().any(|c| c.expect.sm_limit_pct.is_some()) {
-        native_reference(opts.verify_secs, &facts, scratch.path())?
+    let reference = if plan.configs.iter().any(|c| c.expect.sm_limit_pct.is_some()) {
+        native_reference(plan.verify_secs, &facts, scratch.path())?
     } else {
         Reference { shapes: Vec::new() }
     };
 
-    let schedule = schedule(opts.configs.len(), opts.rounds);
+    let schedule = schedule(plan.configs.len(), plan.rounds);
     let slots = schedule.iter().map(|&(round, index)| Slot {
-        unit: opts.configs[index].name.clone(),
+        unit: plan.configs[index].name.clone(),
         round,
     });
-    let mut plan = Plan::new(slots.collect(), opts.rounds);
-    let timing_plan = opts.timing_plan();
-    for config in &opts.configs {
-        let history = Timing::of_export(&gpu_dir.join(&config.name), &timing_plan);
-        plan.remember(&config.name, &history);
+    let mut estimates = progress::Plan::new(slots.collect(), plan.rounds);
+    for config in &plan.configs {
+        let history = Timing::of_export(&gpu_dir.join(&config.name), timing_plan);
+        estimates.remember(&config.name, &history);
     }
-    let progress = Progress::new(plan, opts.verbose);
-    let mut rounds: Vec<Option<Vec<PathBuf>>> = vec![Some(Vec::new()); opts.configs.len()];
+    let progress = Progress::new(estimates, plan.verbose);
+    let mut rounds: Vec<Option<Vec<PathBuf>>> = vec![Some(Vec::new()); plan.configs.len()];
     for (round, index) in schedule {
-        let (config, done) = (&opts.configs[index], &mut rounds[index]);
+        let (config, done) = (&plan.configs[index], &mut rounds[index]);
         let Some(stagings) = done else { continue };
-        let run = RoundRun {
-            opts,
+        let this = Turn {
+            plan,
             config,
             daemon: daemons.get(&config.name),
             reference: &reference,
@@ -94,40 +151,67 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
             scratch: scratch.path(),
             round,
             progress: &progress,
-            timing_plan: &timing_plan,
         };
-        match run.execute() {
-            Ok(staging) => stagings.push(staging),
-            Err(_) if interrupt::interrupted() => return Err(Error::Interrupted),
-            Err(_) => {
+        progress.begin(&config.name, round);
+        let ended = turn(&this);
+        let timing = Timing {
+            plan: timing_plan.to_owned(),
+            secs: progress.end(),
+        };
+        let ended = match ended {
+            Turned::Staged(staging) => match this.finish(&staging, &timing) {
+                Ok(()) => Turned::Staged(staging),
+                Err(e) => Turned::Failed(e),
+            },
+            // A turn cut short by an interrupt is no failure of its configuration:
+            // nothing of the run is exported.
+            Turned::Failed(_) if interrupt::interrupted() => Turned::Stop(Error::Interrupted),
+            other => other,
+        };
+        match ended {
+            Turned::Staged(staging) => stagings.push(staging),
+            Turned::Failed(e) => {
+                progress.note(&format!("   {} round {round}: {e}", config.name));
+                let keep = gpu_dir.join(format!("{}-round-{round}.failed.log", config.name));
+                progress.show_failed_log(&this.staging_dir().join(LOG_FILE), &keep);
+                let _ = std::fs::remove_dir_all(this.staging_dir());
                 for staging in stagings.iter() {
                     let _ = std::fs::remove_dir_all(staging);
                 }
                 progress.drop_unit(&config.name);
                 *done = None;
             }
+            Turned::Stop(e) => {
+                let _ = std::fs::remove_dir_all(this.staging_dir());
+                for staging in rounds.iter().flatten().flatten() {
+                    let _ = std::fs::remove_dir_all(staging);
+                }
+                // Only where the run made it and left it empty.
+                let _ = std::fs::remove_dir(&gpu_dir);
+                return Err(e);
+            }
         }
     }
+    // The bar is cleared before the exports and failures are announced.
     drop(progress);
     let mut exported = Vec::new();
     let mut failures = Vec::new();
-    for (config, done) in opts.configs.iter().zip(rounds) {
+    for (config, done) in plan.configs.iter().zip(rounds) {
         match done {
             Some(stagings) => exported.push(assemble(&stagings, &gpu_dir.join(&config.name))?),
             None => failures.push(config.name.clone()),
         }
     }
-    if failures.is_empty() {
-        Ok(exported)
-    } else {
-        Err(Error::Worker {
+    if !failures.is_empty() {
+        return Err(Error::Worker {
             config: failures.join(", "),
             what: format!(
                 "did not complete; {} other configuration(s) exported",
                 exported.len()
             ),
-        })
+        });
     }
+    Ok(exported)
 }
 
 /// The native throughput of every SM-share shape, measured in a native worker of
@@ -277,9 +361,21 @@ fn check_exports(gpu_dir: &Path, configs: &[Config], force: bool) -> Result<()> 
     }
 }
 
+/// Our own executable in `config`'s environment (see [`configured`]).
 pub(super) fn worker_command(config: &Config, extra: &BTreeMap<String, String>) -> Command {
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("gpu-virt-bench"));
-    let mut cmd = Command::new(exe);
+    configured(exe.as_os_str(), config, extra)
+}
+
+/// `program` with `config`'s environment and no other configuration's: every
+/// interposer variable this process has is removed, then the configuration's own are
+/// removed and set, and `extra` (see [`process_env`]) added.
+pub(super) fn configured(
+    program: &OsStr,
+    config: &Config,
+    extra: &BTreeMap<String, String>,
+) -> Command {
+    let mut cmd = Command::new(program);
     clear_interposer_env(&mut cmd);
     for var in &config.remove {
         cmd.env_remove(var);
@@ -288,108 +384,136 @@ pub(super) fn worker_command(config: &Config, extra: &BTreeMap<String, String>) 
     cmd
 }
 
-/// One configuration's run in one round.
-struct RoundRun<'a> {
-    opts: &'a RunOptions,
-    config: &'a Config,
-    /// The configuration's MPS daemon, whose pipe folder makes the worker its client.
-    daemon: Option<&'a MpsDaemon>,
-    reference: &'a Reference,
-    facts: &'a DeviceFacts,
-    gpu_dir: &'a Path,
-    scratch: &'a Path,
-    round: u32,
-    progress: &'a Progress,
-    /// What the round is asked to do, saved with its time (see [`Timing`]).
-    timing_plan: &'a str,
+/// One configuration's turn in one round, with what its processes need.
+pub(super) struct Turn<'a> {
+    pub plan: &'a Plan,
+    pub config: &'a Config,
+    /// The configuration's MPS daemon, whose pipe folder makes a process its client.
+    pub daemon: Option<&'a MpsDaemon>,
+    pub reference: &'a Reference,
+    pub facts: &'a DeviceFacts,
+    pub gpu_dir: &'a Path,
+    pub scratch: &'a Path,
+    pub round: u32,
+    /// Where the turn's steps and lines are shown.
+    pub progress: &'a Progress,
 }
 
-impl RoundRun<'_> {
-    /// Runs the worker and returns its staging folder, checked complete, with what
-    /// the worker printed and how long it took. On failure the
-    /// error is shown with the end of the worker's output, whose whole is kept
-    /// beside the exports, and the folder is gone.
-    fn execute(&self) -> Result<PathBuf> {
-        let Self {
-            opts,
-            config,
-            daemon,
-            reference,
-            facts,
-            gpu_dir,
-            scratch,
-            round,
-            progress,
-            timing_plan,
-        } = *self;
-        let staging = gpu_dir.join(format!(
-            ".staging-{}-r{round}-{}",
-            config.name,
+impl Turn<'_> {
+    /// Where this turn's export is staged (see [`Turn::staging`]).
+    fn staging_dir(&self) -> PathBuf {
+        self.gpu_dir.join(format!(
+            ".staging-{}-r{}-{}",
+            self.config.name,
+            self.round,
             std::process::id()
-        ));
+        ))
+    }
+
+    /// A fresh, empty staging folder for this turn's export; whatever the turn
+    /// leaves in it is removed unless it is staged (see [`Turned`]).
+    pub fn staging(&self) -> Result<PathBuf> {
+        let staging = self.staging_dir();
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).map_err(io_at(&staging))?;
-        let cache = scratch.join(format!("{}-r{round}.cache", config.name));
-        let extra = process_env(config, daemon, &cache);
-        let mut env = config.env.clone();
+        Ok(staging)
+    }
+
+    /// Where process `what` of this turn gets its fresh state file.
+    pub fn cache(&self, what: &str) -> PathBuf {
+        self.scratch
+            .join(format!("{}-r{}-{what}.cache", self.config.name, self.round))
+    }
+
+    /// The variables process `what` of this turn gets beyond the configuration's own.
+    pub fn env(&self, what: &str) -> BTreeMap<String, String> {
+        process_env(self.config, self.daemon, &self.cache(what))
+    }
+
+    /// Runs the configuration's worker into `staging`: it verifies the limits (and
+    /// refuses to go on where they are not in force, unless allowed), then measures
+    /// `metrics` unless `verify_only`, and writes run.json (and summary.json). The
+    /// steps it reports become the turn's, and what it prints goes to
+    /// `staging`/output.log.
+    pub fn worker(
+        &self,
+        staging: &Path,
+        metrics: &[String],
+        quick: bool,
+        verify_only: bool,
+    ) -> Result<()> {
+        let what = if verify_only { "verify" } else { "worker" };
+        let extra = self.env(what);
+        let mut env = self.config.env.clone();
         env.extend(extra.clone());
         let job = Job {
-            device: facts.clone(),
-            config: config.record(&env),
-            expect: config.expect.clone(),
-            metrics: opts.selection.ids().iter().map(|s| s.to_string()).collect(),
-            quick: opts.quick,
-            allow_unverified: opts.allow_unverified,
-            verify_secs: opts.verify_secs,
-            reference: reference.clone(),
-            staging: staging.clone(),
+            device: self.facts.clone(),
+            config: self.config.record(&env),
+            expect: self.config.expect.clone(),
+            metrics: metrics.to_vec(),
+            quick,
+            allow_unverified: self.plan.allow_unverified,
+            verify_secs: self.plan.verify_secs,
+            reference: self.reference.clone(),
+            staging: staging.to_path_buf(),
+            verify_only,
         };
-        let job_file = scratch.join(format!("{}-r{round}.job.json", config.name));
+        let job_file = self.scratch.join(format!(
+            "{}-r{}-{what}.job.json",
+            self.config.name, self.round
+        ));
         crate::baseline::write_json_atomic(&job_file, &job)?;
-        let mut command = worker_command(config, &extra);
+        let mut command = worker_command(self.config, &extra);
         command.args(["worker", "--job"]).arg(&job_file);
-        progress.begin(&config.name, round);
-        let steps = scratch.join(format!("{}-r{round}.steps", config.name));
-        let log = staging.join(LOG_FILE);
-        let status = progress.watch(command, &steps, &log);
-        let secs = progress.end();
-        let _ = std::fs::remove_file(&cache);
-        let outcome = status.and_then(|s| {
-            if s.success() {
-                let baseline = crate::baseline::Baseline::load(&staging)?;
-                progress.note(&format!(
-                    "   {} round {round}: {}",
-                    config.name,
-                    describe_phases(&baseline.run.phase_secs)
-                ));
-                Ok(())
-            } else {
-                Err(Error::Worker {
-                    config: config.name.clone(),
-                    what: format!("exited with {s}"),
-                })
-            }
-        });
-        let timing = Timing {
-            plan: timing_plan.to_owned(),
-            secs,
-        };
-        if let Err(e) = outcome.and_then(|()| timing.save(&staging)) {
-            if !interrupt::interrupted() {
-                progress.note(&format!("   {} round {round}: {e}", config.name));
-                let keep = gpu_dir.join(format!("{}-round-{round}.failed.log", config.name));
-                progress.show_failed_log(&log, &keep);
-            }
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
+        let steps = self
+            .scratch
+            .join(format!("{}-r{}-{what}.steps", self.config.name, self.round));
+        let status = self
+            .progress
+            .watch(command, &steps, &staging.join(LOG_FILE));
+        let _ = std::fs::remove_file(self.cache(what));
+        let status = status?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::Worker {
+                config: self.config.name.clone(),
+                what: format!("exited with {status}"),
+            })
         }
-        Ok(staging)
+    }
+
+    /// Ends a staged turn: shows the phases its run.json records and saves its
+    /// `timing` (timing.json) beside them, for the next run's estimate.
+    fn finish(&self, staging: &Path, timing: &Timing) -> Result<()> {
+        let run: RunRecord = read_json(&staging.join(RUN_FILE))?;
+        self.progress.note(&format!(
+            "   {} round {}: {}",
+            self.config.name,
+            self.round,
+            describe_phases(&run.phase_secs)
+        ));
+        timing.save(staging)
+    }
+
+    /// `run`'s turn: the worker verifies and measures `metrics`; returns the staging
+    /// folder, checked complete, with what its enforcement probes left behind
+    /// ([`EnforcementRecord::left_behind`]): that fails the run, but the folder is
+    /// kept, since its enforcement.json is the evidence.
+    ///
+    /// [`EnforcementRecord::left_behind`]: crate::baseline::EnforcementRecord::left_behind
+    fn measure(&self, metrics: &[String], quick: bool) -> Result<(PathBuf, Option<String>)> {
+        let staging = self.staging()?;
+        self.worker(&staging, metrics, quick, false)?;
+        let baseline = crate::baseline::Baseline::load(&staging)?;
+        let left = baseline.enforcement.as_ref().and_then(|e| e.left_behind());
+        Ok((staging, left))
     }
 }
 
 /// Makes the export of one configuration from its rounds' staging folders: round 1
 /// is the export itself, rounds 2.. go under `rounds/<k>/` inside it.
-fn assemble(stagings: &[PathBuf], dest: &Path) -> Result<PathBuf> {
+pub(super) fn assemble(stagings: &[PathBuf], dest: &Path) -> Result<PathBuf> {
     let (first, later) = stagings
         .split_first()
         .ok_or_else(|| Error::Invalid(format!("no round of {} completed", dest.display())))?;

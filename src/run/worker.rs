@@ -1,6 +1,7 @@
 //! What runs inside a configuration's own process: verify, then measure, then run the
 //! enforcement probes (each in a child of its own), then write the baseline files into
-//! the staging folder the parent gave it.
+//! the staging folder the parent gave it. For `exec` it only verifies, and the user's
+//! command then runs in processes of its own.
 
 use crate::baseline::{
     write_json_atomic, ConfigRecord, DeviceFacts, RunRecord, ENFORCEMENT_FILE, RUN_FILE,
@@ -31,6 +32,9 @@ pub struct Job {
     pub verify_secs: f64,
     pub reference: Reference,
     pub staging: PathBuf,
+    /// Verify and write run.json, measuring nothing (`exec`: the user's command is
+    /// what is measured, after this).
+    pub verify_only: bool,
 }
 
 /// Measures the native reference for the SM-share check and writes it to `out`.
@@ -75,9 +79,10 @@ pub(super) fn describe_phases(secs: &[(String, f64)]) -> String {
 }
 
 /// Verifies the configuration, refuses to go on if its limits are not in force
-/// (unless allowed), then runs the selected metrics as a Criterion baseline named
-/// after the configuration and writes run.json and summary.json. Each phase and
-/// each metric is reported as a step to the runner watching it.
+/// (unless allowed), then (unless the job only verifies) runs the selected metrics as
+/// a Criterion baseline named after the configuration and writes summary.json; writes
+/// run.json last. Each phase and each metric is reported as a step to the runner
+/// watching it.
 pub fn run_job(job: &Job) -> Result<()> {
     let started_at = Utc::now();
     let mut phases = Phases::start();
@@ -102,30 +107,11 @@ pub fn run_job(job: &Job) -> Result<()> {
             detail: detail.clone(),
         });
     }
-    let selection = Selection::parse(&job.metrics.join(","))?;
-    let env = BenchEnv {
-        criterion_dir: job.staging.join(crate::baseline::CRITERION_DIR),
-        baseline: job.config.name.clone(),
-        quick: job.quick,
-        benchmarking: true,
-        filter: None,
+    let measured = if job.verify_only {
+        Vec::new()
+    } else {
+        measure(job, &ctx, &mut phases)?
     };
-    let mut criterion = env.criterion();
-    let measured = metrics::run_benches(&mut criterion, &env, &selection, &ctx)?;
-    let summary = metrics::summarize(&env, &measured)?;
-    write_json_atomic(&job.staging.join(SUMMARY_FILE), &summary)?;
-    phases.end("metrics");
-    report_step("enforcement");
-    let enforcement = metrics::enforcement::run(&metrics::enforcement::EnforcementJob {
-        config: &job.config,
-        device: &facts,
-        selection: &selection,
-        quick: job.quick,
-    })?;
-    if let Some(record) = enforcement {
-        write_json_atomic(&job.staging.join(ENFORCEMENT_FILE), &record)?;
-    }
-    phases.end("enforcement");
     let interposer = verification
         .interposer_path
         .as_deref()
@@ -140,11 +126,41 @@ pub fn run_job(job: &Job) -> Result<()> {
         verification,
         unverified: blocking.is_some(),
         quick: job.quick,
-        metrics: selection.ids().iter().map(|s| s.to_string()).collect(),
+        metrics: measured,
         interposer,
         phase_secs: phases.secs,
     };
     write_json_atomic(&job.staging.join(RUN_FILE), &record)
+}
+
+/// The selected metrics into summary.json, then the enforcement probes into
+/// enforcement.json; returns the ids measured.
+fn measure(job: &Job, ctx: &Context, phases: &mut Phases) -> Result<Vec<String>> {
+    let selection = Selection::parse(&job.metrics.join(","))?;
+    let env = BenchEnv {
+        criterion_dir: job.staging.join(crate::baseline::CRITERION_DIR),
+        baseline: job.config.name.clone(),
+        quick: job.quick,
+        benchmarking: true,
+        filter: None,
+    };
+    let mut criterion = env.criterion();
+    let measured = metrics::run_benches(&mut criterion, &env, &selection, ctx)?;
+    let summary = metrics::summarize(&env, &measured)?;
+    write_json_atomic(&job.staging.join(SUMMARY_FILE), &summary)?;
+    phases.end("metrics");
+    report_step("enforcement");
+    let enforcement = metrics::enforcement::run(&metrics::enforcement::EnforcementJob {
+        config: &job.config,
+        device: &job.device,
+        selection: &selection,
+        quick: job.quick,
+    })?;
+    if let Some(record) = enforcement {
+        write_json_atomic(&job.staging.join(ENFORCEMENT_FILE), &record)?;
+    }
+    phases.end("enforcement");
+    Ok(selection.ids().iter().map(|s| s.to_string()).collect())
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ use super::peaks::{flops_per_sm_clock, peak_tflops, Pipe};
 use crate::baseline::{
     judge, DeviceFacts, LimitVerdicts, ShapeShare, SmVerdict, Verification, OVER_LIMIT_MIB,
 };
-use crate::cuda::{self, DeviceBuffer, GraphExec, LaunchApi, LaunchKernels, Stream, FMA_CHAINS};
+use crate::cuda::{
+    self, DeviceBuffer, GraphExec, LaunchApi, LaunchKernels, RuntimeFmaWork, Stream, FMA_CHAINS,
+};
 use crate::error::{Error, Result};
 use crate::measure::Stopwatch;
 use serde::{Deserialize, Serialize};
@@ -120,6 +122,20 @@ pub enum Launch {
     Graph,
     /// Each kernel split over this many streams at once.
     Streams(u32),
+    /// One launch per kernel through the runtime API: cudaLaunchKernel of the kernel
+    /// loaded by cudaLibraryLoadData ([`RuntimeFmaWork`]).
+    Runtime,
+}
+
+impl Launch {
+    /// Why this path does not exist in this process (no libcudart, or one without
+    /// the library API); `None` where it does.
+    pub fn missing(&self) -> Option<String> {
+        match self {
+            Self::Runtime => cuda::runtime_kernels_missing(),
+            Self::Api(_) | Self::Graph | Self::Streams(_) => None,
+        }
+    }
 }
 
 /// Runs `shape` on all SMs for `secs`, in batches of about `batch_us` of GPU time
@@ -156,10 +172,13 @@ pub fn run_shape_via(
     let blocks = facts.sms * shape.blocks_per_sm;
     let (threads, iters) = (shape.threads(), shape.iters(facts));
     let slots = DeviceBuffer::new(blocks as usize * 8)?;
-    slots.fill_u32(u32::MAX, &stream)?;
-    kernels.fma_work(blocks, threads, iters, &slots, &stream)?;
-    stream.synchronize()?;
-    LaunchKernels::check_spun(&slots, blocks, iters)?;
+    let all_blocks_ran = |launch: &dyn Fn() -> Result<()>| -> Result<()> {
+        slots.fill_u32(u32::MAX, &stream)?;
+        launch()?;
+        stream.synchronize()?;
+        LaunchKernels::check_spun(&slots, blocks, iters)
+    };
+    all_blocks_ran(&|| kernels.fma_work(blocks, threads, iters, &slots, &stream))?;
     let batch = (batch_us / shape.block_us).round().max(1.0) as u32;
     let (kernels_per_s, windows, latency) = match launch {
         Launch::Api(api) => run_windows(secs, batch, &stream, || {
@@ -190,6 +209,12 @@ pub fn run_shape_via(
                     .try_for_each(|s| kernels.fma_work(part, threads, iters, &slots, s))?;
                 streams.iter().try_for_each(Stream::synchronize)
             })?
+        }
+        Launch::Runtime => {
+            let runtime = RuntimeFmaWork::load()?;
+            let launch = || runtime.launch(blocks, threads, iters, &slots, &stream);
+            all_blocks_ran(&launch)?;
+            run_windows(secs, batch, &stream, launch)?
         }
     };
     let flops_per_kernel = 2.0 * f64::from(blocks * threads * FMA_CHAINS) * iters as f64;

@@ -1,7 +1,7 @@
 //! Shared by the test crates: the fixture baselines of a fictitious GPU (native,
 //! hami-100, and hami-50 marked unverified; native and hami-50 with enforcement
 //! probes, hami-100 without) for the report tests, and the GPU guard of the (ignored
-//! by default) GPU tests.
+//! by default) GPU tests with HAMi-core's library for those run under it.
 
 #![allow(dead_code)] // each test crate uses its own subset
 
@@ -141,4 +141,22 @@ pub fn two_round_fixture() -> tempfile::TempDir {
         add_round(&gpu, config, 1.0);
     }
     root
+}
+
+/// HAMi-core's libvgpu.so: HAMI_LIB, else the default path. Its absence fails the
+/// test rather than passing it, since the test was asked for by name or with
+/// --include-ignored.
+pub fn hami_lib() -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let lib = std::env::var_os("HAMI_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(gpu_virt_bench::run::DEFAULT_HAMI_LIB));
+    if lib.is_file() {
+        Ok(lib)
+    } else {
+        Err(format!(
+            "this test needs HAMi-core: no {} (set HAMI_LIB, or pass --skip under_hami_core)",
+            lib.display()
+        )
+        .into())
+    }
 }

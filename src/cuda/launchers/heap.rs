@@ -22,8 +22,9 @@ impl HeapKernels {
         })
     }
 
-    /// One block per slot of `slots` (u64 each) takes a chunk of `chunk_bytes` with
-    /// malloc, writes it whole and leaves its address in its slot (0 if refused).
+    /// One block per slot of `slots` (u64 each) whose slot is still 0 takes a chunk
+    /// of `chunk_bytes` with malloc, writes it whole and leaves its address in its
+    /// slot (0 if refused): zero the slots first, and launch again to retry refusals.
     pub fn take(&self, chunk_bytes: u64, slots: &DeviceBuffer, stream: &Stream) -> Result<()> {
         let blocks = grid(slots)?;
         let (mut bytes, mut out) = (chunk_bytes, slots.device_ptr());

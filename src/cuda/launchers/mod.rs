@@ -13,7 +13,7 @@ pub use gemm::{GemmKernels, Precision};
 pub use heap::HeapKernels;
 pub use random::RandomKernels;
 
-use super::{DeviceBuffer, Function, LaunchApi, Module, Stream};
+use super::{DeviceBuffer, Function, LaunchApi, Module, RuntimeKernel, Stream};
 use crate::error::{Error, Result};
 use crate::kernels;
 use std::ffi::c_void;
@@ -121,21 +121,11 @@ impl LaunchKernels {
         slots: &DeviceBuffer,
         stream: &Stream,
     ) -> Result<()> {
-        if slots.bytes() < blocks as usize * 8 {
-            return Err(Error::Invalid(format!(
-                "{}: output holds {} bytes, {blocks} blocks need {}",
-                f.name(),
-                slots.bytes(),
-                blocks as usize * 8
-            )));
-        }
-        let mut count = count;
-        let mut ptr = slots.device_ptr();
-        let mut params = [arg(&mut count), arg(&mut ptr)];
-        // SAFETY: (long long, long long*) as both kernels declare; `slots` is checked
-        // to hold one slot per block and outlives the launch because callers
-        // synchronise `stream` before dropping it.
-        unsafe { f.launch_via(api, blocks, threads, stream, &mut params) }
+        count_out_with(f.name(), blocks, count, slots, |params| {
+            // SAFETY: `params` holds (long long, long long*) as both kernels declare,
+            // the slots checked to hold one per block.
+            unsafe { f.launch_via(api, blocks, threads, stream, params) }
+        })
     }
 
     /// Checks, after a synchronised `spin` into a buffer poisoned with all-ones, that
@@ -156,6 +146,61 @@ impl LaunchKernels {
             }),
             None => Ok(()),
         }
+    }
+}
+
+/// The arguments `(count, slots)` of a kernel that counts to `count` per block and
+/// records it in its slot, handed to `launch` once `slots` is checked to hold one
+/// slot per block; callers synchronise the launch before dropping `slots`.
+fn count_out_with(
+    kernel: &str,
+    blocks: u32,
+    count: i64,
+    slots: &DeviceBuffer,
+    launch: impl FnOnce(&mut [*mut c_void]) -> Result<()>,
+) -> Result<()> {
+    if slots.bytes() < blocks as usize * 8 {
+        return Err(Error::Invalid(format!(
+            "{kernel}: output holds {} bytes, {blocks} blocks need {}",
+            slots.bytes(),
+            blocks as usize * 8
+        )));
+    }
+    let mut count = count;
+    let mut ptr = slots.device_ptr();
+    launch(&mut [arg(&mut count), arg(&mut ptr)])
+}
+
+/// `fma_work` of kernels/launch.cu loaded a second time, through the runtime API
+/// (cudaLibraryLoadData on the same PTX, cudaLibraryGetKernel), and launched with
+/// cudaLaunchKernel: a framework's launch path, which an interposer of the driver sees
+/// only as libcudart forwards it.
+pub struct RuntimeFmaWork {
+    kernel: RuntimeKernel,
+}
+
+impl RuntimeFmaWork {
+    /// Loads it; an error where [`crate::cuda::runtime_kernels_missing`] says why not.
+    pub fn load() -> Result<Self> {
+        Ok(Self {
+            kernel: RuntimeKernel::load("launch", kernels::LAUNCH, "fma_work")?,
+        })
+    }
+
+    /// [`LaunchKernels::fma_work`] through cudaLaunchKernel.
+    pub fn launch(
+        &self,
+        blocks: u32,
+        threads: u32,
+        iters: i64,
+        done: &DeviceBuffer,
+        stream: &Stream,
+    ) -> Result<()> {
+        count_out_with("fma_work (runtime)", blocks, iters, done, |params| {
+            // SAFETY: (long long, long long*) as fma_work declares; the slots are
+            // checked to hold one per block.
+            unsafe { self.kernel.launch(blocks, threads, stream, params) }
+        })
     }
 }
 

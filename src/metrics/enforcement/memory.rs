@@ -62,6 +62,18 @@ pub struct MemoryOutcome {
     pub follow_up_refused: Option<String>,
     /// First failure while giving the memory back, if any.
     pub release: Option<String>,
+    /// The device heap of a heap probe; `None` on every other path.
+    #[serde(default)]
+    pub heap: Option<DeviceHeap>,
+}
+
+/// The device heap behind a heap probe's figures: what was asked for, what the driver
+/// set (it may round or clamp), and how many launches of the taking kernel ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceHeap {
+    pub asked: u64,
+    pub set: u64,
+    pub rounds: u32,
 }
 
 /// The status an error stands for in a probe's record.
@@ -205,6 +217,7 @@ impl Held {
             total_after,
             follow_up_refused,
             release: release(),
+            heap: None,
         })
     }
 }
@@ -222,29 +235,56 @@ fn nothing(absent: Option<String>, status: &str) -> MemoryOutcome {
         total_after: 0,
         follow_up_refused: None,
         release: None,
+        heap: None,
     }
 }
 
-/// The device heap: its size is set once (before any kernel that calls malloc), to
-/// the target and the small chunk, then one kernel takes the small chunk, and one
-/// the target in chunks, each block writing its chunk.
+/// The device heap is taken in chunks a little under 64 MiB: small enough that a
+/// target is reached to within one chunk whatever size limit the device allocator
+/// has for one malloc (CUDA documents none), and under a power of two so an allocator
+/// that rounds a request and its header up to one wastes almost nothing.
+const HEAP_CHUNK_BYTES: u64 = (64 << 20) - (64 << 10);
+/// Launches of the taking kernel at most: each retries only the chunks malloc
+/// refused before (device malloc may refuse under contention what it gives later),
+/// and a launch that gets nothing more ends the taking.
+const HEAP_ROUNDS: u32 = 4;
+
+/// The device heap a probe asks the driver for to hold `target` in malloc chunks:
+/// the target and a sixteenth more (at least 128 MiB) for the allocator's own
+/// bookkeeping, which the heap holds beside the chunks.
+fn heap_bytes(target: u64) -> u64 {
+    target + (target / 16).max(2 * SMALL_BYTES)
+}
+
+/// The device heap: its size is asked for once, before the module that calls malloc
+/// is loaded or run (the heap is laid out then, and cannot change after), and read
+/// back; then one kernel takes the small chunk, and one the target in
+/// [`HEAP_CHUNK_BYTES`] chunks (the request's chunk is for host calls), each block
+/// writing its chunk, relaunched over the refused chunks for up to [`HEAP_ROUNDS`].
 fn heap(request: &MemoryRequest, stream: &Stream) -> Result<MemoryOutcome> {
-    let kernels = HeapKernels::load()?;
-    // Room for the allocator's own bookkeeping beside the chunks.
-    let heap_bytes = request.target + SMALL_BYTES * 2;
-    if let Err(e) = cuda::set_heap_limit(heap_bytes as usize) {
+    let asked = heap_bytes(request.target);
+    if let Err(e) = cuda::set_heap_limit(asked as usize) {
         return Ok(nothing(None, &status_of(&e)));
     }
-    let take = |chunk: u64, count: u64| -> Result<(DeviceBuffer, u64)> {
+    let set = cuda::heap_limit()? as u64;
+    let kernels = HeapKernels::load()?;
+    let take = |chunk: u64, count: u64| -> Result<(DeviceBuffer, u64, u32)> {
         let slots = DeviceBuffer::new((count * 8) as usize)?;
-        kernels.take(chunk, &slots, stream)?;
-        stream.synchronize()?;
+        slots.fill_u32(0, stream)?;
         let mut host = vec![0u64; count as usize];
-        slots.copy_to_host(&mut host)?;
-        Ok((
-            slots,
-            host.iter().filter(|&&p| p != 0).count() as u64 * chunk,
-        ))
+        let (mut got, mut rounds) = (0, 0);
+        while rounds < HEAP_ROUNDS && got < count {
+            kernels.take(chunk, &slots, stream)?;
+            stream.synchronize()?;
+            slots.copy_to_host(&mut host)?;
+            rounds += 1;
+            let now = host.iter().filter(|&&p| p != 0).count() as u64;
+            if now == got {
+                break;
+            }
+            got = now;
+        }
+        Ok((slots, got, rounds))
     };
     let give = |slots: &DeviceBuffer| {
         kernels
@@ -252,26 +292,26 @@ fn heap(request: &MemoryRequest, stream: &Stream) -> Result<MemoryOutcome> {
             .and_then(|()| stream.synchronize())
     };
     let small_refused = match take(SMALL_BYTES, 1) {
-        Ok((slots, got)) => {
+        Ok((slots, got, _)) => {
             give(&slots)?;
             (got == 0).then(|| "device malloc returned NULL".to_string())
         }
         Err(e) => Some(status_of(&e)),
     };
-    let count = request.target.div_ceil(request.chunk).max(1);
-    let (slots, obtained, status) = match take(request.chunk, count) {
-        Ok((slots, got)) => {
-            let status = if got < count * request.chunk {
+    let count = request.target.div_ceil(HEAP_CHUNK_BYTES).max(1);
+    let (slots, obtained, status, rounds) = match take(HEAP_CHUNK_BYTES, count) {
+        Ok((slots, got, rounds)) => {
+            let status = if got < count {
                 format!(
-                    "device malloc returned NULL after {} of {count} chunks",
-                    got / request.chunk
+                    "device malloc returned NULL for {} of {count} chunks",
+                    count - got
                 )
             } else {
                 "CUDA_SUCCESS".into()
             };
-            (Some(slots), got, status)
+            (Some(slots), got * HEAP_CHUNK_BYTES, status, rounds)
         }
-        Err(e) => (None, 0, status_of(&e)),
+        Err(e) => (None, 0, status_of(&e), 0),
     };
     let held = Held {
         obtained,
@@ -279,5 +319,23 @@ fn heap(request: &MemoryRequest, stream: &Stream) -> Result<MemoryOutcome> {
         status,
         small_refused,
     };
-    held.observe(|| slots.and_then(|s| give(&s).err()).map(|e| status_of(&e)))
+    let outcome = held.observe(|| slots.and_then(|s| give(&s).err()).map(|e| status_of(&e)))?;
+    Ok(MemoryOutcome {
+        heap: Some(DeviceHeap { asked, set, rounds }),
+        ..outcome
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heap_asked_for_holds_the_target_in_chunks_and_a_margin() {
+        let target = 39_884u64 << 20;
+        let heap = heap_bytes(target);
+        assert_eq!(heap, target + target / 16);
+        assert!(heap >= target.div_ceil(HEAP_CHUNK_BYTES) * HEAP_CHUNK_BYTES);
+        assert_eq!(heap_bytes(512 << 20), (512 << 20) + 2 * SMALL_BYTES);
+    }
 }

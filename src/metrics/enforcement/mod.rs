@@ -7,6 +7,7 @@
 
 mod env;
 pub mod memory;
+pub mod state_file;
 mod verdict;
 
 use crate::baseline::{
@@ -20,6 +21,7 @@ use crate::run::child::{self, Child, Outcome, Reply, Request};
 use crate::system::{Launch, ShapeRun, BATCH_US, WINDOW};
 use env::Tamper;
 use memory::{MemPath, MemoryOutcome, MemoryRequest};
+use state_file::Tampered;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -43,6 +45,9 @@ enum How {
     Env(Tamper),
     /// `fma_work` of this shape, in a fresh child of the configuration.
     Sm(SmShape),
+    /// With cuMemAlloc, in a child of the configuration sharing the state file whose
+    /// limits another child of the configuration rewrote.
+    StateFile,
 }
 
 /// The work of an SM probe: a grid sized from the parent's native device facts
@@ -236,6 +241,18 @@ const PROBES: &[Probe] = &[
         ProbeKind::Tamper,
         sm(Launch::Api(LaunchApi::ProcAddress), 8, 100.0, false),
     ),
+    probe(
+        "ENF-025",
+        "cudaLaunchKernel (runtime)",
+        ProbeKind::Sm,
+        sm(Launch::Runtime, 8, 100.0, false),
+    ),
+    probe(
+        "ENF-026",
+        "state file limits rewritten",
+        ProbeKind::Tamper,
+        How::StateFile,
+    ),
 ];
 
 const KERNEL: Launch = Launch::Api(LaunchApi::Kernel);
@@ -281,6 +298,9 @@ pub fn run(job: &EnforcementJob<'_>) -> Result<Option<EnforcementRecord>> {
             How::Env(tamper) => {
                 runner.memory_entry(probe, MemPath::MemAlloc, Some(tamper), limit, &target)
             }
+            How::StateFile => {
+                runner.state_file_entry(probe, limit, job.config.sm_limit_pct, &target)
+            }
         });
     }
     let (free, total) = runner.native_mem_info()?;
@@ -309,6 +329,9 @@ enum Answer {
     Ready,
     Memory(Box<MemoryOutcome>),
     Spin(Box<ShapeRun>),
+    Tampered(Box<Tampered>),
+    /// The path does not exist in the child, and why.
+    Absent(String),
     /// It answered with an error.
     Failed(String),
     Crashed {
@@ -373,15 +396,8 @@ impl Runner<'_> {
         limit: Option<u64>,
         target: &Target,
     ) -> ProbeEntry {
-        let request = Request::Memory(MemoryRequest {
-            path,
-            target: target.bytes,
-            chunk: CHUNK_BYTES,
-        });
-        let control = match self.ask(&env::native(), &request) {
-            Answer::Memory(outcome) => Control::Reported(*outcome),
-            other => Control::Failed(other.describe()),
-        };
+        let request = memory_request(path, target);
+        let control = self.control(&request);
         let answer = match tamper {
             None => {
                 let env = self.fresh_env();
@@ -390,6 +406,52 @@ impl Runner<'_> {
             Some(tamper) => self.tampered(tamper, &request),
         };
         entry(probe, limit, target, answer, &control)
+    }
+
+    /// The native control of a memory probe.
+    fn control(&mut self, request: &Request) -> Control {
+        match self.ask(&env::native(), request) {
+            Answer::Memory(outcome) => Control::Reported(*outcome),
+            other => Control::Failed(other.describe()),
+        }
+    }
+
+    /// The state-file tamper: a child of the configuration (a fresh state file,
+    /// which its interposer creates with the configured limits) rewrites the limits
+    /// it finds in that file and keeps it in use, while a new child of the
+    /// configuration sharing the file takes memory with cuMemAlloc; read against the
+    /// native control, and against what the rewrite found.
+    fn state_file_entry(
+        &mut self,
+        probe: &Probe,
+        limit: Option<u64>,
+        sm_pct: Option<u32>,
+        target: &Target,
+    ) -> ProbeEntry {
+        let request = memory_request(MemPath::MemAlloc, target);
+        let control = self.control(&request);
+        let tenant = self.fresh_env();
+        let (tampered, answer) = match self.start(&tenant) {
+            Err(answer) => (Err(answer.describe()), answer),
+            Ok(mut holder) => {
+                let tampered = match holder.send(&Request::TamperStateFile { limit, sm_pct }) {
+                    Err(e) => Err(e.to_string()),
+                    Ok(()) => match answer(&mut holder, PROBE_TIMEOUT) {
+                        Answer::Tampered(tampered) => Ok(*tampered),
+                        other => Err(other.describe()),
+                    },
+                };
+                (tampered, self.ask(&tenant, &request))
+            }
+        };
+        let mut entry = entry(probe, limit, target, answer, &control);
+        entry.verdict = verdict::state_file_verdict(&tampered, entry.verdict);
+        let rewrite = match &tampered {
+            Ok(tampered) => tampered.describe(limit, sm_pct),
+            Err(what) => format!("the state file was not rewritten: {what}"),
+        };
+        entry.detail = format!("{rewrite}; then a new child: {}", entry.detail);
+        entry
     }
 
     /// Runs an SM probe natively, then under the configuration, and reads the
@@ -440,6 +502,15 @@ impl Runner<'_> {
     }
 }
 
+/// What a memory probe child is asked: `target` on `path`, [`CHUNK_BYTES`] at a time.
+fn memory_request(path: MemPath, target: &Target) -> Request {
+    Request::Memory(MemoryRequest {
+        path,
+        target: target.bytes,
+        chunk: CHUNK_BYTES,
+    })
+}
+
 /// The matrix entry of `probe` from what its child and its native control showed.
 fn entry(
     probe: &Probe,
@@ -470,7 +541,8 @@ fn entry(
             entry.detail = verdict::memory_detail(target, &outcome);
             entry.status = outcome.status;
         }
-        other @ (Answer::Ready | Answer::Failed(_) | Answer::Spin(_)) => {
+        Answer::Absent(why) => absent(&mut entry, why),
+        other @ (Answer::Ready | Answer::Failed(_) | Answer::Spin(_) | Answer::Tampered(_)) => {
             let error = other.describe();
             entry.verdict = ProbeVerdict::Inconclusive {
                 why: format!("the probe failed: {error}"),
@@ -516,6 +588,10 @@ fn sm_entry(
     };
     let native = match control {
         Answer::Spin(run) => run,
+        Answer::Absent(why) => {
+            absent(&mut entry, format!("natively: {why}"));
+            return entry;
+        }
         other => {
             entry.verdict = native_failed(&other.describe());
             entry.status = "not compared".into();
@@ -559,6 +635,7 @@ fn sm_entry(
             entry.detail = format!("the probe child {status}");
             entry.status = status;
         }
+        Answer::Absent(why) => absent(&mut entry, why),
         other => {
             entry.verdict = ProbeVerdict::RefusedUnlikeNative;
             entry.status = "failed".into();
@@ -566,6 +643,13 @@ fn sm_entry(
         }
     }
     entry
+}
+
+/// Marks `entry` not applicable: the path does not exist where it was asked for.
+fn absent(entry: &mut ProbeEntry, why: String) {
+    entry.verdict = ProbeVerdict::NotApplicable { why: why.clone() };
+    entry.status = "not run".into();
+    entry.detail = why;
 }
 
 fn native_failed(what: &str) -> ProbeVerdict {
@@ -584,6 +668,8 @@ fn read(outcome: Outcome, timeout: Duration) -> Answer {
         Outcome::Replied(Reply::Memory(outcome)) => Answer::Memory(Box::new(outcome)),
         Outcome::Replied(Reply::Ready) => Answer::Ready,
         Outcome::Replied(Reply::Spin(run)) => Answer::Spin(Box::new(run)),
+        Outcome::Replied(Reply::Tampered(tampered)) => Answer::Tampered(Box::new(tampered)),
+        Outcome::Replied(Reply::Absent { why }) => Answer::Absent(why),
         Outcome::Replied(Reply::Failed { error }) => Answer::Failed(error),
         Outcome::Replied(other) => Answer::Failed(other.unexpected().to_string()),
         Outcome::Died { signal, status } => Answer::Crashed {
@@ -608,6 +694,8 @@ impl Answer {
             Self::Ready => "only said it was ready".into(),
             Self::Memory(outcome) => format!("reported {outcome:?}"),
             Self::Spin(run) => format!("ran {run:?}"),
+            Self::Tampered(tampered) => format!("rewrote {tampered:?}"),
+            Self::Absent(why) => format!("has no such path: {why}"),
             Self::Failed(error) => error.clone(),
             Self::Crashed { status, .. } => status.clone(),
         }
@@ -731,5 +819,31 @@ mod tests {
             Answer::Failed("no".into()),
         );
         assert!(matches!(e.verdict, ProbeVerdict::Inconclusive { .. }));
+    }
+
+    #[test]
+    fn a_runtime_launch_without_libcudart_is_not_applicable_on_either_side() {
+        let runtime = PROBES.iter().find(|p| p.id == "ENF-025").unwrap();
+        assert_eq!(runtime.how, sm(Launch::Runtime, 8, 100.0, false));
+        let missing = || Answer::Absent("no libcudart on the loader's path".into());
+        let e = sm_entry(runtime, false, Some(25), missing(), missing());
+        assert_eq!(
+            e.verdict,
+            ProbeVerdict::NotApplicable {
+                why: "natively: no libcudart on the loader's path".into()
+            }
+        );
+        assert_eq!((e.figure, e.control), (None, None));
+        let e = sm_entry(runtime, false, Some(25), missing(), run(100.0, vec![]));
+        assert!(matches!(e.verdict, ProbeVerdict::NotApplicable { .. }));
+        assert_eq!(e.status, "not run");
+        let e = sm_entry(
+            runtime,
+            false,
+            Some(25),
+            run(27.0, vec![]),
+            run(100.0, vec![]),
+        );
+        assert_eq!((e.verdict, e.figure), (ProbeVerdict::Enforced, Some(27.0)));
     }
 }

@@ -1,7 +1,8 @@
 //! What a probe's figures mean: pure functions of what the children reported, so
 //! every verdict is tested without a GPU.
 
-use super::memory::MemoryOutcome;
+use super::memory::{DeviceHeap, MemoryOutcome};
+use super::state_file::Tampered;
 use crate::baseline::ProbeVerdict;
 
 const GIB: u64 = 1 << 30;
@@ -77,8 +78,12 @@ pub fn memory_verdict(
         return native_failed(&format!("the 64 MiB allocation returned {status}"));
     }
     if control.obtained < target.bytes {
+        let heap = control
+            .heap
+            .map(|h| format!(" from {}", heap_words(&h)))
+            .unwrap_or_default();
         return native_failed(&format!(
-            "it obtained {} of {} MiB ({})",
+            "it obtained {} of {} MiB ({}){heap}",
             control.obtained >> 20,
             target.bytes >> 20,
             control.status
@@ -100,6 +105,35 @@ pub fn memory_verdict(
     match &target.capped {
         Some(why) => ProbeVerdict::Inconclusive { why: why.clone() },
         None => ProbeVerdict::Enforced,
+    }
+}
+
+/// The state-file tamper's verdict, from what the rewrite did and the verdict of the
+/// child that followed it: nothing to rewrite (no state file, no limit) -> not
+/// applicable; the rewrite failed -> inconclusive, unless the following child
+/// crashed; no word equal to the limit found and the following child held no more
+/// than it -> inconclusive (nothing was tampered with); else the following child's.
+pub fn state_file_verdict(
+    tampered: &Result<Tampered, String>,
+    following: ProbeVerdict,
+) -> ProbeVerdict {
+    match tampered {
+        Ok(Tampered {
+            absent: Some(why), ..
+        }) => ProbeVerdict::NotApplicable { why: why.clone() },
+        Err(what) if !matches!(following, ProbeVerdict::Crashed { .. }) => {
+            ProbeVerdict::Inconclusive {
+                why: format!("the state file could not be rewritten: {what}"),
+            }
+        }
+        Ok(Tampered {
+            memory_words: 0, ..
+        }) if following == ProbeVerdict::Enforced => ProbeVerdict::Inconclusive {
+            why: "no 8-byte word of the state file equals the memory limit, so nothing was \
+                  rewritten"
+                .into(),
+        },
+        _ => following,
     }
 }
 
@@ -138,6 +172,18 @@ pub fn first_throttled(
         .map(|i| (i + 1) as f64 * window_s)
 }
 
+/// A heap probe's device heap in words, e.g. "a device heap of 40960 MiB asked, 40960
+/// MiB set by the driver, 2 launches of device malloc".
+fn heap_words(heap: &DeviceHeap) -> String {
+    format!(
+        "a device heap of {} MiB asked, {} MiB set by the driver, {} launch{} of device malloc",
+        heap.asked >> 20,
+        heap.set >> 20,
+        heap.rounds,
+        if heap.rounds == 1 { "" } else { "es" }
+    )
+}
+
 fn native_failed(what: &str) -> ProbeVerdict {
     ProbeVerdict::Inconclusive {
         why: format!("the native control failed: {what}"),
@@ -165,6 +211,9 @@ pub fn memory_detail(target: &Target, probe: &MemoryOutcome) -> String {
         Some(status) => format!("a following 1 GiB cuMemAlloc was refused ({status})"),
         None => "a following 1 GiB cuMemAlloc succeeded".into(),
     });
+    if let Some(heap) = &probe.heap {
+        parts.push(heap_words(heap));
+    }
     if let Some(status) = &probe.release {
         parts.push(format!("giving the memory back failed: {status}"));
     }
@@ -191,6 +240,7 @@ mod tests {
             total_after: 0,
             follow_up_refused: None,
             release: None,
+            heap: None,
         }
     }
 
@@ -319,10 +369,94 @@ mod tests {
     }
 
     #[test]
+    fn a_rewritten_state_file_is_judged_by_the_child_that_followed_it() {
+        let rewrote = |memory_words| Tampered {
+            absent: None,
+            file_bytes: 4096,
+            memory_words,
+            sm_words: 0,
+            sm_rewritten: false,
+        };
+        let bypassed = ProbeVerdict::Bypassed {
+            excess: (4 * GIB) as f64,
+        };
+        assert_eq!(
+            state_file_verdict(&Ok(rewrote(16)), bypassed.clone()),
+            bypassed
+        );
+        assert_eq!(
+            state_file_verdict(&Ok(rewrote(16)), ProbeVerdict::Enforced),
+            ProbeVerdict::Enforced
+        );
+        assert!(matches!(
+            state_file_verdict(&Ok(rewrote(0)), ProbeVerdict::Enforced),
+            ProbeVerdict::Inconclusive { why } if why.contains("nothing was rewritten")
+        ));
+        let no_file = Tampered {
+            absent: Some("no state file".into()),
+            ..rewrote(0)
+        };
+        assert_eq!(
+            state_file_verdict(&Ok(no_file), ProbeVerdict::Enforced),
+            ProbeVerdict::NotApplicable {
+                why: "no state file".into()
+            }
+        );
+        assert!(matches!(
+            state_file_verdict(&Err("Permission denied".into()), bypassed),
+            ProbeVerdict::Inconclusive { why } if why.contains("Permission denied")
+        ));
+        let crashed = ProbeVerdict::Crashed {
+            signal: Some(11),
+            timed_out: false,
+        };
+        assert_eq!(
+            state_file_verdict(&Err("died".into()), crashed.clone()),
+            crashed
+        );
+    }
+
+    #[test]
     fn a_late_throttle_is_timed_from_its_first_window() {
         let windows = [100.0, 99.0, 98.0, 30.0, 25.0];
         assert_eq!(first_throttled(&windows, 100.0, 25, 0.5), Some(2.0));
         assert_eq!(first_throttled(&windows[..3], 100.0, 25, 0.5), None);
+    }
+
+    #[test]
+    fn a_heap_the_native_control_could_not_fill_is_named_with_the_size_the_driver_set() {
+        let t = uncapped();
+        let heap = DeviceHeap {
+            asked: 78 * GIB,
+            set: 40 * GIB,
+            rounds: 2,
+        };
+        let short = MemoryOutcome {
+            status: "device malloc returned NULL for 600 of 1200 chunks".into(),
+            heap: Some(heap),
+            ..outcome(37 * GIB)
+        };
+        let v = memory_verdict(
+            Some(LIMIT),
+            &t,
+            &outcome(t.bytes),
+            &Control::Reported(short),
+        );
+        assert_eq!(
+            v,
+            ProbeVerdict::Inconclusive {
+                why: "the native control failed: it obtained 37888 of 75776 MiB (device malloc \
+                      returned NULL for 600 of 1200 chunks) from a device heap of 79872 MiB \
+                      asked, 40960 MiB set by the driver, 2 launches of device malloc"
+                    .into()
+            }
+        );
+        let held = MemoryOutcome {
+            heap: Some(DeviceHeap { rounds: 1, ..heap }),
+            ..outcome(LIMIT)
+        };
+        assert!(memory_detail(&t, &held).contains("40960 MiB set by the driver, 1 launch of"));
+        assert!(!memory_detail(&t, &outcome(LIMIT)).contains("device heap"));
     }
 
     #[test]
