@@ -21,8 +21,10 @@
 # an existing one is never replaced); mps-tenants: the MPS isolation scenarios;
 # bench-config: the bench executable under GPU_VIRT_BENCH_CONFIG (built-in, MPS and
 # file-defined names) and Criterion's own change report against native, then the
-# configs/ examples through `run --config-file`; enforcement: every ENF probe over
-# CONFIGS (default native, hami-100, hami-50).
+# MPS example of configs/ through `run --config-file`; enforcement: every ENF probe (IDS to
+# choose) over CONFIGS (default native, hami-100, hami-50); exec: the PyTorch example
+# (examples/pytorch_workload.py --quick) through `exec` over CONFIGS (default native,
+# hami-50, hami-25, mps-25), two rounds of two runs, with its comparison and report.
 # BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
 # libvgpu.so must already be installed (default /usr/local/vgpu/libvgpu.so).
 # Prints a short table last.
@@ -216,11 +218,10 @@ if [ "$mode" = bench-config ]; then
         echo "GPU_VIRT_BENCH_CONFIG=$name overhead --bench $* OH-005: rc=$?" | tee -a "$out/bench-config.txt"
     }
     bench native --save-baseline native
-    bench hami-50 --save-baseline hami-50
     bench hami-50 --baseline native
     bench mps-25 --save-baseline mps-25
     GPU_VIRT_BENCH_CONFIG_FILE=configs/hami-per-device.toml bench hami-dev0-20g --save-baseline hami-dev0-20g
-    for file in configs/hami-per-device.toml configs/mps.toml; do
+    for file in configs/mps.toml; do
         name=$(awk -F'"' '/^name/ {print $2; exit}' "$file")
         "$bin/gpu-virt-bench" run --config-file "$file" --configs "$name" --quick --rounds 1 --metrics OH-001,OH-005 \
             --out "$out/baselines" --force >"$out/run-$name.log" 2>&1
@@ -231,11 +232,22 @@ fi
 
 if [ "$mode" = enforcement ]; then
     configs=${4:-native,hami-100,hami-50}
-    ids=$("$bin/gpu-virt-bench" list | awk '$1 ~ /^ENF-/ {print $1}' | paste -sd,)
+    ids=${IDS:-$("$bin/gpu-virt-bench" list | awk '$1 ~ /^ENF-/ {print $1}' | paste -sd,)}
     start=$(date +%s)
     "$bin/gpu-virt-bench" run --quick --rounds 1 --configs "$configs" --metrics "$ids" --out "$out/baselines" --force --verbose 2>&1 | stamp | tee "$out/run.log"
     echo "run --quick ENF over $configs: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s; GPU memory used now: $(nvidia-smi --query-gpu=memory.used --format=csv,noheader)" | tee "$out/run-time.txt"
     "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
+    exit 0
+fi
+
+if [ "$mode" = exec ]; then
+    configs=${4:-native,hami-50,hami-25,mps-25}
+    start=$(date +%s)
+    "$bin/gpu-virt-bench" exec --configs "$configs" --rounds 2 --runs 2 --verify-secs 4.5 --name pytorch \
+        --out "$out/baselines" --force --verbose -- python3 examples/pytorch_workload.py --quick 2>&1 | stamp | tee "$out/exec.log"
+    echo "exec over $configs: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s" | tee "$out/run-time.txt"
+    "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
+    "$bin/gpu-virt-bench" report "$out/baselines" --out "$out/report" >>"$out/run-time.txt" 2>&1
     exit 0
 fi
 

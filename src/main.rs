@@ -135,11 +135,7 @@ enum Command {
     #[command(hide = true)]
     Worker {
         #[arg(long)]
-        job: Option<PathBuf>,
-        #[arg(long)]
-        reference_out: Option<PathBuf>,
-        #[arg(long, default_value_t = 5.0)]
-        verify_secs: f64,
+        job: PathBuf,
     },
 }
 
@@ -341,17 +337,7 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Worker {
-            job,
-            reference_out,
-            verify_secs,
-        } => match (job, reference_out) {
-            (Some(job), None) => read_json(&job).and_then(|job| run::run_job(&job)),
-            (None, Some(out)) => run::run_reference(&out, verify_secs),
-            _ => Err(Error::Invalid(
-                "worker needs exactly one of --job or --reference-out".into(),
-            )),
-        },
+        Command::Worker { job } => read_json(&job).and_then(|job| run::run_job(&job)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -422,26 +422,6 @@ fn compare_writes_the_same_markdown_it_prints() -> TestResult {
 }
 
 #[test]
-fn worker_needs_exactly_one_of_job_or_reference_out() -> TestResult {
-    let tmp = tempfile::tempdir()?;
-    let both = [
-        "worker",
-        "--job",
-        "job.json",
-        "--reference-out",
-        "reference.json",
-    ];
-    for args in [&["worker"][..], &both[..]] {
-        let line = error_line(cli(tmp.path())?.args(args))?;
-        assert!(
-            line.contains("exactly one of --job or --reference-out"),
-            "{args:?}: {line}"
-        );
-    }
-    assert_empty(tmp.path())
-}
-
-#[test]
 fn worker_names_a_missing_job_file() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let job = tmp.path().join("does-not-exist.json");

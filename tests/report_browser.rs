@@ -1,10 +1,16 @@
-//! The fixture report as a browser shows it: headless Chromium renders index.html at
-//! 1280 px, and the rendered DOM and screenshot must show the tables and a drawn
-//! plot for every chart. Skipped where Chromium is not installed (CI installs it).
+//! The report as a browser shows it: headless Chromium renders index.html at 1280 px,
+//! and the rendered DOM and screenshot must show the tables and a drawn plot for
+//! every chart, and a first screen of 1280 x 800 that holds every configuration's
+//! verdict card (four of them in the fixtures with two configurations added) and
+//! forest plots with one mark per metric variant. Skipped where Chromium is not
+//! installed (CI installs it).
+//!
+//! `GPU_VIRT_BENCH_FIRST_SCREEN=reports/nvidia-h200/first-screen.png` keeps the
+//! committed H200 report's first screen, as checked, at that path.
 
 mod common;
 
-use common::written_report;
+use common::{four_config_fixture, written_report};
 use gpu_virt_bench::report::HTML_FILE;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,6 +21,8 @@ use std::time::{Duration, Instant};
 /// matrix and the verdicts are on screen.
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 3200;
+/// The first screen: what a reader sees before scrolling.
+const FIRST_SCREEN: u32 = 800;
 
 fn chromium() -> Option<PathBuf> {
     std::env::var_os("CHROMIUM")
@@ -23,8 +31,15 @@ fn chromium() -> Option<PathBuf> {
         .filter(|path| path.is_file())
 }
 
-/// Runs headless Chromium on `page` with `extra` arguments and returns its stdout.
-fn run_chromium(chromium: &Path, profile: &Path, page: &Path, extra: &[String]) -> String {
+/// Runs headless Chromium on `page` in a window `height` px tall with `extra`
+/// arguments and returns its stdout.
+fn run_chromium(
+    chromium: &Path,
+    profile: &Path,
+    page: &Path,
+    height: u32,
+    extra: &[String],
+) -> String {
     let mut child = Command::new(chromium)
         .args([
             "--headless",
@@ -38,7 +53,7 @@ fn run_chromium(chromium: &Path, profile: &Path, page: &Path, extra: &[String]) 
             "--hide-scrollbars",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--window-size={WIDTH},{HEIGHT}"))
+        .arg(format!("--window-size={WIDTH},{height}"))
         .args(extra)
         .arg(format!("file://{}", page.display()))
         .stdout(Stdio::piped())
@@ -88,7 +103,13 @@ fn chromium_shows_tables_and_every_plot_has_drawn_data() {
     let page = folder.join(HTML_FILE);
     let profile = guard.path().join("chromium-profile");
 
-    let dom = run_chromium(&chromium, &profile, &page, &["--dump-dom".to_owned()]);
+    let dom = run_chromium(
+        &chromium,
+        &profile,
+        &page,
+        HEIGHT,
+        &["--dump-dom".to_owned()],
+    );
     assert_eq!(
         dom.matches("<table>").count(),
         5,
@@ -108,8 +129,8 @@ fn chromium_shows_tables_and_every_plot_has_drawn_data() {
         .collect();
     assert_eq!(
         plots.len(),
-        6,
-        "three bar charts, two SM-share charts, one scenario's tenants"
+        8,
+        "two forest plots, three bar charts, two SM-share charts, one scenario's tenants"
     );
     for (i, plot) in plots.iter().enumerate() {
         // Axes and grid are black or grey; data is drawn in a configuration's colour.
@@ -128,22 +149,8 @@ fn chromium_shows_tables_and_every_plot_has_drawn_data() {
     }
 
     let shot = guard.path().join("shot.png");
-    run_chromium(
-        &chromium,
-        &profile,
-        &page,
-        &[format!("--screenshot={}", shot.display())],
-    );
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut pixels).unwrap();
-    assert_eq!((info.width, info.height), (WIDTH, HEIGHT));
-    let channels = info.color_type.samples();
-    let rgb: Vec<&[u8]> = pixels[..info.buffer_size()]
-        .chunks(channels)
-        .map(|px| &px[..3])
-        .collect();
+    let pixels = screenshot(&chromium, &profile, &page, HEIGHT, &shot);
+    let rgb: Vec<&[u8]> = pixels.iter().map(|px| px.as_slice()).collect();
     let plain = rgb.iter().filter(|px| px.iter().all(|&c| c >= 240)).count();
     let inked = 1.0 - plain as f64 / rgb.len() as f64;
     assert!(
@@ -153,13 +160,166 @@ fn chromium_shows_tables_and_every_plot_has_drawn_data() {
     );
     // Every configuration's colour reaches the screen: the plots were painted.
     for colour in &colours {
-        let target: Vec<u8> = (0..3)
-            .map(|i| u8::from_str_radix(&colour[1 + 2 * i..3 + 2 * i], 16).unwrap())
-            .collect();
-        let painted = rgb
-            .iter()
-            .filter(|px| px.iter().zip(&target).all(|(&a, &b)| a.abs_diff(b) <= 12))
-            .count();
+        let target = rgb_of(colour);
+        let painted = rgb.iter().filter(|px| near(px, &target)).count();
         assert!(painted > 200, "{colour}: {painted} pixels");
+    }
+}
+
+/// A screenshot of `page` in a window `height` px tall, kept at `shot`, as RGB pixels
+/// row by row.
+fn screenshot(
+    chromium: &Path,
+    profile: &Path,
+    page: &Path,
+    height: u32,
+    shot: &Path,
+) -> Vec<[u8; 3]> {
+    run_chromium(
+        chromium,
+        profile,
+        page,
+        height,
+        &[format!("--screenshot={}", shot.display())],
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((info.width, info.height), (WIDTH, height));
+    let channels = info.color_type.samples();
+    pixels[..info.buffer_size()]
+        .chunks(channels)
+        .map(|px| [px[0], px[1], px[2]])
+        .collect()
+}
+
+/// "#2563EB" as its three channels.
+fn rgb_of(colour: &str) -> [u8; 3] {
+    let channel = |i: usize| u8::from_str_radix(&colour[1 + 2 * i..3 + 2 * i], 16).unwrap();
+    [channel(0), channel(1), channel(2)]
+}
+
+fn near(px: &[u8], target: &[u8; 3]) -> bool {
+    px.iter().zip(target).all(|(&a, &b)| a.abs_diff(b) <= 12)
+}
+
+/// The groups of adjacent screen rows where `colour` runs at least 200 px without a
+/// break: a card's top and bottom borders, drawn in its configuration's colour.
+fn borders(pixels: &[[u8; 3]], colour: &str) -> usize {
+    let target = rgb_of(colour);
+    let rows: Vec<bool> = pixels
+        .chunks(WIDTH as usize)
+        .map(|row| {
+            let mut run = 0;
+            row.iter().any(|px| {
+                run = if near(px, &target) { run + 1 } else { 0 };
+                run >= 200
+            })
+        })
+        .collect();
+    rows.iter()
+        .zip(std::iter::once(&false).chain(&rows))
+        .filter(|(&here, &above)| here && !above)
+        .count()
+}
+
+/// The colour of each card's border, in page order, from its style attribute.
+fn card_colours(dom: &str) -> Vec<String> {
+    dom.split("<article class=\"vcard\"")
+        .skip(1)
+        .map(|card| {
+            let at = card.find("border-top-color:").unwrap() + "border-top-color:".len();
+            card[at..at + 7].to_ascii_uppercase()
+        })
+        .collect()
+}
+
+/// Each forest plot's configuration, the marks it says it has, and the circles its
+/// SVG draws.
+fn forest_marks(dom: &str) -> Vec<(String, usize, usize)> {
+    dom.split("<figure class=\"forest\" id=\"forest-")
+        .skip(1)
+        .map(|figure| {
+            let figure = &figure[..figure.find("</figure>").unwrap()];
+            let config = figure[..figure.find('"').unwrap()].to_owned();
+            let at = figure.find("data-marks=\"").unwrap() + "data-marks=\"".len();
+            let marks = figure[at..at + figure[at..].find('"').unwrap()]
+                .parse()
+                .unwrap();
+            (config, marks, figure.matches("<circle").count())
+        })
+        .collect()
+}
+
+/// Renders `page` and checks its first screen: every configuration's card, top and
+/// bottom border, within 1280 x 800; and a forest plot per configuration with one
+/// mark per metric variant. Returns the cards' configurations and the screenshot.
+fn check_first_screen(chromium: &Path, profile: &Path, page: &Path, shot: &Path) -> Vec<String> {
+    let dom = run_chromium(
+        chromium,
+        profile,
+        page,
+        FIRST_SCREEN,
+        &["--dump-dom".to_owned()],
+    );
+    let colours = card_colours(&dom);
+    let pixels = screenshot(chromium, profile, page, FIRST_SCREEN, shot);
+    for colour in &colours {
+        assert_eq!(
+            borders(&pixels, colour),
+            2,
+            "the card bordered in {colour} is not whole on the first screen"
+        );
+    }
+    let forests = forest_marks(&dom);
+    assert_eq!(forests.len(), colours.len(), "a forest plot per card");
+    for (config, marks, circles) in &forests {
+        assert!(*marks > 0, "{config}");
+        assert_eq!(circles, marks, "{config}: one mark per metric variant");
+    }
+    forests.into_iter().map(|(config, _, _)| config).collect()
+}
+
+#[test]
+fn chromium_shows_four_configurations_cards_on_the_first_screen() {
+    let Some(chromium) = chromium() else {
+        eprintln!("skipped: no Chromium at /usr/bin/chromium and CHROMIUM is unset");
+        return;
+    };
+    let root = four_config_fixture();
+    let out = tempfile::tempdir().unwrap();
+    let folder = gpu_virt_bench::report::write_reports(root.path(), out.path())
+        .unwrap()
+        .remove(0);
+    let configs = check_first_screen(
+        &chromium,
+        &out.path().join("chromium-profile"),
+        &folder.join(HTML_FILE),
+        &out.path().join("shot.png"),
+    );
+    assert_eq!(configs, ["hami-100", "hami-75", "hami-50", "hami-25"]);
+}
+
+#[test]
+fn chromium_shows_the_committed_h200_first_screen() {
+    let Some(chromium) = chromium() else {
+        eprintln!("skipped: no Chromium at /usr/bin/chromium and CHROMIUM is unset");
+        return;
+    };
+    let page = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("reports/nvidia-h200")
+        .join(HTML_FILE);
+    let scratch = tempfile::tempdir().unwrap();
+    let shot = scratch.path().join("first-screen.png");
+    let configs = check_first_screen(
+        &chromium,
+        &scratch.path().join("chromium-profile"),
+        &page,
+        &shot,
+    );
+    assert_eq!(configs, ["hami-100", "hami-50", "hami-25"]);
+    if let Some(keep) = std::env::var_os("GPU_VIRT_BENCH_FIRST_SCREEN") {
+        std::fs::copy(&shot, keep).unwrap();
     }
 }

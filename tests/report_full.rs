@@ -269,9 +269,10 @@ fn the_page_is_self_contained_with_tables_and_plots() {
     let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
     // The enforcement matrix, verdicts, then three metric tables.
     assert_eq!(html.matches("<table>").count(), 5);
-    // One bar chart per metric table, one SM-share chart per shape, and one chart of
-    // the isolation scenario's tenants.
-    assert_eq!(html.matches("<svg").count(), 6);
+    // A forest plot per configuration besides native, one bar chart per metric
+    // table, one SM-share chart per shape, and one chart of the isolation scenario's
+    // tenants.
+    assert_eq!(html.matches("<svg").count(), 8);
     assert!(html.contains("Tenants side by side"));
     assert!(html.contains(
         "<p class=\"note\">Median, mean and change vs native: Criterion&#39;s samples; p99: the per-call pass"
@@ -564,17 +565,22 @@ fn matrix_row<'a>(html: &'a str, id: &str) -> &'a str {
 }
 
 #[test]
-fn the_page_shows_the_enforcement_matrix_first_with_cells_coloured_by_verdict() {
+fn the_page_shows_the_enforcement_matrix_after_the_first_screen_with_cells_coloured_by_verdict() {
     let (_guard, folder) = written_report();
     let html = fs::read_to_string(folder.join(HTML_FILE)).unwrap();
     let device = html.find("<p class=\"device\">").unwrap();
     let matrix = html.find("<section id=\"enforcement\">").unwrap();
     let verdicts = html.find("<section id=\"verdicts\">").unwrap();
     assert!(device < matrix && matrix < verdicts);
-    let between = &html[device..matrix];
-    assert!(
-        !between.contains("<section"),
-        "nothing between device and matrix: {between}"
+    let sections: Vec<&str> = html[device..matrix]
+        .split("<section id=\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    assert_eq!(
+        sections,
+        ["glance", "forest"],
+        "only the first screen between device and matrix"
     );
     let matrix_html = &html[matrix..verdicts];
     assert!(

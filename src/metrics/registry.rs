@@ -424,6 +424,44 @@ pub const METRICS: &[MetricInfo] = &[
     },
 ];
 
+/// A group of metrics as METRICS.md names it: the folder its benchmarks live in,
+/// the prefix of its ids, and its heading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CategoryInfo {
+    pub name: &'static str,
+    pub prefix: &'static str,
+    pub title: &'static str,
+}
+
+/// Every category, in METRICS.md's order.
+pub const CATEGORIES: &[CategoryInfo] = &[
+    CategoryInfo {
+        name: "overhead",
+        prefix: "OH",
+        title: "Overhead",
+    },
+    CategoryInfo {
+        name: "llm",
+        prefix: "LLM",
+        title: "LLM workloads",
+    },
+    CategoryInfo {
+        name: "isolation",
+        prefix: "IS",
+        title: "Isolation",
+    },
+    CategoryInfo {
+        name: "enforcement",
+        prefix: "ENF",
+        title: "Enforcement",
+    },
+];
+
+/// A category by its folder name, e.g. "llm".
+pub fn category(name: &str) -> Option<&'static CategoryInfo> {
+    CATEGORIES.iter().find(|c| c.name == name)
+}
+
 /// Looks up a metric by id (case-insensitive).
 pub fn find(id: &str) -> Result<&'static MetricInfo> {
     METRICS
@@ -482,6 +520,20 @@ impl Selection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_metric_belongs_to_a_category_whose_prefix_its_id_bears() {
+        for metric in METRICS {
+            let info = category(metric.category).expect(metric.id);
+            assert!(
+                metric.id.starts_with(&format!("{}-", info.prefix)),
+                "{}",
+                metric.id
+            );
+        }
+        assert_eq!(category("isolation").map(|c| c.prefix), Some("IS"));
+        assert_eq!(category("exec/train"), None);
+    }
 
     #[test]
     fn parses_known_ids_in_any_case_without_duplicates() {

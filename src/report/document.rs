@@ -1,5 +1,5 @@
-//! The report of one GPU as data: the enforcement matrix, verdicts per
-//! configuration, metrics grouped by category with their findings, the SM share over
+//! The report of one GPU as data: the first screen (a verdict card and a forest plot
+//! per configuration), the enforcement matrix, verdicts per configuration, metrics grouped by category with their findings, the SM share over
 //! time, and links to Criterion's pages. The page, report.md and report.json are three renderings of it, and
 //! report.json is this structure as it stands (described by schema/report.schema.json).
 
@@ -7,13 +7,14 @@ use super::compare::{ConfigCheck, GpuComparison, MetricTable};
 use super::discover::GpuBaselines;
 use super::enforcement::EnforcementMatrix;
 use super::findings::{self, Finding};
+use super::glance::{self, Forest, VerdictCard};
 use super::links::CriterionLinks;
 use crate::baseline::{DeviceFacts, LimitVerdicts, MemoryVerdict, ShapeVerdict};
 use crate::error::Result;
 use serde::Serialize;
 
 /// Bumped whenever report.json changes shape, so readers can tell.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// The category that holds the SM-limit checks, whether or not metrics belong to it.
 pub const ISOLATION: &str = "isolation";
 /// Length of one verification window, as run.json's SM-share windows are recorded.
@@ -29,6 +30,12 @@ pub struct Report {
     pub device: DeviceFacts,
     /// False when there is no native configuration, so no change can be computed.
     pub has_native: bool,
+    /// What the page opens with: per configuration other than native, whether its
+    /// limits held, its largest costs and the worst a neighbour did to it.
+    pub cards: Vec<VerdictCard>,
+    /// Per configuration other than native, every metric variant's change against
+    /// native, largest first.
+    pub forests: Vec<Forest>,
     /// Whether each limit held on every path the probes tried: what the report leads
     /// with, since a configuration is only as strong as its weakest path.
     pub enforcement: Enforcement,
@@ -145,6 +152,8 @@ pub fn build(
         probes,
         commands,
     } = comparison;
+    let forests = glance::forests(&configs, &metrics);
+    let cards = glance::cards(&configs, &forests, &enforcement, &scenarios, has_native);
     let enforcement = Enforcement {
         findings: findings::enforcement_findings(&enforcement),
         matrix: enforcement,
@@ -232,6 +241,8 @@ pub fn build(
         slug,
         device,
         has_native,
+        cards,
+        forests,
         enforcement,
         configs,
         verdicts,

@@ -1,8 +1,9 @@
 //! The enforcement matrix as data: one row per path a tenant could take memory or
 //! SMs by (the ENF probes), one column per configuration that was probed, each cell
 //! the verdict with its figure. A configuration is only as strong as its weakest
-//! path, so every rendering leads with this, and the cell's words are written here
-//! once for all of them.
+//! path, so every rendering states this right after the first screen, whose cards
+//! count each column's verdicts, and the cell's words are written here once for all
+//! of them.
 
 use super::discover::LoadedConfig;
 use super::format::number;

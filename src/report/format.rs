@@ -139,11 +139,20 @@ fn peaks(measured: &Measured) -> String {
 
 /// Relative change of the mean with its interval, e.g. "+3.2 % [+1.1, +5.0]".
 pub fn change(comparison: &Comparison) -> String {
+    relative(
+        comparison.change_mean,
+        comparison.ci_low,
+        comparison.ci_high,
+    )
+}
+
+/// A relative change and its interval, fractions written as percentages.
+pub fn relative(change: f64, low: f64, high: f64) -> String {
     format!(
         "{:+.1} % [{:+.1}, {:+.1}]",
-        comparison.change_mean * 100.0,
-        comparison.ci_low * 100.0,
-        comparison.ci_high * 100.0
+        change * 100.0,
+        low * 100.0,
+        high * 100.0
     )
 }
 
@@ -173,7 +182,6 @@ pub fn significance(verdict: Verdict) -> String {
     }
 }
 
-/// A category's name as a heading, e.g. "overhead" -> "Overhead".
 /// Whether an interposer was mapped, and which build: "yes (/usr/local/vgpu/libvgpu.so;
 /// sha256 1a2b3c4d5e6f, build id 0f1e2d3c, GIT_HASH_8f3a89c, debug info)".
 pub fn interposer(check: &ConfigCheck) -> String {
@@ -198,11 +206,13 @@ pub fn interposer(check: &ConfigCheck) -> String {
     }
 }
 
-pub fn title(name: &str) -> String {
-    let mut chars = name.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
+/// A category's heading with its ids' prefix as METRICS.md spells them, e.g. "llm"
+/// -> "LLM workloads (LLM)"; a category this build does not know keeps its name.
+pub fn category_title(name: &str) -> String {
+    crate::metrics::category(name).map_or_else(
+        || name.to_owned(),
+        |info| format!("{} ({})", info.title, info.prefix),
+    )
 }
 
 /// Four significant digits: enough to see a 1 % change, few enough to read.
@@ -233,6 +243,14 @@ mod tests {
         assert_eq!(number(123456.7), "123457");
         assert_eq!(number(0.0012346), "0.001235");
         assert_eq!(number(0.0), "0");
+    }
+
+    #[test]
+    fn categories_are_spelled_as_their_ids_are() {
+        assert_eq!(category_title("llm"), "LLM workloads (LLM)");
+        assert_eq!(category_title("overhead"), "Overhead (OH)");
+        assert_eq!(category_title("isolation"), "Isolation (IS)");
+        assert_eq!(category_title("exec/train"), "exec/train");
     }
 
     #[test]

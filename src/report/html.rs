@@ -3,10 +3,11 @@
 //! raw view alike. The only links are relative ones to Criterion's own pages.
 
 use super::compare::{ConfigCheck, MetricTable};
-use super::document::{Category, ConfigVerdict, Enforcement, Report};
+use super::document::{Category, ConfigVerdict, Enforcement, Report, ISOLATION};
 use super::enforcement;
 use super::findings::{self, Finding};
-use super::format::{interposer, method, row_figures, sources, title, NONE};
+use super::format::{category_title, interposer, method, row_figures, sources, NONE};
+use super::glance::{self, Forest, Overhead, VerdictCard};
 use super::limits::{self, Tone};
 use super::plots;
 use super::stats::Verdict;
@@ -19,6 +20,21 @@ body{margin:0;background:#f3f4f6;color:#111827;font:14px/1.45 system-ui,-apple-s
 main{max-width:1240px;margin:0 auto;padding:20px 20px 40px}
 h1{font-size:24px;margin:0 0 4px}
 h2{font-size:19px;margin:28px 0 10px;padding-bottom:4px;border-bottom:2px solid #d1d5db}
+#glance h2{margin-top:10px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(280px,1fr));gap:10px}
+.vcard{background:#fff;border:1px solid #e5e7eb;border-top:5px solid;border-bottom:5px solid;border-radius:6px;padding:8px 10px;font-size:12.5px;line-height:1.35}
+.vcard h3{font-size:15px;margin:0}
+.vcard .set{color:#4b5563;margin:0 0 4px}
+.vcard dl{display:grid;grid-template-columns:max-content 1fr;gap:3px 8px;margin:0}
+.vcard dt{font-weight:600;color:#374151}
+.vcard dd{margin:0}
+.vcard ol{margin:2px 0 0;padding-left:18px}
+.forests{display:flex;flex-wrap:wrap;gap:12px}
+figure.forest{margin:0}
+figure.forest figcaption{font-weight:600;margin:0 0 4px}
+details.category{margin:18px 0}
+details.category>summary{cursor:pointer;font-size:19px;font-weight:600;padding-bottom:4px;border-bottom:2px solid #d1d5db}
+details.category>summary span{font-size:14px;font-weight:normal;color:#6b7280}
 h3{font-size:15px;margin:0 0 8px}
 h3 span{font-weight:normal;color:#6b7280}
 .device{font-size:15px;margin:0 0 6px}
@@ -71,6 +87,8 @@ pub fn render(report: &Report) -> Result<String> {
         device.clock_mhz,
         esc(&device.driver),
     );
+    render_cards(&mut page, &report.cards, &names);
+    render_forests(&mut page, &report.forests, &names)?;
     render_enforcement(&mut page, &report.enforcement, &names);
     let _ = writeln!(page, "<p class=\"method\">{}</p>", esc(&method()));
     render_verdicts(&mut page, report, &names);
@@ -87,7 +105,159 @@ pub fn render(report: &Report) -> Result<String> {
     Ok(page)
 }
 
-/// The enforcement matrix, the first thing under the device line: one row per path,
+/// The first screen: one card per configuration other than native, bordered in its
+/// colour, saying whether its limits held, what it costs and what a neighbour did.
+fn render_cards(page: &mut String, cards: &[VerdictCard], names: &[String]) {
+    page.push_str("<section id=\"glance\">\n<h2>At a glance</h2>\n<div class=\"cards\">\n");
+    if cards.is_empty() {
+        page.push_str("<p class=\"note\">No configuration besides native.</p>\n");
+    }
+    for card in cards {
+        let colour = hex(plots::color(&card.config, names));
+        let _ = writeln!(
+            page,
+            "<article class=\"vcard\" id=\"card-{}\" \
+             style=\"border-top-color:{colour};border-bottom-color:{colour}\">\n<h3>{} {}</h3>",
+            esc(&card.config),
+            config_label(&card.config, names),
+            toned(card.limits.word(), card.limits.tone()),
+        );
+        let status = if card.verified {
+            "verified".to_owned()
+        } else {
+            "<span class=\"bad\">UNVERIFIED</span>".to_owned()
+        };
+        let _ = writeln!(
+            page,
+            "<p class=\"set\">{}; {status}</p>\n<dl>",
+            esc(&glance::configured(card))
+        );
+        let _ = writeln!(
+            page,
+            "<dt>Memory</dt><dd>{}</dd>",
+            toned(&card.memory.to_string(), limits::memory_tone(card.memory))
+        );
+        let shapes = card
+            .sm
+            .iter()
+            .map(|shape| {
+                format!(
+                    "{}: {} {}",
+                    esc(&shape.shape),
+                    toned(&shape.verdict.to_string(), limits::sm_tone(shape.verdict)),
+                    esc(&glance::shape_brief(shape))
+                )
+            })
+            .collect::<Vec<_>>();
+        let _ = writeln!(
+            page,
+            "<dt>SM</dt><dd>{}</dd>",
+            if shapes.is_empty() {
+                NONE.to_owned()
+            } else {
+                shapes.join("<br>")
+            }
+        );
+        let paths = match &card.paths {
+            None => enforcement::NOT_PROBED.to_owned(),
+            Some(tally) => {
+                let counts = tally
+                    .counts
+                    .iter()
+                    .map(|c| {
+                        let tone = match c.verdict.as_str() {
+                            "bypassed" | "crashed" => Tone::Fail,
+                            _ => Tone::Neutral,
+                        };
+                        toned(&format!("{} {}", c.count, c.verdict), tone)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let named = |label: &str, paths: &[glance::NamedPath]| {
+                    if paths.is_empty() {
+                        return String::new();
+                    }
+                    let list = paths
+                        .iter()
+                        .map(|p| esc(&glance::named_path(p)))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    format!("<br>{label}: {list}")
+                };
+                format!(
+                    "{counts}{}{}",
+                    named("bypassed", &tally.bypassed),
+                    named("crashed", &tally.crashed)
+                )
+            }
+        };
+        let _ = writeln!(page, "<dt>Paths</dt><dd>{paths}</dd>");
+        let costs = match &card.overhead {
+            Overhead::Tested { largest, .. } if !largest.is_empty() => format!(
+                "<ol>{}</ol>",
+                largest
+                    .iter()
+                    .map(|row| format!("<li>{}</li>", esc(&glance::cost(row))))
+                    .collect::<String>()
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            page,
+            "<dt>Overhead</dt><dd>{}{costs}</dd>",
+            esc(&glance::overhead_line(&card.overhead))
+        );
+        let _ = writeln!(
+            page,
+            "<dt>Neighbour</dt><dd>{}</dd>\n</dl>\n</article>",
+            esc(&glance::neighbour_line(
+                &card.config,
+                card.neighbour.as_ref()
+            ))
+        );
+    }
+    let _ = writeln!(
+        page,
+        "</div>\n<p class=\"note\">{}</p>\n</section>",
+        esc(&glance::card_rule())
+    );
+}
+
+/// One forest plot per configuration other than native, two side by side.
+fn render_forests(page: &mut String, forests: &[Forest], names: &[String]) -> Result<()> {
+    page.push_str(
+        "<section id=\"forest\">\n<h2>Change vs native, every metric variant</h2>\n\
+         <p class=\"note\">Each configuration's mean over native's, with the 95 % interval, \
+         on one log scale, largest change at the top: a filled mark is significant (red a \
+         cost, green a gain), a hollow grey one is not, or was not tested. The tables \
+         below hold each figure.</p>\n<div class=\"forests\">\n",
+    );
+    for forest in forests {
+        let unverified = if forest.verified {
+            ""
+        } else {
+            " <small class=\"bad\">unverified</small>"
+        };
+        let _ = writeln!(
+            page,
+            "<figure class=\"forest\" id=\"forest-{}\" data-marks=\"{}\">\n<figcaption>{}{unverified} \
+             <span class=\"note\">({} metric variants)</span></figcaption>",
+            esc(&forest.config),
+            forest.rows.len(),
+            config_label(&forest.config, names),
+            forest.rows.len()
+        );
+        match plots::forest(forest) {
+            Some(svg) => page.push_str(&svg?),
+            None => page.push_str("<p class=\"note\">No change against native to draw.</p>"),
+        }
+        page.push_str("\n</figure>\n");
+    }
+    page.push_str("</div>\n</section>\n");
+    Ok(())
+}
+
+/// The enforcement matrix, the first thing under the first screen: one row per path,
 /// one column per probed configuration, each cell coloured by its verdict and
 /// carrying the probe's status and detail as its tooltip.
 fn render_enforcement(page: &mut String, enforcement: &Enforcement, names: &[String]) {
@@ -286,11 +456,19 @@ fn render_category(
     configs: &[ConfigCheck],
     names: &[String],
 ) -> Result<()> {
+    let stated = category.findings.iter().filter(|f| f.is_stated()).count();
     let _ = writeln!(
         page,
-        "<section id=\"{}\">\n<h2>{}</h2>",
+        "<section id=\"{}\">\n<details class=\"category\"{}>\n<summary>{} \
+         <span>({} metric variants, {stated} findings)</span></summary>",
         esc(&category.name),
-        esc(&title(&category.name))
+        if category.name == ISOLATION {
+            " open"
+        } else {
+            ""
+        },
+        esc(&category_title(&category.name)),
+        category.tables.len(),
     );
     render_findings(page, &category.findings);
     if !category.sm_share.is_empty() {
@@ -326,7 +504,7 @@ fn render_category(
             names,
         )?;
     }
-    page.push_str("</section>\n");
+    page.push_str("</details>\n</section>\n");
     Ok(())
 }
 
@@ -432,14 +610,16 @@ fn legend(category: &Category, names: &[String]) -> String {
 
 /// A configuration's name with the colour its plots use.
 fn config_label(config: &str, names: &[String]) -> String {
-    let colour = plots::color(config, names);
     format!(
-        "<span class=\"swatch\" style=\"background:#{:02x}{:02x}{:02x}\"></span>{}",
-        colour.0,
-        colour.1,
-        colour.2,
+        "<span class=\"swatch\" style=\"background:{}\"></span>{}",
+        hex(plots::color(config, names)),
         esc(config)
     )
+}
+
+/// A colour as CSS writes it, e.g. "#2563eb".
+fn hex(colour: plotters::style::RGBColor) -> String {
+    format!("#{:02x}{:02x}{:02x}", colour.0, colour.1, colour.2)
 }
 
 fn link(href: Option<&str>, text: &str) -> String {

@@ -1,11 +1,12 @@
-//! The cross-tenant probes (IS-005, IS-010) in reports: one finding per scenario,
-//! computed from its record, and its Markdown section for `compare`.
+//! Isolation in reports: the cross-tenant probes (IS-005, IS-010), one finding per
+//! scenario computed from its record and its Markdown section for `compare`; and the
+//! worst a neighbour did to each configuration's victims (IS-006, IS-009).
 
 use super::findings::{Finding, FindingKind};
 use super::format::{number, percent, NONE};
 use crate::metrics::isolation::fault::{FaultRecord, FaultVerdict};
 use crate::metrics::isolation::memory::{Access, MemoryRecord, MemoryVerdict, PathRecord};
-use crate::metrics::isolation::ProbeRecords;
+use crate::metrics::isolation::{ProbeRecords, ScenarioRecord, TenantRecord};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -33,6 +34,49 @@ pub struct FaultFinding {
     pub victim_wrong: u64,
     /// The victim's throughput after the fault over before it.
     pub after_over_before: Option<f64>,
+}
+
+/// The worst a neighbour did to a victim of one configuration, over every scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Neighbour {
+    /// The largest IS-006 loss: throughput lost beside the others, of alone.
+    pub interference: Option<WorstFigure>,
+    /// The largest IS-009 growth of the p99 kernel latency beside the others.
+    pub p99_growth: Option<WorstFigure>,
+}
+
+/// A figure (a fraction) with the scenario and tenant it was measured on.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorstFigure {
+    pub scenario: String,
+    pub tenant: String,
+    pub value: f64,
+}
+
+/// The largest IS-006 and IS-009 figures of the tenants of `config` that were
+/// measured alone and beside others (the victims); `None` where no scenario has one.
+pub fn worst_neighbour(scenarios: &[ScenarioRecord], config: &str) -> Option<Neighbour> {
+    let victims: Vec<_> = scenarios
+        .iter()
+        .flat_map(|s| s.tenants.iter().map(move |t| (s, t)))
+        .filter(|(_, t)| t.tenant.config == config && t.interference.is_some())
+        .collect();
+    let worst = |figure: &dyn Fn(&TenantRecord) -> Option<f64>| {
+        victims
+            .iter()
+            .filter_map(|(s, t)| {
+                Some(WorstFigure {
+                    scenario: s.scenario.clone(),
+                    tenant: t.tenant.name.clone(),
+                    value: figure(t)?,
+                })
+            })
+            .max_by(|a, b| a.value.total_cmp(&b.value))
+    };
+    (!victims.is_empty()).then(|| Neighbour {
+        interference: worst(&|t| t.interference),
+        p99_growth: worst(&|t| t.p99_growth),
+    })
 }
 
 /// One finding per probe scenario.
@@ -81,9 +125,10 @@ fn memory_finding(m: &MemoryRecord) -> Finding {
         ),
         Access::ReadOther => format!("IPC opened but gave {reader} other data"),
     };
-    let changed = match m.owner_check.changed_words {
-        0 => format!("{owner}'s data unchanged"),
-        n => format!("{n} of {owner}'s words CHANGED"),
+    let changed = match (&m.owner_check.lost, m.owner_check.changed_words) {
+        (Some(error), _) => format!("{owner} LOST its context ({error})"),
+        (None, 0) => format!("{owner}'s data unchanged"),
+        (None, n) => format!("{n} of {owner}'s words CHANGED"),
     };
     Finding {
         config: m.scenario.clone(),
@@ -112,6 +157,7 @@ fn memory_word(verdict: MemoryVerdict) -> &'static str {
         MemoryVerdict::Isolated => "isolated",
         MemoryVerdict::Leaked => "LEAKED",
         MemoryVerdict::Corrupted => "CORRUPTED",
+        MemoryVerdict::VictimLost => "VICTIM LOST",
     }
 }
 

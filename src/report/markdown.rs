@@ -7,7 +7,8 @@ use super::compare::{CompareReport, ConfigCheck, GpuComparison, MetricTable};
 use super::document::{Category, Report};
 use super::enforcement::{self, EnforcementMatrix};
 use super::findings::{self, Finding};
-use super::format::{self, method, number, percent, row_figures, sources, title, NONE};
+use super::format::{self, category_title, method, number, percent, row_figures, sources, NONE};
+use super::glance::{self, Forest, Overhead, VerdictCard};
 use super::limits::{self, Tone};
 use crate::baseline::{Better, DeviceFacts};
 use crate::metrics::isolation::ScenarioRecord;
@@ -23,14 +24,16 @@ pub fn render(report: &CompareReport) -> String {
     out
 }
 
-/// Renders one GPU's report: verdicts, then per category its findings and tables.
+/// Renders one GPU's report: the first section (a card per configuration and its
+/// changes largest first), the verdicts, then per category its findings and tables.
 pub fn render_report(report: &Report) -> String {
     let mut out = String::from("# GPU virtualization report\n\n");
+    render_heading(&mut out, &report.device, &report.slug);
+    render_cards(&mut out, &report.cards);
+    render_forests(&mut out, &report.forests);
     let _ = writeln!(out, "{}\n", method());
-    render_device(
+    render_qualifiers(
         &mut out,
-        &report.device,
-        &report.slug,
         report.has_native,
         &report.configs,
         (&report.enforcement.matrix, &report.enforcement.findings),
@@ -58,10 +61,9 @@ pub fn render_report(report: &Report) -> String {
 
 fn render_gpu(out: &mut String, gpu: &GpuComparison) {
     let bypasses = findings::enforcement_findings(&gpu.enforcement);
-    render_device(
+    render_heading(out, &gpu.device, &gpu.slug);
+    render_qualifiers(
         out,
-        &gpu.device,
-        &gpu.slug,
         gpu.has_native,
         &gpu.configs,
         (&gpu.enforcement, &bypasses),
@@ -148,22 +150,125 @@ fn render_scenario(out: &mut String, s: &ScenarioRecord) {
     out.push('\n');
 }
 
-/// The GPU's heading and device line, then what qualifies every figure below them:
-/// the enforcement matrix with its findings, and the verification.
-fn render_device(
-    out: &mut String,
-    device: &DeviceFacts,
-    slug: &str,
-    has_native: bool,
-    configs: &[ConfigCheck],
-    (matrix, found): (&EnforcementMatrix, &[Finding]),
-) {
+/// The GPU's heading and device line.
+fn render_heading(out: &mut String, device: &DeviceFacts, slug: &str) {
     let _ = writeln!(out, "## {} ({})\n", cell(&device.name), cell(slug));
     let _ = writeln!(
         out,
         "Device: {}, compute capability {}, {} SMs, {} MiB, driver CUDA {}\n",
         device.name, device.cc, device.sms, device.memory_mib, device.driver
     );
+}
+
+/// One card per configuration other than native: whether its limits held, what it
+/// costs, and what a neighbour did to it.
+fn render_cards(out: &mut String, cards: &[VerdictCard]) {
+    out.push_str("### At a glance\n\n");
+    for card in cards {
+        let status = if card.verified {
+            "verified"
+        } else {
+            "**UNVERIFIED**"
+        };
+        let _ = writeln!(
+            out,
+            "#### {}: {}\n\n{}; {status}\n",
+            card.config,
+            emphasis(card.limits.word(), card.limits.tone()),
+            glance::configured(card)
+        );
+        let _ = writeln!(
+            out,
+            "- Memory: {}",
+            emphasis(&card.memory.to_string(), limits::memory_tone(card.memory))
+        );
+        let shapes = card
+            .sm
+            .iter()
+            .map(|shape| {
+                format!(
+                    "{}: {} {}",
+                    shape.shape,
+                    emphasis(&shape.verdict.to_string(), limits::sm_tone(shape.verdict)),
+                    glance::shape_brief(shape)
+                )
+            })
+            .collect::<Vec<_>>();
+        let _ = writeln!(
+            out,
+            "- SM: {}",
+            if shapes.is_empty() {
+                NONE.to_owned()
+            } else {
+                shapes.join("; ")
+            }
+        );
+        let paths = match &card.paths {
+            None => enforcement::NOT_PROBED.to_owned(),
+            Some(tally) => {
+                let mut line = glance::path_counts(tally);
+                for (label, paths) in [("bypassed", &tally.bypassed), ("crashed", &tally.crashed)] {
+                    if !paths.is_empty() {
+                        let list: Vec<String> = paths.iter().map(glance::named_path).collect();
+                        let _ = write!(line, "; **{label}**: {}", list.join(", "));
+                    }
+                }
+                line
+            }
+        };
+        let _ = writeln!(out, "- Paths: {paths}");
+        let mut overhead = glance::overhead_line(&card.overhead);
+        if let Overhead::Tested { largest, .. } = &card.overhead {
+            let costs: Vec<String> = largest.iter().map(glance::cost).collect();
+            if !costs.is_empty() {
+                let _ = write!(overhead, " {}", costs.join("; "));
+            }
+        }
+        let _ = writeln!(out, "- Overhead: {overhead}");
+        let _ = writeln!(
+            out,
+            "- Neighbour: {}\n",
+            glance::neighbour_line(&card.config, card.neighbour.as_ref())
+        );
+    }
+    let _ = writeln!(out, "{}\n", glance::card_rule());
+}
+
+/// The forest plots' figures: per configuration, every metric variant's change
+/// against native, largest first.
+fn render_forests(out: &mut String, forests: &[Forest]) {
+    out.push_str("### Change vs native, every metric variant\n\n");
+    for forest in forests {
+        let unverified = if forest.verified { "" } else { " (UNVERIFIED)" };
+        let _ = writeln!(out, "#### {}{unverified}\n", forest.config);
+        if forest.rows.is_empty() {
+            out.push_str("No change against native.\n\n");
+            continue;
+        }
+        out.push_str("| Metric variant | Change vs native [95 % interval] | Significant |\n");
+        out.push_str("|---|---|---|\n");
+        for row in &forest.rows {
+            let _ = writeln!(
+                out,
+                "| {} {} | {} | {} |",
+                row.id,
+                cell(&row.variant),
+                format::relative(row.change_mean, row.ci_low, row.ci_high),
+                format::significance(row.verdict)
+            );
+        }
+        out.push('\n');
+    }
+}
+
+/// What qualifies every figure: the enforcement matrix with its findings, and the
+/// verification.
+fn render_qualifiers(
+    out: &mut String,
+    has_native: bool,
+    configs: &[ConfigCheck],
+    (matrix, found): (&EnforcementMatrix, &[Finding]),
+) {
     render_enforcement(out, matrix, found);
     render_checks(out, configs);
     if !has_native {
@@ -224,7 +329,7 @@ fn render_enforcement(out: &mut String, matrix: &EnforcementMatrix, found: &[Fin
 }
 
 fn render_category(out: &mut String, category: &Category, configs: &[ConfigCheck]) {
-    let _ = writeln!(out, "## {}\n", title(&category.name));
+    let _ = writeln!(out, "## {}\n", category_title(&category.name));
     render_findings(out, &category.findings);
     for table in &category.tables {
         render_table(out, &table.metric, configs);

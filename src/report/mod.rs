@@ -3,8 +3,9 @@
 //!
 //! [`discover`] loads the baselines, [`compare`] decides every row and verdict (with
 //! [`stats`] doing what Criterion does for significance, and [`enforcement`] laying
-//! out the probes' matrix), [`document`] adds the
-//! verdicts, [`findings`] and links of a full report, and renderers such as
+//! out the probes' matrix), [`document`] adds the verdicts, [`findings`], links and
+//! the first screen's cards and forest plots ([`glance`]) of a full report, and
+//! renderers such as
 //! [`markdown`] and [`html`] only lay the result out.
 
 pub mod compare;
@@ -14,6 +15,7 @@ pub mod enforcement;
 pub mod export;
 pub mod findings;
 mod format;
+pub mod glance;
 pub mod html;
 pub mod isolation;
 mod limits;

@@ -4,26 +4,41 @@
 
 use super::compare::{MetricTable, NATIVE};
 use super::document::{FairnessSeries, ShapeSeries};
+use super::glance::Forest;
+use super::stats::Verdict;
 use crate::error::{Error, Result};
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Size of a metric's bar chart, beside its table.
 const BARS: (u32, u32) = (400, 250);
 /// Size of an SM-share-over-time chart; two sit side by side.
 const SHARE: (u32, u32) = (570, 320);
 const FONT: &str = "sans-serif";
+/// Width of a forest plot (two sit side by side) and the height of each of its rows.
+const FOREST_WIDTH: u32 = 600;
+const FOREST_ROW: u32 = 14;
+/// A series with fewer windows than this is drawn as points with their values: a
+/// line through two or three points suggests a trend they cannot show.
+pub const MIN_LINE_WINDOWS: usize = 5;
 
-/// Native in grey, the others in colours distinct on screen and in print.
+/// A significant cost in red, a significant gain in green, the rest grey and hollow.
+const COST: RGBColor = RGBColor(185, 28, 28);
+const GAIN: RGBColor = RGBColor(21, 128, 61);
+const UNDECIDED: RGBColor = RGBColor(107, 114, 128);
+
+/// Native in grey, the others in colours distinct on screen and in print, and none
+/// of them the red or green the page reserves for verdicts.
 const NATIVE_COLOR: RGBColor = RGBColor(107, 114, 128);
 const PALETTE: [RGBColor; 7] = [
     RGBColor(37, 99, 235),
     RGBColor(234, 88, 12),
-    RGBColor(220, 38, 38),
-    RGBColor(22, 163, 74),
     RGBColor(147, 51, 234),
     RGBColor(8, 145, 178),
     RGBColor(202, 138, 4),
+    RGBColor(219, 39, 119),
+    RGBColor(71, 85, 105),
 ];
 
 /// The colour of a configuration, by its position among the configurations that
@@ -184,7 +199,8 @@ fn draw_bars(bars: &[Bar], configs: &[String], top: f64, caption: &str) -> Resul
 }
 
 /// Per-window SM share of one kernel shape under every configuration, each with its
-/// configured limit as a dashed line of the same colour. The legend is the page's,
+/// configured limit as a dashed line of the same colour; a series of fewer than
+/// [`MIN_LINE_WINDOWS`] windows as points labelled with their values. The legend is the page's,
 /// shared by the shapes, so that it never hides a line.
 pub fn sm_share(shape: &ShapeSeries, configs: &[String]) -> Result<String> {
     let longest = shape
@@ -229,23 +245,45 @@ pub fn sm_share(shape: &ShapeSeries, configs: &[String]) -> Result<String> {
             .axis_desc_style((FONT, 13))
             .draw()
             .map_err(plot_error)?;
-        for series in &shape.series {
+        let count = shape.series.len() as f64;
+        for (k, series) in shape.series.iter().enumerate() {
             let colour = color(&series.config, configs);
+            let line = series.windows.len() >= MIN_LINE_WINDOWS;
+            // A line's points at the windows' middles; labelled points side by side
+            // within their window, so that close values keep apart.
+            let within = if line {
+                0.5
+            } else {
+                (k as f64 + 1.0) / (count + 1.0)
+            };
             let points: Vec<(f64, f64)> = series
                 .windows
                 .iter()
                 .enumerate()
-                .map(|(i, share)| ((i as f64 + 0.5) * shape.window_secs, share * 100.0))
+                .map(|(i, share)| ((i as f64 + within) * shape.window_secs, share * 100.0))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    colour.stroke_width(2),
-                ))
-                .map_err(plot_error)?;
-            chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
-                .map_err(plot_error)?;
+            if line {
+                chart
+                    .draw_series(LineSeries::new(
+                        points.iter().copied(),
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(plot_error)?;
+                chart
+                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                    .map_err(plot_error)?;
+            } else {
+                let label = TextStyle::from((FONT, 12).into_font())
+                    .color(&colour)
+                    .pos(Pos::new(HPos::Center, VPos::Bottom));
+                chart
+                    .draw_series(points.iter().map(|&p| {
+                        EmptyElement::at(p)
+                            + Circle::new((0, 0), 4, colour.filled())
+                            + Text::new(format!("{:.1}", p.1), (0, -6), label.clone())
+                    }))
+                    .map_err(plot_error)?;
+            }
             if let Some(limit) = series.limit_pct {
                 let y = f64::from(limit);
                 chart
@@ -261,6 +299,119 @@ pub fn sm_share(shape: &ShapeSeries, configs: &[String]) -> Result<String> {
         root.present().map_err(plot_error)?;
     }
     Ok(svg)
+}
+
+/// Every metric variant's change against native for one configuration, as the
+/// ratio of the means on one log-scale axis, with its 95 % interval: one circle per
+/// variant, filled where the change is significant, the largest at the top.
+/// `None` where the configuration has no change against native.
+pub fn forest(forest: &Forest) -> Option<Result<String>> {
+    (!forest.rows.is_empty()).then(|| draw_forest(forest))
+}
+
+fn draw_forest(forest: &Forest) -> Result<String> {
+    // Ratios outside what a page can show are drawn at its edge.
+    let (floor, ceiling) = (1e-3, 1e3);
+    let ratio = |change: f64| (1.0 + change).clamp(floor, ceiling);
+    let rows = &forest.rows;
+    let (low, high) = rows.iter().fold((1.0_f64, 1.0_f64), |(lo, hi), row| {
+        (lo.min(ratio(row.ci_low)), hi.max(ratio(row.ci_high)))
+    });
+    let (low, high) = ((low / 1.25).max(floor), (high * 1.25).min(ceiling));
+    let n = rows.len();
+    let size = (FOREST_WIDTH, 70 + FOREST_ROW * n as u32);
+    // Row i from the top: the segment counted from the bottom.
+    let row_at = |y: usize| rows.get(n - 1 - y);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .caption(
+                format!("{} / native, 95 % interval (log scale)", forest.config),
+                (FONT, 15),
+            )
+            .x_label_area_size(24)
+            .y_label_area_size(190)
+            .build_cartesian_2d((low..high).log_scale(), (0..n - 1).into_segmented())
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(229, 231, 235))
+            .x_labels(40)
+            .x_label_formatter(&|v| ratio_tick(*v))
+            .y_labels(n)
+            .y_label_formatter(&|y| match y {
+                SegmentValue::CenterOf(y) => {
+                    row_at(*y).map_or_else(String::new, |r| format!("{} {}", r.id, r.variant))
+                }
+                _ => String::new(),
+            })
+            .label_style((FONT, 11))
+            .draw()
+            .map_err(plot_error)?;
+        let top = SegmentValue::Last;
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(1.0, SegmentValue::Exact(0)), (1.0, top)],
+                4,
+                3,
+                BLACK.stroke_width(1),
+            ))
+            .map_err(plot_error)?;
+        let colour = |verdict: Verdict| match verdict {
+            Verdict::Regressed => COST,
+            Verdict::Improved => GAIN,
+            Verdict::NoChange | Verdict::WithinNoise | Verdict::NotTested => UNDECIDED,
+        };
+        // The interval as a plain line: plotters' error bar would add a circle of its
+        // own, and a variant has one mark.
+        chart
+            .draw_series((0..n).filter_map(|y| {
+                let row = row_at(y)?;
+                let y = SegmentValue::CenterOf(y);
+                Some(PathElement::new(
+                    [(ratio(row.ci_low), y.clone()), (ratio(row.ci_high), y)],
+                    colour(row.verdict).stroke_width(1),
+                ))
+            }))
+            .map_err(plot_error)?;
+        chart
+            .draw_series((0..n).filter_map(|y| {
+                let row = row_at(y)?;
+                let c = colour(row.verdict);
+                let style = if row.is_significant() {
+                    c.filled()
+                } else {
+                    c.stroke_width(1)
+                };
+                Some(Circle::new(
+                    (ratio(row.change_mean), SegmentValue::CenterOf(y)),
+                    4,
+                    style,
+                ))
+            }))
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
+}
+
+/// A log axis's tick as a ratio, only at 1, 2 and 5 of each power of ten ("0.5×",
+/// "1×", "20×"), so the light grid lines between stay unlabelled.
+fn ratio_tick(value: f64) -> String {
+    let mantissa = value / 10f64.powf(value.log10().floor());
+    let labelled = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .any(|m| (mantissa - m).abs() < 1e-6);
+    if labelled {
+        format!("{}×", tick(value))
+    } else {
+        String::new()
+    }
 }
 
 /// An axis tick without trailing zeros ("2000", "2.5", "0.25").
@@ -331,11 +482,64 @@ mod tests {
         assert!(svg.contains("% of peak"));
     }
 
+    fn forest_of(changes: &[(f64, Verdict)]) -> Forest {
+        Forest {
+            config: "hami-50".to_owned(),
+            verified: true,
+            rows: changes
+                .iter()
+                .enumerate()
+                .map(
+                    |(i, &(change_mean, verdict))| crate::report::glance::ForestRow {
+                        id: format!("OH-{i:03}"),
+                        variant: "v".to_owned(),
+                        better: Better::Lower,
+                        change_mean,
+                        ci_low: change_mean - 0.1,
+                        ci_high: change_mean + 0.1,
+                        verdict,
+                    },
+                )
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_forest_draws_one_mark_per_row_filled_where_significant() {
+        let rows = forest_of(&[
+            (12.0, Verdict::Regressed),
+            (-0.5, Verdict::Improved),
+            (0.02, Verdict::NoChange),
+            // A ratio of 0 or below is drawn at the axis' edge, not dropped.
+            (-1.0, Verdict::NotTested),
+        ]);
+        let svg = forest(&rows).unwrap().unwrap();
+        let circles: Vec<&str> = svg.split("<circle").skip(1).collect();
+        assert_eq!(circles.len(), 4);
+        let filled = |colour: RGBColor| {
+            let fill = format!("fill=\"#{:02X}{:02X}{:02X}\"", colour.0, colour.1, colour.2);
+            circles.iter().filter(|c| c.contains(&fill)).count()
+        };
+        assert_eq!((filled(COST), filled(GAIN)), (1, 1));
+        assert_eq!(
+            circles
+                .iter()
+                .filter(|c| c.contains("fill=\"none\""))
+                .count(),
+            2
+        );
+        assert!(svg.contains("OH-000 v") && svg.contains("1×") && svg.contains("10×"));
+        assert!(forest(&forest_of(&[])).is_none());
+    }
+
     #[test]
     fn ticks_drop_trailing_zeros() {
         assert_eq!(tick(2000.0), "2000");
         assert_eq!(tick(2.5), "2.5");
         assert_eq!(tick(0.30000000000000004), "0.3");
         assert_eq!(tick(0.0), "0");
+        assert_eq!(ratio_tick(0.5), "0.5×");
+        assert_eq!(ratio_tick(20.0), "20×");
+        assert_eq!(ratio_tick(3.0), "");
     }
 }

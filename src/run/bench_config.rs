@@ -91,7 +91,7 @@ fn reexec(name: &str) -> Result<i32> {
     let scratch = scratch()?;
     let daemons = mps_daemons(configs, scratch.path())?;
     let reference = match config.expect.sm_limit_pct {
-        Some(_) => native_reference(verify_secs, &facts, scratch.path())?,
+        Some(_) => native_reference(verify_secs, &facts)?,
         None => Reference { shapes: Vec::new() },
     };
     let inside_file = scratch.path().join("inside.json");

@@ -71,6 +71,9 @@ pub enum Request {
     Memory(MemoryRequest),
     /// cuMemGetInfo as this process sees it.
     MemInfo,
+    /// The native throughput of every SM-share shape, `secs` each, on `device` (the
+    /// facts the parent read): the reference a configuration's share is read against.
+    Reference { secs: f64, device: DeviceFacts },
     /// ENF state-file tamper: rewrite the limits in the state file this child's
     /// environment names, which its own interposer has mapped too.
     TamperStateFile {
@@ -105,6 +108,7 @@ pub enum Reply {
     Checked(CheckedRun),
     Memory(MemoryOutcome),
     MemInfo { free: u64, total: u64 },
+    Reference(crate::system::Reference),
     Tampered(Tampered),
     Absent { why: String },
     Failed { error: String },
@@ -304,6 +308,9 @@ fn handle(ctx: &Context, request: &Request, held: &mut Held) -> Result<Reply> {
         Request::MemInfo => {
             let (free, total) = crate::cuda::mem_info()?;
             Reply::MemInfo { free, total }
+        }
+        Request::Reference { secs, ref device } => {
+            Reply::Reference(crate::system::measure_reference(device, secs)?)
         }
     })
 }

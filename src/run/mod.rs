@@ -24,4 +24,4 @@ pub use exec::{exec_all, ExecOptions, Workload};
 pub use interrupt::interrupted;
 pub use mps::MpsDaemon;
 pub use runner::{default_rounds, preflight, run_all, scratch, start_mps_daemon, Plan, RunOptions};
-pub use worker::{run_job, run_reference, Job};
+pub use worker::{run_job, Job};

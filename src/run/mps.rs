@@ -176,9 +176,12 @@ fn shut_down(program: &Path, pipe: &Path) -> std::result::Result<Duration, Strin
 }
 
 /// Pids of the MPS processes behind `pipe`: those started with it in their
-/// environment, and the servers those started.
+/// environment, the servers those started, and every server the daemon's log (in the
+/// log folder beside `pipe`) names: the daemon may start a server detached from it,
+/// with an environment of its own.
 fn processes_of(pipe: &Path) -> Vec<i32> {
     let needle = format!("CUDA_MPS_PIPE_DIRECTORY={}\0", pipe.display()).into_bytes();
+    let logged = logged_servers(&pipe.with_file_name("log").join("control.log"));
     let mps: Vec<(i32, i32, bool)> = std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
@@ -199,9 +202,10 @@ fn processes_of(pipe: &Path) -> Vec<i32> {
                 .parse()
                 .ok()?;
             let environ = std::fs::read(dir.join("environ")).unwrap_or_default();
-            let ours = environ
-                .windows(needle.len())
-                .any(|w| w == needle.as_slice());
+            let ours = logged.contains(&pid)
+                || environ
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_slice());
             Some((pid, ppid, ours))
         })
         .collect();
@@ -209,6 +213,18 @@ fn processes_of(pipe: &Path) -> Vec<i32> {
     mps.iter()
         .filter(|(_, ppid, ours)| *ours || started.contains(ppid))
         .map(|p| p.0)
+        .collect()
+}
+
+/// The server pids an MPS control log names ("Starting new server 1234 for user 0",
+/// "Server 1234 exited ...").
+fn logged_servers(log: &Path) -> Vec<i32> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.split(|c: char| !c.is_alphanumeric())
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0].eq_ignore_ascii_case("server"))
+        .filter_map(|w| w[1].parse().ok())
         .collect()
 }
 
@@ -331,6 +347,22 @@ exit 0
         assert!(processes_of(&pipe).is_empty(), "no process of it left");
         assert!(!pipe.exists(), "folders removed");
         std::mem::forget(daemon);
+    }
+
+    #[test]
+    fn the_servers_a_control_log_names_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("control.log");
+        std::fs::write(
+            &log,
+            "[2026-12-01 17:42:31.512 Control  2093] Starting new server 2101 for user 0\n\
+             [2026-12-01 17:42:31.980 Control  2093] NEW SERVER 2101: Ready\n\
+             [2026-12-01 17:43:02.044 Control  2093] Server 2101 exited with status 0\n",
+        )
+        .unwrap();
+        assert!(logged_servers(&log).iter().all(|&pid| pid == 2101));
+        assert!(logged_servers(&log).contains(&2101));
+        assert!(logged_servers(&dir.path().join("absent.log")).is_empty());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! environment, and turns each finished staging folder into an exported baseline.
 //! It never measures: everything timed happens in the workers.
 
+use super::child::{self, Reply, Request};
 use super::config::{clear_interposer_env, Config};
 use super::current;
 use super::hooks::Hooks;
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// What `run` and `exec` are both asked for: the configurations, where their exports
 /// go, how each is verified, and how many interleaved rounds they get.
@@ -121,7 +123,7 @@ pub(super) fn run_rounds(
     let daemons = mps_daemons(&plan.configs, scratch.path())?;
 
     let reference = if plan.configs.iter().any(|c| c.expect.sm_limit_pct.is_some()) {
-        native_reference(plan.verify_secs, &facts, scratch.path())?
+        native_reference(plan.verify_secs, &facts)?
     } else {
         Reference { shapes: Vec::new() }
     };
@@ -214,29 +216,26 @@ pub(super) fn run_rounds(
     Ok(exported)
 }
 
-/// The native throughput of every SM-share shape, measured in a native worker of
-/// its own just before the configurations run.
-pub(super) fn native_reference(
-    verify_secs: f64,
-    facts: &DeviceFacts,
-    scratch: &Path,
-) -> Result<Reference> {
+/// The native throughput of every SM-share shape, measured in a native child of its
+/// own just before the configurations run. A serving child rather than a worker, so
+/// a bench executable (which serves children, and re-executes itself under
+/// GPU_VIRT_BENCH_CONFIG otherwise) measures it as `run` does.
+pub(super) fn native_reference(verify_secs: f64, facts: &DeviceFacts) -> Result<Reference> {
     eprintln!("== native reference for the SM-share check ({verify_secs} s per shape)");
-    let reference_file = scratch.join("reference.json");
     let native = Config::parse("native", Path::new(""), facts.memory_mib)?;
-    let status = worker_command(&native, &BTreeMap::new())
-        .args(["worker", "--reference-out"])
-        .arg(&reference_file)
-        .args(["--verify-secs", &verify_secs.to_string()])
-        .status()
-        .map_err(io_at("worker"))?;
-    if !status.success() {
-        return Err(Error::Worker {
-            config: "native reference".into(),
-            what: format!("failed ({status})"),
-        });
+    let mut children = child::spawn_servers_with(std::slice::from_ref(&native.env))?;
+    let request = Request::Reference {
+        secs: verify_secs,
+        device: facts.clone(),
+    };
+    let timeout = Duration::from_secs_f64(verify_secs * 4.0 + 60.0);
+    match child::broadcast(&mut children, &request, timeout)?.pop() {
+        Some(Reply::Reference(reference)) => Ok(reference),
+        Some(other) => Err(other.unexpected()),
+        None => Err(Error::Invalid(
+            "the native reference child gave no reply".into(),
+        )),
     }
-    read_json(&reference_file)
 }
 
 /// Rounds of a run not given `--rounds`: two where there is something to compare,

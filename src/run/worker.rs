@@ -37,14 +37,6 @@ pub struct Job {
     pub verify_only: bool,
 }
 
-/// Measures the native reference for the SM-share check and writes it to `out`.
-pub fn run_reference(out: &Path, verify_secs: f64) -> Result<()> {
-    let ctx = Context::primary(0)?;
-    let facts = system::device_facts(&ctx.device())?;
-    let reference = system::measure_reference(&facts, verify_secs)?;
-    write_json_atomic(out, &reference)
-}
-
 /// Seconds each phase of a worker took, in order, so a slow round can be read off
 /// its run.json.
 struct Phases {

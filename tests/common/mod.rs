@@ -143,6 +143,56 @@ pub fn two_round_fixture() -> tempfile::TempDir {
     root
 }
 
+/// Adds configuration `to` to the fixture copy at `gpu`: a copy of `from`'s export
+/// under the new name (run.json, summary.json, enforcement.json and Criterion's
+/// folders renamed alike), so a report has more configurations to lay out.
+pub fn add_config(gpu: &Path, from: &str, to: &str) {
+    let target = gpu.join(to);
+    copy_dir(&gpu.join(from), &target);
+    let run = target.join("run.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&run).unwrap()).unwrap();
+    json["config"]["name"] = to.into();
+    fs::write(&run, json.to_string()).unwrap();
+    for file in ["summary.json", "enforcement.json"] {
+        let path = target.join(file);
+        if let Ok(text) = fs::read_to_string(&path) {
+            let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            json["config"] = to.into();
+            fs::write(&path, json.to_string()).unwrap();
+        }
+    }
+    rename_dirs(&target.join("criterion"), from, to);
+}
+
+/// Renames every folder called `from` under `dir` to `to`.
+fn rename_dirs(dir: &Path, from: &str, to: &str) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_dir() {
+            continue;
+        }
+        let path = if path.file_name().is_some_and(|name| name == from) {
+            let renamed = path.with_file_name(to);
+            fs::rename(&path, &renamed).unwrap();
+            renamed
+        } else {
+            path
+        };
+        rename_dirs(&path, from, to);
+    }
+}
+
+/// A writable copy of the fixtures with four configurations besides native: hami-75
+/// a copy of hami-100, and hami-25 a copy of hami-50 with its enforcement probes.
+pub fn four_config_fixture() -> tempfile::TempDir {
+    let root = fixture_copy();
+    let gpu = root.path().join(GPU);
+    add_config(&gpu, "hami-100", "hami-75");
+    add_config(&gpu, "hami-50", "hami-25");
+    root
+}
+
 /// HAMi-core's libvgpu.so: HAMI_LIB, else the default path. Its absence fails the
 /// test rather than passing it, since the test was asked for by name or with
 /// --include-ignored.

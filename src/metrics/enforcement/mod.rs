@@ -456,7 +456,21 @@ impl Runner<'_> {
 
     /// Runs an SM probe natively, then under the configuration, and reads the
     /// delivered share against the native rate.
+    /// Without an SM limit there is nothing to read the share against: the probe is
+    /// not run (a native column would otherwise spend a minute and a half on it).
     fn sm_entry(&mut self, probe: &Probe, shape: SmShape, job: &EnforcementJob<'_>) -> ProbeEntry {
+        if job.config.sm_limit_pct.is_none() {
+            let why = "no SM limit configured, so the probe was not run".to_owned();
+            let mut entry = sm_entry(
+                probe,
+                shape.watched,
+                None,
+                Answer::Absent(why.clone()),
+                Answer::Absent(why.clone()),
+            );
+            absent(&mut entry, why);
+            return entry;
+        }
         let mode = usize::from(job.quick);
         let secs = if shape.watched {
             WATCH_SECS[mode]

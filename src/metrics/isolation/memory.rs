@@ -114,6 +114,10 @@ pub struct OwnerCheck {
     pub words: u64,
     /// Words no longer equal to the pattern.
     pub changed_words: u64,
+    /// Where the victim could not read its own buffer back: the error its context
+    /// gave (under MPS an aggressor's fault can end every client's context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
 }
 
 /// One path as saved: what it returned and what that gave the reader.
@@ -144,11 +148,16 @@ pub enum MemoryVerdict {
     Leaked,
     /// No raw path read it, but the victim's data changed.
     Corrupted,
+    /// No raw path read it, but the victim lost its context (and its data) to the
+    /// aggressor's probes.
+    VictimLost,
 }
 
 pub fn memory_verdict(raw: &[&PathProbe], owner: &OwnerCheck) -> MemoryVerdict {
     if raw.iter().any(|p| p.access() == Access::ReadVictimData) {
         MemoryVerdict::Leaked
+    } else if owner.lost.is_some() {
+        MemoryVerdict::VictimLost
     } else if owner.changed_words > 0 {
         MemoryVerdict::Corrupted
     } else {
@@ -251,9 +260,14 @@ pub(super) fn run_memory(
         other => return Err(other.unexpected()),
     };
     owner_child.send(&Request::CheckShared)?;
-    let check = match owner_child.reply(timeout)? {
-        Reply::OwnerChecked(check) => check,
-        other => return Err(other.unexpected()),
+    let check = match owner_child.reply(timeout) {
+        Ok(Reply::OwnerChecked(check)) => check,
+        Ok(other) => return Err(other.unexpected()),
+        Err(e) => OwnerCheck {
+            words: SHARED_BYTES as u64 / 8,
+            changed_words: 0,
+            lost: Some(e.to_string()),
+        },
     };
     Ok(MemoryRecord::new(
         scenario,
@@ -303,6 +317,7 @@ mod tests {
         let intact = OwnerCheck {
             words: 16,
             changed_words: 0,
+            lost: None,
         };
         let no = refused("cuMemcpyDtoH", "CUDA_ERROR_INVALID_VALUE");
         let other = read(vec![0; 16], 7);
@@ -318,12 +333,22 @@ mod tests {
         let changed = OwnerCheck {
             words: 16,
             changed_words: 3,
+            lost: None,
         };
         assert_eq!(
             memory_verdict(&[&no, &no], &changed),
             MemoryVerdict::Corrupted
         );
         assert_eq!(memory_verdict(&[&leak], &changed), MemoryVerdict::Leaked);
+        let lost = OwnerCheck {
+            lost: Some("cuMemcpyDtoH failed with CUDA_ERROR_ILLEGAL_ADDRESS (700)".into()),
+            ..intact
+        };
+        assert_eq!(
+            memory_verdict(&[&no, &no], &lost),
+            MemoryVerdict::VictimLost
+        );
+        assert_eq!(memory_verdict(&[&leak], &lost), MemoryVerdict::Leaked);
     }
 
     #[test]
@@ -358,6 +383,7 @@ mod tests {
         let check = OwnerCheck {
             words: 16,
             changed_words: 0,
+            lost: None,
         };
         let record = MemoryRecord::new(
             &scenario,

@@ -49,6 +49,7 @@ pub fn check_shared(held: &Held) -> Result<OwnerCheck> {
     Ok(OwnerCheck {
         words: data.len() as u64,
         changed_words: data.len() as u64 - pattern::matched_words(&data, *seed),
+        lost: None,
     })
 }
 
