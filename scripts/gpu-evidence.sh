@@ -148,7 +148,7 @@ if [ "$mode" = sharing ]; then
     scratch_left() { find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'gpu-virt-bench-*' | wc -l; }
     start=$(date +%s%N)
     "$bin/gpu-virt-bench" run --quick --rounds "${ROUNDS:-2}" --configs "$configs" --metrics "$metrics" \
-        --out "$out/baselines" --force 2>&1 | stamp | tee "$out/run.log"
+        --out "$out/baselines" --force --verbose 2>&1 | stamp | tee "$out/run.log"
     rc=${PIPESTATUS[0]}
     echo "run --quick --rounds ${ROUNDS:-2} over $configs (OH, LLM): rc=$rc, $((($(date +%s%N) - start) / 1000000)) ms; MPS processes left: $(mps_left), scratch folders left: $(scratch_left)" | tee "$out/run-time.txt"
     "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
@@ -191,7 +191,7 @@ if [ "$mode" = current ]; then
     "$bin/gpu-virt-bench" info >"$out/info-in-pod.txt" 2>&1
     metrics=${METRICS:-$("$bin/gpu-virt-bench" list | awk '$1 ~ /^(OH|LLM)-/ {print $1}' | paste -sd,)}
     "$bin/gpu-virt-bench" run --quick --rounds 1 --configs current,current-uncontrolled --metrics "$metrics" \
-        --out "$out/baselines" --force 2>&1 | tee "$out/run.log"
+        --out "$out/baselines" --force --verbose 2>&1 | tee "$out/run.log"
     echo "run current,current-uncontrolled: rc=${PIPESTATUS[0]}" | tee "$out/current.txt"
     "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
     restore
@@ -234,7 +234,7 @@ if [ "$mode" = enforcement ]; then
     configs=${4:-native,hami-100,hami-50}
     ids=${IDS:-$("$bin/gpu-virt-bench" list | awk '$1 ~ /^ENF-/ {print $1}' | paste -sd,)}
     start=$(date +%s)
-    "$bin/gpu-virt-bench" run --quick --rounds 1 --configs "$configs" --metrics "$ids" --out "$out/baselines" --force 2>&1 | stamp | tee "$out/run.log"
+    "$bin/gpu-virt-bench" run --quick --rounds 1 --configs "$configs" --metrics "$ids" --out "$out/baselines" --force --verbose 2>&1 | stamp | tee "$out/run.log"
     echo "run --quick ENF over $configs: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s; GPU memory used now: $(nvidia-smi --query-gpu=memory.used --format=csv,noheader)" | tee "$out/run-time.txt"
     "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
     exit 0
@@ -244,7 +244,7 @@ if [ "$mode" = exec ]; then
     configs=${4:-native,hami-50,hami-25,mps-25}
     start=$(date +%s)
     "$bin/gpu-virt-bench" exec --configs "$configs" --rounds 2 --runs 2 --verify-secs 4.5 --name pytorch \
-        --out "$out/baselines" --force -- python3 examples/pytorch_workload.py --quick 2>&1 | stamp | tee "$out/exec.log"
+        --out "$out/baselines" --force --verbose -- python3 examples/pytorch_workload.py --quick 2>&1 | stamp | tee "$out/exec.log"
     echo "exec over $configs: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s" | tee "$out/run-time.txt"
     "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
     "$bin/gpu-virt-bench" report "$out/baselines" --out "$out/report" >>"$out/run-time.txt" 2>&1
@@ -253,7 +253,7 @@ fi
 
 if [ "$mode" != cloop ]; then
 start=$(date +%s%N)
-"$bin/gpu-virt-bench" run "${quick[@]}" --rounds "${ROUNDS:-3}" --configs "$configs" --out "$out/baselines" --force 2>&1 | tee "$out/run.log"
+"$bin/gpu-virt-bench" run "${quick[@]}" --rounds "${ROUNDS:-3}" --configs "$configs" --out "$out/baselines" --force --verbose 2>&1 | tee "$out/run.log"
 rc=$?
 end=$(date +%s%N)
 echo "run ${quick[*]} --rounds ${ROUNDS:-3} over $configs: rc=$rc, $(((end - start) / 1000000)) ms" | tee "$out/run-time.txt"

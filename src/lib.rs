@@ -12,6 +12,7 @@ pub mod error;
 pub mod kernels;
 pub mod measure;
 pub mod metrics;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod stats;

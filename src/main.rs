@@ -104,6 +104,10 @@ enum Command {
         /// Replace existing exports of the same scenarios.
         #[arg(long)]
         force: bool,
+        /// Also show on the terminal what the tenants print, which is otherwise only
+        /// kept in each scenario's output.log; progress is then plain lines.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Compare exported baselines: one Markdown table per metric, one row per configuration.
     Compare {
@@ -161,6 +165,11 @@ struct Setup {
     /// more [default: 2 with two or more configurations, else 1].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20))]
     rounds: Option<u32>,
+    /// Also show on the terminal what the workers print (Criterion's per-benchmark
+    /// lines included), which is otherwise only kept in each round's output.log
+    /// (exec's command keeps its own in logs/); progress is then plain lines.
+    #[arg(long)]
+    verbose: bool,
 }
 
 impl Setup {
@@ -195,6 +204,7 @@ impl Setup {
             force: self.force,
             allow_unverified: self.allow_unverified,
             verify_secs,
+            verbose: self.verbose,
         })
     }
 }
@@ -302,6 +312,7 @@ fn main() -> ExitCode {
             pod,
             shapes,
             force,
+            verbose,
         } => (|| {
             let scenarios =
                 isolation::select_scenarios(scenarios.as_deref(), pod, shapes.as_deref())?;
@@ -311,6 +322,7 @@ fn main() -> ExitCode {
                 out,
                 secs,
                 force,
+                verbose,
             };
             for dir in isolation::run_scenarios(&opts)? {
                 println!("exported {}", dir.display());

@@ -473,3 +473,34 @@ fn run_says_two_configurations_or_more_default_to_two_rounds() -> TestResult {
     assert!(String::from_utf8(zero.stderr)?.contains("0 is not in 1..=20"));
     assert_empty(tmp.path())
 }
+
+#[test]
+fn run_exec_and_isolate_take_verbose_and_say_where_the_output_goes_without_it() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    // The flag is taken (exit 1 from the checks after parsing, not a usage error).
+    let line = error_line(cli(tmp.path())?.args(["run", "--verbose", "--configs", "bogus"]))?;
+    assert!(line.contains("unknown configuration 'bogus'"), "{line}");
+    let line = error_line(cli(tmp.path())?.args([
+        "exec",
+        "--verbose",
+        "--configs",
+        "bogus",
+        "--",
+        "true",
+    ]))?;
+    assert!(line.contains("unknown configuration 'bogus'"), "{line}");
+    let line = error_line(cli(tmp.path())?.args(["isolate", "--verbose", "--scenarios", "bogus"]))?;
+    assert!(line.contains("bogus"), "{line}");
+    for command in ["run", "exec", "isolate"] {
+        let out = cli(tmp.path())?.args([command, "--help"]).output()?;
+        let help = String::from_utf8(out.stdout)?
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            help.contains("--verbose") && help.contains("output.log"),
+            "{help}"
+        );
+    }
+    assert_empty(tmp.path())
+}

@@ -750,6 +750,15 @@ fn exec_of_a_command_that_prints_a_figure_exports_it_for_compare() -> TestResult
         .output()?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "exec failed: {stderr}");
+    // Not a terminal: one progress line per step, each run's outcome a line of its own.
+    for shown in [
+        "[1/1] native: verification (",
+        "[1/1] native: run 2 of 2 (",
+        "   native run 2 of 2: exit status 0, ",
+        "   native round 1: context ",
+    ] {
+        assert!(stderr.contains(shown), "{shown}: {stderr}");
+    }
     let stdout = String::from_utf8(output.stdout)?;
     let dir = std::path::Path::new(
         stdout
@@ -758,6 +767,9 @@ fn exec_of_a_command_that_prints_a_figure_exports_it_for_compare() -> TestResult
             .ok_or(stdout.clone())?,
     );
     assert!(dir.ends_with("native"), "{}", dir.display());
+    for kept in ["output.log", "timing.json"] {
+        assert!(dir.join(kept).is_file(), "no {kept} in {}", dir.display());
+    }
     let baseline = baseline::Baseline::load(dir)?;
     assert_eq!(baseline.run.metrics, ["exec/sh"]);
     assert!(!baseline.run.unverified);

@@ -96,9 +96,14 @@ impl BenchEnv {
     }
 
     /// Whether a variant measured outside Criterion runs: only when benchmarking (not
-    /// in Criterion's test or list mode) and when the filter selects it.
+    /// in Criterion's test or list mode) and when the filter selects it. A variant
+    /// that runs is measured next, so its metric is reported as the current step.
     pub(super) fn wants(&self, variant: &Variant<'_>) -> bool {
-        self.benchmarking && self.selects(&variant.path())
+        let wanted = self.benchmarking && self.selects(&variant.path());
+        if wanted {
+            crate::progress::report_step(variant.info.id);
+        }
+        wanted
     }
 
     /// Processes started for a per-process figure: each start costs a cuInit.

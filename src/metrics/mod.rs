@@ -136,6 +136,7 @@ pub(crate) fn bench_batched(
     }
     let started = Instant::now();
     if env.benchmarking {
+        crate::progress::report_step(variant.info.id);
         let mut warm = Stopwatch::summing();
         let start = Instant::now();
         let mut n = 0;

@@ -20,6 +20,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Set to `serve` or `cold-start` to make the executable act as a child.
@@ -353,6 +354,26 @@ pub enum Outcome {
     TimedOut,
 }
 
+/// Where the stderr of children started from now on goes; `None`: this process's.
+static STDERR_LOG: Mutex<Option<std::os::fd::OwnedFd>> = Mutex::new(None);
+
+/// Sends the stderr of every child started from now on into `log` (`None`: back to
+/// this process's stderr). The tenants of a scenario are started deep inside its
+/// code, and what an interposer prints in each would tear the progress bar, so the
+/// scenario's run sets this once for all of them, as stderr itself is set once per
+/// process.
+pub fn send_stderr_to(log: Option<std::os::fd::OwnedFd>) {
+    *STDERR_LOG.lock().unwrap_or_else(|e| e.into_inner()) = log;
+}
+
+/// A child's stderr: the log [`send_stderr_to`] set, else this process's.
+fn child_stderr() -> std::io::Result<Stdio> {
+    match &*STDERR_LOG.lock().unwrap_or_else(|e| e.into_inner()) {
+        Some(log) => log.try_clone().map(Stdio::from),
+        None => Ok(Stdio::inherit()),
+    }
+}
+
 /// The command line of a child in `role`: this process's environment, or, given
 /// `env`, a configuration's own: every interposer variable of this process (the
 /// preload included) removed, then `env`'s set.
@@ -365,8 +386,7 @@ fn command(exe: &Path, role: &str, env: Option<&BTreeMap<String, String>>) -> Co
     command
         .env(CHILD_VAR, role)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stdout(Stdio::piped());
     command
 }
 
@@ -401,7 +421,9 @@ impl Child {
     /// interposer variables of this process are removed and `env`'s are set.
     pub fn spawn_with(role: &'static str, env: Option<&BTreeMap<String, String>>) -> Result<Self> {
         let exe = std::env::current_exe().map_err(crate::error::io_at("current executable"))?;
+        let stderr = child_stderr().map_err(crate::error::io_at("child's stderr log"))?;
         let mut process = command(&exe, role, env)
+            .stderr(stderr)
             .spawn()
             .map_err(crate::error::io_at("child process"))?;
         let stdin = process.stdin.take().expect("piped stdin");
@@ -592,6 +614,21 @@ mod tests {
         assert!(!inherit
             .get_envs()
             .any(|(k, _)| k == OsStr::new("LD_PRELOAD")));
+    }
+
+    #[test]
+    fn children_print_into_the_log_set_until_it_is_unset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("output.log");
+        send_stderr_to(Some(std::fs::File::create(&log).unwrap().into()));
+        let printed = Command::new("sh")
+            .args(["-c", "echo tenant says >&2"])
+            .stderr(child_stderr().unwrap())
+            .status();
+        send_stderr_to(None);
+        assert!(printed.unwrap().success());
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "tenant says\n");
+        assert!(STDERR_LOG.lock().unwrap().is_none());
     }
 
     #[test]

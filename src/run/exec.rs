@@ -30,6 +30,17 @@ pub struct ExecOptions {
     pub runs: u32,
 }
 
+impl ExecOptions {
+    /// What a configuration's round is asked to do, as far as its time depends on
+    /// it: an earlier round estimates this one only if it was asked the same.
+    fn timing_plan(&self) -> String {
+        format!(
+            "{} run(s) of {:?}, verification {} s per shape",
+            self.runs, self.workload.command, self.plan.verify_secs
+        )
+    }
+}
+
 /// The user's command, checked before anything runs.
 #[derive(Debug, Clone)]
 pub struct Workload {
@@ -126,13 +137,13 @@ pub fn exec_all(opts: &ExecOptions) -> Result<Vec<PathBuf>> {
     let has_reference = opts.plan.configs.iter().any(|c| c.name == REFERENCE);
     let mut unchecked = !opts.workload.patterns.is_empty();
     let mut reference_failed = !has_reference;
-    run_rounds(&opts.plan, |turn| {
+    run_rounds(&opts.plan, &opts.timing_plan(), |turn| {
         let reference = turn.config.name == REFERENCE;
         let staging = match turn.staging() {
             Ok(staging) => staging,
             Err(e) => return Turned::Failed(e),
         };
-        let ended = match exec_turn(turn, &staging, opts, &mut memory) {
+        match exec_turn(turn, &staging, opts, &mut memory) {
             Err(e) => {
                 reference_failed |= reference;
                 Turned::Failed(e)
@@ -140,21 +151,18 @@ pub fn exec_all(opts: &ExecOptions) -> Result<Vec<PathBuf>> {
             Ok(record) if unchecked && (reference || reference_failed) => {
                 unchecked = false;
                 match check_patterns(&opts.workload.patterns, &record, &staging) {
-                    Ok(()) => Turned::Staged(staging.clone()),
+                    Ok(()) => Turned::Staged(staging),
                     Err(e) => Turned::Stop(e),
                 }
             }
-            Ok(_) => Turned::Staged(staging.clone()),
-        };
-        if !matches!(ended, Turned::Staged(_)) {
-            let _ = std::fs::remove_dir_all(&staging);
+            Ok(_) => Turned::Staged(staging),
         }
-        ended
     })
 }
 
 /// One configuration's turn: its worker verifies it into `staging`, then the command
-/// runs `opts.runs` times, each in a process of its own with a fresh state file.
+/// runs `opts.runs` times, each in a process of its own with a fresh state file, each
+/// run a step of the turn's progress and its outcome a line above it.
 fn exec_turn(
     turn: &Turn,
     staging: &Path,
@@ -168,6 +176,7 @@ fn exec_turn(
     let started = Instant::now();
     let mut runs = Vec::new();
     for k in 1..=opts.runs {
+        turn.progress.step(&format!("run {k} of {}", opts.runs));
         let what = format!("exec{k}");
         let mut command = configured(
             opts.workload.program.as_os_str(),
@@ -186,7 +195,8 @@ fn exec_turn(
         );
         let _ = std::fs::remove_file(turn.cache(&what));
         let finished = finished?;
-        eprintln!("{}", describe(turn.config, opts.runs, &finished));
+        turn.progress
+            .note(&describe(turn.config, opts.runs, &finished));
         runs.push(finished.run);
     }
     let record = ExecRecord {

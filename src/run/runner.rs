@@ -8,10 +8,11 @@ use super::current;
 use super::hooks::Hooks;
 use super::interrupt;
 use super::mps::{self, MpsDaemon};
-use super::worker::Job;
-use crate::baseline::{DeviceFacts, ROUNDS_DIR};
+use super::worker::{describe_phases, Job};
+use crate::baseline::{read_json, DeviceFacts, RunRecord, ROUNDS_DIR, RUN_FILE};
 use crate::error::{io_at, Error, Result};
 use crate::metrics::Selection;
+use crate::progress::{self, Progress, Slot, Timing, LOG_FILE};
 use crate::system::{self, Reference};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -31,6 +32,9 @@ pub struct Plan {
     pub verify_secs: f64,
     /// Times every configuration is run, interleaved.
     pub rounds: u32,
+    /// The workers' output is shown on the terminal as well as kept in each round's
+    /// log.
+    pub verbose: bool,
 }
 
 /// What `gpu-virt-bench run` was asked to do.
@@ -41,20 +45,33 @@ pub struct RunOptions {
     pub quick: bool,
 }
 
+impl RunOptions {
+    /// What a configuration's round is asked to do, as far as its time depends on
+    /// it: an earlier round estimates this one only if it was asked the same.
+    fn timing_plan(&self) -> String {
+        format!(
+            "{}, verification {} s per shape: {}",
+            if self.quick { "quick" } else { "full" },
+            self.plan.verify_secs,
+            self.selection.ids().join(",")
+        )
+    }
+}
+
 /// Runs every configuration and returns the exported folders (see [`run_rounds`]). A
 /// configuration whose enforcement probes left device memory or a child behind is
 /// exported (its enforcement.json says what) and fails the run all the same.
 pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
     let metrics: Vec<String> = opts.selection.ids().iter().map(|s| s.to_string()).collect();
     let mut left_behind = Vec::new();
-    let exported = run_rounds(&opts.plan, |turn| {
+    let exported = run_rounds(&opts.plan, &opts.timing_plan(), |turn| {
         match turn.measure(&metrics, opts.quick) {
             Ok((staging, left)) => {
                 if let Some(left) = left {
-                    eprintln!(
+                    turn.progress.note(&format!(
                         "   {}: the enforcement probes left {left}",
                         turn.config.name
-                    );
+                    ));
                     left_behind.push(format!(
                         "{} (round {}) {left}",
                         turn.config.name, turn.round
@@ -75,7 +92,8 @@ pub fn run_all(opts: &RunOptions) -> Result<Vec<PathBuf>> {
 pub(super) enum Turned {
     /// Its staging folder, complete.
     Staged(PathBuf),
-    /// The configuration failed and its staging folder is gone; the others go on.
+    /// The configuration failed: its staging folder is removed (its output.log kept
+    /// beside the exports) and the others go on.
     Failed(Error),
     /// Nothing may be exported: every staging folder is removed and the run stops.
     Stop(Error),
@@ -85,9 +103,13 @@ pub(super) enum Turned {
 /// what the turns staged. Existing exports are refused before anything runs (unless
 /// `force`), a configuration's export is only replaced once its new run has completed,
 /// and a failed configuration leaves no folder behind; the others still run, and the
-/// failures are returned together.
+/// failures are returned together. Every turn is shown as a slot of the run's
+/// [`Progress`], estimated from the configurations' earlier rounds asked
+/// `timing_plan`; a completed one keeps its seconds in timing.json and shows its
+/// phases, and a failed one shows the end of its output.log and keeps the whole.
 pub(super) fn run_rounds(
     plan: &Plan,
+    timing_plan: &str,
     mut turn: impl FnMut(&Turn) -> Turned,
 ) -> Result<Vec<PathBuf>> {
     preflight(&plan.configs)?;
@@ -106,48 +128,74 @@ pub(super) fn run_rounds(
         Reference { shapes: Vec::new() }
     };
 
+    let schedule = schedule(plan.configs.len(), plan.rounds);
+    let slots = schedule.iter().map(|&(round, index)| Slot {
+        unit: plan.configs[index].name.clone(),
+        round,
+    });
+    let mut estimates = progress::Plan::new(slots.collect(), plan.rounds);
+    for config in &plan.configs {
+        let history = Timing::of_export(&gpu_dir.join(&config.name), timing_plan);
+        estimates.remember(&config.name, &history);
+    }
+    let progress = Progress::new(estimates, plan.verbose);
     let mut rounds: Vec<Option<Vec<PathBuf>>> = vec![Some(Vec::new()); plan.configs.len()];
-    for round in 1..=plan.rounds {
-        for index in round_order(plan.configs.len(), round) {
-            let (config, done) = (&plan.configs[index], &mut rounds[index]);
-            let Some(stagings) = done else { continue };
-            eprintln!("== {} (round {round} of {})", config.name, plan.rounds);
-            let ended = turn(&Turn {
-                plan,
-                config,
-                daemon: daemons.get(&config.name),
-                reference: &reference,
-                facts: &facts,
-                gpu_dir: &gpu_dir,
-                scratch: scratch.path(),
-                round,
-            });
+    for (round, index) in schedule {
+        let (config, done) = (&plan.configs[index], &mut rounds[index]);
+        let Some(stagings) = done else { continue };
+        let this = Turn {
+            plan,
+            config,
+            daemon: daemons.get(&config.name),
+            reference: &reference,
+            facts: &facts,
+            gpu_dir: &gpu_dir,
+            scratch: scratch.path(),
+            round,
+            progress: &progress,
+        };
+        progress.begin(&config.name, round);
+        let ended = turn(&this);
+        let timing = Timing {
+            plan: timing_plan.to_owned(),
+            secs: progress.end(),
+        };
+        let ended = match ended {
+            Turned::Staged(staging) => match this.finish(&staging, &timing) {
+                Ok(()) => Turned::Staged(staging),
+                Err(e) => Turned::Failed(e),
+            },
             // A turn cut short by an interrupt is no failure of its configuration:
             // nothing of the run is exported.
-            let ended = match ended {
-                Turned::Failed(_) if interrupt::interrupted() => Turned::Stop(Error::Interrupted),
-                other => other,
-            };
-            match ended {
-                Turned::Staged(staging) => stagings.push(staging),
-                Turned::Failed(e) => {
-                    eprintln!("   {}: {e}", config.name);
-                    for staging in stagings.iter() {
-                        let _ = std::fs::remove_dir_all(staging);
-                    }
-                    *done = None;
+            Turned::Failed(_) if interrupt::interrupted() => Turned::Stop(Error::Interrupted),
+            other => other,
+        };
+        match ended {
+            Turned::Staged(staging) => stagings.push(staging),
+            Turned::Failed(e) => {
+                progress.note(&format!("   {} round {round}: {e}", config.name));
+                let keep = gpu_dir.join(format!("{}-round-{round}.failed.log", config.name));
+                progress.show_failed_log(&this.staging_dir().join(LOG_FILE), &keep);
+                let _ = std::fs::remove_dir_all(this.staging_dir());
+                for staging in stagings.iter() {
+                    let _ = std::fs::remove_dir_all(staging);
                 }
-                Turned::Stop(e) => {
-                    for staging in rounds.iter().flatten().flatten() {
-                        let _ = std::fs::remove_dir_all(staging);
-                    }
-                    // Only where the run made it and left it empty.
-                    let _ = std::fs::remove_dir(&gpu_dir);
-                    return Err(e);
+                progress.drop_unit(&config.name);
+                *done = None;
+            }
+            Turned::Stop(e) => {
+                let _ = std::fs::remove_dir_all(this.staging_dir());
+                for staging in rounds.iter().flatten().flatten() {
+                    let _ = std::fs::remove_dir_all(staging);
                 }
+                // Only where the run made it and left it empty.
+                let _ = std::fs::remove_dir(&gpu_dir);
+                return Err(e);
             }
         }
     }
+    // The bar is cleared before the exports and failures are announced.
+    drop(progress);
     let mut exported = Vec::new();
     let mut failures = Vec::new();
     for (config, done) in plan.configs.iter().zip(rounds) {
@@ -263,6 +311,17 @@ fn round_order(configs: usize, round: u32) -> Vec<usize> {
     }
 }
 
+/// Every (round, configuration index) of a run, in the order they run.
+fn schedule(configs: usize, rounds: u32) -> Vec<(u32, usize)> {
+    (1..=rounds)
+        .flat_map(|round| {
+            round_order(configs, round)
+                .into_iter()
+                .map(move |i| (round, i))
+        })
+        .collect()
+}
+
 /// Checks what needs no GPU: every interposer library exists, and `native` is not
 /// asked for where the loader preloads an interposer into every process. Run before
 /// the driver is touched, so the error names the real problem even on a machine
@@ -335,17 +394,25 @@ pub(super) struct Turn<'a> {
     pub gpu_dir: &'a Path,
     pub scratch: &'a Path,
     pub round: u32,
+    /// Where the turn's steps and lines are shown.
+    pub progress: &'a Progress,
 }
 
 impl Turn<'_> {
-    /// A fresh, empty staging folder for this turn's export.
-    pub fn staging(&self) -> Result<PathBuf> {
-        let staging = self.gpu_dir.join(format!(
+    /// Where this turn's export is staged (see [`Turn::staging`]).
+    fn staging_dir(&self) -> PathBuf {
+        self.gpu_dir.join(format!(
             ".staging-{}-r{}-{}",
             self.config.name,
             self.round,
             std::process::id()
-        ));
+        ))
+    }
+
+    /// A fresh, empty staging folder for this turn's export; whatever the turn
+    /// leaves in it is removed unless it is staged (see [`Turned`]).
+    pub fn staging(&self) -> Result<PathBuf> {
+        let staging = self.staging_dir();
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).map_err(io_at(&staging))?;
         Ok(staging)
@@ -364,7 +431,9 @@ impl Turn<'_> {
 
     /// Runs the configuration's worker into `staging`: it verifies the limits (and
     /// refuses to go on where they are not in force, unless allowed), then measures
-    /// `metrics` unless `verify_only`, and writes run.json (and summary.json).
+    /// `metrics` unless `verify_only`, and writes run.json (and summary.json). The
+    /// steps it reports become the turn's, and what it prints goes to
+    /// `staging`/output.log.
     pub fn worker(
         &self,
         staging: &Path,
@@ -393,41 +462,51 @@ impl Turn<'_> {
             self.config.name, self.round
         ));
         crate::baseline::write_json_atomic(&job_file, &job)?;
-        let status = worker_command(self.config, &extra)
-            .args(["worker", "--job"])
-            .arg(&job_file)
-            .status();
+        let mut command = worker_command(self.config, &extra);
+        command.args(["worker", "--job"]).arg(&job_file);
+        let steps = self
+            .scratch
+            .join(format!("{}-r{}-{what}.steps", self.config.name, self.round));
+        let status = self
+            .progress
+            .watch(command, &steps, &staging.join(LOG_FILE));
         let _ = std::fs::remove_file(self.cache(what));
-        match status {
-            Ok(s) if s.success() => Ok(()),
-            Ok(s) => Err(Error::Worker {
+        let status = status?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::Worker {
                 config: self.config.name.clone(),
-                what: format!("exited with {s}"),
-            }),
-            Err(e) => Err(io_at("worker")(e)),
+                what: format!("exited with {status}"),
+            })
         }
+    }
+
+    /// Ends a staged turn: shows the phases its run.json records and saves its
+    /// `timing` (timing.json) beside them, for the next run's estimate.
+    fn finish(&self, staging: &Path, timing: &Timing) -> Result<()> {
+        let run: RunRecord = read_json(&staging.join(RUN_FILE))?;
+        self.progress.note(&format!(
+            "   {} round {}: {}",
+            self.config.name,
+            self.round,
+            describe_phases(&run.phase_secs)
+        ));
+        timing.save(staging)
     }
 
     /// `run`'s turn: the worker verifies and measures `metrics`; returns the staging
     /// folder, checked complete, with what its enforcement probes left behind
     /// ([`EnforcementRecord::left_behind`]): that fails the run, but the folder is
-    /// kept, since its enforcement.json is the evidence. On any other failure the
-    /// folder is gone.
+    /// kept, since its enforcement.json is the evidence.
     ///
     /// [`EnforcementRecord::left_behind`]: crate::baseline::EnforcementRecord::left_behind
     fn measure(&self, metrics: &[String], quick: bool) -> Result<(PathBuf, Option<String>)> {
         let staging = self.staging()?;
-        let outcome = self
-            .worker(&staging, metrics, quick, false)
-            .and_then(|()| crate::baseline::Baseline::load(&staging))
-            .map(|b| b.enforcement.as_ref().and_then(|e| e.left_behind()));
-        match outcome {
-            Ok(left) => Ok((staging, left)),
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&staging);
-                Err(e)
-            }
-        }
+        self.worker(&staging, metrics, quick, false)?;
+        let baseline = crate::baseline::Baseline::load(&staging)?;
+        let left = baseline.enforcement.as_ref().and_then(|e| e.left_behind());
+        Ok((staging, left))
     }
 }
 
@@ -481,6 +560,10 @@ mod tests {
         assert_eq!(round_order(4, 2), [3, 2, 1, 0]);
         assert_eq!(round_order(4, 3), [0, 1, 2, 3]);
         assert_eq!(round_order(1, 2), [0]);
+        assert_eq!(
+            schedule(2, 3),
+            [(1, 0), (1, 1), (2, 1), (2, 0), (3, 0), (3, 1)]
+        );
     }
 
     fn configs(list: &str, lib: &Path) -> Vec<Config> {

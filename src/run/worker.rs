@@ -10,6 +10,7 @@ use crate::baseline::{
 use crate::cuda::Context;
 use crate::error::{Error, Result};
 use crate::metrics::{self, BenchEnv, Selection};
+use crate::progress::report_step;
 use crate::system::{self, Expect, Reference};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -58,20 +59,22 @@ impl Phases {
             .push((name.to_owned(), (now - self.since).as_secs_f64()));
         self.since = now;
     }
+}
 
-    fn describe(&self) -> String {
-        self.secs
-            .iter()
-            .map(|(name, secs)| format!("{name} {secs:.1} s"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
+/// `context 0.3 s, verification 5.1 s, ...`: a run.json's `phase_secs` as the
+/// runner shows them when a round ends.
+pub(super) fn describe_phases(secs: &[(String, f64)]) -> String {
+    secs.iter()
+        .map(|(name, secs)| format!("{name} {secs:.1} s"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Verifies the configuration, refuses to go on if its limits are not in force
 /// (unless allowed), then (unless the job only verifies) runs the selected metrics as
 /// a Criterion baseline named after the configuration and writes summary.json; writes
-/// run.json last.
+/// run.json last. Each phase and each metric is reported as a step to the runner
+/// watching it.
 pub fn run_job(job: &Job) -> Result<()> {
     let started_at = Utc::now();
     let mut phases = Phases::start();
@@ -86,6 +89,7 @@ pub fn run_job(job: &Job) -> Result<()> {
     }
     let facts = job.device.clone();
     let expect = job.expect.clone();
+    report_step("verification");
     let verification = system::verify(&facts, &expect, &job.reference, job.verify_secs)?;
     phases.end("verification");
     let blocking = system::blocking_problem(&expect, &verification);
@@ -100,7 +104,6 @@ pub fn run_job(job: &Job) -> Result<()> {
     } else {
         measure(job, &ctx, &mut phases)?
     };
-    eprintln!("   {}: {}", job.config.name, phases.describe());
     let interposer = verification
         .interposer_path
         .as_deref()
@@ -138,6 +141,7 @@ fn measure(job: &Job, ctx: &Context, phases: &mut Phases) -> Result<Vec<String>>
     let summary = metrics::summarize(&env, &measured)?;
     write_json_atomic(&job.staging.join(SUMMARY_FILE), &summary)?;
     phases.end("metrics");
+    report_step("enforcement");
     let enforcement = metrics::enforcement::run(&metrics::enforcement::EnforcementJob {
         config: &job.config,
         device: &job.device,
@@ -169,7 +173,7 @@ mod tests {
             phases.secs
         );
         assert_eq!(
-            phases.describe(),
+            describe_phases(&phases.secs),
             format!("context {:.1} s, verification 0.0 s", phases.secs[0].1)
         );
     }

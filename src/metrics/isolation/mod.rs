@@ -23,6 +23,7 @@ pub use shape::TenantShape;
 use crate::baseline::write_json_atomic;
 use crate::baseline::DeviceFacts;
 use crate::error::{io_at, Error, Result};
+use crate::progress::{Plan, Progress, Slot, Timing, LOG_FILE};
 use crate::run::child::{self, MemoryFill, Reply, Request};
 use crate::run::{Config, MpsDaemon, SHARED_CACHE_VAR};
 use crate::system::ShapeRun;
@@ -46,11 +47,16 @@ pub struct IsolationOptions {
     pub out: PathBuf,
     pub secs: f64,
     pub force: bool,
+    /// The tenants' output is shown on the terminal as well as kept in each
+    /// scenario's log.
+    pub verbose: bool,
 }
 
-/// Runs every scenario and writes `<out>/<gpu>/isolation/<scenario>/scenario.json`.
-/// Every tenant is killed and reaped when its phase ends, also on error, and the
-/// HAMi-core state files live in a folder removed on return.
+/// Runs every scenario and writes `<out>/<gpu>/isolation/<scenario>/scenario.json`,
+/// with what its tenants printed (output.log) and how long it took
+/// (timing.json, which estimates the next run's time). Every tenant is killed and
+/// reaped when its phase ends, also on error, and the HAMi-core state files live in
+/// a folder removed on return.
 pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
     for scenario in &opts.scenarios {
         let configs = scenario
@@ -86,10 +92,21 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
     }
     std::fs::create_dir_all(&root).map_err(io_at(&root))?;
     let scratch = crate::run::scratch()?;
+    let timing_plan = format!("{} s per phase", opts.secs);
+    let slots = resolved.iter().map(|(scenario, _, _)| Slot {
+        unit: scenario.run_name(),
+        round: 1,
+    });
+    let mut plan = Plan::new(slots.collect(), 1);
+    for (scenario, _, dest) in &resolved {
+        plan.remember(&scenario.run_name(), &Timing::of_export(dest, &timing_plan));
+    }
+    let progress = Progress::new(plan, opts.verbose);
     let setting = Setting {
         facts: &facts,
         secs: opts.secs,
         timeout: Duration::from_secs_f64(opts.secs + 120.0),
+        progress: &progress,
     };
 
     let native = Config::parse("native", &opts.hami_lib, facts.memory_mib)?;
@@ -99,11 +116,11 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
             continue;
         };
         if let Entry::Vacant(slot) = references.entry(shape) {
-            eprintln!(
+            progress.note(&format!(
                 "== reference: one native tenant alone, {} shape, {} s",
                 shape.name(),
                 opts.secs
-            );
+            ));
             slot.insert(spin_alone(
                 &native.env,
                 &shape.request(opts.secs, &facts),
@@ -116,17 +133,20 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (scenario, configs, dest) in resolved {
         let name = scenario.run_name();
-        eprintln!("== {name}");
+        progress.begin(&name, 1);
         let daemon = match configs.iter().any(|(c, _)| c.mps) {
             true => Some(crate::run::start_mps_daemon(&name, scratch.path())?),
             false => None,
         };
+        let log = root.join(format!(".{name}-{}.log", std::process::id()));
+        let output = progress.output(&log)?;
+        child::send_stderr_to(Some(output.share()?));
         let envs = tenant_envs(scenario, &configs, scratch.path(), daemon.as_ref());
-        let path = match scenario.workload {
+        let staged = match scenario.workload {
             Workload::Share(shape) => {
                 // The memory fill does not depend on the shape: once per scenario.
                 let fill = filled.insert(scenario.name.clone());
-                let record = run_share(
+                run_share(
                     scenario,
                     shape,
                     &configs,
@@ -134,21 +154,45 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
                     &references[&shape],
                     fill,
                     &setting,
-                )?;
-                save(&record, &name, &dest)?
+                )
+                .and_then(|record| stage(&record, &name, &dest))
             }
             Workload::Memory => {
-                let record = memory::run_memory(scenario, &configs, &envs, &setting)?;
-                eprintln!("   {:?}", record.verdict);
-                save(&record, &name, &dest)?
+                progress.step("owner and reader");
+                memory::run_memory(scenario, &configs, &envs, &setting).and_then(|record| {
+                    progress.note(&format!("   {name}: {:?}", record.verdict));
+                    stage(&record, &name, &dest)
+                })
             }
             Workload::Fault => {
-                let record = fault::run_fault(scenario, &configs, &envs, &setting, WINDOW_S)?;
-                eprintln!("   {:?}: {}", record.verdict, record.reason);
-                save(&record, &name, &dest)?
+                progress.step("faulting tenant beside its victim");
+                fault::run_fault(scenario, &configs, &envs, &setting, WINDOW_S).and_then(|record| {
+                    progress.note(&format!(
+                        "   {name}: {:?}: {}",
+                        record.verdict, record.reason
+                    ));
+                    stage(&record, &name, &dest)
+                })
             }
         };
-        written.push(path);
+        child::send_stderr_to(None);
+        output.close();
+        let timing = Timing {
+            plan: timing_plan.clone(),
+            secs: progress.end(),
+        };
+        let saved = staged.and_then(|staging| {
+            if log.exists() {
+                let to = staging.join(LOG_FILE);
+                std::fs::rename(&log, &to).map_err(io_at(&to))?;
+            }
+            timing.save(&staging)?;
+            commit(&staging, &dest)
+        });
+        if saved.is_err() {
+            progress.show_failed_log(&log, &root.join(format!("{name}.failed.log")));
+        }
+        written.push(saved?);
     }
     Ok(written)
 }
@@ -158,6 +202,8 @@ struct Setting<'a> {
     facts: &'a DeviceFacts,
     secs: f64,
     timeout: Duration,
+    /// Where the scenario's tenant phases are shown.
+    progress: &'a Progress,
 }
 
 /// One share scenario in one shape: victims alone, then all tenants together, then
@@ -173,6 +219,7 @@ fn run_share(
 ) -> Result<ScenarioRecord> {
     let spin = shape.request(setting.secs, setting.facts);
     let timeout = setting.timeout;
+    setting.progress.step("victims alone");
     let alone = configs
         .iter()
         .zip(&envs)
@@ -181,7 +228,11 @@ fn run_share(
             _ => Ok(None),
         })
         .collect::<Result<Vec<_>>>()?;
+    setting.progress.step("all tenants together");
     let together = spin_together(&envs, &spin, timeout)?;
+    if fill {
+        setting.progress.step("memory fill");
+    }
     let memory = configs
         .iter()
         .zip(&envs)
@@ -329,16 +380,22 @@ fn fill_alone(env: &BTreeMap<String, String>, timeout: Duration) -> Result<Memor
     }
 }
 
-/// Writes `record` as `dest`/scenario.json, replacing `dest` only once the file is
-/// complete, so an interrupted run never leaves a partial scenario behind.
-fn save(record: &impl serde::Serialize, name: &str, dest: &Path) -> Result<PathBuf> {
+/// Writes `record` as scenario.json into a staging folder beside `dest`, and returns
+/// the folder, for [`commit`] once everything the scenario keeps is in it.
+fn stage(record: &impl serde::Serialize, name: &str, dest: &Path) -> Result<PathBuf> {
     let staging = dest.with_file_name(format!(".staging-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&staging).map_err(io_at(&staging))?;
     write_json_atomic(&staging.join(SCENARIO_FILE), record)?;
+    Ok(staging)
+}
+
+/// Replaces `dest` by the complete `staging` folder, so an interrupted run never
+/// leaves a partial scenario behind.
+fn commit(staging: &Path, dest: &Path) -> Result<PathBuf> {
     if dest.exists() {
         std::fs::remove_dir_all(dest).map_err(io_at(dest))?;
     }
-    std::fs::rename(&staging, dest).map_err(io_at(dest))?;
+    std::fs::rename(staging, dest).map_err(io_at(dest))?;
     Ok(dest.to_path_buf())
 }
 
