@@ -250,17 +250,24 @@ fn render_memory(out: &mut String, m: &MemoryRecord) {
         m.pod.describe()
     );
     let verdict = memory_word(m.verdict);
+    let after = match &m.owner_check.lost {
+        Some(error) => format!(
+            "After the probes {} could not read its own data back ({error})",
+            m.owner.name
+        ),
+        None => format!(
+            "After the probes {} of {} words of {} were changed",
+            m.owner_check.changed_words, m.owner_check.words, m.owner.name
+        ),
+    };
     let _ = writeln!(
         out,
         "{} wrote a pattern of {} MiB at {:#x}; {} tried to read it. Verdict: **{verdict}**. \
-         After the probes {} of {} words of {} were changed. The address lies in {}'s own memory: {}.\n",
+         {after}. The address lies in {}'s own memory: {}.\n",
         who(&m.owner.name, &m.owner.config),
         m.bytes >> 20,
         m.address,
         who(&m.reader.name, &m.reader.config),
-        m.owner_check.changed_words,
-        m.owner_check.words,
-        m.owner.name,
         m.reader.name,
         if m.reader_owns_address { "yes" } else { "no" },
     );
