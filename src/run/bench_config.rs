@@ -8,7 +8,7 @@
 use super::config::{Config, DEFAULT_HAMI_LIB};
 use super::hooks::Hooks;
 use super::runner::{
-    mps_daemons, native_reference, preflight, process_env, scratch, worker_command,
+    mps_daemons, native_facts, native_reference, preflight, process_env, scratch, worker_command,
 };
 use crate::baseline::{read_json, write_json_atomic, DeviceFacts};
 use crate::error::{io_at, Error, Result};
@@ -83,12 +83,11 @@ fn reexec(name: &str) -> Result<i32> {
     })?;
     let verify_secs = verify_secs()?;
     crate::cuda::init()?;
-    let device = crate::cuda::Device::get(0)?;
-    let facts = system::device_facts(&device)?;
+    let scratch = scratch()?;
+    let facts = native_facts()?;
     let config = configured(name, facts.memory_mib)?;
     let configs = std::slice::from_ref(&config);
     let _hooks = Hooks::setup(configs)?;
-    let scratch = scratch()?;
     let daemons = mps_daemons(configs, scratch.path())?;
     let reference = match config.expect.sm_limit_pct {
         Some(_) => native_reference(verify_secs, &facts)?,

@@ -71,6 +71,8 @@ pub enum Request {
     Memory(MemoryRequest),
     /// cuMemGetInfo as this process sees it.
     MemInfo,
+    /// The device's facts as this process sees them.
+    DeviceFacts,
     /// The native throughput of every SM-share shape, `secs` each, on `device` (the
     /// facts the parent read): the reference a configuration's share is read against.
     Reference { secs: f64, device: DeviceFacts },
@@ -109,6 +111,7 @@ pub enum Reply {
     Memory(MemoryOutcome),
     MemInfo { free: u64, total: u64 },
     Reference(crate::system::Reference),
+    DeviceFacts(DeviceFacts),
     Tampered(Tampered),
     Absent { why: String },
     Failed { error: String },
@@ -309,6 +312,7 @@ fn handle(ctx: &Context, request: &Request, held: &mut Held) -> Result<Reply> {
             let (free, total) = crate::cuda::mem_info()?;
             Reply::MemInfo { free, total }
         }
+        Request::DeviceFacts => Reply::DeviceFacts(crate::system::device_facts(&ctx.device())?),
         Request::Reference { secs, ref device } => {
             Reply::Reference(crate::system::measure_reference(device, secs)?)
         }

@@ -8,6 +8,7 @@ use crate::system::Expect;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 /// Where HAMi-core installs its library, and where it looks for itself by default.
 pub const DEFAULT_HAMI_LIB: &str = "/usr/local/vgpu/libvgpu.so";
@@ -36,14 +37,39 @@ pub fn is_interposer_var(name: &str) -> bool {
         })
 }
 
+/// The state file of native children where /etc/ld.so.preload loads an interposer
+/// into them too: without its variable HAMi-core creates one at its default path
+/// (/tmp/cudevshr.cache), which would outlive the run. Set to a file in the run's
+/// scratch folder once that exists.
+static NATIVE_STATE: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Keeps native children's state file in `scratch` (see [`NATIVE_STATE`]).
+pub(super) fn keep_native_state_in(scratch: &Path) {
+    *NATIVE_STATE.lock().unwrap_or_else(|e| e.into_inner()) = Some(scratch.join("native.cache"));
+}
+
 /// Removes from `command`'s environment every variable an interposer reads that this
-/// process has, so a child starts from no configuration but its own.
+/// process has, so a child starts from no configuration but its own; where the loader
+/// preloads an interposer into every process, gives it a state file of the run's.
 pub fn clear_interposer_env(command: &mut Command) {
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_some_and(is_interposer_var) {
             command.env_remove(name);
         }
     }
+    let preloaded = current::system_preload(Path::new(current::SYSTEM_PRELOAD));
+    let kept = NATIVE_STATE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some(file) = native_state_file(&preloaded, kept) {
+        command.env(SHARED_CACHE_VAR, file);
+    }
+}
+
+/// The state file a native child gets: the run's, where anything is preloaded.
+fn native_state_file(preloaded: &[PathBuf], kept: Option<PathBuf>) -> Option<PathBuf> {
+    kept.filter(|_| !preloaded.is_empty())
 }
 
 /// The variable holding HAMi-core's shared state file. HAMi-core writes its limits
@@ -165,6 +191,15 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn native_children_get_the_runs_state_file_only_under_a_system_preload() {
+        let kept = Some(PathBuf::from("/scratch/native.cache"));
+        assert_eq!(native_state_file(&[], kept.clone()), None);
+        let preloaded = [PathBuf::from("/usr/local/vgpu/libvgpu.so")];
+        assert_eq!(native_state_file(&preloaded, kept.clone()), kept);
+        assert_eq!(native_state_file(&preloaded, None), None);
+    }
 
     const LIB: &str = "/opt/vgpu/libvgpu.so";
 

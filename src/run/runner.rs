@@ -114,12 +114,11 @@ pub(super) fn run_rounds(
 ) -> Result<Vec<PathBuf>> {
     preflight(&plan.configs)?;
     let _hooks = Hooks::setup(&plan.configs)?;
-    let device = crate::cuda::Device::get(0)?;
-    let facts = system::device_facts(&device)?;
+    let scratch = scratch()?;
+    let facts = native_facts()?;
     let gpu_dir = plan.out.join(system::slug(&facts.name));
     check_exports(&gpu_dir, &plan.configs, plan.force)?;
     std::fs::create_dir_all(&gpu_dir).map_err(io_at(&gpu_dir))?;
-    let scratch = scratch()?;
     let daemons = mps_daemons(&plan.configs, scratch.path())?;
 
     let reference = if plan.configs.iter().any(|c| c.expect.sm_limit_pct.is_some()) {
@@ -216,6 +215,24 @@ pub(super) fn run_rounds(
     Ok(exported)
 }
 
+/// The device as no interposer shows it (HAMi-core rewrites cuDeviceTotalMem): read in
+/// this process, or by a native child where the loader preloads an interposer into
+/// this process too (in a pod, with the pod's limits).
+pub(super) fn native_facts() -> Result<DeviceFacts> {
+    if current::system_preload(Path::new(current::SYSTEM_PRELOAD)).is_empty() {
+        return system::device_facts(&crate::cuda::Device::get(0)?);
+    }
+    let native = Config::parse("native", Path::new(""), 1)?;
+    let mut children = child::spawn_servers_with(std::slice::from_ref(&native.env))?;
+    match child::broadcast(&mut children, &Request::DeviceFacts, child::START_TIMEOUT)?.pop() {
+        Some(Reply::DeviceFacts(facts)) => Ok(facts),
+        Some(other) => Err(other.unexpected()),
+        None => Err(Error::Invalid(
+            "the native child gave no device facts".into(),
+        )),
+    }
+}
+
 /// The native throughput of every SM-share shape, measured in a native child of its
 /// own just before the configurations run. A serving child rather than a worker, so
 /// a bench executable (which serves children, and re-executes itself under
@@ -258,6 +275,7 @@ pub fn scratch() -> Result<tempfile::TempDir> {
         .map_err(io_at(std::env::temp_dir()))?;
     interrupt::install();
     interrupt::remove_on_interrupt(scratch.path().to_path_buf());
+    super::config::keep_native_state_in(scratch.path());
     Ok(scratch)
 }
 
