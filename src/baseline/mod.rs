@@ -144,6 +144,15 @@ pub struct InterposerIdentity {
     pub debug_info: bool,
 }
 
+/// The MPS daemon a client ran under: its control program as found on disk, and the
+/// driver it ships with (MPS has no version of its own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MpsIdentity {
+    pub control: InterposerIdentity,
+    /// The NVIDIA kernel module's version line (/proc/driver/nvidia/version).
+    pub driver: Option<String>,
+}
+
 /// `run.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -162,6 +171,9 @@ pub struct RunRecord {
     /// absent for configurations without one and in runs saved before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interposer: Option<InterposerIdentity>,
+    /// The MPS daemon, where the configuration's process was one of its clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mps: Option<MpsIdentity>,
     /// Seconds each phase of the configuration's process took, in order: context,
     /// verification, metrics, enforcement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -68,6 +68,9 @@ pub struct ConfigCheck {
     /// Which build of the interposer ran, as run.json recorded it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interposer: Option<InterposerIdentity>,
+    /// The MPS daemon the configuration ran under, as run.json recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mps: Option<crate::baseline::MpsIdentity>,
 }
 
 /// One metric variant across all configurations.
@@ -150,6 +153,7 @@ fn compare_gpu(gpu: &GpuBaselines) -> Result<GpuComparison> {
                 unverified: run.unverified,
                 verification: run.verification.clone(),
                 interposer: run.interposer.clone(),
+                mps: run.mps.clone(),
             }
         })
         .collect();

@@ -186,6 +186,16 @@ pub fn significance(verdict: Verdict) -> String {
 /// sha256 1a2b3c4d5e6f, build id 0f1e2d3c, GIT_HASH_8f3a89c, debug info)".
 pub fn interposer(check: &ConfigCheck) -> String {
     let v = &check.verification;
+    if let Some(mps) = &check.mps {
+        let id = &mps.control;
+        return format!(
+            "{}MPS client ({}; sha256 {}; {})",
+            if v.interposer_loaded { "yes; " } else { "no; " },
+            id.path,
+            &id.sha256[..12.min(id.sha256.len())],
+            mps.driver.as_deref().unwrap_or("driver version unknown")
+        );
+    }
     if !v.interposer_loaded {
         return "no".to_owned();
     }

@@ -309,6 +309,33 @@ mod tests {
         with_shapes(config, sm_limit_pct, serde_json::json!([]))
     }
 
+    #[test]
+    fn an_mps_client_names_its_daemon_and_driver_in_the_interposer_column() {
+        let mut mps = check("mps-50", None);
+        mps.mps = Some(crate::baseline::MpsIdentity {
+            control: crate::baseline::InterposerIdentity {
+                path: "/usr/bin/nvidia-cuda-mps-control".into(),
+                size: 1,
+                sha256: "0123456789abcdef".into(),
+                build_id: None,
+                version: Vec::new(),
+                debug_info: false,
+            },
+            driver: Some("NVRM version: NVIDIA UNIX x86_64 Kernel Module 580.159.04".into()),
+        });
+        let cell = super::super::format::interposer(&mps);
+        assert!(
+            cell.starts_with(
+                "no; MPS client (/usr/bin/nvidia-cuda-mps-control; sha256 0123456789ab"
+            ) && cell.contains("580.159.04"),
+            "{cell}"
+        );
+        assert_eq!(
+            super::super::format::interposer(&check("native", None)),
+            "no"
+        );
+    }
+
     fn with_shapes(
         config: &str,
         sm_limit_pct: Option<u32>,
@@ -335,6 +362,7 @@ mod tests {
             unverified: false,
             verification,
             interposer: None,
+            mps: None,
         }
     }
 

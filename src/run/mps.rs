@@ -15,6 +15,21 @@ pub const CONTROL: &str = "nvidia-cuda-mps-control";
 /// How long a daemon may take to start or to stop.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The daemon this process is a client of (CUDA_MPS_PIPE_DIRECTORY is set), as run.json
+/// names it: the control program on PATH and the driver's version line.
+pub fn client_of() -> Option<crate::baseline::MpsIdentity> {
+    std::env::var_os("CUDA_MPS_PIPE_DIRECTORY")?;
+    let control = crate::system::identify(&find_control()?).ok()?;
+    let driver = std::fs::read_to_string("/proc/driver/nvidia/version")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .next()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        });
+    Some(crate::baseline::MpsIdentity { control, driver })
+}
+
 /// The control program on PATH, if there is one.
 pub fn find_control() -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)

@@ -120,6 +120,7 @@ pub fn run_job(job: &Job) -> Result<()> {
         quick: job.quick,
         metrics: measured,
         interposer,
+        mps: super::mps::client_of(),
         phase_secs: phases.secs,
     };
     write_json_atomic(&job.staging.join(RUN_FILE), &record)
