@@ -339,7 +339,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Better::Lower,
         ns_per_unit: 1.0,
-        method: "cuLaunchKernel of fma_work, 8 blocks of 100 us per SM (full occupancy, independent FMA chains); grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+        method: "cuLaunchKernel of fma_work, 8 blocks of 100 us per SM (full occupancy, independent FMA chains); grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
     MetricInfo {
         id: "ENF-018",
@@ -348,7 +348,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Better::Lower,
         ns_per_unit: 1.0,
-        method: "as ENF-017 through cuLaunchKernelEx; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+        method: "as ENF-017 through cuLaunchKernelEx; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
     MetricInfo {
         id: "ENF-019",
@@ -357,7 +357,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Better::Lower,
         ns_per_unit: 1.0,
-        method: "cuLaunchCooperativeKernel of fma_work, one 1024-thread block of 100 us per SM; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+        method: "cuLaunchCooperativeKernel of fma_work, one 1024-thread block of 100 us per SM; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
     MetricInfo {
         id: "ENF-020",
@@ -366,7 +366,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Better::Lower,
         ns_per_unit: 1.0,
-        method: "as ENF-017, each 2 ms batch captured once into a CUDA graph and replayed with cuGraphLaunch; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+        method: "as ENF-017, each 2 ms batch captured once into a CUDA graph and replayed with cuGraphLaunch; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
     MetricInfo {
         id: "ENF-021",
@@ -375,7 +375,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Better::Lower,
         ns_per_unit: 1.0,
-        method: "as ENF-017, each kernel split over 4 streams at once; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+        method: "as ENF-017, each kernel split over 4 streams at once; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
     MetricInfo {
         id: "ENF-022",
@@ -384,7 +384,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Better::Lower,
         ns_per_unit: 1.0,
-        method: "one 1 ms block per SM, watched 120 s (20 s with --quick); reports the time to the first throttled 0.5 s window; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+        method: "one 1 ms block per SM, watched 120 s (20 s with --quick); reports the time to the first throttled 0.5 s window; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
     MetricInfo {
         id: "ENF-023",
@@ -393,7 +393,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Better::Lower,
         ns_per_unit: 1.0,
-        method: "as ENF-022 with 10 ms blocks; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+        method: "as ENF-022 with 10 ms blocks; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
     MetricInfo {
         id: "ENF-024",
@@ -402,7 +402,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Better::Lower,
         ns_per_unit: 1.0,
-        method: "as ENF-017, cuLaunchKernel called through the pointer cuGetProcAddress returns; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+        method: "as ENF-017, cuLaunchKernel called through the pointer cuGetProcAddress returns; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
     MetricInfo {
         id: "ENF-025",
@@ -411,7 +411,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Better::Lower,
         ns_per_unit: 1.0,
-        method: "as ENF-017 through the runtime API: fma_work loaded from the same PTX by cudaLibraryLoadData + cudaLibraryGetKernel of libcudart opened at run time, launched by cudaLaunchKernel with the cudaKernel_t (not applicable where no libcudart with that API loads); grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate; verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable without an SM limit, in enforcement.json",
+        method: "as ENF-017 through the runtime API: fma_work loaded from the same PTX by cudaLibraryLoadData + cudaLibraryGetKernel of libcudart opened at run time, launched by cudaLaunchKernel with the cudaKernel_t (not applicable where no libcudart with that API loads); grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate; verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
     MetricInfo {
         id: "ENF-026",

@@ -456,15 +456,15 @@ impl Runner<'_> {
 
     /// Runs an SM probe natively, then under the configuration, and reads the
     /// delivered share against the native rate.
-    /// Without an SM limit there is nothing to read the share against: the probe is
-    /// not run (a native column would otherwise spend a minute and a half on it).
+    /// Without an SM limit below 100 % there is nothing a path could exceed: the probe
+    /// is not run (a native or hami-100 column would otherwise spend a minute and a
+    /// half on it).
     fn sm_entry(&mut self, probe: &Probe, shape: SmShape, job: &EnforcementJob<'_>) -> ProbeEntry {
-        if job.config.sm_limit_pct.is_none() {
-            let why = "no SM limit configured, so the probe was not run".to_owned();
+        if let Some(why) = verdict::sm_probe_needless(job.config.sm_limit_pct) {
             let mut entry = sm_entry(
                 probe,
                 shape.watched,
-                None,
+                job.config.sm_limit_pct,
                 Answer::Absent(why.clone()),
                 Answer::Absent(why.clone()),
             );

@@ -144,6 +144,18 @@ pub const SM_SLACK_PCT: f64 = 10.0;
 /// An SM probe's verdict from the delivered share (% of the same work natively):
 /// above limit + 10 points -> bypassed by share - limit; no SM limit -> not
 /// applicable; else enforced. A failed control is read before this.
+/// Why an SM probe need not run under `limit_pct`: no limit, or one no share can
+/// exceed.
+pub fn sm_probe_needless(limit_pct: Option<u32>) -> Option<String> {
+    match limit_pct {
+        None => Some("no SM limit configured, so the probe was not run".into()),
+        Some(pct) if pct >= 100 => Some(format!(
+            "an SM limit of {pct} % cannot be exceeded, so the probe was not run"
+        )),
+        Some(_) => None,
+    }
+}
+
 pub fn sm_verdict(limit_pct: Option<u32>, share_pct: f64) -> ProbeVerdict {
     match limit_pct {
         None => ProbeVerdict::NotApplicable {
@@ -358,6 +370,11 @@ mod tests {
     #[test]
     fn a_share_above_the_limit_plus_10_points_is_a_bypass() {
         assert_eq!(sm_verdict(Some(50), 58.0), ProbeVerdict::Enforced);
+        assert!(sm_probe_needless(None).is_some());
+        assert!(sm_probe_needless(Some(100))
+            .unwrap()
+            .contains("cannot be exceeded"));
+        assert_eq!(sm_probe_needless(Some(50)), None);
         assert_eq!(
             sm_verdict(Some(50), 95.0),
             ProbeVerdict::Bypassed { excess: 45.0 }
