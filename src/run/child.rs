@@ -542,6 +542,15 @@ impl Drop for Child {
     }
 }
 
+/// Ends `children` together: every one is killed before any is waited for, so the
+/// driver tears their contexts down at once rather than one after another (the drop
+/// of each then only reaps it).
+pub fn end_all(mut children: Vec<Child>) {
+    for child in &mut children {
+        let _ = child.process.kill();
+    }
+}
+
 /// Starts `n` serving children and waits until every one holds its context, so the
 /// work sent next starts in all of them at once (a barrier).
 pub fn spawn_servers(n: usize) -> Result<Vec<Child>> {
@@ -581,6 +590,31 @@ pub fn broadcast(
 mod tests {
     use super::*;
     use std::ffi::OsStr;
+
+    #[test]
+    fn ending_children_together_leaves_none_running() {
+        let children: Vec<Child> = (0..3)
+            .map(|_| {
+                let mut process = Command::new("sleep")
+                    .arg("30")
+                    .stdin(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let stdin = process.stdin.take().unwrap();
+                Child {
+                    process,
+                    stdin,
+                    lines: mpsc::channel().1,
+                    role: "serve",
+                }
+            })
+            .collect();
+        let pids: Vec<u32> = children.iter().map(Child::pid).collect();
+        let start = std::time::Instant::now();
+        end_all(children);
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(pids.iter().all(|&pid| !alive(pid)), "{pids:?}");
+    }
 
     fn envs(command: &Command) -> BTreeMap<String, Option<String>> {
         command

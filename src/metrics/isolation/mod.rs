@@ -359,7 +359,9 @@ fn spin_together(
     timeout: Duration,
 ) -> Result<Vec<ShapeRun>> {
     let mut tenants = child::spawn_servers_with(envs)?;
-    child::broadcast(&mut tenants, spin, timeout)?
+    let replies = child::broadcast(&mut tenants, spin, timeout);
+    child::end_all(tenants);
+    replies?
         .into_iter()
         .map(|reply| match reply {
             Reply::Spin(run) => Ok(run),

@@ -92,6 +92,7 @@ pub(super) fn bench(
                     Ok(())
                 },
             )?);
+            child::end_all(children);
         }
     }
 
