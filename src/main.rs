@@ -234,16 +234,22 @@ fn info() -> Result<()> {
     Ok(())
 }
 
+/// Every metric, with the layout it needs: `process` ones are measured by `run`,
+/// `tenants` ones by `isolate`.
 fn list() {
     println!(
-        "{:<8} {:<30} {:<5} {:<7} method",
-        "id", "name", "unit", "better"
+        "{:<8} {:<36} {:<8} {:<7} {:<8} method",
+        "id", "name", "unit", "better", "needs"
     );
     for m in METRICS {
-        let better = format!("{:?}", m.better).to_lowercase();
         println!(
-            "{:<8} {:<30} {:<5} {:<7} {}",
-            m.id, m.name, m.unit, better, m.method
+            "{:<8} {:<36} {:<8} {:<7} {:<8} {}",
+            m.id,
+            m.name,
+            m.unit,
+            m.better.word(),
+            m.needs.word(),
+            m.method
         );
     }
 }

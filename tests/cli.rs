@@ -105,6 +105,48 @@ fn list_prints_every_metric_id() -> TestResult {
 }
 
 #[test]
+fn list_shows_the_isolation_metrics_as_measured_between_tenants() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let out = cli(tmp.path())?.arg("list").output()?;
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout)?;
+    let needs = |line: &str| line.split_whitespace().any(|word| word == "tenants");
+    assert!(
+        stdout.lines().next().is_some_and(|h| h.contains("needs")),
+        "{stdout}"
+    );
+    for i in 1..=10 {
+        let id = format!("IS-{i:03}");
+        let line = stdout.lines().find(|l| l.starts_with(&id));
+        assert!(line.is_some_and(needs), "{id} in:\n{stdout}");
+    }
+    let oh = stdout
+        .lines()
+        .find(|l| l.starts_with("OH-001"))
+        .unwrap_or("");
+    assert!(oh.contains(" process ") && !needs(oh), "{oh}");
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn run_refuses_an_isolation_metric_naming_the_isolate_scenarios_that_measure_it() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let line = error_line(cli(tmp.path())?.args(["run", "--metrics", "IS-003"]))?;
+    assert_eq!(
+        line,
+        "error: IS-003 is measured between tenant processes, which `run` does not start: run \
+         `gpu-virt-bench isolate --scenarios hami-25-victim-hami-25-neighbour,hami-50-victim-native-aggressor` \
+         (the default scenarios that measure it)"
+    );
+    let memory = error_line(cli(tmp.path())?.args(["run", "--metrics", "OH-001,IS-005"]))?;
+    assert!(
+        memory.contains("isolate --scenarios memory-hami-50-vs-hami-50,memory-native-vs-native"),
+        "{memory}"
+    );
+    assert_empty(tmp.path())
+}
+
+#[test]
 fn an_unknown_metric_is_named_before_the_driver_is_touched() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let line = error_line(cli(tmp.path())?.args(["run", "--metrics", "OH-001,XX-9"]))?;

@@ -311,7 +311,7 @@ fn launch_and_hooked_call_metrics_end_to_end() -> TestResult {
         let name = format!("{}/{}", e.id, e.variant);
         let info = metrics::find(&e.id)?;
         assert_eq!(e.unit, info.unit, "{name}");
-        assert_eq!(e.better, info.better, "{name}");
+        assert_eq!(Some(e.better), info.better.direction(), "{name}");
         assert!(e.median > 0.0 && e.mean > 0.0, "{name}: {e:?}");
         assert!(e.ci_low <= e.mean && e.mean <= e.ci_high, "{name}: {e:?}");
         let (Some(p50), Some(p99)) = (e.p50, e.p99) else {

@@ -486,7 +486,7 @@ fn a_memory_probe_shows_what_each_path_returned() {
     let markdown = compare_markdown(&fixtures()).unwrap();
     let memory = section(
         &markdown,
-        "### Isolation: memory-hami-50-vs-hami-50 (IS-005, separate pods)",
+        "### Isolation: memory-hami-50-vs-hami-50 (IS-005 Cross-tenant memory isolation, separate pods)",
     );
     assert!(memory.contains("Verdict: **isolated**"), "{memory}");
     assert!(
@@ -538,7 +538,7 @@ fn a_fault_probe_shows_the_fault_and_the_victim_before_and_after() {
     let markdown = compare_markdown(&fixtures()).unwrap();
     let fault = section(
         &markdown,
-        "### Isolation: fault-hami-50-vs-hami-50 (IS-010, separate pods, 10 s)",
+        "### Isolation: fault-hami-50-vs-hami-50 (IS-010 Fault isolation, separate pods, 10 s)",
     );
     assert!(
         fault.contains("t1 (hami-50) wrote to 0x10: launch CUDA_SUCCESS, synchronize CUDA_ERROR_ILLEGAL_ADDRESS"),

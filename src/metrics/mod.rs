@@ -12,7 +12,7 @@ mod registry;
 mod summary;
 
 pub use env::BenchEnv;
-pub use registry::{category, find, CategoryInfo, MetricInfo, Selection, METRICS};
+pub use registry::{category, find, CategoryInfo, Goal, MetricInfo, Needs, Selection, METRICS};
 pub use summary::summarize;
 
 use crate::baseline::Percentiles;

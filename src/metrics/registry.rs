@@ -1,3 +1,4 @@
+use super::isolation::{self, ScenarioKind, Subject};
 use crate::baseline::Better;
 use crate::error::{Error, Result};
 
@@ -7,11 +8,72 @@ pub struct MetricInfo {
     pub id: &'static str,
     pub name: &'static str,
     pub category: &'static str,
+    /// The processes it is measured in, which decides the command that measures it.
+    pub needs: Needs,
     pub unit: &'static str,
-    pub better: Better,
-    /// Nanoseconds of Criterion's per-iteration figure per unit of the metric.
+    /// Which figure is best; its [`Goal::direction`] is what summary.json saves.
+    pub better: Goal,
+    /// Nanoseconds of Criterion's per-iteration figure per unit of the metric (1 where
+    /// Criterion does not time it).
     pub ns_per_unit: f64,
     pub method: &'static str,
+}
+
+/// The process layout a metric is measured in. `run` measures each configuration in
+/// a process of its own, so it cannot give a figure that only exists between
+/// tenants; the layout says which command to use instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// One process of a configuration at a time, as `run` measures it.
+    Process,
+    /// Tenant processes side by side, as `isolate` runs them in scenarios of this
+    /// kind; the figure is read from a tenant of this subject.
+    Tenants(ScenarioKind, Subject),
+}
+
+impl Needs {
+    /// The word `list` shows.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Process => "process",
+            Self::Tenants(..) => "tenants",
+        }
+    }
+}
+
+/// Which figure of a metric is best. Not every metric ranks by a direction: an
+/// accuracy is best at the configured limit, and a verdict either holds or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    Lower,
+    Higher,
+    /// Nearest the configured limit: below it the tenant gets less than it was
+    /// given, above it the limit did not hold.
+    Limit,
+    /// A verdict, pass or fail; the method names the verdicts.
+    Pass,
+}
+
+impl Goal {
+    /// The direction a change vs native is judged in, as summary.json saves it;
+    /// `None` where the goal is no direction.
+    pub fn direction(self) -> Option<Better> {
+        match self {
+            Self::Lower => Some(Better::Lower),
+            Self::Higher => Some(Better::Higher),
+            Self::Limit | Self::Pass => None,
+        }
+    }
+
+    /// The word `list` shows.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Lower => "lower",
+            Self::Higher => "higher",
+            Self::Limit => "limit",
+            Self::Pass => "pass",
+        }
+    }
 }
 
 /// Every metric the suite implements, in report order. Ids follow the public
@@ -21,8 +83,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "OH-001",
         name: "Kernel launch latency",
         category: "overhead",
+        needs: Needs::Process,
         unit: "us",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1e3,
         method: "host time of cuLaunchKernel of an empty <<<1,1>>> kernel (launch-call, stream sync every 256 untimed) and of launch + cuStreamSynchronize (launch-sync)",
     },
@@ -30,8 +93,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "OH-002",
         name: "Memory allocation latency",
         category: "overhead",
+        needs: Needs::Process,
         unit: "us",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1e3,
         method: "host time of cuMemAlloc of 4 KiB, 1 MiB, 64 MiB, 1 GiB; the free is untimed",
     },
@@ -39,8 +103,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "OH-003",
         name: "Memory free latency",
         category: "overhead",
+        needs: Needs::Process,
         unit: "us",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1e3,
         method: "host time of cuMemFree of 4 KiB, 1 MiB, 64 MiB, 1 GiB; the allocation is untimed",
     },
@@ -48,8 +113,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "OH-004",
         name: "Context creation",
         category: "overhead",
+        needs: Needs::Process,
         unit: "ms",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1e6,
         method: "cuCtxCreate + cuCtxDestroy in a live process (create-destroy); first cuInit + primary context in a fresh child process, as the child times it (cold-start)",
     },
@@ -57,8 +123,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "OH-005",
         name: "API interception overhead",
         category: "overhead",
+        needs: Needs::Process,
         unit: "ns",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "ns per call of cuDriverGetVersion, cuCtxGetDevice, cuDeviceGetAttribute, timed in batches of 1000 calls",
     },
@@ -66,8 +133,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "OH-006",
         name: "Shared-state contention",
         category: "overhead",
+        needs: Needs::Process,
         unit: "us",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1e3,
         method: "cuMemAlloc + cuMemFree of 4 KiB per pair, in 1, 2, 4, 8 processes of the same configuration at once (started behind a barrier); mean over processes per sample",
     },
@@ -75,8 +143,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "OH-007",
         name: "Memory tracking overhead",
         category: "overhead",
+        needs: Needs::Process,
         unit: "ns",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "host time of a cuMemAlloc + cuMemFree pair of 4 KiB",
     },
@@ -84,8 +153,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "OH-008",
         name: "Rate limiter overhead",
         category: "overhead",
+        needs: Needs::Process,
         unit: "ns",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "host time of cuLaunchKernel of an empty kernel on an idle GPU (launch timed, then synchronize untimed, repeat), so a limiter's check is paid but never waits",
     },
@@ -93,8 +163,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "OH-009",
         name: "Monitoring CPU overhead",
         category: "overhead",
+        needs: Needs::Process,
         unit: "%",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "CPU time (getrusage, user + system, all threads) of a child process holding an idle context, per 0.5 s window over 2 s, as % of one core",
     },
@@ -102,8 +173,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "OH-010",
         name: "Total throughput degradation",
         category: "overhead",
+        needs: Needs::Process,
         unit: "us",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1e3,
         method: "time per iteration of a fixed pipeline: cuMemAlloc 16 MiB, copy host to device, three kernels, copy back, cuMemFree (output checked before timing); degradation = 1 - native time / configuration time",
     },
@@ -111,8 +183,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "LLM-001",
         name: "Attention throughput",
         category: "llm",
+        needs: Needs::Process,
         unit: "TFLOPS",
-        better: Better::Higher,
+        better: Goal::Higher,
         ns_per_unit: 1.0,
         method: "our flash-attention forward kernel (bf16 in, f32 accumulate on tensor cores, online softmax), B4 H16 S4096 (S1024 with --quick), head dim 64 and 128, causal and not, checked against a naive f32 kernel first; FLOPs = 4*B*H*S*S*D, half for causal; GPU-event timed; also as a share of the best bf16 GEMM measured in the same run (at LLM-008's size: 8192^3, 4096^3 with --quick)",
     },
@@ -120,8 +193,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "LLM-002",
         name: "KV-cache allocation speed",
         category: "llm",
+        needs: Needs::Process,
         unit: "allocs/s",
-        better: Better::Higher,
+        better: Goal::Higher,
         ns_per_unit: 1.0,
         method: "64 KV blocks of 2 MiB allocated one by one (the frees untimed), with cuMemAlloc and from a stream-ordered pool (cuMemAllocFromPoolAsync, release threshold unbounded)",
     },
@@ -129,8 +203,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "LLM-003",
         name: "Batch size scaling",
         category: "llm",
+        needs: Needs::Process,
         unit: "ratio",
-        better: Better::Higher,
+        better: Goal::Higher,
         ns_per_unit: 1.0,
         method: "our bf16 GEMM [b x 4096] x [4096 x 4096]^T for b = 1..256: tokens/s(b) / (b * tokens/s(1)), from GPU-event times of b and b = 1 measured in alternation",
     },
@@ -138,8 +213,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "LLM-004",
         name: "Token generation latency",
         category: "llm",
+        needs: Needs::Process,
         unit: "us",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1e3,
         method: "one decode step of a 4-layer bf16 transformer stack (d_model 2048, 16 heads of 128, MLP 8192; QKV, attention over a 1024-token KV cache, output and MLP GEMMs) with our kernels, batch 1, GPU-event timed, as launches and as a CUDA graph replay",
     },
@@ -147,8 +223,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "LLM-005",
         name: "Memory pool efficiency",
         category: "llm",
+        needs: Needs::Process,
         unit: "%",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "host time of 20 pool alloc+free pairs (cuMemAllocFromPoolAsync/cuMemFreeAsync, one stream sync) as % of 20 cuMemAlloc+cuMemFree pairs of the same size, measured in alternation, at 64 KiB, 2 MiB and 64 MiB",
     },
@@ -156,8 +233,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "LLM-006",
         name: "Multi-stream efficiency",
         category: "llm",
+        needs: Needs::Process,
         unit: "%",
-        better: Better::Higher,
+        better: Goal::Higher,
         ns_per_unit: 1.0,
         method: "K = 1, 2, 4, 8 streams each running a 1 ms spin kernel on 1/K of the SMs: (sum of the kernels' solo times) / (K * time of all K at once); bounded by 100 % (above 103 % the run is invalid)",
     },
@@ -165,8 +243,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "LLM-007",
         name: "Large tensor allocation",
         category: "llm",
+        needs: Needs::Process,
         unit: "ms",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1e6,
         method: "cuMemAlloc of 1, 4 and 16 GiB and first touch (cuMemsetD32 of the whole buffer, synchronised); a size over 90 % of the free memory the configuration reports is skipped",
     },
@@ -174,8 +253,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "LLM-008",
         name: "Mixed precision",
         category: "llm",
+        needs: Needs::Process,
         unit: "TFLOPS",
-        better: Better::Higher,
+        better: Goal::Higher,
         ns_per_unit: 1.0,
         method: "GEMM 8192^3 (4096^3 with --quick), C = A * B^T with f32 output, each checked against a naive f32 kernel first: our bf16 and fp16 tensor-core kernels, our f32 FMA kernel, and cuBLAS bf16 where libcublas loads; plus the ratios bf16/f32 and fp16/f32 from GPU-event times measured in alternation",
     },
@@ -183,17 +263,119 @@ pub const METRICS: &[MetricInfo] = &[
         id: "LLM-009",
         name: "Dynamic batching",
         category: "llm",
+        needs: Needs::Process,
         unit: "CV",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "decode steps of the LLM-004 stack at batch sizes drawn from a seeded uniform choice of 1, 2, 4, 8, 16, 32; coefficient of variation of step latency per block of 64 steps",
+    },
+    MetricInfo {
+        id: "IS-001",
+        name: "Memory limit accuracy",
+        category: "isolation",
+        needs: Needs::Tenants(ScenarioKind::Share, Subject::MemoryLimited),
+        unit: "%",
+        better: Goal::Limit,
+        ns_per_unit: 1.0,
+        method: "each tenant with a memory limit, alone, once per share scenario: cuMemAlloc of 64 MiB chunks until one is refused (at most 1 TiB); usable MiB as % of the configured limit: 100 % is the limit exactly, above it the limit did not hold",
+    },
+    MetricInfo {
+        id: "IS-002",
+        name: "Memory limit enforcement",
+        category: "isolation",
+        needs: Needs::Tenants(ScenarioKind::Share, Subject::MemoryLimited),
+        unit: "us",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "host time of the refused cuMemAlloc that ends IS-001's fill, with the CUresult it returned (a fill that reaches its cap is never refused, and says so)",
+    },
+    MetricInfo {
+        id: "IS-003",
+        name: "SM limit accuracy",
+        category: "isolation",
+        needs: Needs::Tenants(ScenarioKind::Share, Subject::SmLimitedVictim),
+        unit: "%",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "per kernel shape (short: 8 blocks per SM of 0.1 ms; 1ms, 10ms: one block per SM, all fma_work at full occupancy on independent FMA chains; gemm, gemm-cublas: a bf16 GEMM of 4096^3), one kernel at a time, each victim with an SM limit alone for a phase (10 s by default): % of its 0.5 s windows whose kernels/s, as a share of one native tenant alone of the same shape, lie within 10 points of the limit; read alone, as beside others contention lowers the share whatever the limit",
+    },
+    MetricInfo {
+        id: "IS-004",
+        name: "SM limit response time",
+        category: "isolation",
+        needs: Needs::Tenants(ScenarioKind::Share, Subject::SmLimitedVictim),
+        unit: "s",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "IS-003's windows: the start of the first window from which every later one lies within 10 points of the limit (0 where all do; none where the last does not)",
+    },
+    MetricInfo {
+        id: "IS-005",
+        name: "Cross-tenant memory isolation",
+        category: "isolation",
+        needs: Needs::Tenants(ScenarioKind::Memory, Subject::Any),
+        unit: "verdict",
+        better: Goal::Pass,
+        ns_per_unit: 1.0,
+        method: "the owner tenant writes a seeded pattern into 8 MiB of its memory and keeps it; the reader, another process in its own context, reads that address by raw pointer (cuMemcpyDtoH, and a kernel) and through the owner's IPC handle; then the owner reads its data back: verdict isolated, LEAKED (a raw path read the pattern), VICTIM LOST (the owner lost its context) or CORRUPTED (its data changed); what IPC gave is reported beside it as explicit sharing, never as a leak",
+    },
+    MetricInfo {
+        id: "IS-006",
+        name: "Cross-tenant compute interference",
+        category: "isolation",
+        needs: Needs::Tenants(ScenarioKind::Share, Subject::Victim),
+        unit: "%",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "each victim's kernels/s alone and beside the scenario's other tenants, the same shape and phase length: 1 - together / alone",
+    },
+    MetricInfo {
+        id: "IS-007",
+        name: "QoS consistency",
+        category: "isolation",
+        needs: Needs::Tenants(ScenarioKind::Share, Subject::Any),
+        unit: "CV",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "coefficient of variation of each tenant's kernels/s per 0.5 s window beside the others",
+    },
+    MetricInfo {
+        id: "IS-008",
+        name: "Fairness",
+        category: "isolation",
+        needs: Needs::Tenants(ScenarioKind::Share, Subject::Any),
+        unit: "index",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "Jain's index of the tenants' kernels/s beside each other, per share scenario and shape: 1 when all are equal, 1/n when one tenant gets everything",
+    },
+    MetricInfo {
+        id: "IS-009",
+        name: "Noisy neighbour",
+        category: "isolation",
+        needs: Needs::Tenants(ScenarioKind::Share, Subject::Victim),
+        unit: "%",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "each victim's p99 host time per kernel (launch to completion) alone and beside the others: together / alone - 1",
+    },
+    MetricInfo {
+        id: "IS-010",
+        name: "Fault isolation",
+        category: "isolation",
+        needs: Needs::Tenants(ScenarioKind::Fault, Subject::Any),
+        unit: "verdict",
+        better: Goal::Pass,
+        ns_per_unit: 1.0,
+        method: "the victim runs short-shape fma_work kernels, every output checked, for a phase; halfway through the other tenant writes to 0x10, which no allocation covers: verdict isolated (the fault was raised and the victim ran on after it, every result correct), NOT ISOLATED (a wrong result, or a victim error after the fault) or inconclusive (no fault raised, or the victim stopped before it); with the victim's kernels/s after the fault over before",
     },
     MetricInfo {
         id: "ENF-001",
         name: "Memory limit on cuMemAlloc",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cuMemAlloc; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -201,8 +383,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-002",
         name: "Memory limit on cudaMalloc",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cudaMalloc through libcudart opened at run time (not applicable where none loads); in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -210,8 +393,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-003",
         name: "Memory limit on cuMemAllocPitch",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cuMemAllocPitch of 2 MiB rows; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -219,8 +403,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-004",
         name: "Memory limit on managed memory",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cuMemAllocManaged, pages prefetched to the device (cuMemPrefetchAsync) and written there; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -228,8 +413,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-005",
         name: "Memory limit on VMM",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cuMemCreate + cuMemAddressReserve + cuMemMap + cuMemSetAccess, written on the device; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -237,8 +423,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-006",
         name: "Memory limit on cuMemAllocAsync",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cuMemAllocAsync from the default pool; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -246,8 +433,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-007",
         name: "Memory limit on an own pool",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cuMemPoolCreate + cuMemAllocFromPoolAsync; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -255,8 +443,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-008",
         name: "Memory limit on cuArrayCreate",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cuArrayCreate of 2D arrays of 16-byte texels (not written: arrays have no address); in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -264,8 +453,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-009",
         name: "Memory limit on cuArray3DCreate",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cuArray3DCreate of 3D arrays of 16-byte texels (not written); in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -273,8 +463,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-010",
         name: "Memory limit on graph memory nodes",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "a graph of one cuGraphAddMemAllocNode per chunk, launched; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -282,8 +473,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-011",
         name: "Memory limit on the device heap",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE) to the target + 1/16 (at least + 128 MiB) before the malloc module loads, the size the driver set read back with cuCtxGetLimit and recorded; then malloc in a kernel, one chunk of 64 MiB - 64 KiB per block, each written, the kernel relaunched over the refused chunks (at most 4 launches, until one gets nothing more); in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -291,8 +483,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-012",
         name: "Limit variables removed",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "a child of the tenant with CUDA_DEVICE_MEMORY_LIMIT and CUDA_DEVICE_SM_LIMIT removed, sharing the state file a child of the configuration holds; cuMemAlloc; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -300,8 +493,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-013",
         name: "Limit variables changed",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "as ENF-012 with the memory limit doubled and the SM limit 100; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -309,8 +503,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-014",
         name: "Child without the preload",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "as ENF-012 with LD_PRELOAD removed; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -318,8 +513,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-015",
         name: "cuMemAlloc from cuGetProcAddress",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cuMemAlloc called through the pointer cuGetProcAddress returns; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -327,8 +523,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-016",
         name: "cuMemAlloc from libcuda by path",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "libcuda opened again by its full path (from /proc/self/maps), cuMemAlloc_v2 from dlsym on it; in a fresh child of the configuration (own state file) and natively as the control: a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device; records the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict enforced, bypassed (bytes above the limit), refused-unlike-native, inconclusive or not-applicable, in enforcement.json",
     },
@@ -336,8 +533,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-017",
         name: "SM limit on cuLaunchKernel",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "%",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cuLaunchKernel of fma_work, 8 blocks of 100 us per SM (full occupancy, independent FMA chains); grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
@@ -345,8 +543,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-018",
         name: "SM limit on cuLaunchKernelEx",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "%",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "as ENF-017 through cuLaunchKernelEx; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
@@ -354,8 +553,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-019",
         name: "SM limit on cooperative launch",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "%",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "cuLaunchCooperativeKernel of fma_work, one 1024-thread block of 100 us per SM; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
@@ -363,8 +563,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-020",
         name: "SM limit on CUDA graphs",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "%",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "as ENF-017, each 2 ms batch captured once into a CUDA graph and replayed with cuGraphLaunch; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
@@ -372,8 +573,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-021",
         name: "SM limit over several streams",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "%",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "as ENF-017, each kernel split over 4 streams at once; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
@@ -381,8 +583,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-022",
         name: "SM limit on 1 ms blocks",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "%",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "one 1 ms block per SM, watched 120 s (20 s with --quick); reports the time to the first throttled 0.5 s window; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
@@ -390,8 +593,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-023",
         name: "SM limit on 10 ms blocks",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "%",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "as ENF-022 with 10 ms blocks; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
@@ -399,8 +603,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-024",
         name: "cuLaunchKernel from cuGetProcAddress",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "%",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "as ENF-017, cuLaunchKernel called through the pointer cuGetProcAddress returns; grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate (the native control of a watched shape runs 5 s); verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
@@ -408,8 +613,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-025",
         name: "SM limit on cudaLaunchKernel",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "%",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "as ENF-017 through the runtime API: fma_work loaded from the same PTX by cudaLibraryLoadData + cudaLibraryGetKernel of libcudart opened at run time, launched by cudaLaunchKernel with the cudaKernel_t (not applicable where no libcudart with that API loads); grids sized from the parent's native device facts; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate; verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
@@ -417,8 +623,9 @@ pub const METRICS: &[MetricInfo] = &[
         id: "ENF-026",
         name: "State file limits rewritten",
         category: "enforcement",
+        needs: Needs::Process,
         unit: "bytes",
-        better: Better::Lower,
+        better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "a child of the configuration (fresh state file) maps the file CUDA_DEVICE_MEMORY_SHARED_CACHE names read-write and, knowing nothing of its layout, rewrites every 8-byte little-endian word equal to the memory limit in bytes to limit + 8 GiB (and every aligned 4-byte word equal to the SM limit to 100, only where they are as many as the memory words and evenly spaced 4 or 8 bytes apart in one run), keeping the file in use; then a new child of the configuration sharing the file: cuMemAlloc, a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device, natively as the control; records the words found and rewritten, the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict bypassed (bytes above the limit), enforced, inconclusive where no word equalled the limit or the rewrite failed, not-applicable without a state file or memory limit, in enforcement.json",
     },
@@ -470,20 +677,25 @@ pub fn find(id: &str) -> Result<&'static MetricInfo> {
         .ok_or_else(|| Error::UnknownMetric(id.trim().to_string()))
 }
 
-/// Which metrics a run measures.
+/// Which metrics a run measures: only those of one process per configuration
+/// ([`Needs::Process`]), since that is all a run starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection(Vec<&'static str>);
 
+/// The metrics a run can measure, in report order.
+fn measured_alone() -> impl Iterator<Item = &'static MetricInfo> {
+    METRICS.iter().filter(|m| m.needs == Needs::Process)
+}
+
 impl Selection {
     pub fn all() -> Self {
-        Self(METRICS.iter().map(|m| m.id).collect())
+        Self(measured_alone().map(|m| m.id).collect())
     }
 
     /// Every metric of one category (e.g. "llm"), for a `cargo bench` entry point.
     pub fn category(category: &str) -> Self {
         Self(
-            METRICS
-                .iter()
+            measured_alone()
                 .filter(|m| m.category == category)
                 .map(|m| m.id)
                 .collect(),
@@ -491,11 +703,19 @@ impl Selection {
     }
 
     /// Parses a comma-separated id list; any unknown id is an error, so a typo never
-    /// silently measures less than was asked for.
+    /// silently measures less than was asked for, and so is an id measured between
+    /// tenants, named with the `isolate` scenarios that measure it.
     pub fn parse(list: &str) -> Result<Self> {
         let mut ids = Vec::new();
         for part in list.split(',').filter(|p| !p.trim().is_empty()) {
-            let id = find(part)?.id;
+            let info = find(part)?;
+            if let Needs::Tenants(kind, subject) = info.needs {
+                return Err(Error::MeasuredBetweenTenants {
+                    id: info.id,
+                    scenarios: isolation::scenarios_of(kind, subject)?.join(","),
+                });
+            }
+            let id = info.id;
             if !ids.contains(&id) {
                 ids.push(id);
             }
@@ -572,8 +792,64 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), METRICS.len());
         assert!(METRICS.iter().all(|m| [
-            "us", "ns", "ms", "%", "TFLOPS", "allocs/s", "ratio", "CV", "bytes"
+            "us", "ns", "ms", "s", "%", "TFLOPS", "allocs/s", "ratio", "CV", "index", "bytes",
+            "verdict"
         ]
         .contains(&m.unit)));
+    }
+
+    #[test]
+    fn every_isolation_metric_is_registered_as_measured_between_tenants() {
+        let ids: Vec<_> = METRICS
+            .iter()
+            .filter(|m| matches!(m.needs, Needs::Tenants(..)))
+            .map(|m| m.id)
+            .collect();
+        let expected: Vec<String> = (1..=10).map(|i| format!("IS-{i:03}")).collect();
+        assert_eq!(ids, expected);
+        assert!(METRICS
+            .iter()
+            .all(|m| (m.category == "isolation") == matches!(m.needs, Needs::Tenants(..))));
+        assert_eq!(
+            find("is-005").unwrap().needs,
+            Needs::Tenants(ScenarioKind::Memory, Subject::Any)
+        );
+        assert_eq!(
+            find("IS-010").unwrap().needs,
+            Needs::Tenants(ScenarioKind::Fault, Subject::Any)
+        );
+    }
+
+    #[test]
+    fn what_a_run_measures_has_a_direction_to_compare_with_native() {
+        for m in METRICS.iter().filter(|m| m.needs == Needs::Process) {
+            assert!(m.better.direction().is_some(), "{}", m.id);
+        }
+        assert_eq!(find("IS-001").unwrap().better, Goal::Limit);
+        assert_eq!(find("IS-010").unwrap().better.direction(), None);
+    }
+
+    #[test]
+    fn a_run_never_selects_a_metric_measured_between_tenants() {
+        let all = Selection::all();
+        assert!(all.contains("OH-001") && all.contains("ENF-026"));
+        assert!(!all.ids().iter().any(|id| id.starts_with("IS-")));
+        assert!(Selection::category("isolation").ids().is_empty());
+    }
+
+    #[test]
+    fn an_id_measured_between_tenants_is_refused_with_the_scenarios_that_measure_it() {
+        let err = Selection::parse("OH-001,is-003").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::MeasuredBetweenTenants { id: "IS-003", ref scenarios }
+                    if scenarios == "hami-25-victim-hami-25-neighbour,hami-50-victim-native-aggressor"
+            ),
+            "{err}"
+        );
+        assert!(err
+            .to_string()
+            .contains("gpu-virt-bench isolate --scenarios"));
     }
 }

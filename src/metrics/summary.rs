@@ -97,7 +97,13 @@ pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
             id: m.info.id.to_string(),
             variant: m.variant.clone(),
             unit: m.unit.to_string(),
-            better: m.info.better,
+            better: m.info.better.direction().ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{} has no lower-or-higher direction (best: {}), so it cannot be saved as a figure compared with native",
+                    m.info.id,
+                    m.info.better.word()
+                ))
+            })?,
             median,
             mean,
             ci_low,
@@ -194,6 +200,22 @@ mod tests {
             (entry.p50, entry.p99),
             (None, None),
             "no per-call times for a rate"
+        );
+    }
+
+    #[test]
+    fn a_metric_without_a_direction_is_refused_rather_than_saved_as_lower_or_higher() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = find("IS-001").unwrap();
+        let err = summarize(
+            &env_in(dir.path()),
+            &[sampled(info, "fill", vec![0.98, 0.99], None)],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("IS-001 has no lower-or-higher direction (best: limit)"),
+            "{err}"
         );
     }
 

@@ -225,6 +225,13 @@ pub fn category_title(name: &str) -> String {
     )
 }
 
+/// A metric's id and its name as the registry holds it, e.g. "IS-005 Cross-tenant
+/// memory isolation", so a heading follows the registry; an id this build does not
+/// know stays as it is.
+pub fn metric_title(id: &str) -> String {
+    crate::metrics::find(id).map_or_else(|_| id.to_owned(), |m| format!("{} {}", m.id, m.name))
+}
+
 /// Four significant digits: enough to see a 1 % change, few enough to read.
 pub fn number(value: f64) -> String {
     // Rounding first, so that 999.97 becomes "1000" rather than "1000.0".
@@ -244,6 +251,12 @@ pub fn percent(fraction: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_metric_title_names_the_metric_as_the_registry_does() {
+        assert_eq!(metric_title("IS-010"), "IS-010 Fault isolation");
+        assert_eq!(metric_title("XX-1"), "XX-1");
+    }
 
     #[test]
     fn numbers_keep_four_significant_digits() {

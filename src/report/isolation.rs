@@ -3,7 +3,7 @@
 //! worst a neighbour did to each configuration's victims (IS-006, IS-009).
 
 use super::findings::{Finding, FindingKind};
-use super::format::{number, percent, NONE};
+use super::format::{metric_title, number, percent, NONE};
 use crate::metrics::isolation::fault::{FaultRecord, FaultVerdict};
 use crate::metrics::isolation::memory::{Access, MemoryRecord, MemoryVerdict, PathRecord};
 use crate::metrics::isolation::{ProbeRecords, ScenarioRecord, TenantRecord};
@@ -200,8 +200,9 @@ pub fn render_probes(out: &mut String, probes: &ProbeRecords) {
 fn render_fault(out: &mut String, f: &FaultRecord) {
     let _ = writeln!(
         out,
-        "### Isolation: {} (IS-010, {}, {} s)\n",
+        "### Isolation: {} ({}, {}, {} s)\n",
         f.scenario,
+        metric_title("IS-010"),
         f.pod.describe(),
         f.secs
     );
@@ -245,8 +246,9 @@ fn render_fault(out: &mut String, f: &FaultRecord) {
 fn render_memory(out: &mut String, m: &MemoryRecord) {
     let _ = writeln!(
         out,
-        "### Isolation: {} (IS-005, {})\n",
+        "### Isolation: {} ({}, {})\n",
         m.scenario,
+        metric_title("IS-005"),
         m.pod.describe()
     );
     let verdict = memory_word(m.verdict);

@@ -17,7 +17,9 @@ pub use record::{
     Pod, ProbeRecords, Role, SavedScenario, ScenarioKind, ScenarioRecord, Tenant, TenantRecord,
     SCENARIO_FILE,
 };
-pub use scenario::{default_scenarios, select_scenarios, Scenario, Workload};
+pub use scenario::{
+    default_scenarios, scenarios_of, select_scenarios, Scenario, Subject, Workload,
+};
 pub use shape::TenantShape;
 
 use crate::baseline::write_json_atomic;

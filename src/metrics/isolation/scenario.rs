@@ -1,8 +1,10 @@
 //! Which scenarios `isolate` knows and how a command line picks among them.
 
-use super::record::{Pod, Role};
+use super::record::{Pod, Role, ScenarioKind};
 use super::shape::TenantShape;
 use crate::error::{Error, Result};
+use crate::run::{Config, DEFAULT_HAMI_LIB};
+use std::path::Path;
 
 /// What a scenario's tenants do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +17,17 @@ pub enum Workload {
     /// IS-010: the aggressor writes to an illegal address while the victim runs
     /// checked kernels.
     Fault,
+}
+
+impl Workload {
+    /// The kind of record the workload's scenario saves.
+    pub fn kind(self) -> ScenarioKind {
+        match self {
+            Self::Share(_) => ScenarioKind::Share,
+            Self::Memory => ScenarioKind::Memory,
+            Self::Fault => ScenarioKind::Fault,
+        }
+    }
 }
 
 /// A scenario: which tenants run side by side, whether they share one HAMi-core
@@ -97,6 +110,51 @@ pub fn default_scenarios() -> Vec<Scenario> {
             Workload::Fault,
         ),
     ]
+}
+
+/// Which tenant of a scenario an IS figure is read from: a scenario without one
+/// does not measure it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// Any tenant, or the scenario as a whole.
+    Any,
+    /// A victim, measured alone before it runs beside the others.
+    Victim,
+    /// A victim under an SM limit, whose share alone is read against the limit.
+    SmLimitedVictim,
+    /// A tenant under a memory limit, which fills its memory alone.
+    MemoryLimited,
+}
+
+impl Subject {
+    fn admits(self, config: &Config, role: Role) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Victim => role == Role::Victim,
+            Self::SmLimitedVictim => role == Role::Victim && config.expect.sm_limit_pct.is_some(),
+            Self::MemoryLimited => config.expect.mem_limit_mib.is_some(),
+        }
+    }
+}
+
+/// The names of the default scenarios of `kind` with a tenant of `subject`: those
+/// that measure a metric, for a user who asked another command for it.
+pub fn scenarios_of(kind: ScenarioKind, subject: Subject) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for scenario in default_scenarios() {
+        if scenario.workload.kind() != kind {
+            continue;
+        }
+        for (name, role) in &scenario.tenants {
+            // As preflight resolves them: the limits' presence, not their size.
+            let config = Config::parse(name, Path::new(DEFAULT_HAMI_LIB), 1)?;
+            if subject.admits(&config, *role) {
+                names.push(scenario.name.clone());
+                break;
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// Scenarios whose tenants are clients of one private MPS daemon (one GPU shared
@@ -187,6 +245,32 @@ mod tests {
 
     fn names(scenarios: &[Scenario]) -> Vec<String> {
         scenarios.iter().map(Scenario::run_name).collect()
+    }
+
+    #[test]
+    fn the_scenarios_of_a_metric_are_those_with_its_subject() {
+        let of = |kind, subject| scenarios_of(kind, subject).unwrap();
+        assert_eq!(
+            of(ScenarioKind::Share, Subject::SmLimitedVictim),
+            [
+                "hami-25-victim-hami-25-neighbour",
+                "hami-50-victim-native-aggressor"
+            ]
+        );
+        assert_eq!(
+            of(ScenarioKind::Share, Subject::MemoryLimited),
+            [
+                "hami-50-x2",
+                "hami-25-x4",
+                "hami-25-victim-hami-25-neighbour",
+                "hami-50-victim-native-aggressor"
+            ]
+        );
+        assert_eq!(of(ScenarioKind::Share, Subject::Any).len(), 5);
+        assert_eq!(
+            of(ScenarioKind::Fault, Subject::Any),
+            ["fault-hami-50-vs-hami-50", "fault-native-vs-native"]
+        );
     }
 
     #[test]
