@@ -387,6 +387,32 @@ pub fn configured(card: &VerdictCard) -> String {
     }
 }
 
+/// A card's SM line in a page's own markup: each shape with its verdict word (marked
+/// by `mark` in its tone) and its figures (escaped by `text`), joined by `sep`; the
+/// placeholder for no shapes.
+pub(super) fn sm_line(
+    shapes: &[ShapeVerdict],
+    sep: &str,
+    mark: impl Fn(&str, Tone) -> String,
+    text: impl Fn(&str) -> String,
+) -> String {
+    if shapes.is_empty() {
+        return super::format::NONE.to_owned();
+    }
+    shapes
+        .iter()
+        .map(|shape| {
+            format!(
+                "{}: {} {}",
+                text(&shape.shape),
+                mark(&shape.verdict.to_string(), sm_tone(shape.verdict)),
+                text(&shape_brief(shape))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 /// The figures a shape's verdict was judged on, in a card's few words, e.g.
 /// "100.1 % ± 0.1 % of native, 8 windows".
 pub fn shape_brief(shape: &ShapeVerdict) -> String {

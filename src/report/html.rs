@@ -137,26 +137,10 @@ fn render_cards(page: &mut String, cards: &[VerdictCard], names: &[String]) {
             "<dt>Memory</dt><dd>{}</dd>",
             toned(&card.memory.to_string(), limits::memory_tone(card.memory))
         );
-        let shapes = card
-            .sm
-            .iter()
-            .map(|shape| {
-                format!(
-                    "{}: {} {}",
-                    esc(&shape.shape),
-                    toned(&shape.verdict.to_string(), limits::sm_tone(shape.verdict)),
-                    esc(&glance::shape_brief(shape))
-                )
-            })
-            .collect::<Vec<_>>();
         let _ = writeln!(
             page,
             "<dt>SM</dt><dd>{}</dd>",
-            if shapes.is_empty() {
-                NONE.to_owned()
-            } else {
-                shapes.join("<br>")
-            }
+            glance::sm_line(&card.sm, "<br>", toned, esc)
         );
         let paths = match &card.paths {
             None => enforcement::NOT_PROBED.to_owned(),

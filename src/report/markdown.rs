@@ -182,26 +182,10 @@ fn render_cards(out: &mut String, cards: &[VerdictCard]) {
             "- Memory: {}",
             emphasis(&card.memory.to_string(), limits::memory_tone(card.memory))
         );
-        let shapes = card
-            .sm
-            .iter()
-            .map(|shape| {
-                format!(
-                    "{}: {} {}",
-                    shape.shape,
-                    emphasis(&shape.verdict.to_string(), limits::sm_tone(shape.verdict)),
-                    glance::shape_brief(shape)
-                )
-            })
-            .collect::<Vec<_>>();
         let _ = writeln!(
             out,
             "- SM: {}",
-            if shapes.is_empty() {
-                NONE.to_owned()
-            } else {
-                shapes.join("; ")
-            }
+            glance::sm_line(&card.sm, "; ", emphasis, str::to_owned)
         );
         let paths = match &card.paths {
             None => enforcement::NOT_PROBED.to_owned(),
