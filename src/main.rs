@@ -143,7 +143,8 @@ enum Command {
 #[derive(clap::Args)]
 struct Setup {
     /// Comma-separated: native, hami-<percent> (e.g. native,hami-100,hami-50,hami-25),
-    /// and names defined in the --config-file.
+    /// mps-<percent>[-<GiB>], current, current-uncontrolled, and names defined in the
+    /// --config-file.
     #[arg(long, default_value = "native")]
     configs: String,
     /// HAMi-core's libvgpu.so, as installed.
