@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use gpu_virt_bench::baseline::read_json;
 use gpu_virt_bench::cuda::{self, Context};
-use gpu_virt_bench::metrics::{isolation, Selection, METRICS};
+use gpu_virt_bench::metrics::{self, isolation, Selection, METRICS};
 use gpu_virt_bench::run::{
     self, Config, ExecOptions, Plan, RunOptions, Workload, DEFAULT_HAMI_LIB,
 };
@@ -256,7 +256,7 @@ fn list() {
 }
 
 fn main() -> ExitCode {
-    if let Some(code) = run::child::serve_if_child() {
+    if let Some(code) = metrics::serve_if_child() {
         return ExitCode::from(code as u8);
     }
     let cli = Cli::parse();

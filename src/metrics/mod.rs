@@ -19,6 +19,7 @@ use crate::baseline::Percentiles;
 use crate::cuda::Context;
 use crate::error::{Error, Result};
 use crate::measure::Stopwatch;
+use crate::run::child::{self, Handler, Role};
 use crate::system::Peak;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};
@@ -191,6 +192,24 @@ pub(crate) fn bench_batched(
     }))
 }
 
+/// Every operation a serving child of this executable performs: the run's own, then
+/// each category's, which registers its own in its folder.
+const OPERATIONS: &[&[Handler]] = &[
+    crate::run::ops::OPERATIONS,
+    overhead::OPERATIONS,
+    isolation::OPERATIONS,
+    enforcement::OPERATIONS,
+];
+
+/// The roles a child of this executable starts in besides serving.
+const ROLES: &[Role] = &[overhead::COLD_START];
+
+/// Runs the child side if this process was started as a child of the CLI or of a
+/// bench executable, with every category's operations; returns the exit code.
+pub fn serve_if_child() -> Option<i32> {
+    child::serve_if_child(ROLES, OPERATIONS)
+}
+
 /// The body of a `cargo bench` entry point for one category: measures it in this
 /// process (natively, or under whatever LD_PRELOAD the shell set), or under the
 /// configuration GPU_VIRT_BENCH_CONFIG names (re-executed in its environment and
@@ -198,7 +217,7 @@ pub(crate) fn bench_batched(
 /// the exit code; no driver is a visible skip, not a failure, so `cargo bench` on a
 /// machine without a GPU passes.
 pub fn bench_main(category: &str) -> i32 {
-    if let Some(code) = crate::run::child::serve_if_child() {
+    if let Some(code) = serve_if_child() {
         return code;
     }
     match crate::run::reexec_if_configured() {
@@ -249,4 +268,22 @@ pub fn run_benches(
     let mut out = overhead::bench(c, env, selection, ctx)?;
     out.extend(llm::bench(c, env, selection, ctx)?);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_operation_and_role_of_a_child_has_a_name_of_its_own() {
+        let names: Vec<&str> = OPERATIONS
+            .iter()
+            .flat_map(|h| h.iter())
+            .map(Handler::name)
+            .collect();
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        assert!(ROLES.iter().all(|r| r.name != child::SERVE));
+    }
 }

@@ -1,162 +1,126 @@
-//! The protocol of every multi-process metric: a child is this same executable with
+//! The transport of every multi-process metric: a child is this same executable with
 //! [`CHILD_VAR`] set, so `cargo bench` executables serve as children as well as the
-//! CLI. Requests go in as JSON lines on stdin, replies come out as JSON lines on
-//! stdout; a child that dies or stays silent past its timeout is an error naming
-//! what it was asked, and it is killed, never left behind.
+//! CLI. Requests go in as JSON lines on stdin, each naming its [`Operation`] with its
+//! payload, replies come out as JSON lines on stdout; a child that dies or stays
+//! silent past its timeout is an error naming what it was asked, and it is killed,
+//! never left behind. The transport knows no operation: each category defines its
+//! own, typed, and registers a [`Handler`] for each, so adding a metric's work to a
+//! child touches only its category.
 
-use crate::baseline::DeviceFacts;
-use crate::cuda::{Context, DeviceBuffer, IpcHandle};
+use crate::cuda::Context;
 use crate::error::{Error, Result};
-use crate::metrics::enforcement::memory::{MemoryOutcome, MemoryRequest};
-use crate::metrics::enforcement::state_file::{self, Tampered};
-use crate::metrics::isolation::fault::{CheckedRun, FaultReport};
-use crate::metrics::isolation::memory::{MemoryProbe, OwnerCheck, SharedBuffer};
-use crate::metrics::isolation::tenant::{self, Held};
-use crate::metrics::isolation::TenantShape;
-use crate::system::{Launch, ShapeRun, VerifyShape};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Set to `serve` or `cold-start` to make the executable act as a child.
+/// Set to [`SERVE`] or a [`Role`]'s name to make the executable act as a child.
 pub const CHILD_VAR: &str = "GPU_VIRT_BENCH_CHILD";
+/// The role of a child that holds a context and serves operations until its stdin
+/// closes.
+pub const SERVE: &str = "serve";
 
-/// What a serving child is asked to do.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
-pub enum Request {
-    /// `pairs` cuMemAlloc + cuMemFree pairs of `bytes`, each pair timed.
-    AllocFree { bytes: usize, pairs: u64 },
-    /// Hold the context idle for `ms` and report the process's CPU time meanwhile.
-    Idle { ms: u64 },
-    /// Blocks of fixed work on all SMs for `secs`, one kernel at a time (IS metrics).
-    /// The grid is sized from `device`, the facts the parent read natively: under an
-    /// SM partition (MPS) the tenant's own device attribute shows only its share, and
-    /// work sized from it would shrink with the partition and hide it.
-    Spin {
-        blocks_per_sm: u32,
-        block_us: f64,
-        secs: f64,
-        device: DeviceFacts,
-    },
-    /// A bf16 GEMM of 4096³ for `secs`, one at a time: ours, or cuBLAS's (IS-003).
-    Gemm { cublas: bool, secs: f64 },
-    /// Allocate `chunk_mib` chunks until one is refused, then free them (IS-001/002).
-    FillMemory { chunk_mib: u64 },
-    /// IS-005 victim: allocate `bytes`, write the pattern of `seed`, keep it, export it.
-    ShareMemory { bytes: usize, seed: u64 },
-    /// IS-005 aggressor: try to read another tenant's memory.
-    ProbeMemory {
-        address: u64,
-        bytes: usize,
-        seed: u64,
-        ipc_handle: Option<IpcHandle>,
-    },
-    /// IS-005 victim: does the shared buffer still hold its pattern?
-    CheckShared,
-    /// IS-010 aggressor: write to `address`, which no allocation covers.
-    Fault { address: u64 },
-    /// IS-010 victim: spin kernels of `shape` for `secs`, every one checked.
-    CheckedSpin {
-        shape: TenantShape,
-        secs: f64,
-        window_s: f64,
-    },
-    /// ENF memory probe: hold memory on one path, then give it all back.
-    Memory(MemoryRequest),
-    /// cuMemGetInfo as this process sees it.
-    MemInfo,
-    /// The device's facts as this process sees them.
-    DeviceFacts,
-    /// The native throughput of every SM-share shape, `secs` each, on `device` (the
-    /// facts the parent read): the reference a configuration's share is read against.
-    Reference { secs: f64, device: DeviceFacts },
-    /// ENF state-file tamper: rewrite the limits in the state file this child's
-    /// environment names, which its own interposer has mapped too.
-    TamperStateFile {
-        limit: Option<u64>,
-        sm_pct: Option<u32>,
-    },
-    /// ENF SM probe: [`Request::Spin`]'s work, its kernels launched by `launch`.
-    SmProbe {
-        launch: Launch,
-        blocks_per_sm: u32,
-        block_us: f64,
-        batch_us: f64,
-        secs: f64,
-        device: DeviceFacts,
-    },
+/// Work a serving child does when asked: the request is the payload, `NAME` says on
+/// the wire which handler reads it, and the reply's type is what the sender reads
+/// back, so neither side handles untyped JSON.
+pub trait Operation: Serialize + DeserializeOwned {
+    /// Its name on the wire, unique among every registered operation.
+    const NAME: &'static str;
+    type Reply: Serialize + DeserializeOwned;
+    /// Does the work in the child, which holds `ctx` and keeps `held` between requests.
+    fn serve(self, ctx: &Context, held: &mut Held) -> Result<Self::Reply>;
 }
 
-/// A serving child's answer; `Absent` says why the path asked for does not exist in
-/// this process.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "kebab-case")]
-pub enum Reply {
-    Ready,
-    Elapsed { ns: u64 },
-    CpuTime { ns: u64 },
-    Spin(ShapeRun),
-    Filled(MemoryFill),
-    Shared(SharedBuffer),
-    Probed(MemoryProbe),
-    OwnerChecked(OwnerCheck),
-    Faulted(FaultReport),
-    Checked(CheckedRun),
-    Memory(MemoryOutcome),
-    MemInfo { free: u64, total: u64 },
-    Reference(crate::system::Reference),
-    DeviceFacts(DeviceFacts),
-    Tampered(Tampered),
-    Absent { why: String },
-    Failed { error: String },
+/// One operation as a serving child finds it by name: the payload read as its
+/// request, its reply written back as JSON.
+pub struct Handler {
+    name: &'static str,
+    serve: fn(&Context, serde_json::Value, &mut Held) -> Result<serde_json::Value>,
 }
 
-impl Reply {
-    /// The error for a reply that does not answer the request sent; one wording for
-    /// every multi-process metric.
-    pub fn unexpected(&self) -> Error {
-        Error::Worker {
-            config: "child (serve)".into(),
-            what: format!("sent an unexpected reply {self:?}"),
+impl Handler {
+    /// The handler of `O`, for a category's table of the operations it registers.
+    pub const fn of<O: Operation>() -> Self {
+        Self {
+            name: O::NAME,
+            serve: serve_as::<O>,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 }
 
-/// What allocating until refused found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MemoryFill {
-    pub usable_mib: u64,
-    /// The CUresult name of the refused allocation; `None` if nothing refused before
-    /// the safety cap.
-    pub refusal: Option<String>,
-    /// Host time of the refused call.
-    pub refusal_us: f64,
+fn serve_as<O: Operation>(
+    ctx: &Context,
+    payload: serde_json::Value,
+    held: &mut Held,
+) -> Result<serde_json::Value> {
+    let request: O = serde_json::from_value(payload)
+        .map_err(|e| Error::Invalid(format!("request of {}: {e}", O::NAME)))?;
+    serde_json::to_value(request.serve(ctx, held)?).map_err(|e| Error::Invalid(e.to_string()))
 }
 
-/// Most a fill allocates, so a tenant without a limit cannot exhaust the host's GPU
-/// for its neighbours for long.
-const FILL_CAP_MIB: u64 = 1 << 20;
-
-/// A cold-start child's report: what the first CUDA calls of a process cost.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ColdStart {
-    pub init_ns: u64,
-    pub context_ns: u64,
+/// A child that does one thing and exits instead of serving, for work that must
+/// come before this process's first CUDA call (a cold start); it writes what it
+/// reports with [`emit`].
+pub struct Role {
+    pub name: &'static str,
+    pub run: fn() -> Result<()>,
 }
 
-/// Runs the child side if this process was started as a child; returns the exit code.
-pub fn serve_if_child() -> Option<i32> {
+/// What a serving child keeps between requests, one value per type: an operation
+/// whose work must outlive its reply (IS-005's shared buffer, kept allocated while
+/// another tenant probes it) keeps it here under a type of its own category.
+#[derive(Default)]
+pub struct Held(HashMap<TypeId, Box<dyn Any>>);
+
+impl Held {
+    /// Keeps `value` until the child exits, in place of any earlier value of its type.
+    pub fn keep<T: Any>(&mut self, value: T) {
+        self.0.insert(TypeId::of::<T>(), Box::new(value));
+    }
+
+    /// The value of type `T` kept last, if any.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.get(&TypeId::of::<T>())?.downcast_ref()
+    }
+}
+
+/// A request as it goes over the wire.
+#[derive(Debug, Serialize, Deserialize)]
+struct RequestLine {
+    op: String,
+    payload: serde_json::Value,
+}
+
+/// A serving child's answer as it goes over the wire: `Ready` once it holds its
+/// context, then one `Done` or `Failed` per request.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "kebab-case")]
+enum Reply {
+    Ready,
+    Done { value: serde_json::Value },
+    Failed { error: String },
+}
+
+/// Runs the child side if this process was started as a child, serving `operations`
+/// or starting in one of `roles`; returns the exit code.
+pub fn serve_if_child(roles: &[Role], operations: &[&[Handler]]) -> Option<i32> {
     let role = std::env::var(CHILD_VAR).ok()?;
-    let outcome = match role.as_str() {
-        "serve" => serve(),
-        "cold-start" => cold_start(),
-        other => Err(Error::Invalid(format!("unknown child role '{other}'"))),
+    let outcome = if role == SERVE {
+        serve(operations)
+    } else {
+        match roles.iter().find(|r| r.name == role) {
+            Some(r) => (r.run)(),
+            None => Err(Error::Invalid(format!("unknown child role '{role}'"))),
+        }
     };
     Some(match outcome {
         Ok(()) => 0,
@@ -167,7 +131,8 @@ pub fn serve_if_child() -> Option<i32> {
     })
 }
 
-fn emit(value: &impl Serialize) -> Result<()> {
+/// Writes `value` to the parent as one line.
+pub fn emit(value: &impl Serialize) -> Result<()> {
     let line = serde_json::to_string(value).map_err(|e| Error::Invalid(e.to_string()))?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")
@@ -175,44 +140,19 @@ fn emit(value: &impl Serialize) -> Result<()> {
         .map_err(crate::error::io_at("stdout"))
 }
 
-fn cold_start() -> Result<()> {
-    let start = Instant::now();
-    crate::cuda::init()?;
-    let init = start.elapsed();
-    let start = Instant::now();
-    let ctx = Context::primary(0)?;
-    crate::cuda::synchronize()?;
-    let context = start.elapsed();
-    drop(ctx);
-    emit(&ColdStart {
-        init_ns: init.as_nanos() as u64,
-        context_ns: context.as_nanos() as u64,
-    })
-}
-
-/// CPU time (user + system) of this whole process, all threads: an interposer's
-/// monitoring threads count too, which is the point of OH-009.
-fn process_cpu_time() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct; RUSAGE_SELF is always valid.
-    let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
-        usage.assume_init()
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-fn serve() -> Result<()> {
+fn serve(operations: &[&[Handler]]) -> Result<()> {
     let ctx = Context::primary(0)?;
     let mut held = Held::default();
     emit(&Reply::Ready)?;
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(crate::error::io_at("stdin"))?;
-        let request: Request =
+        let request: RequestLine =
             serde_json::from_str(&line).map_err(|e| Error::Invalid(format!("request: {e}")))?;
-        let reply = match handle(&ctx, &request, &mut held) {
-            Ok(reply) => reply,
+        let handler = find(operations, &request.op).ok_or_else(|| {
+            Error::Invalid(format!("request: unknown operation '{}'", request.op))
+        })?;
+        let reply = match (handler.serve)(&ctx, request.payload, &mut held) {
+            Ok(value) => Reply::Done { value },
             Err(e) => Reply::Failed {
                 error: e.to_string(),
             },
@@ -222,133 +162,22 @@ fn serve() -> Result<()> {
     Ok(())
 }
 
-fn handle(ctx: &Context, request: &Request, held: &mut Held) -> Result<Reply> {
-    Ok(match *request {
-        Request::AllocFree { bytes, pairs: n } => {
-            let mut total = Duration::ZERO;
-            for _ in 0..n {
-                let start = Instant::now();
-                DeviceBuffer::new(bytes)?.free()?;
-                total += start.elapsed();
-            }
-            Reply::Elapsed {
-                ns: total.as_nanos() as u64,
-            }
-        }
-        Request::Idle { ms } => {
-            let before = process_cpu_time();
-            std::thread::sleep(Duration::from_millis(ms));
-            Reply::CpuTime {
-                ns: (process_cpu_time() - before).as_nanos() as u64,
-            }
-        }
-        Request::Spin {
-            blocks_per_sm,
-            block_us,
-            secs,
-            ref device,
-        } => {
-            let shape = VerifyShape {
-                name: "tenant",
-                blocks_per_sm,
-                block_us,
-            };
-            let kernels = crate::cuda::LaunchKernels::load()?;
-            Reply::Spin(crate::system::run_shape(
-                &kernels, device, &shape, secs, block_us,
-            )?)
-        }
-        Request::Gemm { cublas, secs } => Reply::Spin(crate::system::run_gemm(
-            if cublas {
-                crate::system::GemmPath::Cublas
-            } else {
-                crate::system::GemmPath::Ours
-            },
-            secs,
-        )?),
-        Request::FillMemory { chunk_mib } => Reply::Filled(fill_memory(chunk_mib)?),
-        Request::ShareMemory { bytes, seed } => Reply::Shared(tenant::share(held, bytes, seed)?),
-        Request::ProbeMemory {
-            address,
-            bytes,
-            seed,
-            ipc_handle,
-        } => Reply::Probed(tenant::probe(address, bytes, seed, ipc_handle)?),
-        Request::CheckShared => Reply::OwnerChecked(tenant::check_shared(held)?),
-        Request::Fault { address } => Reply::Faulted(tenant::fault(address)?),
-        Request::CheckedSpin {
-            shape,
-            secs,
-            window_s,
-        } => Reply::Checked(tenant::checked_spin(shape, secs, window_s)?),
-        Request::Memory(ref memory) => {
-            Reply::Memory(crate::metrics::enforcement::memory::probe(ctx, memory)?)
-        }
-        Request::TamperStateFile { limit, sm_pct } => {
-            Reply::Tampered(state_file::tamper(limit, sm_pct)?)
-        }
-        Request::SmProbe {
-            launch,
-            blocks_per_sm,
-            block_us,
-            batch_us,
-            secs,
-            ref device,
-        } => {
-            if let Some(why) = launch.missing() {
-                return Ok(Reply::Absent { why });
-            }
-            let shape = VerifyShape {
-                name: "enforcement",
-                blocks_per_sm,
-                block_us,
-            };
-            let kernels = crate::cuda::LaunchKernels::load()?;
-            Reply::Spin(crate::system::run_shape_via(
-                &kernels, device, &shape, secs, batch_us, launch,
-            )?)
-        }
-        Request::MemInfo => {
-            let (free, total) = crate::cuda::mem_info()?;
-            Reply::MemInfo { free, total }
-        }
-        Request::DeviceFacts => Reply::DeviceFacts(crate::system::device_facts(&ctx.device())?),
-        Request::Reference { secs, ref device } => {
-            Reply::Reference(crate::system::measure_reference(device, secs)?)
-        }
-    })
-}
-
-fn fill_memory(chunk_mib: u64) -> Result<MemoryFill> {
-    let mut chunks = Vec::new();
-    let bytes = (chunk_mib << 20) as usize;
-    loop {
-        if chunks.len() as u64 * chunk_mib >= FILL_CAP_MIB {
-            return Ok(MemoryFill {
-                usable_mib: chunks.len() as u64 * chunk_mib,
-                refusal: None,
-                refusal_us: 0.0,
-            });
-        }
-        let start = Instant::now();
-        match DeviceBuffer::new(bytes) {
-            Ok(buf) => chunks.push(buf),
-            Err(Error::Cuda { name, .. }) => {
-                return Ok(MemoryFill {
-                    usable_mib: chunks.len() as u64 * chunk_mib,
-                    refusal: Some(name),
-                    refusal_us: start.elapsed().as_secs_f64() * 1e6,
-                })
-            }
-            Err(other) => return Err(other),
-        }
-    }
+/// The handler registered for `op`.
+fn find<'a>(operations: &[&'a [Handler]], op: &str) -> Option<&'a Handler> {
+    operations
+        .iter()
+        .flat_map(|h| h.iter())
+        .find(|h| h.name == op)
 }
 
 /// How a request to a child ended.
 #[derive(Debug)]
-pub enum Outcome {
-    Replied(Reply),
+pub enum Outcome<R> {
+    /// It holds its context and waits for a request.
+    Ready,
+    Replied(R),
+    /// It answered with an error, or with a line that does not read as the reply.
+    Failed(String),
     /// The child exited or was killed by a signal without answering.
     Died {
         signal: Option<i32>,
@@ -453,17 +282,23 @@ impl Child {
         self.process.id()
     }
 
-    /// The next reply, or how the child ended instead: for a caller that reports a
-    /// child's death as a result (an ENF probe that crashed) rather than an error.
-    /// A child past `timeout` is killed first.
-    pub fn outcome(&mut self, timeout: Duration) -> Outcome {
+    /// The next reply, read as `R`, or how the child ended instead: for a caller that
+    /// reports a child's death as a result (an ENF probe that crashed) rather than an
+    /// error. A child past `timeout` is killed first.
+    pub fn outcome<R: DeserializeOwned>(&mut self, timeout: Duration) -> Outcome<R> {
         match self.lines.recv_timeout(timeout) {
             Ok(Ok(line)) => {
-                Outcome::Replied(
-                    serde_json::from_str(&line).unwrap_or_else(|e| Reply::Failed {
-                        error: format!("an unreadable reply ({e}): {line}"),
-                    }),
-                )
+                let unreadable =
+                    |e: serde_json::Error| format!("an unreadable reply ({e}): {line}");
+                match serde_json::from_str(&line) {
+                    Ok(Reply::Ready) => Outcome::Ready,
+                    Ok(Reply::Done { value }) => match serde_json::from_value(value) {
+                        Ok(reply) => Outcome::Replied(reply),
+                        Err(e) => Outcome::Failed(unreadable(e)),
+                    },
+                    Ok(Reply::Failed { error }) => Outcome::Failed(error),
+                    Err(e) => Outcome::Failed(unreadable(e)),
+                }
             }
             Err(RecvTimeoutError::Timeout) => {
                 let _ = self.process.kill();
@@ -491,11 +326,26 @@ impl Child {
         }
     }
 
-    pub fn send(&mut self, request: &Request) -> Result<()> {
-        let line = serde_json::to_string(request).map_err(|e| Error::Invalid(e.to_string()))?;
+    /// Asks a serving child for `request`; its reply is read with [`Child::reply`],
+    /// so several children can work at once between the two.
+    pub fn send<O: Operation>(&mut self, request: &O) -> Result<()> {
+        let line = serde_json::to_value(request)
+            .and_then(|payload| {
+                serde_json::to_string(&RequestLine {
+                    op: O::NAME.to_owned(),
+                    payload,
+                })
+            })
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         writeln!(self.stdin, "{line}")
             .and_then(|()| self.stdin.flush())
             .map_err(|e| self.failure(format!("did not take a request ({e})")))
+    }
+
+    /// [`Child::send`], then its reply within `timeout`.
+    pub fn call<O: Operation>(&mut self, request: &O, timeout: Duration) -> Result<O::Reply> {
+        self.send(request)?;
+        self.reply(timeout)
     }
 
     /// The next JSON line, within `timeout`.
@@ -518,8 +368,18 @@ impl Child {
         }
     }
 
-    /// The next reply of a serving child, with `Failed` turned into an error.
-    pub fn reply(&mut self, timeout: Duration) -> Result<Reply> {
+    /// The reply to the request sent last, read as `R` (the sent operation's
+    /// [`Operation::Reply`]), with `Failed` turned into an error.
+    pub fn reply<R: DeserializeOwned>(&mut self, timeout: Duration) -> Result<R> {
+        match self.said(timeout)? {
+            Reply::Done { value } => serde_json::from_value(value)
+                .map_err(|e| self.failure(format!("sent an unreadable reply ({e})"))),
+            other => Err(self.failure(format!("sent an unexpected reply {other:?}"))),
+        }
+    }
+
+    /// The next line of a serving child, with `Failed` turned into an error.
+    fn said(&mut self, timeout: Duration) -> Result<Reply> {
         match self.receive(timeout)? {
             Reply::Failed { error } => Err(self.failure(format!("failed: {error}"))),
             reply => Ok(reply),
@@ -554,18 +414,18 @@ pub fn end_all(mut children: Vec<Child>) {
 /// Starts `n` serving children and waits until every one holds its context, so the
 /// work sent next starts in all of them at once (a barrier).
 pub fn spawn_servers(n: usize) -> Result<Vec<Child>> {
-    start_all((0..n).map(|_| Child::spawn("serve")))
+    start_all((0..n).map(|_| Child::spawn(SERVE)))
 }
 
 /// As [`spawn_servers`], one child per environment, each in its own configuration.
 pub fn spawn_servers_with(envs: &[BTreeMap<String, String>]) -> Result<Vec<Child>> {
-    start_all(envs.iter().map(|env| Child::spawn_with("serve", Some(env))))
+    start_all(envs.iter().map(|env| Child::spawn_with(SERVE, Some(env))))
 }
 
 fn start_all(spawned: impl Iterator<Item = Result<Child>>) -> Result<Vec<Child>> {
     let mut children = spawned.collect::<Result<Vec<_>>>()?;
     for child in &mut children {
-        match child.reply(START_TIMEOUT)? {
+        match child.said(START_TIMEOUT)? {
             Reply::Ready => {}
             other => return Err(child.failure(format!("started with {other:?}"))),
         }
@@ -575,11 +435,11 @@ fn start_all(spawned: impl Iterator<Item = Result<Child>>) -> Result<Vec<Child>>
 
 /// Sends one request to every child, then collects every reply: the children work
 /// concurrently between the two loops.
-pub fn broadcast(
+pub fn broadcast<O: Operation>(
     children: &mut [Child],
-    request: &Request,
+    request: &O,
     timeout: Duration,
-) -> Result<Vec<Reply>> {
+) -> Result<Vec<O::Reply>> {
     for child in children.iter_mut() {
         child.send(request)?;
     }
@@ -591,24 +451,105 @@ mod tests {
     use super::*;
     use std::ffi::OsStr;
 
+    /// A child that sleeps and whose stdout says `lines`, then closes.
+    fn saying(lines: &[&str]) -> Child {
+        let mut process = Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = process.stdin.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        for line in lines {
+            tx.send(Ok(line.to_string())).unwrap();
+        }
+        Child {
+            process,
+            stdin,
+            lines: rx,
+            role: SERVE,
+        }
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Double(u32);
+
+    impl Operation for Double {
+        const NAME: &'static str = "double";
+        type Reply = u32;
+        fn serve(self, _: &Context, _: &mut Held) -> Result<u32> {
+            Ok(self.0 * 2)
+        }
+    }
+
+    #[test]
+    fn a_request_names_its_operation_and_its_handler_is_found_by_that_name() {
+        let line = serde_json::to_value(Double(4)).unwrap();
+        let sent: RequestLine = serde_json::from_str(
+            &serde_json::to_string(&RequestLine {
+                op: Double::NAME.to_owned(),
+                payload: line,
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(sent.op, "double");
+        assert_eq!(
+            serde_json::from_value::<Double>(sent.payload).unwrap(),
+            Double(4)
+        );
+        let none: &[Handler] = &[];
+        let table: &[&[Handler]] = &[none, &[Handler::of::<Double>()]];
+        assert_eq!(find(table, "double").map(Handler::name), Some("double"));
+        assert!(find(table, "triple").is_none());
+    }
+
+    #[test]
+    fn replies_are_read_as_the_type_asked_for_and_failures_as_errors() {
+        let mut child = saying(&[
+            r#"{"reply":"ready"}"#,
+            r#"{"reply":"done","value":8}"#,
+            r#"{"reply":"done","value":"eight"}"#,
+        ]);
+        assert!(matches!(
+            child.outcome::<u32>(START_TIMEOUT),
+            Outcome::Ready
+        ));
+        assert!(matches!(
+            child.outcome(START_TIMEOUT),
+            Outcome::Replied(8u32)
+        ));
+        assert!(
+            matches!(child.outcome::<u32>(START_TIMEOUT), Outcome::Failed(e) if e.contains("unreadable")),
+        );
+        let mut child = saying(&[
+            r#"{"reply":"done","value":8}"#,
+            r#"{"reply":"failed","error":"cuInit failed"}"#,
+        ]);
+        assert_eq!(child.reply::<u32>(START_TIMEOUT).unwrap(), 8);
+        let err = child.reply::<u32>(START_TIMEOUT).unwrap_err().to_string();
+        assert!(err.contains("failed: cuInit failed"), "{err}");
+        let err = saying(&[r#"{"reply":"ready"}"#])
+            .reply::<u32>(START_TIMEOUT)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unexpected reply Ready"), "{err}");
+    }
+
+    #[test]
+    fn held_keeps_one_value_per_type_the_last_kept() {
+        let mut held = Held::default();
+        assert_eq!(held.get::<u32>(), None);
+        held.keep(1u32);
+        held.keep(2u32);
+        held.keep("other");
+        assert_eq!(held.get::<u32>(), Some(&2));
+        assert_eq!(held.get::<&str>(), Some(&"other"));
+    }
+
     #[test]
     fn ending_children_together_leaves_none_running() {
-        let children: Vec<Child> = (0..3)
-            .map(|_| {
-                let mut process = Command::new("sleep")
-                    .arg("30")
-                    .stdin(Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                let stdin = process.stdin.take().unwrap();
-                Child {
-                    process,
-                    stdin,
-                    lines: mpsc::channel().1,
-                    role: "serve",
-                }
-            })
-            .collect();
+        let children: Vec<Child> = (0..3).map(|_| saying(&[])).collect();
         let pids: Vec<u32> = children.iter().map(Child::pid).collect();
         let start = std::time::Instant::now();
         end_all(children);
@@ -630,7 +571,7 @@ mod tests {
 
     #[test]
     fn a_configuration_child_drops_the_parents_interposer_and_sets_its_own() {
-        let native = command(Path::new("/bin/true"), "serve", Some(&BTreeMap::new()));
+        let native = command(Path::new("/bin/true"), SERVE, Some(&BTreeMap::new()));
         let seen = envs(&native);
         for (var, _) in std::env::vars().filter(|(var, _)| crate::run::is_interposer_var(var)) {
             assert_eq!(
@@ -644,11 +585,11 @@ mod tests {
                 .all(|(var, value)| !crate::run::is_interposer_var(var) || value.is_none()),
             "{seen:?}"
         );
-        assert_eq!(seen[CHILD_VAR].as_deref(), Some("serve"));
+        assert_eq!(seen[CHILD_VAR].as_deref(), Some(SERVE));
         let own = BTreeMap::from([("LD_PRELOAD".to_string(), "/x/libvgpu.so".to_string())]);
-        let seen = envs(&command(Path::new("/bin/true"), "serve", Some(&own)));
+        let seen = envs(&command(Path::new("/bin/true"), SERVE, Some(&own)));
         assert_eq!(seen["LD_PRELOAD"].as_deref(), Some("/x/libvgpu.so"));
-        let inherit = command(Path::new("/bin/true"), "serve", None);
+        let inherit = command(Path::new("/bin/true"), SERVE, None);
         assert!(!inherit
             .get_envs()
             .any(|(k, _)| k == OsStr::new("LD_PRELOAD")));

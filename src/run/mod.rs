@@ -9,6 +9,7 @@ mod exec;
 mod hooks;
 mod interrupt;
 mod mps;
+pub mod ops;
 mod runner;
 mod worker;
 

@@ -2,12 +2,13 @@
 //! environment, and turns each finished staging folder into an exported baseline.
 //! It never measures: everything timed happens in the workers.
 
-use super::child::{self, Reply, Request};
+use super::child;
 use super::config::{clear_interposer_env, Config};
 use super::current;
 use super::hooks::Hooks;
 use super::interrupt;
 use super::mps::{self, MpsDaemon};
+use super::ops::{MeasureReference, ReadDeviceFacts};
 use super::worker::{describe_phases, Job};
 use crate::baseline::{read_json, DeviceFacts, RunRecord, ROUNDS_DIR, RUN_FILE};
 use crate::error::{io_at, Error, Result};
@@ -224,13 +225,9 @@ pub(super) fn native_facts() -> Result<DeviceFacts> {
     }
     let native = Config::parse("native", Path::new(""), 1)?;
     let mut children = child::spawn_servers_with(std::slice::from_ref(&native.env))?;
-    match child::broadcast(&mut children, &Request::DeviceFacts, child::START_TIMEOUT)?.pop() {
-        Some(Reply::DeviceFacts(facts)) => Ok(facts),
-        Some(other) => Err(other.unexpected()),
-        None => Err(Error::Invalid(
-            "the native child gave no device facts".into(),
-        )),
-    }
+    child::broadcast(&mut children, &ReadDeviceFacts, child::START_TIMEOUT)?
+        .pop()
+        .ok_or_else(|| Error::Invalid("the native child gave no device facts".into()))
 }
 
 /// The native throughput of every SM-share shape, measured in a native child of its
@@ -241,18 +238,14 @@ pub(super) fn native_reference(verify_secs: f64, facts: &DeviceFacts) -> Result<
     eprintln!("== native reference for the SM-share check ({verify_secs} s per shape)");
     let native = Config::parse("native", Path::new(""), facts.memory_mib)?;
     let mut children = child::spawn_servers_with(std::slice::from_ref(&native.env))?;
-    let request = Request::Reference {
+    let request = MeasureReference {
         secs: verify_secs,
         device: facts.clone(),
     };
     let timeout = Duration::from_secs_f64(verify_secs * 4.0 + 60.0);
-    match child::broadcast(&mut children, &request, timeout)?.pop() {
-        Some(Reply::Reference(reference)) => Ok(reference),
-        Some(other) => Err(other.unexpected()),
-        None => Err(Error::Invalid(
-            "the native reference child gave no reply".into(),
-        )),
-    }
+    child::broadcast(&mut children, &request, timeout)?
+        .pop()
+        .ok_or_else(|| Error::Invalid("the native reference child gave no reply".into()))
 }
 
 /// Rounds of a run not given `--rounds`: two where there is something to compare,

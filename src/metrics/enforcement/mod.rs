@@ -7,8 +7,11 @@
 
 mod env;
 pub mod memory;
+mod ops;
 pub mod state_file;
 mod verdict;
+
+pub use ops::OPERATIONS;
 
 use crate::baseline::{
     ConfigRecord, DeviceFacts, EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict, UNIT_BYTES,
@@ -17,10 +20,12 @@ use crate::baseline::{
 use crate::cuda::LaunchApi;
 use crate::error::{io_at, Error, Result};
 use crate::metrics::Selection;
-use crate::run::child::{self, Child, Outcome, Reply, Request};
+use crate::run::child::{self, Child, Operation, Outcome};
+use crate::run::ops::ReadMemInfo;
 use crate::system::{Launch, ShapeRun, BATCH_US, WINDOW};
 use env::Tamper;
 use memory::{MemPath, MemoryOutcome, MemoryRequest};
+use ops::{Probed, SmProbe, TamperStateFile};
 use state_file::Tampered;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -353,8 +358,8 @@ impl Runner<'_> {
 
     /// A started child in `env`, ready for its request.
     fn start(&mut self, env: &BTreeMap<String, String>) -> std::result::Result<Child, Answer> {
-        let mut child =
-            Child::spawn_with("serve", Some(env)).map_err(|e| Answer::Failed(e.to_string()))?;
+        let mut child = Child::spawn_with(child::SERVE, Some(env))
+            .map_err(|e| Answer::Failed(e.to_string()))?;
         self.pids.push(child.pid());
         match answer(&mut child, child::START_TIMEOUT) {
             Answer::Ready => Ok(child),
@@ -363,7 +368,11 @@ impl Runner<'_> {
     }
 
     /// `request` in a new child of `env`, which is gone when this returns.
-    fn ask(&mut self, env: &BTreeMap<String, String>, request: &Request) -> Answer {
+    fn ask<O: Operation<Reply = Probed>>(
+        &mut self,
+        env: &BTreeMap<String, String>,
+        request: &O,
+    ) -> Answer {
         let mut child = match self.start(env) {
             Ok(child) => child,
             Err(answer) => return answer,
@@ -379,11 +388,8 @@ impl Runner<'_> {
         let mut child = self
             .start(&env::native())
             .map_err(|a| Error::Invalid(format!("native memory reading: {}", a.describe())))?;
-        child.send(&Request::MemInfo)?;
-        match child.reply(child::START_TIMEOUT)? {
-            Reply::MemInfo { free, total } => Ok((free, total)),
-            other => Err(other.unexpected()),
-        }
+        let info = child.call(&ReadMemInfo, child::START_TIMEOUT)?;
+        Ok((info.free, info.total))
     }
 
     /// Runs a memory probe on `path` natively, then in a fresh child of the
@@ -409,7 +415,7 @@ impl Runner<'_> {
     }
 
     /// The native control of a memory probe.
-    fn control(&mut self, request: &Request) -> Control {
+    fn control(&mut self, request: &MemoryRequest) -> Control {
         match self.ask(&env::native(), request) {
             Answer::Memory(outcome) => Control::Reported(*outcome),
             other => Control::Failed(other.describe()),
@@ -434,7 +440,7 @@ impl Runner<'_> {
         let (tampered, answer) = match self.start(&tenant) {
             Err(answer) => (Err(answer.describe()), answer),
             Ok(mut holder) => {
-                let tampered = match holder.send(&Request::TamperStateFile { limit, sm_pct }) {
+                let tampered = match holder.send(&TamperStateFile { limit, sm_pct }) {
                     Err(e) => Err(e.to_string()),
                     Ok(()) => match answer(&mut holder, PROBE_TIMEOUT) {
                         Answer::Tampered(tampered) => Ok(*tampered),
@@ -477,7 +483,7 @@ impl Runner<'_> {
         } else {
             SHORT_SECS[mode]
         };
-        let request = |secs: f64| Request::SmProbe {
+        let request = |secs: f64| SmProbe {
             launch: shape.launch,
             blocks_per_sm: shape.blocks_per_sm,
             block_us: shape.block_us,
@@ -506,7 +512,7 @@ impl Runner<'_> {
     /// the configured limits and keeps it in use, as the tenant's own process would,
     /// while a second child, its environment changed by `tamper`, shares that file
     /// and runs `request`.
-    fn tampered(&mut self, tamper: Tamper, request: &Request) -> Answer {
+    fn tampered(&mut self, tamper: Tamper, request: &MemoryRequest) -> Answer {
         let tenant = self.fresh_env();
         let _holder = match self.start(&tenant) {
             Ok(child) => child,
@@ -517,12 +523,12 @@ impl Runner<'_> {
 }
 
 /// What a memory probe child is asked: `target` on `path`, [`CHUNK_BYTES`] at a time.
-fn memory_request(path: MemPath, target: &Target) -> Request {
-    Request::Memory(MemoryRequest {
+fn memory_request(path: MemPath, target: &Target) -> MemoryRequest {
+    MemoryRequest {
         path,
         target: target.bytes,
         chunk: CHUNK_BYTES,
-    })
+    }
 }
 
 /// The matrix entry of `probe` from what its child and its native control showed.
@@ -677,15 +683,14 @@ fn answer(child: &mut Child, timeout: Duration) -> Answer {
     read(child.outcome(timeout), timeout)
 }
 
-fn read(outcome: Outcome, timeout: Duration) -> Answer {
+fn read(outcome: Outcome<Probed>, timeout: Duration) -> Answer {
     match outcome {
-        Outcome::Replied(Reply::Memory(outcome)) => Answer::Memory(Box::new(outcome)),
-        Outcome::Replied(Reply::Ready) => Answer::Ready,
-        Outcome::Replied(Reply::Spin(run)) => Answer::Spin(Box::new(run)),
-        Outcome::Replied(Reply::Tampered(tampered)) => Answer::Tampered(Box::new(tampered)),
-        Outcome::Replied(Reply::Absent { why }) => Answer::Absent(why),
-        Outcome::Replied(Reply::Failed { error }) => Answer::Failed(error),
-        Outcome::Replied(other) => Answer::Failed(other.unexpected().to_string()),
+        Outcome::Ready => Answer::Ready,
+        Outcome::Replied(Probed::Memory(outcome)) => Answer::Memory(Box::new(outcome)),
+        Outcome::Replied(Probed::Spin(run)) => Answer::Spin(Box::new(run)),
+        Outcome::Replied(Probed::Tampered(tampered)) => Answer::Tampered(Box::new(tampered)),
+        Outcome::Replied(Probed::Absent { why }) => Answer::Absent(why),
+        Outcome::Failed(error) => Answer::Failed(error),
         Outcome::Died { signal, status } => Answer::Crashed {
             signal,
             timed_out: false,
@@ -767,9 +772,7 @@ mod tests {
                 timed_out: true
             }
         );
-        let failed = Outcome::Replied(Reply::Failed {
-            error: "cuInit failed".into(),
-        });
+        let failed = Outcome::Failed("cuInit failed".into());
         let e = entry(
             probe,
             Some(1 << 30),

@@ -4,11 +4,11 @@
 //! windows on the wall clock, which orders them against the fault across processes.
 
 use super::memory::SUCCESS;
+use super::ops::{CheckedSpin, Fault};
 use super::record::{Pod, Role, ScenarioKind, Tenant};
 use super::shape::TenantShape;
 use super::{spawn_pair, tenant_of, Scenario, Setting};
 use crate::baseline::DeviceFacts;
-use crate::run::child::{Reply, Request};
 use crate::run::Config;
 use crate::stats::mean;
 use chrono::{DateTime, Utc};
@@ -213,23 +213,19 @@ pub(super) fn run_fault(
     let (faulting_i, faulting) = tenant_of(configs, envs, Role::Aggressor)?;
     let (victim_i, victim) = tenant_of(configs, envs, Role::Victim)?;
     let [mut faulting_child, mut victim_child] = spawn_pair(envs, faulting_i, victim_i)?;
-    victim_child.send(&Request::CheckedSpin {
+    victim_child.send(&CheckedSpin {
         shape: VICTIM_SHAPE,
         secs: setting.secs,
         window_s,
     })?;
     std::thread::sleep(Duration::from_secs_f64(setting.secs * FAULT_AT));
-    faulting_child.send(&Request::Fault {
-        address: FAULT_ADDRESS,
-    })?;
-    let fault = match faulting_child.reply(setting.timeout)? {
-        Reply::Faulted(fault) => fault,
-        other => return Err(other.unexpected()),
-    };
-    let run = match victim_child.reply(setting.timeout)? {
-        Reply::Checked(run) => run,
-        other => return Err(other.unexpected()),
-    };
+    let fault = faulting_child.call(
+        &Fault {
+            address: FAULT_ADDRESS,
+        },
+        setting.timeout,
+    )?;
+    let run: CheckedRun = victim_child.reply(setting.timeout)?;
     Ok(FaultRecord::new(
         scenario,
         setting.facts,

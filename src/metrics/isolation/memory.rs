@@ -4,13 +4,13 @@
 //! through a CUDA IPC handle; then the victim checks its data is unchanged. What each
 //! path returned is saved, not only a verdict.
 
+use super::ops::{CheckShared, ProbeMemory, ShareMemory};
 use super::pattern::matched_words;
 use super::record::{Pod, Role, ScenarioKind, Tenant};
 use super::{spawn_pair, tenant_of, Scenario, Setting};
 use crate::baseline::DeviceFacts;
 use crate::cuda::IpcHandle;
 use crate::error::{Error, Result};
-use crate::run::child::{Reply, Request};
 use crate::run::Config;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -241,28 +241,21 @@ pub(super) fn run_memory(
     let seed = rand::random();
     let timeout = setting.timeout;
 
-    owner_child.send(&Request::ShareMemory {
+    let share = ShareMemory {
         bytes: SHARED_BYTES,
         seed,
-    })?;
-    let shared = match owner_child.reply(timeout)? {
-        Reply::Shared(shared) => shared,
-        other => return Err(other.unexpected()),
     };
-    reader_child.send(&Request::ProbeMemory {
+    let shared = owner_child.call(&share, timeout)?;
+    let probe = ProbeMemory {
         address: shared.address,
         bytes: SHARED_BYTES,
         seed,
         ipc_handle: shared.ipc_handle,
-    })?;
-    let probe = match reader_child.reply(timeout)? {
-        Reply::Probed(probe) => probe,
-        other => return Err(other.unexpected()),
     };
-    owner_child.send(&Request::CheckShared)?;
+    let probe = reader_child.call(&probe, timeout)?;
+    owner_child.send(&CheckShared)?;
     let check = match owner_child.reply(timeout) {
-        Ok(Reply::OwnerChecked(check)) => check,
-        Ok(other) => return Err(other.unexpected()),
+        Ok(check) => check,
         Err(e) => OwnerCheck {
             words: SHARED_BYTES as u64 / 8,
             changed_words: 0,

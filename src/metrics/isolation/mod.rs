@@ -5,6 +5,7 @@
 pub mod fault;
 pub mod figures;
 pub mod memory;
+mod ops;
 pub mod pattern;
 mod record;
 mod scenario;
@@ -13,6 +14,7 @@ pub mod tenant;
 
 pub use fault::FaultRecord;
 pub use memory::MemoryRecord;
+pub use ops::OPERATIONS;
 pub use record::{
     Pod, ProbeRecords, Role, SavedScenario, ScenarioKind, ScenarioRecord, Tenant, TenantRecord,
     SCENARIO_FILE,
@@ -26,13 +28,15 @@ use crate::baseline::write_json_atomic;
 use crate::baseline::DeviceFacts;
 use crate::error::{io_at, Error, Result};
 use crate::progress::{Plan, Progress, Slot, Timing, LOG_FILE};
-use crate::run::child::{self, MemoryFill, Reply, Request};
+use crate::run::child;
 use crate::run::{Config, MpsDaemon, SHARED_CACHE_VAR};
 use crate::system::ShapeRun;
+use ops::{FillMemory, Work};
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tenant::MemoryFill;
 
 /// Folder of the scenarios inside a GPU's export folder.
 pub const ISOLATION_DIR: &str = "isolation";
@@ -345,11 +349,7 @@ pub struct Measured {
     pub memory: Option<MemoryFill>,
 }
 
-fn spin_alone(
-    env: &BTreeMap<String, String>,
-    spin: &Request,
-    timeout: Duration,
-) -> Result<ShapeRun> {
+fn spin_alone(env: &BTreeMap<String, String>, spin: &Work, timeout: Duration) -> Result<ShapeRun> {
     spin_together(std::slice::from_ref(env), spin, timeout)?
         .pop()
         .ok_or_else(|| Error::Invalid("a tenant gave no report".into()))
@@ -357,31 +357,23 @@ fn spin_alone(
 
 fn spin_together(
     envs: &[BTreeMap<String, String>],
-    spin: &Request,
+    spin: &Work,
     timeout: Duration,
 ) -> Result<Vec<ShapeRun>> {
     let mut tenants = child::spawn_servers_with(envs)?;
     let replies = child::broadcast(&mut tenants, spin, timeout);
     child::end_all(tenants);
-    replies?
-        .into_iter()
-        .map(|reply| match reply {
-            Reply::Spin(run) => Ok(run),
-            other => Err(other.unexpected()),
-        })
-        .collect()
+    replies
 }
 
 fn fill_alone(env: &BTreeMap<String, String>, timeout: Duration) -> Result<MemoryFill> {
     let mut tenants = child::spawn_servers_with(std::slice::from_ref(env))?;
-    let fill = Request::FillMemory {
+    let fill = FillMemory {
         chunk_mib: FILL_CHUNK_MIB,
     };
-    match child::broadcast(&mut tenants, &fill, timeout)?.pop() {
-        Some(Reply::Filled(fill)) => Ok(fill),
-        Some(other) => Err(other.unexpected()),
-        None => Err(Error::Invalid("a tenant gave no report".into())),
-    }
+    child::broadcast(&mut tenants, &fill, timeout)?
+        .pop()
+        .ok_or_else(|| Error::Invalid("a tenant gave no report".into()))
 }
 
 /// Writes `record` as scenario.json into a staging folder beside `dest`, and returns

@@ -2,9 +2,9 @@
 //! block throttles many short blocks but lets a few long ones through (GPU.md), so
 //! the same scenario is run once per shape and the shape is saved with it.
 
+use super::ops::Work;
 use crate::baseline::DeviceFacts;
 use crate::error::{Error, Result};
-use crate::run::child::Request;
 use serde::{Deserialize, Serialize};
 
 /// What each tenant runs, one kernel at a time. New shapes (e.g. a GEMM) are a new
@@ -87,15 +87,15 @@ impl TenantShape {
 
     /// The work a tenant of this shape runs for `secs`, its grid sized from `device`
     /// (the physical facts, read natively).
-    pub fn request(self, secs: f64, device: &DeviceFacts) -> Request {
+    pub fn request(self, secs: f64, device: &DeviceFacts) -> Work {
         match (self, self.spin()) {
-            (_, Some((blocks_per_sm, block_us))) => Request::Spin {
+            (_, Some((blocks_per_sm, block_us))) => Work::Spin {
                 blocks_per_sm,
                 block_us,
                 secs,
                 device: device.clone(),
             },
-            (shape, None) => Request::Gemm {
+            (shape, None) => Work::Gemm {
                 cublas: shape == Self::GemmCublas,
                 secs,
             },
@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(TenantShape::TenMs.describe(), "1 block per SM of 10 ms");
         let device = DeviceFacts::h200();
         match TenantShape::OneMs.request(2.0, &device) {
-            Request::Spin {
+            Work::Spin {
                 blocks_per_sm,
                 block_us,
                 secs,
@@ -209,7 +209,7 @@ mod tests {
     fn gemm_shapes_ask_for_a_gemm_on_their_api_path() {
         for (shape, cublas) in [(TenantShape::Gemm, false), (TenantShape::GemmCublas, true)] {
             match shape.request(3.0, &DeviceFacts::h200()) {
-                Request::Gemm { cublas: c, secs } => assert_eq!((c, secs), (cublas, 3.0)),
+                Work::Gemm { cublas: c, secs } => assert_eq!((c, secs), (cublas, 3.0)),
                 other => panic!("{other:?}"),
             }
             assert!(shape.spin().is_none());

@@ -1,5 +1,6 @@
 //! The tenant side of the cross-tenant probes: what a serving child does when asked
-//! (run/child.rs dispatches here). Everything runs in the tenant's own context.
+//! (the operations of [`super::ops`] call here). Everything runs in the tenant's own
+//! context.
 
 use super::fault::{CheckedRun, CheckedWindow, FaultReport, TimedError};
 use super::memory::{MemoryProbe, OwnerCheck, PathProbe, SharedBuffer, SUCCESS};
@@ -9,13 +10,15 @@ use crate::cuda::{
     self, DeviceBuffer, IpcHandle, IpcMapping, IsolationKernels, LaunchKernels, Stream,
 };
 use crate::error::{Error, Result};
+use crate::run::child::Held;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// What a serving child keeps between requests: the buffer it shared (IS-005), so it
-/// stays allocated while another tenant probes it.
-#[derive(Default)]
-pub struct Held {
-    shared: Option<(DeviceBuffer, u64)>,
+/// What the IS-005 victim keeps in its [`Held`]: the buffer it shared and the seed of
+/// its pattern, so it stays allocated while another tenant probes it.
+struct Shared {
+    buffer: DeviceBuffer,
+    seed: u64,
 }
 
 /// Allocates `bytes`, writes the pattern of `seed`, keeps the buffer and exports an
@@ -34,15 +37,14 @@ pub fn share(held: &mut Held, bytes: usize, seed: u64) -> Result<SharedBuffer> {
         ipc_handle,
         ipc_export,
     };
-    held.shared = Some((buffer, seed));
+    held.keep(Shared { buffer, seed });
     Ok(shared)
 }
 
 /// Whether the shared buffer still holds its pattern.
 pub fn check_shared(held: &Held) -> Result<OwnerCheck> {
-    let (buffer, seed) = held
-        .shared
-        .as_ref()
+    let Shared { buffer, seed } = held
+        .get()
         .ok_or_else(|| Error::Invalid("asked to check a buffer that was never shared".into()))?;
     let mut data = vec![0u64; buffer.bytes() / 8];
     buffer.copy_to_host(&mut data)?;
@@ -51,6 +53,49 @@ pub fn check_shared(held: &Held) -> Result<OwnerCheck> {
         changed_words: data.len() as u64 - pattern::matched_words(&data, *seed),
         lost: None,
     })
+}
+
+/// What allocating until refused found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryFill {
+    pub usable_mib: u64,
+    /// The CUresult name of the refused allocation; `None` if nothing refused before
+    /// the safety cap.
+    pub refusal: Option<String>,
+    /// Host time of the refused call.
+    pub refusal_us: f64,
+}
+
+/// Most a fill allocates, so a tenant without a limit cannot exhaust the host's GPU
+/// for its neighbours for long.
+const FILL_CAP_MIB: u64 = 1 << 20;
+
+/// Allocates `chunk_mib` chunks until one is refused or [`FILL_CAP_MIB`] is held,
+/// then frees them (IS-001/002).
+pub fn fill_memory(chunk_mib: u64) -> Result<MemoryFill> {
+    let mut chunks = Vec::new();
+    let bytes = (chunk_mib << 20) as usize;
+    loop {
+        if chunks.len() as u64 * chunk_mib >= FILL_CAP_MIB {
+            return Ok(MemoryFill {
+                usable_mib: chunks.len() as u64 * chunk_mib,
+                refusal: None,
+                refusal_us: 0.0,
+            });
+        }
+        let start = Instant::now();
+        match DeviceBuffer::new(bytes) {
+            Ok(buf) => chunks.push(buf),
+            Err(Error::Cuda { name, .. }) => {
+                return Ok(MemoryFill {
+                    usable_mib: chunks.len() as u64 * chunk_mib,
+                    refusal: Some(name),
+                    refusal_us: start.elapsed().as_secs_f64() * 1e6,
+                })
+            }
+            Err(other) => return Err(other),
+        }
+    }
 }
 
 /// Tries to read another tenant's `bytes` at `address`: by copy, through `ipc_handle`,

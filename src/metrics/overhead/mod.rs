@@ -4,6 +4,8 @@ mod latency;
 mod pipeline;
 mod process;
 
+pub(super) use process::{COLD_START, OPERATIONS};
+
 use super::{BenchEnv, Measured, Selection};
 use crate::cuda::Context;
 use crate::error::Result;

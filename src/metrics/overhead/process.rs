@@ -1,16 +1,26 @@
 //! Figures that need other processes: a context's start-up in a fresh process,
 //! contention between processes of one configuration, and an idle process's CPU.
 
-use crate::cuda::Context;
+use crate::cuda::{Context, DeviceBuffer};
 use crate::error::Result;
 use crate::measure::Stopwatch;
 use crate::metrics::{
     bench_batched, bench_variant, find, sampled, BenchEnv, Measured, MetricInfo, Selection, Variant,
 };
-use crate::run::child::{self, Child, ColdStart, Reply, Request, START_TIMEOUT};
+use crate::run::child::{self, Child, Handler, Held, Operation, Role, START_TIMEOUT};
 use criterion::measurement::WallTime;
 use criterion::BenchmarkGroup;
-use std::time::Duration;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+/// The operations of OH's serving children.
+pub const OPERATIONS: &[Handler] = &[Handler::of::<AllocFree>(), Handler::of::<Idle>()];
+
+/// OH-004's child: a fresh process that reports its first CUDA calls and exits.
+pub const COLD_START: Role = Role {
+    name: "cold-start",
+    run: cold_start_child,
+};
 
 /// Process counts of OH-006.
 const PROCESS_COUNTS: [usize; 4] = [1, 2, 4, 8];
@@ -77,17 +87,11 @@ pub(super) fn bench(
                 env,
                 Variant::new(info, &name),
                 &mut |sw, pairs| {
-                    let request = Request::AllocFree {
+                    let request = AllocFree {
                         bytes: CONTENTION_BYTES,
                         pairs,
                     };
-                    let elapsed = child::broadcast(&mut children, &request, BATCH_TIMEOUT)?
-                        .into_iter()
-                        .map(|reply| match reply {
-                            Reply::Elapsed { ns } => Ok(Duration::from_nanos(ns)),
-                            other => Err(other.unexpected()),
-                        })
-                        .collect::<Result<Vec<_>>>()?;
+                    let elapsed = child::broadcast(&mut children, &request, BATCH_TIMEOUT)?;
                     sw.record_ops(&elapsed, pairs);
                     Ok(())
                 },
@@ -112,7 +116,7 @@ fn cold_start(info: &'static MetricInfo, env: &BenchEnv) -> Result<Measured> {
     let mut per_call = Stopwatch::recording(1);
     let mut samples = Vec::new();
     for _ in 0..env.process_samples() {
-        let mut child = Child::spawn("cold-start")?;
+        let mut child = Child::spawn(COLD_START.name)?;
         let report: ColdStart = child.receive(START_TIMEOUT)?;
         let ns = report.init_ns + report.context_ns;
         per_call.record(Duration::from_nanos(ns));
@@ -135,13 +139,83 @@ fn idle_cpu(info: &'static MetricInfo) -> Result<Measured> {
     let child = &mut children[0];
     let mut samples = Vec::new();
     for _ in 0..IDLE_TOTAL_MS / IDLE_WINDOW_MS {
-        child.send(&Request::Idle { ms: IDLE_WINDOW_MS })?;
-        match child.reply(BATCH_TIMEOUT)? {
-            Reply::CpuTime { ns } => {
-                samples.push(ns as f64 / (IDLE_WINDOW_MS as f64 * 1e6) * 100.0)
-            }
-            other => return Err(other.unexpected()),
-        }
+        let cpu = child.call(&Idle { ms: IDLE_WINDOW_MS }, BATCH_TIMEOUT)?;
+        samples.push(cpu.as_nanos() as f64 / (IDLE_WINDOW_MS as f64 * 1e6) * 100.0);
     }
     Ok(sampled(info, IDLE_VARIANT, samples, None))
+}
+
+/// OH-006: `pairs` cuMemAlloc + cuMemFree pairs of `bytes`; the reply is their
+/// total time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AllocFree {
+    bytes: usize,
+    pairs: u64,
+}
+
+impl Operation for AllocFree {
+    const NAME: &'static str = "alloc-free";
+    type Reply = Duration;
+    fn serve(self, _: &Context, _: &mut Held) -> Result<Duration> {
+        let mut total = Duration::ZERO;
+        for _ in 0..self.pairs {
+            let start = Instant::now();
+            DeviceBuffer::new(self.bytes)?.free()?;
+            total += start.elapsed();
+        }
+        Ok(total)
+    }
+}
+
+/// OH-009: hold the context idle for `ms`; the reply is the process's CPU time
+/// meanwhile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Idle {
+    ms: u64,
+}
+
+impl Operation for Idle {
+    const NAME: &'static str = "idle";
+    type Reply = Duration;
+    fn serve(self, _: &Context, _: &mut Held) -> Result<Duration> {
+        let before = process_cpu_time();
+        std::thread::sleep(Duration::from_millis(self.ms));
+        Ok(process_cpu_time() - before)
+    }
+}
+
+/// CPU time (user + system) of this whole process, all threads: an interposer's
+/// monitoring threads count too, which is the point of OH-009.
+fn process_cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// A cold-start child's report: what the first CUDA calls of a process cost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ColdStart {
+    init_ns: u64,
+    context_ns: u64,
+}
+
+/// The [`COLD_START`] child: times cuInit, then the primary context, and reports both.
+fn cold_start_child() -> Result<()> {
+    let start = Instant::now();
+    crate::cuda::init()?;
+    let init = start.elapsed();
+    let start = Instant::now();
+    let ctx = Context::primary(0)?;
+    crate::cuda::synchronize()?;
+    let context = start.elapsed();
+    drop(ctx);
+    child::emit(&ColdStart {
+        init_ns: init.as_nanos() as u64,
+        context_ns: context.as_nanos() as u64,
+    })
 }
