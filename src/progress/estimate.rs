@@ -18,6 +18,12 @@ pub struct Timing {
     /// verification seconds); only a unit asked the same is estimated from it.
     pub plan: String,
     pub secs: f64,
+    /// Seconds of each step in order (verification, each metric, enforcement; a
+    /// scenario's phases), as the watching process saw them begin (it looks every
+    /// 0.2 s): where a round's time went. Absent in timings saved before they were
+    /// kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<(String, f64)>,
 }
 
 impl Timing {
@@ -83,6 +89,30 @@ pub(super) struct Running {
     pub(super) index: usize,
     pub(super) since: Instant,
     pub(super) step: String,
+    /// When the current step began.
+    pub(super) step_since: Instant,
+    /// The steps already over, with their seconds.
+    pub(super) done: Vec<(String, f64)>,
+}
+
+impl Running {
+    pub(super) fn new(index: usize, since: Instant, step: &str) -> Self {
+        Self {
+            index,
+            since,
+            step: step.to_owned(),
+            step_since: since,
+            done: Vec::new(),
+        }
+    }
+
+    /// Ends the current step at `now` and begins `name`.
+    pub(super) fn next_step(&mut self, name: &str, now: Instant) {
+        let ended = std::mem::replace(&mut self.step, name.to_owned());
+        let secs = now.saturating_duration_since(self.step_since).as_secs_f64();
+        self.done.push((ended, secs));
+        self.step_since = now;
+    }
 }
 
 /// Where a command stands; one formatter serves the bar and the lines.
@@ -193,6 +223,24 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn each_step_keeps_its_seconds_in_order() {
+        let start = Instant::now();
+        let mut running = Running::new(0, start, "starting");
+        running.next_step("verification", start + Duration::from_millis(500));
+        running.next_step("OH-001", start + Duration::from_secs(9));
+        running.next_step("LLM-008", start + Duration::from_secs(12));
+        assert_eq!(
+            running.done,
+            [
+                ("starting".to_owned(), 0.5),
+                ("verification".to_owned(), 8.5),
+                ("OH-001".to_owned(), 3.0)
+            ]
+        );
+        assert_eq!(running.step, "LLM-008");
+    }
+
+    #[test]
     fn clock_reads_as_seconds_minutes_and_hours() {
         assert_eq!(clock(5.2), "5s");
         assert_eq!(clock(62.0), "1m02s");
@@ -208,11 +256,7 @@ mod tests {
             plan.remember(unit, &[30.0]);
         }
         let mut state = State::new(plan, start);
-        state.running = Some(Running {
-            index: 2,
-            since: start + Duration::from_secs(50),
-            step: "OH-002".into(),
-        });
+        state.running = Some(Running::new(2, start + Duration::from_secs(50), "OH-002"));
         state.next = 3;
         // 10 s into a 30 s slot: 20 s of it, then five slots of 30 s.
         let line = state.line(start + Duration::from_secs(60));
@@ -226,11 +270,7 @@ mod tests {
     fn one_round_leaves_the_round_out_and_no_history_says_so() {
         let start = Instant::now();
         let mut state = State::new(Plan::new(slots(&["hami-50-x2"], 1), 1), start);
-        state.running = Some(Running {
-            index: 0,
-            since: start,
-            step: "together".into(),
-        });
+        state.running = Some(Running::new(0, start, "together"));
         state.next = 1;
         assert_eq!(
             state.line(start + Duration::from_secs(5)),
@@ -249,6 +289,7 @@ mod tests {
             Timing {
                 plan: plan.to_string(),
                 secs: *secs,
+                steps: Vec::new(),
             }
             .save(&at)
             .unwrap();
@@ -296,11 +337,7 @@ mod tests {
         let mut plan = Plan::new(slots(&["native", "hami-25"], 1), 1);
         plan.remember("native", &[10.0]);
         let mut state = State::new(plan, start);
-        state.running = Some(Running {
-            index: 0,
-            since: start,
-            step: "verification".into(),
-        });
+        state.running = Some(Running::new(0, start, "verification"));
         state.next = 1;
         assert_eq!(state.left(start + Duration::from_secs(30)), Err("hami-25"));
         state.plan.remember("hami-25", &[40.0]);

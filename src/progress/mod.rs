@@ -157,11 +157,7 @@ impl Progress {
             else {
                 return;
             };
-            state.running = Some(Running {
-                index,
-                since: Instant::now(),
-                step: "starting".into(),
-            });
+            state.running = Some(Running::new(index, Instant::now(), "starting"));
             state.next = state.next.max(index + 1);
         }
         self.show();
@@ -172,28 +168,39 @@ impl Progress {
         {
             let mut state = self.state();
             match &mut state.running {
-                Some(running) if running.step != name => running.step = name.to_owned(),
+                Some(running) if running.step != name => running.next_step(name, Instant::now()),
                 _ => return,
             }
         }
         self.show();
     }
 
-    /// Ends the running slot and returns its seconds; a unit's first finished round
-    /// estimates its later ones.
-    pub fn end(&self) -> f64 {
+    /// Ends the running slot and returns its timing under `plan` (what it was asked,
+    /// see [`Timing::plan`]): its seconds and each step's; a unit's first finished
+    /// round estimates its later ones.
+    pub fn end(&self, plan: &str) -> Timing {
         let mut state = self.state();
-        let Some(running) = state.running.take() else {
-            return 0.0;
+        let Some(mut running) = state.running.take() else {
+            return Timing {
+                plan: plan.to_owned(),
+                secs: 0.0,
+                steps: Vec::new(),
+            };
         };
-        let secs = running.since.elapsed().as_secs_f64();
+        let now = Instant::now();
+        running.next_step("", now);
+        let secs = now.saturating_duration_since(running.since).as_secs_f64();
         let unit = state.plan.slots[running.index].unit.clone();
         state.measured.entry(unit).or_insert(secs);
         state.finished += 1;
         if let View::Bar(bar) = &self.view {
             bar.set_position(state.finished);
         }
-        secs
+        Timing {
+            plan: plan.to_owned(),
+            secs,
+            steps: running.done,
+        }
     }
 
     /// The later slots of `unit` will not run: they leave the estimate.
@@ -417,7 +424,10 @@ mod tests {
         progress.step("verification");
         progress.step("verification");
         progress.step("OH-001");
-        assert!(progress.end() >= 0.0);
+        let timing = progress.end("quick");
+        let steps: Vec<&str> = timing.steps.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(steps, ["starting", "verification", "OH-001"]);
+        assert!(timing.secs >= timing.steps.iter().map(|(_, s)| s).sum::<f64>());
         progress.begin("hami-50", 1);
         let heads: Vec<String> = out
             .lines()

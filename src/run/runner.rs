@@ -156,10 +156,7 @@ pub(super) fn run_rounds(
         };
         progress.begin(&config.name, round);
         let ended = turn(&this);
-        let timing = Timing {
-            plan: timing_plan.to_owned(),
-            secs: progress.end(),
-        };
+        let timing = progress.end(timing_plan);
         let ended = match ended {
             Turned::Staged(staging) => match this.finish(&staging, &timing) {
                 Ok(()) => Turned::Staged(staging),

@@ -183,10 +183,7 @@ pub fn run_scenarios(opts: &IsolationOptions) -> Result<Vec<PathBuf>> {
         };
         child::send_stderr_to(None);
         output.close();
-        let timing = Timing {
-            plan: timing_plan.clone(),
-            secs: progress.end(),
-        };
+        let timing = progress.end(&timing_plan);
         let saved = staged.and_then(|staging| {
             if log.exists() {
                 let to = staging.join(LOG_FILE);
