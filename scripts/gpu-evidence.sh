@@ -44,6 +44,14 @@ tool() {
 }
 tool driver_loop && tool sm_share || exit 1
 
+# MPS processes started since this script began (the machine's own are left alone),
+# and the suite's scratch folders still there.
+mps_before=$(pgrep -f nvidia-cuda-mps | sort)
+mps_ours() { comm -13 <(echo "$mps_before") <(pgrep -f nvidia-cuda-mps | sort); }
+scratch_left() { find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'gpu-virt-bench-*' | wc -l; }
+# The ids `list` shows whose prefix matches the regex $1 (e.g. 'OH|LLM'), comma-separated.
+ids() { "$bin/gpu-virt-bench" list | awk -v re="^($1)-" '$1 ~ re {print $1}' | paste -sd,; }
+
 if [ "$mode" = spread ]; then
     for i in $(seq "${RUNS:-8}"); do
         echo "free     $("$out/driver_loop" $ptx 1 launch-call)"
@@ -77,12 +85,9 @@ if [ "$mode" = smshare ]; then
     fma=${FMA_PER_SM_CLOCK:-128}
     "$out/sm_share" $ptx "$sms" "$mhz" "$fma" 3 | sed 's/^/native /' | tee "$out/sm-share.txt"
     pipe=$(mktemp -d) logs=$(mktemp -d)
-    # MPS processes of the machine's own, which this script leaves alone.
-    before=$(pgrep -f nvidia-cuda-mps | sort)
-    ours() { comm -13 <(echo "$before") <(pgrep -f nvidia-cuda-mps | sort); }
     stop_mps() {
         CUDA_MPS_PIPE_DIRECTORY=$pipe nvidia-cuda-mps-control <<<quit 2>/dev/null
-        for _ in $(seq 50); do [ -z "$(ours)" ] && break; sleep 0.2; done
+        for _ in $(seq 50); do [ -z "$(mps_ours)" ] && break; sleep 0.2; done
         rm -rf "$pipe" "$logs"
     }
     trap stop_mps EXIT
@@ -93,7 +98,7 @@ if [ "$mode" = smshare ]; then
     done
     stop_mps
     trap - EXIT
-    echo "MPS processes of this script left: $(ours | wc -w); the machine's own: $(echo $before | wc -w)" | tee -a "$out/sm-share.txt"
+    echo "MPS processes of this script left: $(mps_ours | wc -w); the machine's own: $(echo $mps_before | wc -w)" | tee -a "$out/sm-share.txt"
     python3 - "$out/sm-share.txt" <<'PY' | tee -a "$out/sm-share.txt"
 import re, sys
 rate = {}
@@ -131,7 +136,7 @@ if [ "$mode" = isolation ]; then
     wait "$parent"
     echo "killed tenant $victim: isolate rc=$? ($(tail -1 "$out/killed.log"))" | tee -a "$out/run-time.txt"
     sleep 1
-    echo "left running: $(pgrep -fc 'gpu-virt-bench($| isolate)'), state folders left: $(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'gpu-virt-bench-*' | wc -l)" | tee -a "$out/run-time.txt"
+    echo "left running: $(pgrep -fc 'gpu-virt-bench($| isolate)'), state folders left: $(scratch_left)" | tee -a "$out/run-time.txt"
     exit 0
 fi
 
@@ -142,15 +147,12 @@ for line in sys.stdin: sys.stdout.write(f"{time.time():.3f} {line}")'; }
 
 if [ "$mode" = sharing ]; then
     configs=${4:-native,hami-50,hami-25,mps-50,mps-25}
-    metrics=${METRICS:-$("$bin/gpu-virt-bench" list | awk '$1 ~ /^(OH|LLM)-/ {print $1}' | paste -sd,)}
-    mps_before=$(pgrep -f nvidia-cuda-mps | sort)
-    mps_left() { comm -13 <(echo "$mps_before") <(pgrep -f nvidia-cuda-mps | sort) | wc -w; }
-    scratch_left() { find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'gpu-virt-bench-*' | wc -l; }
+    metrics=${METRICS:-$(ids 'OH|LLM')}
     start=$(date +%s%N)
     "$bin/gpu-virt-bench" run --quick --rounds "${ROUNDS:-2}" --configs "$configs" --metrics "$metrics" \
         --out "$out/baselines" --force --verbose 2>&1 | stamp | tee "$out/run.log"
     rc=${PIPESTATUS[0]}
-    echo "run --quick --rounds ${ROUNDS:-2} over $configs (OH, LLM): rc=$rc, $((($(date +%s%N) - start) / 1000000)) ms; MPS processes left: $(mps_left), scratch folders left: $(scratch_left)" | tee "$out/run-time.txt"
+    echo "run --quick --rounds ${ROUNDS:-2} over $configs (OH, LLM): rc=$rc, $((($(date +%s%N) - start) / 1000000)) ms; MPS processes left: $(mps_ours | wc -w), scratch folders left: $(scratch_left)" | tee "$out/run-time.txt"
     "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
     # Interrupted: once the worker runs, SIGINT to the whole process group (Ctrl-C);
     # then a worker killed with SIGKILL. Neither may leave a daemon, a scratch folder
@@ -161,7 +163,7 @@ if [ "$mode" = sharing ]; then
         for _ in $(seq 200); do pgrep -f 'gpu-virt-bench worker --job' >/dev/null && break; sleep 0.05; done
         sleep 3
         worker=$(pgrep -f 'gpu-virt-bench worker --job' | head -1)
-        during=$(mps_left)
+        during=$(mps_ours | wc -w)
         case $how in
             sigint) kill -INT -- "-$pid" ;;
             sigkill) kill -KILL "$worker" ;;
@@ -169,7 +171,7 @@ if [ "$mode" = sharing ]; then
         wait "$pid"
         rc=$?
         sleep 1
-        echo "$how (worker $worker, MPS processes during: $during): rc=$rc, '$(tail -1 "$out/$how.log")'; MPS processes left: $(mps_left), scratch folders left: $(scratch_left), exports: $(find "$out/$how" -name run.json 2>/dev/null | wc -l)" | tee -a "$out/run-time.txt"
+        echo "$how (worker $worker, MPS processes during: $during): rc=$rc, '$(tail -1 "$out/$how.log")'; MPS processes left: $(mps_ours | wc -w), scratch folders left: $(scratch_left), exports: $(find "$out/$how" -name run.json 2>/dev/null | wc -l)" | tee -a "$out/run-time.txt"
     done
     exit 0
 fi
@@ -189,7 +191,7 @@ if [ "$mode" = current ]; then
     "$bin/gpu-virt-bench" run --configs native --out "$out/refused" >"$out/native-refused.txt" 2>&1
     echo "rc=$?" >>"$out/native-refused.txt"
     "$bin/gpu-virt-bench" info >"$out/info-in-pod.txt" 2>&1
-    metrics=${METRICS:-$("$bin/gpu-virt-bench" list | awk '$1 ~ /^(OH|LLM)-/ {print $1}' | paste -sd,)}
+    metrics=${METRICS:-$(ids 'OH|LLM')}
     "$bin/gpu-virt-bench" run --quick --rounds 1 --configs current,current-uncontrolled --metrics "$metrics" \
         --out "$out/baselines" --force --verbose 2>&1 | tee "$out/run.log"
     echo "run current,current-uncontrolled: rc=${PIPESTATUS[0]}" | tee "$out/current.txt"
@@ -201,10 +203,9 @@ if [ "$mode" = current ]; then
 fi
 
 if [ "$mode" = mps-tenants ]; then
-    mps_before=$(pgrep -f nvidia-cuda-mps | sort)
     "$bin/gpu-virt-bench" isolate --scenarios mps-50-x2,mps-25-x4,mps-50-victim-native-aggressor,memory-mps-50-vs-mps-50,fault-mps-50-vs-mps-50 \
         --shapes short --secs "${SECS:-4}" --out "$out/baselines" --force 2>&1 | tee "$out/isolate.log"
-    echo "isolate (MPS tenants): rc=${PIPESTATUS[0]}; MPS processes left: $(comm -13 <(echo "$mps_before") <(pgrep -f nvidia-cuda-mps | sort) | wc -w)" | tee "$out/run-time.txt"
+    echo "isolate (MPS tenants): rc=${PIPESTATUS[0]}; MPS processes left: $(mps_ours | wc -w)" | tee "$out/run-time.txt"
     exit 0
 fi
 
@@ -232,9 +233,9 @@ fi
 
 if [ "$mode" = enforcement ]; then
     configs=${4:-native,hami-100,hami-50}
-    ids=${IDS:-$("$bin/gpu-virt-bench" list | awk '$1 ~ /^ENF-/ {print $1}' | paste -sd,)}
+    enf=${IDS:-$(ids ENF)}
     start=$(date +%s)
-    "$bin/gpu-virt-bench" run --quick --rounds 1 --configs "$configs" --metrics "$ids" --out "$out/baselines" --force --verbose 2>&1 | stamp | tee "$out/run.log"
+    "$bin/gpu-virt-bench" run --quick --rounds 1 --configs "$configs" --metrics "$enf" --out "$out/baselines" --force --verbose 2>&1 | stamp | tee "$out/run.log"
     echo "run --quick ENF over $configs: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s; GPU memory used now: $(nvidia-smi --query-gpu=memory.used --format=csv,noheader)" | tee "$out/run-time.txt"
     "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
     exit 0

@@ -223,15 +223,6 @@ fn command(exe: &Path, role: &str, env: Option<&BTreeMap<String, String>>) -> Co
     command
 }
 
-/// Whether process `pid` still runs (a zombie or a missing /proc entry does not).
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(") ")
-            .and_then(|(_, rest)| rest.chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X')
-    })
-}
-
 /// A running child, killed and reaped on drop.
 pub struct Child {
     process: std::process::Child,
@@ -554,7 +545,10 @@ mod tests {
         let start = std::time::Instant::now();
         end_all(children);
         assert!(start.elapsed() < Duration::from_secs(5));
-        assert!(pids.iter().all(|&pid| !alive(pid)), "{pids:?}");
+        assert!(
+            pids.iter().all(|&pid| !crate::system::alive(pid)),
+            "{pids:?}"
+        );
     }
 
     fn envs(command: &Command) -> BTreeMap<String, Option<String>> {
@@ -608,14 +602,5 @@ mod tests {
         assert!(printed.unwrap().success());
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "tenant says\n");
         assert!(STDERR_LOG.lock().unwrap().is_none());
-    }
-
-    #[test]
-    fn this_process_is_alive_and_a_finished_one_is_not() {
-        assert!(alive(std::process::id()));
-        let mut done = Command::new("true").spawn().unwrap();
-        let pid = done.id();
-        done.wait().unwrap();
-        assert!(!alive(pid));
     }
 }

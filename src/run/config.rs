@@ -57,7 +57,7 @@ pub fn clear_interposer_env(command: &mut Command) {
             command.env_remove(name);
         }
     }
-    let preloaded = current::system_preload(Path::new(current::SYSTEM_PRELOAD));
+    let preloaded = current::system_preloaded();
     let kept = NATIVE_STATE
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -128,7 +128,7 @@ impl Config {
         let entry = if name == "native" {
             Some(ConfigEntry::native())
         } else if name == "current" || name == "current-uncontrolled" {
-            let preloaded = current::system_preload(Path::new(current::SYSTEM_PRELOAD));
+            let preloaded = current::system_preloaded();
             let vars: BTreeMap<String, String> = std::env::vars().collect();
             Some(current::entry(
                 &vars,

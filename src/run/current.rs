@@ -16,6 +16,11 @@ pub const SYSTEM_PRELOAD: &str = "/etc/ld.so.preload";
 /// The switch HAMi sets to run a container's HAMi-core with its limits off.
 pub const DISABLE_CONTROL_VAR: &str = "CUDA_DISABLE_CONTROL";
 
+/// The libraries this machine's loader preloads into every process.
+pub fn system_preloaded() -> Vec<PathBuf> {
+    system_preload(Path::new(SYSTEM_PRELOAD))
+}
+
 /// The libraries `path` (an ld.so.preload file) names, where it exists.
 pub fn system_preload(path: &Path) -> Vec<PathBuf> {
     std::fs::read_to_string(path)

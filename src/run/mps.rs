@@ -181,7 +181,7 @@ fn shut_down(program: &Path, pipe: &Path) -> std::result::Result<Duration, Strin
     let left = processes_of(pipe);
     for pid in &left {
         // SAFETY: kill(2) with a pid read from /proc touches no memory of ours.
-        unsafe { libc::kill(*pid, libc::SIGKILL) };
+        unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
     }
     Err(format!(
         "{} process(es) still running {} s after quit, killed",
@@ -194,28 +194,21 @@ fn shut_down(program: &Path, pipe: &Path) -> std::result::Result<Duration, Strin
 /// environment, the servers those started, and every server the daemon's log (in the
 /// log folder beside `pipe`) names: the daemon may start a server detached from it,
 /// with an environment of its own.
-fn processes_of(pipe: &Path) -> Vec<i32> {
+fn processes_of(pipe: &Path) -> Vec<u32> {
     let needle = format!("CUDA_MPS_PIPE_DIRECTORY={}\0", pipe.display()).into_bytes();
     let logged = logged_servers(&pipe.with_file_name("log").join("control.log"));
-    let mps: Vec<(i32, i32, bool)> = std::fs::read_dir("/proc")
+    let mps: Vec<(u32, u32, bool)> = std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|entry| {
-            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
             let dir = entry.path();
             let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
             if !comm.starts_with("nvidia-cuda-mps") {
                 return None;
             }
-            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-            let ppid = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
+            let ppid = crate::system::proc_stat(pid)?.parent;
             let environ = std::fs::read(dir.join("environ")).unwrap_or_default();
             let ours = logged.contains(&pid)
                 || environ
@@ -224,7 +217,7 @@ fn processes_of(pipe: &Path) -> Vec<i32> {
             Some((pid, ppid, ours))
         })
         .collect();
-    let started: Vec<i32> = mps.iter().filter(|p| p.2).map(|p| p.0).collect();
+    let started: Vec<u32> = mps.iter().filter(|p| p.2).map(|p| p.0).collect();
     mps.iter()
         .filter(|(_, ppid, ours)| *ours || started.contains(ppid))
         .map(|p| p.0)
@@ -233,7 +226,7 @@ fn processes_of(pipe: &Path) -> Vec<i32> {
 
 /// The server pids an MPS control log names ("Starting new server 1234 for user 0",
 /// "Server 1234 exited ...").
-fn logged_servers(log: &Path) -> Vec<i32> {
+fn logged_servers(log: &Path) -> Vec<u32> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.split(|c: char| !c.is_alphanumeric())
         .collect::<Vec<_>>()
@@ -275,15 +268,8 @@ fn control(program: &Path, pipe: &Path, command: &str) -> Option<bool> {
 
 /// Whether this process runs as root, where the daemon needs it.
 fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("Uid:"))
-                .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
-        })
-        .unwrap_or(false)
+    // SAFETY: geteuid(2) takes nothing and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }
 
 #[cfg(test)]

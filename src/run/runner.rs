@@ -2,7 +2,7 @@
 //! environment, and turns each finished staging folder into an exported baseline.
 //! It never measures: everything timed happens in the workers.
 
-use super::child;
+use super::child::{self, Operation};
 use super::config::{clear_interposer_env, Config};
 use super::current;
 use super::hooks::Hooks;
@@ -217,14 +217,10 @@ pub(super) fn run_rounds(
 /// this process, or by a native child where the loader preloads an interposer into
 /// this process too (in a pod, with the pod's limits).
 pub(super) fn native_facts() -> Result<DeviceFacts> {
-    if current::system_preload(Path::new(current::SYSTEM_PRELOAD)).is_empty() {
+    if current::system_preloaded().is_empty() {
         return system::device_facts(&crate::cuda::Device::get(0)?);
     }
-    let native = Config::parse("native", Path::new(""), 1)?;
-    let mut children = child::spawn_servers_with(std::slice::from_ref(&native.env))?;
-    child::broadcast(&mut children, &ReadDeviceFacts, child::START_TIMEOUT)?
-        .pop()
-        .ok_or_else(|| Error::Invalid("the native child gave no device facts".into()))
+    ask_native(&ReadDeviceFacts, child::START_TIMEOUT)
 }
 
 /// The native throughput of every SM-share shape, measured in a native child of its
@@ -233,16 +229,21 @@ pub(super) fn native_facts() -> Result<DeviceFacts> {
 /// GPU_VIRT_BENCH_CONFIG otherwise) measures it as `run` does.
 pub(super) fn native_reference(verify_secs: f64, facts: &DeviceFacts) -> Result<Reference> {
     eprintln!("== native reference for the SM-share check ({verify_secs} s per shape)");
-    let native = Config::parse("native", Path::new(""), facts.memory_mib)?;
-    let mut children = child::spawn_servers_with(std::slice::from_ref(&native.env))?;
     let request = MeasureReference {
         secs: verify_secs,
         device: facts.clone(),
     };
-    let timeout = Duration::from_secs_f64(verify_secs * 4.0 + 60.0);
-    child::broadcast(&mut children, &request, timeout)?
-        .pop()
-        .ok_or_else(|| Error::Invalid("the native reference child gave no reply".into()))
+    ask_native(&request, Duration::from_secs_f64(verify_secs * 4.0 + 60.0))
+}
+
+/// `request` answered by a serving child of its own in the native environment.
+fn ask_native<O: Operation>(request: &O, timeout: Duration) -> Result<O::Reply> {
+    let native = Config::parse("native", Path::new(""), 1)?;
+    let mut children = child::spawn_servers_with(std::slice::from_ref(&native.env))?;
+    let child = children
+        .first_mut()
+        .ok_or_else(|| Error::Invalid("no native child started".into()))?;
+    child.call(request, timeout)
 }
 
 /// Rounds of a run not given `--rounds`: two where there is something to compare,
@@ -336,7 +337,7 @@ fn schedule(configs: usize, rounds: u32) -> Vec<(u32, usize)> {
 /// without one.
 pub fn preflight(configs: &[Config]) -> Result<()> {
     if configs.iter().any(|c| c.name == "native") {
-        current::refuse_native_under(&current::system_preload(Path::new(current::SYSTEM_PRELOAD)))?;
+        current::refuse_native_under(&current::system_preloaded())?;
     }
     for lib in configs.iter().filter_map(|c| c.library.as_ref()) {
         if !lib.is_file() {

@@ -315,7 +315,11 @@ pub fn run(job: &EnforcementJob<'_>) -> Result<Option<EnforcementRecord>> {
         probes: entries,
         used_before_mib,
         used_after_mib: (total - free) >> 20,
-        children_left: runner.pids.iter().filter(|&&pid| child::alive(pid)).count() as u32,
+        children_left: runner
+            .pids
+            .iter()
+            .filter(|&&pid| crate::system::alive(pid))
+            .count() as u32,
     }))
 }
 

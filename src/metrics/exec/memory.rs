@@ -161,26 +161,12 @@ fn descends_from(mut pid: u32, root: u32, parent: impl Fn(u32) -> Option<u32>) -
 
 /// A process's parent, from /proc; `None` once it is gone.
 fn parent_pid(pid: u32) -> Option<u32> {
-    parent_in_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
-}
-
-/// The parent pid in a /proc/<pid>/stat line: the second field after the command
-/// name, which is in parentheses and may itself hold spaces and parentheses.
-fn parent_in_stat(stat: &str) -> Option<u32> {
-    let (_, after_name) = stat.rsplit_once(')')?;
-    after_name.split_whitespace().nth(1)?.parse().ok()
+    crate::system::proc_stat(pid).map(|s| s.parent)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_parent_is_read_past_a_name_with_spaces_and_parentheses() {
-        let stat = "4242 (python3 (worker) x) S 4200 4242 4200 0 -1 4194560 1000";
-        assert_eq!(parent_in_stat(stat), Some(4200));
-        assert_eq!(parent_in_stat("garbage"), None);
-    }
 
     #[test]
     fn descendants_are_found_up_the_tree_and_others_are_not() {
