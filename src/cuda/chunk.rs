@@ -310,6 +310,17 @@ impl Drop for Chunk {
     }
 }
 
+/// Gives the graph memory pool's freed blocks back to the device: a graph's memory
+/// node keeps its blocks reserved for the next launch after they are freed, so
+/// without a trim a probe that returned everything would still show it as used.
+pub fn trim_graph_memory(device: &Device) -> Result<()> {
+    // SAFETY: the ordinal is a device the driver returned.
+    check(
+        unsafe { sys::cuDeviceGraphMemTrim(device.ordinal()) },
+        "cuDeviceGraphMemTrim",
+    )
+}
+
 fn device_location(device: &Device) -> sys::CUmemLocation {
     sys::CUmemLocation {
         type_: sys::CUmemLocationType::CU_MEM_LOCATION_TYPE_DEVICE,

@@ -17,7 +17,7 @@ mod runtime;
 mod stream;
 
 pub use blas::Cublas;
-pub use chunk::{heap_limit, libcuda_path, set_heap_limit, Chunk, EntryPoint};
+pub use chunk::{heap_limit, libcuda_path, set_heap_limit, trim_graph_memory, Chunk, EntryPoint};
 pub use context::{Context, Device};
 pub use event::Event;
 pub use graph::GraphExec;

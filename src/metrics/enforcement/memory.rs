@@ -4,7 +4,8 @@
 //! everything back.
 
 use crate::cuda::{
-    self, Chunk, Context, DeviceBuffer, EntryPoint, HeapKernels, MemPool, Runtime, Stream,
+    self, trim_graph_memory, Chunk, Context, DeviceBuffer, EntryPoint, HeapKernels, MemPool,
+    Runtime, Stream,
 };
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -180,7 +181,14 @@ pub fn probe(ctx: &Context, request: &MemoryRequest) -> Result<MemoryOutcome> {
     let release = |chunks: Vec<Chunk>| -> Option<String> {
         let first = chunks.into_iter().find_map(|c| c.free().err());
         let synced = cuda::synchronize().err();
-        small_release.or(first).or(synced).map(|e| status_of(&e))
+        let trimmed = (request.path == MemPath::GraphNode)
+            .then(|| trim_graph_memory(&device).err())
+            .flatten();
+        small_release
+            .or(first)
+            .or(synced)
+            .or(trimmed)
+            .map(|e| status_of(&e))
     };
     let outcome = held.observe(move || release(chunks))?;
     drop(pool);
