@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the suite's GPU evidence on a machine with a GPU, from prebuilt binaries:
 #   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation|sharing|current|mps-tenants|bench-config|enforcement] [CONFIGS]
-# quick/full: `run` over CONFIGS (ROUNDS rounds, default 3);
+# quick/full: `run` of the OH and LLM metrics (METRICS to choose others) over CONFIGS
+# (ROUNDS rounds, default 3), every log line timestamped;
 # cloop: PAIRS times (default 5) the C loop of every per-call
 # metric (tools/driver_loop.c) then the harness on the same calls, alternated in one
 # run; spread: OH-001 (a) run to run, RUNS times (default 8) one after another: the C
@@ -48,6 +49,8 @@ tool driver_loop && tool sm_share || exit 1
 # and the suite's scratch folders still there.
 mps_before=$(pgrep -f nvidia-cuda-mps | sort)
 mps_ours() { comm -13 <(echo "$mps_before") <(pgrep -f nvidia-cuda-mps | sort); }
+# Each of those with its parent, state (Z: exited, not yet reaped) and command line.
+mps_detail() { for p in $(mps_ours); do ps -o pid=,ppid=,stat=,etime=,args= -p "$p"; done; }
 scratch_left() { find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'gpu-virt-bench-*' | wc -l; }
 # The ids `list` shows whose prefix matches the regex $1 (e.g. 'OH|LLM'), comma-separated.
 ids() { "$bin/gpu-virt-bench" list | awk -v re="^($1)-" '$1 ~ re {print $1}' | paste -sd,; }
@@ -206,6 +209,7 @@ if [ "$mode" = mps-tenants ]; then
     "$bin/gpu-virt-bench" isolate --scenarios mps-50-x2,mps-25-x4,mps-50-victim-native-aggressor,memory-mps-50-vs-mps-50,fault-mps-50-vs-mps-50 \
         --shapes short --secs "${SECS:-4}" --out "$out/baselines" --force 2>&1 | tee "$out/isolate.log"
     echo "isolate (MPS tenants): rc=${PIPESTATUS[0]}; MPS processes left: $(mps_ours | wc -w)" | tee "$out/run-time.txt"
+    mps_detail | tee -a "$out/run-time.txt"
     exit 0
 fi
 
@@ -254,8 +258,10 @@ fi
 
 if [ "$mode" != cloop ]; then
 start=$(date +%s%N)
-"$bin/gpu-virt-bench" run "${quick[@]}" --rounds "${ROUNDS:-3}" --configs "$configs" --out "$out/baselines" --force --verbose 2>&1 | tee "$out/run.log"
-rc=$?
+metrics=${METRICS:-$(ids 'OH|LLM')}
+"$bin/gpu-virt-bench" run "${quick[@]}" --rounds "${ROUNDS:-3}" --configs "$configs" --metrics "$metrics" \
+    --out "$out/baselines" --force --verbose 2>&1 | stamp | tee "$out/run.log"
+rc=${PIPESTATUS[0]}
 end=$(date +%s%N)
 echo "run ${quick[*]} --rounds ${ROUNDS:-3} over $configs: rc=$rc, $(((end - start) / 1000000)) ms" | tee "$out/run-time.txt"
 fi

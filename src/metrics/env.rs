@@ -156,7 +156,7 @@ impl BenchEnv {
     /// the iteration counts: each variant has just been warmed up untimed.
     pub fn configure(&self, group: &mut BenchmarkGroup<'_, WallTime>) {
         let (warm, measure, samples) = if self.quick {
-            (0.05, 0.15, 10)
+            (0.03, 0.1, 10)
         } else {
             (0.2, 1.5, 50)
         };
@@ -168,7 +168,7 @@ impl BenchEnv {
     }
 
     pub(super) fn warm_up_budget(&self) -> Duration {
-        Duration::from_secs_f64(if self.quick { 0.05 } else { 0.2 })
+        Duration::from_secs_f64(if self.quick { 0.03 } else { 0.2 })
     }
 }
 

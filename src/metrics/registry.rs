@@ -167,7 +167,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Goal::Lower,
         ns_per_unit: 1.0,
-        method: "CPU time (getrusage, user + system, all threads) of a child process holding an idle context, per 0.5 s window over 2 s, as % of one core",
+        method: "CPU time (getrusage, user + system, all threads) of a child process holding an idle context, per 0.5 s window over 2 s (1 s with --quick), as % of one core",
     },
     MetricInfo {
         id: "OH-010",

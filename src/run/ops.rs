@@ -35,7 +35,11 @@ impl Operation for ReadMemInfo {
     }
 }
 
-/// The device's facts as this process sees them.
+/// The device's facts as this process sees them, its memory the larger of
+/// cuDeviceTotalMem and cuMemGetInfo's total: where the loader preloads HAMi-core
+/// into every process, a native child has it too, and with no limit set HAMi-core
+/// answers cuDeviceTotalMem with 0 (seen on the H200) while passing cuMemGetInfo
+/// through.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReadDeviceFacts;
 
@@ -43,7 +47,12 @@ impl Operation for ReadDeviceFacts {
     const NAME: &'static str = "device-facts";
     type Reply = DeviceFacts;
     fn serve(self, ctx: &Context, _: &mut Held) -> Result<DeviceFacts> {
-        crate::system::device_facts(&ctx.device())
+        let facts = crate::system::device_facts(&ctx.device())?;
+        let (_, total) = crate::cuda::mem_info()?;
+        Ok(DeviceFacts {
+            memory_mib: facts.memory_mib.max(total >> 20),
+            ..facts
+        })
     }
 }
 

@@ -69,12 +69,16 @@ pub struct MemoryOutcome {
 }
 
 /// The device heap behind a heap probe's figures: what was asked for, what the driver
-/// set (it may round or clamp), and how many launches of the taking kernel ran.
+/// set (it may round or clamp), how many launches of the taking kernel ran, and how
+/// much of the figure device malloc gave (the rest came from cuMemAlloc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceHeap {
     pub asked: u64,
     pub set: u64,
     pub rounds: u32,
+    /// Absent in baselines of earlier releases, which took everything from the heap.
+    #[serde(default)]
+    pub from_heap: u64,
 }
 
 /// The status an error stands for in a probe's record.
@@ -141,37 +145,20 @@ pub fn probe(ctx: &Context, request: &MemoryRequest) -> Result<MemoryOutcome> {
             MemPath::DeviceHeap => unreachable!("the heap is taken by kernels"),
         }
     };
-    let written = |chunk: &Chunk| -> Result<u64> {
-        let wrote = chunk.write(&stream)?;
-        stream.synchronize()?;
-        Ok(if wrote { chunk.bytes() as u64 } else { 0 })
-    };
     // A refused free (HAMi-core answers -1 for some stream-ordered memory) is no
     // refused allocation: it goes with the other frees' status.
-    let (small_refused, small_release) =
-        match alloc(SMALL_BYTES as usize).and_then(|chunk| written(&chunk).map(|_| chunk)) {
-            Ok(chunk) => (None, chunk.free().and_then(|()| cuda::synchronize()).err()),
-            Err(e) => (Some(status_of(&e)), None),
-        };
-    let mut chunks = Vec::new();
-    let (mut obtained, mut wrote) = (0u64, 0u64);
-    let mut status = "CUDA_SUCCESS".to_string();
-    while obtained < request.target {
-        let bytes = request.chunk.min(request.target - obtained) as usize;
-        let taken = alloc(bytes).and_then(|chunk| {
-            obtained += chunk.bytes() as u64;
-            let outcome = written(&chunk);
-            chunks.push(chunk);
-            outcome
-        });
-        match taken {
-            Ok(bytes) => wrote += bytes,
-            Err(e) => {
-                status = status_of(&e);
-                break;
-            }
-        }
-    }
+    let (small_refused, small_release) = match alloc(SMALL_BYTES as usize)
+        .and_then(|chunk| written(&chunk, &stream).map(|_| chunk))
+    {
+        Ok(chunk) => (None, chunk.free().and_then(|()| cuda::synchronize()).err()),
+        Err(e) => (Some(status_of(&e)), None),
+    };
+    let Taken {
+        chunks,
+        obtained,
+        written: wrote,
+        status,
+    } = take_until(request.target, request.chunk, &stream, alloc);
     let held = Held {
         obtained,
         written: wrote,
@@ -193,6 +180,57 @@ pub fn probe(ctx: &Context, request: &MemoryRequest) -> Result<MemoryOutcome> {
     let outcome = held.observe(move || release(chunks))?;
     drop(pool);
     Ok(outcome)
+}
+
+/// Memory taken in pieces, each written on the device, up to a target or the first
+/// refusal.
+struct Taken {
+    chunks: Vec<Chunk>,
+    obtained: u64,
+    written: u64,
+    /// CUDA_SUCCESS, or the status of the refusal that ended the taking.
+    status: String,
+}
+
+/// Takes `target` bytes with `alloc` in pieces of at most `chunk`, writing each;
+/// a piece obtained but not written counts as obtained.
+fn take_until(
+    target: u64,
+    chunk: u64,
+    stream: &Stream,
+    alloc: impl Fn(usize) -> Result<Chunk>,
+) -> Taken {
+    let mut taken = Taken {
+        chunks: Vec::new(),
+        obtained: 0,
+        written: 0,
+        status: "CUDA_SUCCESS".to_string(),
+    };
+    while taken.obtained < target {
+        let bytes = chunk.min(target - taken.obtained) as usize;
+        let outcome = alloc(bytes).and_then(|piece| {
+            taken.obtained += piece.bytes() as u64;
+            let outcome = written(&piece, stream);
+            taken.chunks.push(piece);
+            outcome
+        });
+        match outcome {
+            Ok(bytes) => taken.written += bytes,
+            Err(e) => {
+                taken.status = status_of(&e);
+                break;
+            }
+        }
+    }
+    taken
+}
+
+/// Writes `chunk` on the device and waits: the bytes written, 0 where the memory
+/// has no address to write through (an array).
+fn written(chunk: &Chunk, stream: &Stream) -> Result<u64> {
+    let wrote = chunk.write(stream)?;
+    stream.synchronize()?;
+    Ok(if wrote { chunk.bytes() as u64 } else { 0 })
 }
 
 /// What a probe holds when it looks at the driver's figures.
@@ -266,9 +304,10 @@ fn heap_bytes(target: u64) -> u64 {
 
 /// The device heap: its size is asked for once, before the module that calls malloc
 /// is loaded or run (the heap is laid out then, and cannot change after), and read
-/// back; then one kernel takes the small chunk, and one the target in
-/// [`HEAP_CHUNK_BYTES`] chunks (the request's chunk is for host calls), each block
-/// writing its chunk, relaunched over the refused chunks for up to [`HEAP_ROUNDS`].
+/// back; then one kernel takes the small chunk, and one as much of the heap as the
+/// target asks in [`HEAP_CHUNK_BYTES`] chunks (the request's chunk is for host
+/// calls), each block writing its chunk, relaunched over the refused chunks for up
+/// to [`HEAP_ROUNDS`]; cuMemAlloc takes the rest of the target.
 fn heap(request: &MemoryRequest, stream: &Stream) -> Result<MemoryOutcome> {
     let asked = heap_bytes(request.target);
     if let Err(e) = cuda::set_heap_limit(asked as usize) {
@@ -306,30 +345,48 @@ fn heap(request: &MemoryRequest, stream: &Stream) -> Result<MemoryOutcome> {
         }
         Err(e) => Some(status_of(&e)),
     };
-    let count = request.target.div_ceil(HEAP_CHUNK_BYTES).max(1);
-    let (slots, obtained, status, rounds) = match take(HEAP_CHUNK_BYTES, count) {
-        Ok((slots, got, rounds)) => {
-            let status = if got < count {
-                format!(
-                    "device malloc returned NULL for {} of {count} chunks",
-                    count - got
-                )
-            } else {
-                "CUDA_SUCCESS".into()
-            };
-            (Some(slots), got * HEAP_CHUNK_BYTES, status, rounds)
-        }
-        Err(e) => (None, 0, status_of(&e), 0),
+    let count = request.target.min(set).div_ceil(HEAP_CHUNK_BYTES).max(1);
+    let (slots, from_heap, heap_status, rounds) = match take(HEAP_CHUNK_BYTES, count) {
+        Ok((slots, got, rounds)) => (Some(slots), got * HEAP_CHUNK_BYTES, None, rounds),
+        Err(e) => (None, 0, Some(status_of(&e)), 0),
+    };
+    // The rest by cuMemAlloc: the driver caps the heap below a large GPU's memory
+    // (about 16.5 GiB on the H200) and device malloc hands out only part of a heap,
+    // so the heap alone could never exceed such a limit. Whether the heap is counted
+    // shows in whether the cuMemAlloc on top of it is refused early.
+    let rest = match heap_status {
+        Some(status) => Taken {
+            chunks: Vec::new(),
+            obtained: 0,
+            written: 0,
+            status,
+        },
+        None => take_until(
+            request.target.saturating_sub(from_heap),
+            request.chunk,
+            stream,
+            Chunk::mem_alloc,
+        ),
     };
     let held = Held {
-        obtained,
-        written: obtained,
-        status,
+        obtained: from_heap + rest.obtained,
+        written: from_heap + rest.written,
+        status: rest.status,
         small_refused,
     };
-    let outcome = held.observe(|| slots.and_then(|s| give(&s).err()).map(|e| status_of(&e)))?;
+    let chunks = rest.chunks;
+    let outcome = held.observe(|| {
+        let heap = slots.and_then(|s| give(&s).err());
+        let first = chunks.into_iter().find_map(|c| c.free().err());
+        heap.or(first).map(|e| status_of(&e))
+    })?;
     Ok(MemoryOutcome {
-        heap: Some(DeviceHeap { asked, set, rounds }),
+        heap: Some(DeviceHeap {
+            asked,
+            set,
+            rounds,
+            from_heap,
+        }),
         ..outcome
     })
 }

@@ -80,7 +80,7 @@ pub fn memory_verdict(
     if control.obtained < target.bytes {
         let heap = control
             .heap
-            .map(|h| format!(" from {}", heap_words(&h)))
+            .map(|h| format!(", {}", heap_words(&h)))
             .unwrap_or_default();
         return native_failed(&format!(
             "it obtained {} of {} MiB ({}){heap}",
@@ -184,11 +184,14 @@ pub fn first_throttled(
         .map(|i| (i + 1) as f64 * window_s)
 }
 
-/// A heap probe's device heap in words, e.g. "a device heap of 40960 MiB asked, 40960
-/// MiB set by the driver, 2 launches of device malloc".
+/// A heap probe's device heap in words, e.g. "12288 MiB by device malloc from a
+/// device heap of 40960 MiB asked, 16862 MiB set by the driver, 2 launches of device
+/// malloc, the rest by cuMemAlloc".
 fn heap_words(heap: &DeviceHeap) -> String {
     format!(
-        "a device heap of {} MiB asked, {} MiB set by the driver, {} launch{} of device malloc",
+        "{} MiB by device malloc from a device heap of {} MiB asked, {} MiB set by the \
+         driver, {} launch{} of device malloc, the rest by cuMemAlloc",
+        heap.from_heap >> 20,
         heap.asked >> 20,
         heap.set >> 20,
         heap.rounds,
@@ -447,6 +450,7 @@ mod tests {
             asked: 78 * GIB,
             set: 40 * GIB,
             rounds: 2,
+            from_heap: 30 * GIB,
         };
         let short = MemoryOutcome {
             status: "device malloc returned NULL for 600 of 1200 chunks".into(),
@@ -463,8 +467,9 @@ mod tests {
             v,
             ProbeVerdict::Inconclusive {
                 why: "the native control failed: it obtained 37888 of 75776 MiB (device malloc \
-                      returned NULL for 600 of 1200 chunks) from a device heap of 79872 MiB \
-                      asked, 40960 MiB set by the driver, 2 launches of device malloc"
+                      returned NULL for 600 of 1200 chunks), 30720 MiB by device malloc from \
+                      a device heap of 79872 MiB asked, 40960 MiB set by the driver, 2 \
+                      launches of device malloc, the rest by cuMemAlloc"
                     .into()
             }
         );

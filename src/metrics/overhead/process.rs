@@ -26,9 +26,11 @@ pub const COLD_START: Role = Role {
 const PROCESS_COUNTS: [usize; 4] = [1, 2, 4, 8];
 /// Allocation size of OH-006: small, so the figure is the bookkeeping, not the memory.
 const CONTENTION_BYTES: usize = 4 << 10;
-/// OH-009's window, and how long the idle process is watched in all.
+/// OH-009's window, and how many windows the idle process is watched for (fewer
+/// with --quick).
 const IDLE_WINDOW_MS: u64 = 500;
-const IDLE_TOTAL_MS: u64 = 2000;
+const IDLE_WINDOWS: usize = 4;
+const IDLE_WINDOWS_QUICK: usize = 2;
 /// Longest a batch of work in a child may take before it counts as hung.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -103,7 +105,12 @@ pub(super) fn bench(
     if selection.contains("OH-009") {
         let info = find("OH-009")?;
         if env.wants(&Variant::new(info, IDLE_VARIANT)) {
-            out.push(idle_cpu(info)?);
+            let windows = if env.quick {
+                IDLE_WINDOWS_QUICK
+            } else {
+                IDLE_WINDOWS
+            };
+            out.push(idle_cpu(info, windows)?);
         }
     }
     Ok(out)
@@ -134,11 +141,11 @@ const IDLE_VARIANT: &str = "idle-context";
 
 /// OH-009: Criterion plans its iterations from wall time and cannot sample CPU time,
 /// so the windows are the samples, kept in summary.json.
-fn idle_cpu(info: &'static MetricInfo) -> Result<Measured> {
+fn idle_cpu(info: &'static MetricInfo, windows: usize) -> Result<Measured> {
     let mut children = child::spawn_servers(1)?;
     let child = &mut children[0];
     let mut samples = Vec::new();
-    for _ in 0..IDLE_TOTAL_MS / IDLE_WINDOW_MS {
+    for _ in 0..windows {
         let cpu = child.call(&Idle { ms: IDLE_WINDOW_MS }, BATCH_TIMEOUT)?;
         samples.push(cpu.as_nanos() as f64 / (IDLE_WINDOW_MS as f64 * 1e6) * 100.0);
     }
