@@ -37,8 +37,12 @@ pub enum Error {
     },
     #[error("unknown metric id '{0}'; `gpu-virt-bench list` shows the ids")]
     UnknownMetric(String),
-    #[error("{id} is measured between tenant processes, which `run` does not start: run `gpu-virt-bench isolate --scenarios {scenarios}` (the default scenarios that measure it)")]
-    MeasuredBetweenTenants { id: &'static str, scenarios: String },
+    #[error("{id} is measured between tenant processes, {why}: run `gpu-virt-bench isolate --scenarios {scenarios}` (the default scenarios that measure it), or give `run` their configurations")]
+    MeasuredBetweenTenants {
+        id: &'static str,
+        why: String,
+        scenarios: String,
+    },
     #[error(
         "unknown configuration '{0}'; use native, hami-<percent> with a percent from 1 to 100, mps-<percent> or mps-<percent>-<GiB>, current, current-uncontrolled, or a name defined in the --config-file"
     )]

@@ -210,6 +210,39 @@ impl Setup {
     }
 }
 
+/// The tenant scenarios `run` measures `tenants` in: those its configurations make
+/// up (with --quick only the short kernel shape). A metric none of them measures is
+/// an error where `asked` for by id; with the default selection it is left out, and
+/// the line returned beside the scenarios says so.
+fn tenant_scenarios(
+    configs: &str,
+    tenants: &[&'static metrics::MetricInfo],
+    asked: bool,
+    quick: bool,
+) -> Result<(Vec<isolation::Scenario>, Option<String>)> {
+    let names: Vec<&str> = configs.split(',').map(str::trim).collect();
+    let (scenarios, unmeasured) = isolation::scenarios_for_run(&names, tenants)?;
+    let why = format!("and no default scenario has its tenants among --configs ({configs})");
+    let line = match unmeasured.first() {
+        Some(info) if asked => return Err(metrics::between_tenants(info, &why)?),
+        Some(_) => Some(format!(
+            "not measured: {} ({why})",
+            unmeasured
+                .iter()
+                .map(|m| m.id)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None => None,
+    };
+    let scenarios = if scenarios.is_empty() {
+        Vec::new()
+    } else {
+        isolation::select_scenarios(Some(&scenarios.join(",")), None, quick.then_some("short"))?
+    };
+    Ok((scenarios, line))
+}
+
 fn info() -> Result<()> {
     let ctx = Context::primary(0)?;
     let facts = system::device_facts(&ctx.device())?;
@@ -273,19 +306,40 @@ fn main() -> ExitCode {
             out,
             verify_secs,
         } => (|| {
-            let selection = match metrics {
-                Some(list) => Selection::parse(&list)?,
-                None => Selection::all(),
+            let asked = metrics.is_some();
+            let (selection, tenants) = match metrics {
+                Some(list) => metrics::split_list(&list)?,
+                None => (Some(Selection::all()), metrics::tenant_metrics()),
             };
+            let (scenarios, unmeasured) = tenant_scenarios(&setup.configs, &tenants, asked, quick)?;
             let file = setup.check()?;
             let verify_secs = verify_secs.unwrap_or(if quick { 4.5 } else { 5.0 });
-            let opts = RunOptions {
-                plan: setup.plan(&file, out, verify_secs)?,
-                selection,
-                quick,
+            let plan = setup.plan(&file, out, verify_secs)?;
+            if let Some(line) = unmeasured {
+                eprintln!("{line}");
+            }
+            let tenants = isolation::IsolationOptions {
+                scenarios,
+                hami_lib: setup.hami_lib.clone(),
+                out: plan.out.clone(),
+                secs: if quick { 4.0 } else { 10.0 },
+                force: setup.force,
+                verbose: setup.verbose,
             };
-            for dir in run::run_all(&opts)? {
-                println!("exported {}", dir.display());
+            if let Some(selection) = selection {
+                let opts = RunOptions {
+                    plan,
+                    selection,
+                    quick,
+                };
+                for dir in run::run_all(&opts)? {
+                    println!("exported {}", dir.display());
+                }
+            }
+            if !tenants.scenarios.is_empty() {
+                for dir in isolation::run_scenarios(&tenants)? {
+                    println!("exported {}", dir.display());
+                }
             }
             Ok(())
         })(),

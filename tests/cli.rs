@@ -129,20 +129,36 @@ fn list_shows_the_isolation_metrics_as_measured_between_tenants() -> TestResult 
 }
 
 #[test]
-fn run_refuses_an_isolation_metric_naming_the_isolate_scenarios_that_measure_it() -> TestResult {
+fn run_refuses_an_isolation_metric_its_configurations_cannot_measure() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let line = error_line(cli(tmp.path())?.args(["run", "--metrics", "IS-003"]))?;
     assert_eq!(
         line,
-        "error: IS-003 is measured between tenant processes, which `run` does not start: run \
-         `gpu-virt-bench isolate --scenarios hami-25-victim-hami-25-neighbour,hami-50-victim-native-aggressor` \
-         (the default scenarios that measure it)"
+        "error: IS-003 is measured between tenant processes, and no default scenario has its \
+         tenants among --configs (native): run `gpu-virt-bench isolate --scenarios \
+         hami-25-victim-hami-25-neighbour,hami-50-victim-native-aggressor` (the default \
+         scenarios that measure it), or give `run` their configurations"
     );
-    let memory = error_line(cli(tmp.path())?.args(["run", "--metrics", "OH-001,IS-005"]))?;
-    assert!(
-        memory.contains("isolate --scenarios memory-hami-50-vs-hami-50,memory-native-vs-native"),
-        "{memory}"
-    );
+    let alone =
+        error_line(cli(tmp.path())?.args(["run", "--configs", "hami-50", "--metrics", "IS-003"]))?;
+    assert!(alone.contains("among --configs (hami-50)"), "{alone}");
+    assert_empty(tmp.path())
+}
+
+#[test]
+fn run_takes_an_isolation_metric_its_configurations_make_a_scenario_for() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let installed = tempfile::tempdir()?;
+    let lib = installed.path().join("libvgpu.so");
+    std::fs::write(&lib, b"")?;
+    for args in [
+        &["run", "--metrics", "OH-001,IS-005"][..],
+        &["run", "--configs", "native,hami-50", "--metrics", "IS-003"][..],
+    ] {
+        let line = error_line(cli(tmp.path())?.args(args).arg("--hami-lib").arg(&lib))?;
+        assert!(!line.contains("between tenant"), "{args:?}: {line}");
+        assert!(line.contains("driver"), "{args:?}: {line}");
+    }
     assert_empty(tmp.path())
 }
 

@@ -12,7 +12,10 @@ mod registry;
 mod summary;
 
 pub use env::BenchEnv;
-pub use registry::{category, find, CategoryInfo, Goal, MetricInfo, Needs, Selection, METRICS};
+pub use registry::{
+    between_tenants, category, find, split_list, tenant_metrics, CategoryInfo, Goal, MetricInfo,
+    Needs, Selection, METRICS,
+};
 pub use summary::summarize;
 
 use crate::baseline::Percentiles;

@@ -702,30 +702,18 @@ impl Selection {
         )
     }
 
-    /// Parses a comma-separated id list; any unknown id is an error, so a typo never
-    /// silently measures less than was asked for, and so is an id measured between
-    /// tenants, named with the `isolate` scenarios that measure it.
+    /// Parses a comma-separated id list of metrics measured in one process; any
+    /// unknown id is an error, so a typo never silently measures less than was asked
+    /// for, and so is an id measured between tenants, named with the scenarios that
+    /// measure it.
     pub fn parse(list: &str) -> Result<Self> {
-        let mut ids = Vec::new();
-        for part in list.split(',').filter(|p| !p.trim().is_empty()) {
-            let info = find(part)?;
-            if let Needs::Tenants(kind, subject) = info.needs {
-                return Err(Error::MeasuredBetweenTenants {
-                    id: info.id,
-                    scenarios: isolation::scenarios_of(kind, subject)?.join(","),
-                });
-            }
-            let id = info.id;
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
+        let (process, tenants) = split_list(list)?;
+        if let Some(info) = tenants.first() {
+            return Err(between_tenants(info, "which one process does not measure")?);
         }
-        if ids.is_empty() {
-            return Err(Error::Invalid(
-                "--metrics names no metric; `gpu-virt-bench list` shows the ids".into(),
-            ));
-        }
-        Ok(Self(ids))
+        process.ok_or_else(|| {
+            Error::Invalid("--metrics names no metric measured in one process".into())
+        })
     }
 
     pub fn contains(&self, id: &str) -> bool {
@@ -735,6 +723,52 @@ impl Selection {
     pub fn ids(&self) -> &[&'static str] {
         &self.0
     }
+}
+
+/// The metrics measured between tenant processes, which `run` measures in the
+/// scenarios its configurations make up.
+pub fn tenant_metrics() -> Vec<&'static MetricInfo> {
+    METRICS
+        .iter()
+        .filter(|m| matches!(m.needs, Needs::Tenants(..)))
+        .collect()
+}
+
+/// Splits a `--metrics` list of `run`: the ids measured in one process per
+/// configuration (`None` where it names none), and those measured between tenants.
+/// An unknown id, or a list naming nothing, is an error.
+pub fn split_list(list: &str) -> Result<(Option<Selection>, Vec<&'static MetricInfo>)> {
+    let (mut process, mut tenants) = (Vec::new(), Vec::<&'static MetricInfo>::new());
+    for part in list.split(',').filter(|p| !p.trim().is_empty()) {
+        let info = find(part)?;
+        match info.needs {
+            Needs::Process if !process.contains(&info.id) => process.push(info.id),
+            Needs::Tenants(..) if !tenants.iter().any(|m| m.id == info.id) => tenants.push(info),
+            _ => {}
+        }
+    }
+    if process.is_empty() && tenants.is_empty() {
+        return Err(Error::Invalid(
+            "--metrics names no metric; `gpu-virt-bench list` shows the ids".into(),
+        ));
+    }
+    Ok(((!process.is_empty()).then_some(Selection(process)), tenants))
+}
+
+/// The error for a metric measured between tenants that cannot be measured where it
+/// was asked for (`why`), with the default scenarios that measure it.
+pub fn between_tenants(info: &'static MetricInfo, why: &str) -> Result<Error> {
+    let Needs::Tenants(kind, subject) = info.needs else {
+        return Err(Error::Invalid(format!(
+            "{} is measured in one process",
+            info.id
+        )));
+    };
+    Ok(Error::MeasuredBetweenTenants {
+        id: info.id,
+        why: why.to_owned(),
+        scenarios: isolation::scenarios_of(kind, subject)?.join(","),
+    })
 }
 
 #[cfg(test)]
@@ -843,7 +877,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                Error::MeasuredBetweenTenants { id: "IS-003", ref scenarios }
+                Error::MeasuredBetweenTenants { id: "IS-003", ref scenarios, .. }
                     if scenarios == "hami-25-victim-hami-25-neighbour,hami-50-victim-native-aggressor"
             ),
             "{err}"
@@ -851,5 +885,18 @@ mod tests {
         assert!(err
             .to_string()
             .contains("gpu-virt-bench isolate --scenarios"));
+    }
+
+    #[test]
+    fn a_run_list_splits_into_one_process_metrics_and_tenant_metrics() {
+        let (process, tenants) = split_list("OH-001, is-003,IS-003,oh-001").unwrap();
+        assert_eq!(process.unwrap().ids(), &["OH-001"]);
+        assert_eq!(tenants.iter().map(|m| m.id).collect::<Vec<_>>(), ["IS-003"]);
+        let (process, tenants) = split_list("IS-005").unwrap();
+        assert!(process.is_none() && tenants.len() == 1);
+        assert!(split_list(",").is_err());
+        assert!(matches!(split_list("IS-099"), Err(Error::UnknownMetric(_))));
+        assert!(tenant_metrics().iter().all(|m| m.id.starts_with("IS-")));
+        assert_eq!(tenant_metrics().len(), 10);
     }
 }

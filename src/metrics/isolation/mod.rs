@@ -20,7 +20,8 @@ pub use record::{
     SCENARIO_FILE,
 };
 pub use scenario::{
-    default_scenarios, scenarios_of, select_scenarios, Scenario, Subject, Workload,
+    default_scenarios, scenarios_for_run, scenarios_of, select_scenarios, Scenario, Subject,
+    Workload,
 };
 pub use shape::TenantShape;
 

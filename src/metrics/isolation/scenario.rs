@@ -3,6 +3,7 @@
 use super::record::{Pod, Role, ScenarioKind};
 use super::shape::TenantShape;
 use crate::error::{Error, Result};
+use crate::metrics::{MetricInfo, Needs};
 use crate::run::{Config, DEFAULT_HAMI_LIB};
 use std::path::Path;
 
@@ -137,24 +138,75 @@ impl Subject {
     }
 }
 
+impl Scenario {
+    /// Whether a figure of `kind`, read from a tenant of `subject`, comes out of this
+    /// scenario.
+    fn measures(&self, kind: ScenarioKind, subject: Subject) -> Result<bool> {
+        if self.workload.kind() != kind {
+            return Ok(false);
+        }
+        for (name, role) in &self.tenants {
+            // As preflight resolves them: the limits' presence, not their size.
+            let config = Config::parse(name, Path::new(DEFAULT_HAMI_LIB), 1)?;
+            if subject.admits(&config, *role) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
 /// The names of the default scenarios of `kind` with a tenant of `subject`: those
 /// that measure a metric, for a user who asked another command for it.
 pub fn scenarios_of(kind: ScenarioKind, subject: Subject) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for scenario in default_scenarios() {
-        if scenario.workload.kind() != kind {
-            continue;
-        }
-        for (name, role) in &scenario.tenants {
-            // As preflight resolves them: the limits' presence, not their size.
-            let config = Config::parse(name, Path::new(DEFAULT_HAMI_LIB), 1)?;
-            if subject.admits(&config, *role) {
-                names.push(scenario.name.clone());
-                break;
-            }
+        if scenario.measures(kind, subject)? {
+            names.push(scenario.name.clone());
         }
     }
     Ok(names)
+}
+
+/// The scenarios in which `run` over the configurations `configs` measures
+/// `metrics`: the default and MPS scenarios whose tenants all run configurations of
+/// the run and that measure one of the metrics, in their listed order; and the
+/// metrics none of them measures.
+pub fn scenarios_for_run(
+    configs: &[&str],
+    metrics: &[&'static MetricInfo],
+) -> Result<(Vec<String>, Vec<&'static MetricInfo>)> {
+    let candidates: Vec<Scenario> = default_scenarios()
+        .into_iter()
+        .chain(mps_scenarios())
+        .filter(|s| {
+            s.tenants
+                .iter()
+                .all(|(name, _)| configs.contains(&name.as_str()))
+        })
+        .collect();
+    let mut wanted = vec![false; candidates.len()];
+    let mut unmeasured = Vec::new();
+    for &info in metrics {
+        let Needs::Tenants(kind, subject) = info.needs else {
+            continue;
+        };
+        let mut measured = false;
+        for (scenario, wanted) in candidates.iter().zip(wanted.iter_mut()) {
+            if scenario.measures(kind, subject)? {
+                (measured, *wanted) = (true, true);
+            }
+        }
+        if !measured {
+            unmeasured.push(info);
+        }
+    }
+    let names = candidates
+        .into_iter()
+        .zip(wanted)
+        .filter_map(|(s, wanted)| wanted.then_some(s.name))
+        .collect();
+    Ok((names, unmeasured))
 }
 
 /// Scenarios whose tenants are clients of one private MPS daemon (one GPU shared
@@ -245,6 +297,28 @@ mod tests {
 
     fn names(scenarios: &[Scenario]) -> Vec<String> {
         scenarios.iter().map(Scenario::run_name).collect()
+    }
+
+    #[test]
+    fn a_run_measures_a_metric_in_the_scenarios_its_configurations_make_up() {
+        let ids = |list: &[&str]| -> Vec<&'static MetricInfo> {
+            list.iter()
+                .map(|id| crate::metrics::find(id).unwrap())
+                .collect()
+        };
+        let (names, unmeasured) =
+            scenarios_for_run(&["native"], &ids(&["IS-001", "IS-007", "IS-005"])).unwrap();
+        assert_eq!(names, ["native-x2", "memory-native-vs-native"]);
+        assert_eq!(
+            unmeasured.iter().map(|m| m.id).collect::<Vec<_>>(),
+            ["IS-001"]
+        );
+        let (names, unmeasured) =
+            scenarios_for_run(&["native", "hami-50"], &ids(&["IS-003"])).unwrap();
+        assert_eq!(names, ["hami-50-victim-native-aggressor"]);
+        assert!(unmeasured.is_empty());
+        let (names, _) = scenarios_for_run(&["mps-50", "native"], &ids(&["IS-010"])).unwrap();
+        assert_eq!(names, ["fault-native-vs-native", "fault-mps-50-vs-mps-50"]);
     }
 
     #[test]
