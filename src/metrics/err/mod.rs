@@ -1,0 +1,265 @@
+//! Error recovery (ERR): what a tenant meets when something goes wrong. How fast an
+//! allocation past the limit or the device fails and with which code (ERR-001),
+//! whether and how fast a process works again after a sticky fault (ERR-002), and a
+//! fixed list of recovery checks, each reported by name (ERR-003).
+
+mod checks;
+mod ops;
+mod work;
+
+pub(super) use ops::OPERATIONS;
+
+use super::frag::physical_memory;
+use super::{find, sampled, BenchEnv, Measured, MetricInfo, Selection, Variant};
+use crate::cuda::{self, Context, DeviceBuffer};
+use crate::error::{Error, Result};
+use crate::run::child::{self, Child};
+use checks::{Check, Outcome, RETURN_TOLERANCE, RETURN_WITHIN};
+use criterion::Criterion;
+use ops::{FaultThenRecover, HoldMemory, Recovery};
+use std::time::{Duration, Instant};
+use work::CheckedBuffer;
+
+const GIB: u64 = 1 << 30;
+/// How far past the limit, or the device, ERR-001 asks.
+const BEYOND: u64 = GIB;
+/// What the killed neighbour holds at most, and the share of free memory it may take.
+const NEIGHBOUR_BYTES: u64 = 4 * GIB;
+const NEIGHBOUR_FREE_SHARE: f64 = 0.5;
+/// This process's checked buffer beside a faulting neighbour.
+const RESIDENT_BYTES: usize = 64 << 20;
+/// Longest a child's fault and recovery may take.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often free memory is read while a killed neighbour's memory comes back.
+const POLL: Duration = Duration::from_millis(10);
+
+pub(super) fn bench(
+    _c: &mut Criterion,
+    env: &BenchEnv,
+    selection: &Selection,
+    _ctx: &Context,
+) -> Result<Vec<Measured>> {
+    let mut out = Vec::new();
+    if !env.benchmarking
+        || !["ERR-001", "ERR-002", "ERR-003"]
+            .iter()
+            .any(|id| selection.contains(id))
+    {
+        return Ok(out);
+    }
+    let physical = physical_memory()?;
+    let (_, total) = cuda::mem_info()?;
+    if selection.contains("ERR-001") {
+        out.extend(failure_latency(env, total, physical.total)?);
+    }
+    let err3 = find("ERR-003")?;
+    let wants3 =
+        |check: Check| selection.contains(err3.id) && env.wants(&Variant::new(err3, check.name()));
+    let mut outcomes: Vec<(Check, Vec<Outcome>)> = Vec::new();
+    if wants3(Check::OomThenWork) {
+        let attempts = (0..env.process_samples())
+            .map(|_| oom_then_work(total))
+            .collect::<Result<Vec<_>>>()?;
+        outcomes.push((Check::OomThenWork, attempts));
+    }
+    let want2 = selection.contains("ERR-002")
+        && env.wants(&Variant::new(find("ERR-002")?, RECOVERY_VARIANT));
+    let (want_new_context, want_neighbour) = (
+        wants3(Check::FaultThenNewContext),
+        wants3(Check::NeighbourFault),
+    );
+    if want2 || want_new_context || want_neighbour {
+        let mut recoveries = Vec::new();
+        let mut neighbour = Vec::new();
+        for _ in 0..env.process_samples() {
+            let (recovery, mine) = fault_beside_me()?;
+            neighbour.push(checks::neighbour_fault(&recovery, mine.as_deref()));
+            recoveries.push(recovery);
+        }
+        if want2 {
+            out.extend(recovery_time(find("ERR-002")?, &recoveries));
+        }
+        if want_new_context {
+            let attempts = recoveries
+                .iter()
+                .map(checks::fault_then_new_context)
+                .collect();
+            outcomes.push((Check::FaultThenNewContext, attempts));
+        }
+        if want_neighbour {
+            outcomes.push((Check::NeighbourFault, neighbour));
+        }
+    }
+    if wants3(Check::KilledNeighbourMemory) {
+        let attempts = (0..env.process_samples())
+            .map(|_| killed_neighbour())
+            .collect::<Result<Vec<_>>>()?;
+        outcomes.push((Check::KilledNeighbourMemory, attempts));
+    }
+    for (check, attempts) in outcomes {
+        for attempt in &attempts {
+            eprintln!("err/ERR-003/{}: {}", check.name(), attempt.describe());
+        }
+        let samples: Vec<f64> = attempts.iter().filter_map(Outcome::sample).collect();
+        if samples.len() < 2 {
+            eprintln!(
+                "err/ERR-003/{}: not saved, {} of {} attempts could judge",
+                check.name(),
+                samples.len(),
+                attempts.len()
+            );
+            continue;
+        }
+        out.push(sampled(err3, check.name(), samples, None));
+    }
+    Ok(out)
+}
+
+/// cuMemAlloc of `bytes`: how long it took, and the CUresult name of its refusal,
+/// `None` where it succeeded (the memory is freed at once).
+fn timed_refusal(bytes: u64) -> Result<(Duration, Option<String>)> {
+    let start = Instant::now();
+    let result = DeviceBuffer::new(bytes as usize);
+    let elapsed = start.elapsed();
+    match result {
+        Ok(buffer) => buffer.free().map(|()| (elapsed, None)),
+        Err(Error::Cuda { name, .. }) => Ok((elapsed, Some(name))),
+        Err(e) => Err(e),
+    }
+}
+
+/// ERR-001's variants: past the limit this process sees where it is below the
+/// device's memory, and past the device's memory.
+fn failure_latency(env: &BenchEnv, total: u64, physical_total: u64) -> Result<Vec<Measured>> {
+    let info = find("ERR-001")?;
+    let mut asks = vec![("over-physical", physical_total + BEYOND)];
+    if total + BEYOND < physical_total {
+        asks.insert(0, ("over-limit", total + BEYOND));
+    }
+    let mut out = Vec::new();
+    for (name, bytes) in asks {
+        if !env.wants(&Variant::new(info, name)) {
+            continue;
+        }
+        let mut samples = Vec::new();
+        let mut codes = Vec::new();
+        for _ in 0..env.paired_samples() {
+            let (elapsed, code) = timed_refusal(bytes)?;
+            match code {
+                Some(code) => {
+                    samples.push(elapsed.as_secs_f64() * 1e9 / info.ns_per_unit);
+                    if !codes.contains(&code) {
+                        codes.push(code);
+                    }
+                }
+                None => eprintln!(
+                    "err/ERR-001/{name}: cuMemAlloc of {} MiB succeeded: nothing refused it",
+                    bytes >> 20
+                ),
+            }
+        }
+        eprintln!(
+            "err/ERR-001/{name}: cuMemAlloc of {} MiB refused with {}",
+            bytes >> 20,
+            if codes.is_empty() {
+                "nothing".to_owned()
+            } else {
+                codes.join(", ")
+            }
+        );
+        if samples.len() >= 2 {
+            out.push(sampled(info, name, samples, None));
+        }
+    }
+    Ok(out)
+}
+
+/// ERR-003 oom-then-work: past this process's limit (`total` + 1 GiB), then 1 GiB and
+/// checked work.
+fn oom_then_work(total: u64) -> Result<Outcome> {
+    let (_, refusal) = timed_refusal(total + BEYOND)?;
+    let work = match work::checked_work(GIB as usize) {
+        Ok(()) => None,
+        Err(e @ (Error::Cuda { .. } | Error::Incorrect { .. })) => Some(e.to_string()),
+        Err(e) => return Err(e),
+    };
+    Ok(checks::oom_then_work(refusal.as_deref(), work.as_deref()))
+}
+
+const RECOVERY_VARIANT: &str = "reset-primary-context";
+
+/// ERR-002 from the children's recoveries: the time of those that worked again.
+fn recovery_time(info: &'static MetricInfo, recoveries: &[Recovery]) -> Option<Measured> {
+    let samples: Vec<f64> = recoveries
+        .iter()
+        .filter(|r| r.faulted() && r.failed.is_none())
+        .map(|r| r.recovery_ms)
+        .collect();
+    for r in recoveries {
+        eprintln!(
+            "err/ERR-002: {}",
+            checks::fault_then_new_context(r).describe()
+        );
+    }
+    if samples.len() < 2 {
+        eprintln!(
+            "err/ERR-002/{RECOVERY_VARIANT}: not saved, {} of {} faulted children worked again",
+            samples.len(),
+            recoveries.len()
+        );
+        return None;
+    }
+    Some(sampled(info, RECOVERY_VARIANT, samples, None))
+}
+
+/// A fresh child faults and tries to recover while this process holds checked data;
+/// the child's report, and why this process's data or kernel failed after it.
+fn fault_beside_me() -> Result<(Recovery, Option<String>)> {
+    let mut mine = CheckedBuffer::new(RESIDENT_BYTES)?;
+    mine.step()?;
+    mine.verify()?;
+    let mut children = child::spawn_servers(1)?;
+    let recovery = children[0].call(&FaultThenRecover, CHILD_TIMEOUT)?;
+    child::end_all(children);
+    let after = mine
+        .verify()
+        .and_then(|()| mine.step())
+        .and_then(|()| mine.verify());
+    let broken = match after {
+        Ok(()) => None,
+        Err(e @ (Error::Cuda { .. } | Error::Incorrect { .. })) => Some(e.to_string()),
+        Err(e) => return Err(e),
+    };
+    if broken.is_none() {
+        mine.free()?;
+    }
+    Ok((recovery, broken))
+}
+
+/// ERR-003 killed-neighbour-memory: a child of this configuration holds memory and is
+/// killed (SIGKILL); how long until this process's free memory is back.
+fn killed_neighbour() -> Result<Outcome> {
+    let (before, _) = cuda::mem_info()?;
+    let bytes = NEIGHBOUR_BYTES.min((before as f64 * NEIGHBOUR_FREE_SHARE) as u64);
+    let mut children: Vec<Child> = child::spawn_servers(1)?;
+    children[0].call(&HoldMemory { bytes }, CHILD_TIMEOUT)?;
+    let (holding, _) = cuda::mem_info()?;
+    let killed = Instant::now();
+    drop(children);
+    let mut returned = None;
+    let mut now_free = holding;
+    while killed.elapsed() <= RETURN_WITHIN {
+        now_free = cuda::mem_info()?.0;
+        if now_free + RETURN_TOLERANCE >= before {
+            returned = Some(killed.elapsed());
+            break;
+        }
+        std::thread::sleep(POLL);
+    }
+    Ok(checks::killed_neighbour(
+        bytes,
+        before.saturating_sub(holding),
+        returned,
+        before.saturating_sub(now_free),
+    ))
+}
