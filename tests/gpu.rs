@@ -823,14 +823,15 @@ fn fragmentation_natively_leaves_the_largest_allocation_close_to_free() -> TestR
             .find(|e| e.variant == variant)
             .unwrap_or_else(|| panic!("{variant} missing: {summary:?}"))
     };
-    for variant in ["clean", "after-churn"] {
+    // The clean heap's search stops at 90 % of the physical free memory natively.
+    for (variant, low) in [("clean", 0.85), ("after-churn", 0.9)] {
         let share = summary
             .entries
             .iter()
             .find(|e| e.id == "FRAG-001" && e.variant == variant)
             .ok_or(format!("FRAG-001/{variant} missing"))?;
         assert!(
-            (0.9..=1.05).contains(&share.median),
+            (low..=1.05).contains(&share.median),
             "FRAG-001/{variant}: {share:?}"
         );
     }

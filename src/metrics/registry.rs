@@ -637,7 +637,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "ratio",
         better: Goal::Higher,
         ns_per_unit: 1.0,
-        method: "a seeded churn (fixed seed per sample) of cuMemAlloc sizes drawn log-uniform from 2 MiB to 1 GiB, allocated until the next would pass 90 % of the free memory reported, then a random half freed, four rounds; with the survivors held, the largest single cuMemAlloc that succeeds is bisected to 64 MiB (each try freed at once, tries up to 125 % of the free reported, never past the device's memory) and divided by cuMemGetInfo's free at that moment (after-churn), the same on the clean heap first (clean), and its bytes (largest-after-churn); a share above 1.05 is not saved but reported: an allocation larger than the free memory reported means the free figure (the limit's accounting under an interposer) is wrong, and the allocation, not the figure, is what a tenant gets; everything is freed after each sample and free memory must come back; says nothing of fragmentation inside a framework's own caching allocator",
+        method: "a seeded churn (fixed seed per sample) of cuMemAlloc sizes drawn log-uniform from 2 MiB to 1 GiB, allocated until the next would pass 90 % of the free memory reported, then a random half freed, four rounds; with the survivors held, the largest single cuMemAlloc that succeeds is bisected to 64 MiB (each try freed at once, tries up to 125 % of the free reported, never past 90 % of the physical free memory read natively: natively that cap binds on the clean heap, whose share is then a lower bound near 0.9) and divided by cuMemGetInfo's free at that moment (after-churn), the same on the clean heap first (clean), and its bytes (largest-after-churn); a share above 1.05 is not saved but reported: an allocation larger than the free memory reported means the free figure (the limit's accounting under an interposer) is wrong, and the allocation, not the figure, is what a tenant gets; everything is freed after each sample and free memory must come back; says nothing of fragmentation inside a framework's own caching allocator",
     },
     MetricInfo {
         id: "FRAG-002",
@@ -667,7 +667,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "us",
         better: Goal::Lower,
         ns_per_unit: 1e3,
-        method: "host time of one cuMemAlloc that must fail: of the limit this process sees (cuMemGetInfo's total) + 1 GiB where that is below the device's memory (over-limit), and of the device's memory (read natively) + 1 GiB (over-physical); only refused calls are samples, the CUresult names are printed and an allocation that succeeds is reported and freed; says nothing of how an interposer fails an allocation that fits",
+        method: "host time of one cuMemAlloc that must fail: of the limit this process sees (cuMemGetInfo's total) + 1 GiB where that is below the device's memory and within 90 % of its physical free memory (over-limit), and of the device's memory (read natively) + 1 GiB (over-physical); only refused calls are samples, the CUresult names are printed and an allocation that succeeds is reported and freed; says nothing of how an interposer fails an allocation that fits",
     },
     MetricInfo {
         id: "ERR-002",
@@ -687,7 +687,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "ratio",
         better: Goal::Higher,
         ns_per_unit: 1.0,
-        method: "named checks, each a variant, each attempt pass (1) or fail (0), the figure the share of attempts passed (inconclusive attempts, printed, give no sample): oom-then-work (cuMemAlloc of the limit + 1 GiB refused, then 1 GiB allocated and a checked kernel over it), fault-then-new-context (ERR-002's children worked again), neighbour-fault (while a child of the configuration faults, this process's checked 64 MiB keep their values and its kernel runs correctly), killed-neighbour-memory (a child of the configuration holds min(4 GiB, half the free memory), written, and is killed with SIGKILL; this process's cuMemGetInfo free must come back within 64 MiB of before within 5 s; inconclusive where its free did not show the child's memory); each attempt's finding and time is printed; not folded into a score",
+        method: "named checks, each a variant, each attempt pass (1) or fail (0), the figure the share of attempts passed (inconclusive attempts, printed, give no sample): oom-then-work (ERR-001's first allocation, over-limit where asked, else over-physical, refused, then 1 GiB allocated and a checked kernel over it), fault-then-new-context (ERR-002's children worked again), neighbour-fault (while a child of the configuration faults, this process's checked 64 MiB keep their values and its kernel runs correctly), killed-neighbour-memory (a child of the configuration holds min(4 GiB, half the free memory), written, and is killed with SIGKILL; this process's cuMemGetInfo free must come back within 64 MiB of before within 5 s; inconclusive where its free did not show the child's memory); each attempt's finding and time is printed; not folded into a score",
     },
 ];
 

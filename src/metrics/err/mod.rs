@@ -9,7 +9,7 @@ mod work;
 
 pub(super) use ops::OPERATIONS;
 
-use super::frag::physical_memory;
+use super::frag::{cap_of, physical_memory};
 use super::{find, sampled, BenchEnv, Measured, MetricInfo, Selection, Variant};
 use crate::cuda::{self, Context, DeviceBuffer};
 use crate::error::{Error, Result};
@@ -49,8 +49,10 @@ pub(super) fn bench(
     }
     let physical = physical_memory()?;
     let (_, total) = cuda::mem_info()?;
+    let cap = cap_of(physical.free);
+    let asks = failure_asks(total, physical.total, cap);
     if selection.contains("ERR-001") {
-        out.extend(failure_latency(env, total, physical.total)?);
+        out.extend(failure_latency(env, &asks)?);
     }
     let err3 = find("ERR-003")?;
     let wants3 =
@@ -58,7 +60,7 @@ pub(super) fn bench(
     let mut outcomes: Vec<(Check, Vec<Outcome>)> = Vec::new();
     if wants3(Check::OomThenWork) {
         let attempts = (0..env.process_samples())
-            .map(|_| oom_then_work(total))
+            .map(|_| oom_then_work(asks[0].1))
             .collect::<Result<Vec<_>>>()?;
         outcomes.push((Check::OomThenWork, attempts));
     }
@@ -130,14 +132,10 @@ fn timed_refusal(bytes: u64) -> Result<(Duration, Option<String>)> {
 
 /// ERR-001's variants: past the limit this process sees where it is below the
 /// device's memory, and past the device's memory.
-fn failure_latency(env: &BenchEnv, total: u64, physical_total: u64) -> Result<Vec<Measured>> {
+fn failure_latency(env: &BenchEnv, asks: &[(&'static str, u64)]) -> Result<Vec<Measured>> {
     let info = find("ERR-001")?;
-    let mut asks = vec![("over-physical", physical_total + BEYOND)];
-    if total + BEYOND < physical_total {
-        asks.insert(0, ("over-limit", total + BEYOND));
-    }
     let mut out = Vec::new();
-    for (name, bytes) in asks {
+    for &(name, bytes) in asks {
         if !env.wants(&Variant::new(info, name)) {
             continue;
         }
@@ -174,10 +172,29 @@ fn failure_latency(env: &BenchEnv, total: u64, physical_total: u64) -> Result<Ve
     Ok(out)
 }
 
-/// ERR-003 oom-then-work: past this process's limit (`total` + 1 GiB), then 1 GiB and
-/// checked work.
-fn oom_then_work(total: u64) -> Result<Outcome> {
-    let (_, refusal) = timed_refusal(total + BEYOND)?;
+/// ERR-001's variants and what each asks for: past the device always; past the limit
+/// (cuMemGetInfo's total) only where that stays within `cap` (90 % of the physical
+/// free memory), so a limit that does not hold never gives away the device's last
+/// memory, and where it lies below the device, else the two would be one ask.
+fn failure_asks(total: u64, physical_total: u64, cap: u64) -> Vec<(&'static str, u64)> {
+    let over_physical = ("over-physical", physical_total + BEYOND);
+    if total + BEYOND < physical_total && total + BEYOND <= cap {
+        vec![("over-limit", total + BEYOND), over_physical]
+    } else {
+        vec![over_physical]
+    }
+}
+
+/// What the killed neighbour holds: [`NEIGHBOUR_BYTES`], at most
+/// [`NEIGHBOUR_FREE_SHARE`] of the free memory.
+fn neighbour_bytes(free: u64) -> u64 {
+    NEIGHBOUR_BYTES.min((free as f64 * NEIGHBOUR_FREE_SHARE) as u64)
+}
+
+/// ERR-003 oom-then-work: an allocation of `over` bytes (ERR-001's first ask: past
+/// the limit, or past the device) must be refused, then 1 GiB and checked work run.
+fn oom_then_work(over: u64) -> Result<Outcome> {
+    let (_, refusal) = timed_refusal(over)?;
     let work = match work::checked_work(GIB as usize) {
         Ok(()) => None,
         Err(e @ (Error::Cuda { .. } | Error::Incorrect { .. })) => Some(e.to_string()),
@@ -240,7 +257,7 @@ fn fault_beside_me() -> Result<(Recovery, Option<String>)> {
 /// killed (SIGKILL); how long until this process's free memory is back.
 fn killed_neighbour() -> Result<Outcome> {
     let (before, _) = cuda::mem_info()?;
-    let bytes = NEIGHBOUR_BYTES.min((before as f64 * NEIGHBOUR_FREE_SHARE) as u64);
+    let bytes = neighbour_bytes(before);
     let mut children: Vec<Child> = child::spawn_servers(1)?;
     children[0].call(&HoldMemory { bytes }, CHILD_TIMEOUT)?;
     let (holding, _) = cuda::mem_info()?;
@@ -262,4 +279,36 @@ fn killed_neighbour() -> Result<Outcome> {
         returned,
         before.saturating_sub(now_free),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_limit_is_asked_only_where_a_limit_sits_below_the_device_and_the_cap() {
+        let physical = 140 * GIB;
+        let cap = 126 * GIB;
+        assert_eq!(
+            failure_asks(70 * GIB, physical, cap),
+            [("over-limit", 71 * GIB), ("over-physical", 141 * GIB)]
+        );
+        assert_eq!(
+            failure_asks(physical, physical, cap),
+            [("over-physical", 141 * GIB)]
+        );
+        assert_eq!(failure_asks(physical - GIB, physical, cap).len(), 1);
+        assert_eq!(
+            failure_asks(130 * GIB, physical, cap).len(),
+            1,
+            "past the cap"
+        );
+    }
+
+    #[test]
+    fn the_neighbour_holds_four_gib_or_half_the_free_memory() {
+        assert_eq!(neighbour_bytes(100 * GIB), 4 * GIB);
+        assert_eq!(neighbour_bytes(6 * GIB), 3 * GIB);
+        assert_eq!(neighbour_bytes(0), 0);
+    }
 }

@@ -33,7 +33,7 @@ pub struct Churn {
     cap: u64,
 }
 
-/// The cap of a churn over `available` bytes: [`CAP_SHARE`] of it.
+/// The most FRAG and ERR hold of `available` bytes: [`CAP_SHARE`] of it.
 pub fn cap_of(available: u64) -> u64 {
     (available as f64 * CAP_SHARE) as u64
 }

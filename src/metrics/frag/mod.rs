@@ -8,6 +8,7 @@ mod heap;
 mod physical;
 mod search;
 
+pub(crate) use churn::cap_of;
 pub(crate) use physical::physical_memory;
 
 use super::{find, sampled, BenchEnv, Measured, MetricInfo, Selection, Variant};
@@ -45,12 +46,20 @@ pub(super) fn bench(
     }
     let physical = physical_memory()?;
     if selection.contains("FRAG-001") || selection.contains("FRAG-002") {
-        out.extend(churned(env, selection, physical.total)?);
+        out.extend(churned(env, selection, churn::cap_of(physical.free))?);
     }
     if selection.contains("FRAG-003") {
         out.extend(refill(env, physical.free)?);
     }
     Ok(out)
+}
+
+/// How far FRAG-001's bisection looks: [`BEYOND_FREE`] of the free memory reported,
+/// never past `cap` (90 % of the physical free memory), so even a limit that does
+/// not hold never takes the device's last memory. Natively the cap binds on the
+/// clean heap: its share is then a lower bound, and said.
+fn search_upper(free: u64, cap: u64) -> u64 {
+    ((free as f64 * BEYOND_FREE) as u64).min(cap)
 }
 
 /// What one churned sample showed.
@@ -66,14 +75,21 @@ struct ChurnSample {
 /// `seed`, measured with its survivors held, all freed at the end.
 fn churn_sample(
     seed: u64,
-    physical_total: u64,
+    cap: u64,
     clean: &mut Stopwatch,
     churned: &mut Stopwatch,
 ) -> Result<ChurnSample> {
-    let upper = |free: u64| ((free as f64 * BEYOND_FREE) as u64).min(physical_total);
+    let upper = |free: u64| search_upper(free, cap);
     let (free_before, _) = cuda::mem_info()?;
     let clean_us = heap::pair_latency_us(PAIR_BYTES, PAIRS, clean)?;
     let clean_largest = heap::largest_allocation(upper(free_before))?;
+    if clean_largest + search::STEP > upper(free_before) {
+        eprintln!(
+            "frag/FRAG-001/clean: the largest allocation reached the search's cap of {} MiB (90 % of the physical free memory, or 125 % of the {} MiB reported free): a lower bound",
+            upper(free_before) >> 20,
+            free_before >> 20
+        );
+    }
     let clean_share = search::share_of_free(clean_largest, free_before);
     let survivors = Churned::new(seed, churn::cap_of(free_before))?;
     if survivors.stats.refused {
@@ -107,7 +123,7 @@ fn churn_sample(
     })
 }
 
-fn churned(env: &BenchEnv, selection: &Selection, physical_total: u64) -> Result<Vec<Measured>> {
+fn churned(env: &BenchEnv, selection: &Selection, cap: u64) -> Result<Vec<Measured>> {
     let (frag1, frag2) = (find("FRAG-001")?, find("FRAG-002")?);
     let want1 = selection.contains(frag1.id) && env.wants(&Variant::new(frag1, "after-churn"));
     let want2 = selection.contains(frag2.id) && env.wants(&Variant::new(frag2, "after-churn"));
@@ -116,7 +132,7 @@ fn churned(env: &BenchEnv, selection: &Selection, physical_total: u64) -> Result
     }
     let (mut clean, mut churned) = (Stopwatch::recording(1), Stopwatch::recording(1));
     let samples = (0..env.process_samples())
-        .map(|i| churn_sample(SEED + i as u64, physical_total, &mut clean, &mut churned))
+        .map(|i| churn_sample(SEED + i as u64, cap, &mut clean, &mut churned))
         .collect::<Result<Vec<_>>>()?;
     let mut out = Vec::new();
     if want1 {
@@ -239,6 +255,13 @@ fn refill(env: &BenchEnv, physical_free: u64) -> Result<Vec<Measured>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bisection_looks_past_free_but_never_past_its_cap() {
+        let gib = 1u64 << 30;
+        assert_eq!(search_upper(40 * gib, 126 * gib), 50 * gib);
+        assert_eq!(search_upper(130 * gib, 126 * gib), 126 * gib);
+    }
 
     #[test]
     fn a_refill_within_one_chunk_holds_and_its_ratio_is_bounded() {
