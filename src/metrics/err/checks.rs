@@ -188,6 +188,14 @@ mod tests {
     }
 
     #[test]
+    fn a_child_lost_during_its_fault_did_not_recover() {
+        let lost = Recovery::lost("child (serve) exited".into());
+        assert!(
+            matches!(fault_then_new_context(&lost), Outcome::Fail(ref w) if w.contains("exited"))
+        );
+    }
+
+    #[test]
     fn a_fault_that_was_never_raised_judges_nothing() {
         let none = recovery("CUDA_SUCCESS", None);
         assert!(matches!(

@@ -16,6 +16,9 @@ pub const OPERATIONS: &[Handler] = &[
     Handler::of::<HoldMemory>(),
 ];
 
+/// What a child that never replied raised, as far as is known.
+const NO_REPLY: &str = "no reply";
+
 /// Bytes of the checked work that says a recovered context works.
 const RECOVERY_WORK_BYTES: usize = 1 << 20;
 
@@ -38,6 +41,17 @@ pub struct Recovery {
 }
 
 impl Recovery {
+    /// A child that crashed, hung or failed before it replied: it faulted (it was
+    /// asked to) and did not work again.
+    pub fn lost(why: String) -> Self {
+        Self {
+            fault: NO_REPLY.into(),
+            after_fault: NO_REPLY.into(),
+            failed: Some(why),
+            recovery_ms: 0.0,
+        }
+    }
+
     pub fn faulted(&self) -> bool {
         self.fault != SUCCESS
     }
