@@ -68,6 +68,18 @@ impl Device {
         Ok(v as u64)
     }
 
+    /// Destroys every allocation and all state of the primary context, the one way a
+    /// process can try to leave a sticky fault (illegal address) behind without
+    /// exiting; the next retain starts it afresh.
+    pub fn reset_primary(&self) -> Result<()> {
+        // SAFETY: the device was obtained from cuDeviceGet; callers hold no buffer
+        // of the primary context they use afterwards.
+        check(
+            unsafe { sys::cuDevicePrimaryCtxReset_v2(self.raw) },
+            "cuDevicePrimaryCtxReset",
+        )
+    }
+
     pub(crate) fn raw(&self) -> sys::CUdevice {
         self.raw
     }

@@ -4,7 +4,9 @@
 
 pub mod enforcement;
 mod env;
+mod err;
 pub mod exec;
+mod frag;
 pub mod isolation;
 mod llm;
 mod overhead;
@@ -202,6 +204,7 @@ const OPERATIONS: &[&[Handler]] = &[
     overhead::OPERATIONS,
     isolation::OPERATIONS,
     enforcement::OPERATIONS,
+    err::OPERATIONS,
 ];
 
 /// The roles a child of this executable starts in besides serving.
@@ -270,6 +273,8 @@ pub fn run_benches(
 ) -> Result<Vec<Measured>> {
     let mut out = overhead::bench(c, env, selection, ctx)?;
     out.extend(llm::bench(c, env, selection, ctx)?);
+    out.extend(frag::bench(c, env, selection, ctx)?);
+    out.extend(err::bench(c, env, selection, ctx)?);
     Ok(out)
 }
 

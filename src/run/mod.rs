@@ -24,5 +24,7 @@ pub use config_file::{load as load_config_file, Check, ConfigEntry, ExpectEntry,
 pub use exec::{exec_all, ExecOptions, Workload};
 pub use interrupt::interrupted;
 pub use mps::MpsDaemon;
-pub use runner::{default_rounds, preflight, run_all, scratch, start_mps_daemon, Plan, RunOptions};
+pub use runner::{
+    ask_native, default_rounds, preflight, run_all, scratch, start_mps_daemon, Plan, RunOptions,
+};
 pub use worker::{run_job, Job};

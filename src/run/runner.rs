@@ -237,7 +237,7 @@ pub(super) fn native_reference(verify_secs: f64, facts: &DeviceFacts) -> Result<
 }
 
 /// `request` answered by a serving child of its own in the native environment.
-fn ask_native<O: Operation>(request: &O, timeout: Duration) -> Result<O::Reply> {
+pub fn ask_native<O: Operation>(request: &O, timeout: Duration) -> Result<O::Reply> {
     let native = Config::parse("native", Path::new(""), 1)?;
     let mut children = child::spawn_servers_with(std::slice::from_ref(&native.env))?;
     let child = children

@@ -1,0 +1,6 @@
+//! `cargo bench --bench err [-- --save-baseline NAME]`: the error-recovery (ERR) metrics in
+//! this process, natively or under whatever LD_PRELOAD the shell set.
+
+fn main() {
+    std::process::exit(gpu_virt_bench::metrics::bench_main("err"));
+}
