@@ -2,6 +2,7 @@
 //! closure that [`bench_variant`] warms up untimed, then hands to Criterion, which
 //! samples it while every timed call also goes into a per-call histogram.
 
+mod cache;
 pub mod enforcement;
 mod env;
 pub mod exec;
@@ -9,10 +10,12 @@ pub mod isolation;
 mod llm;
 mod overhead;
 mod registry;
+mod sched;
 mod summary;
 
 pub use env::BenchEnv;
 pub use registry::{category, find, CategoryInfo, Goal, MetricInfo, Needs, Selection, METRICS};
+pub use sched::{parse as parse_timeline, slicing, BlockRecord, Slicing};
 pub use summary::summarize;
 
 use crate::baseline::Percentiles;
@@ -107,6 +110,19 @@ pub(crate) fn sampled(
     }
 }
 
+/// Whether `selection` holds `id` and any of its `variants` measured outside
+/// Criterion is to run now (see [`BenchEnv::wants`]), for a category that measures
+/// several variants at once.
+pub(crate) fn wants_any(
+    env: &BenchEnv,
+    selection: &Selection,
+    id: &str,
+    variants: &[&str],
+) -> Result<bool> {
+    let info = find(id)?;
+    Ok(selection.contains(id) && variants.iter().any(|v| env.wants(&Variant::new(info, v))))
+}
+
 /// [`bench_batched`] for an operation timed one iteration at a time.
 pub(crate) fn bench_variant(
     group: &mut BenchmarkGroup<'_, WallTime>,
@@ -199,6 +215,8 @@ const OPERATIONS: &[&[Handler]] = &[
     overhead::OPERATIONS,
     isolation::OPERATIONS,
     enforcement::OPERATIONS,
+    cache::OPERATIONS,
+    sched::OPERATIONS,
 ];
 
 /// The roles a child of this executable starts in besides serving.
@@ -267,6 +285,8 @@ pub fn run_benches(
 ) -> Result<Vec<Measured>> {
     let mut out = overhead::bench(c, env, selection, ctx)?;
     out.extend(llm::bench(c, env, selection, ctx)?);
+    out.extend(cache::bench(c, env, selection, ctx)?);
+    out.extend(sched::bench(c, env, selection, ctx)?);
     Ok(out)
 }
 
