@@ -130,9 +130,11 @@ pub(super) fn bench(env: &BenchEnv, device: &Device) -> Result<Vec<Measured>> {
         switches.extend(seen.switches_ns.iter().map(|&ns| ns as f64 / 1e3));
     }
     child::end_all(tenants);
-    if slices.is_empty() || switches.is_empty() {
+    if slices.len() < 2 || switches.len() < 2 {
         eprintln!(
-            "sched/SCHED-001: not saved: the two tenants' kernels showed no time slices (no run of one bounded by pauses while the other ran), so the GPU ran them at once or one after the other"
+            "sched/SCHED-001: not saved: the two tenants' kernels showed {} time slice(s) and {} switch(es), fewer than 2 (a slice is a run of one bounded by pauses while the other ran): the GPU ran them at once, one after the other, or in slices longer than the kernels",
+            slices.len(),
+            switches.len()
         );
         return Ok(Vec::new());
     }

@@ -112,6 +112,7 @@ pub(super) fn preemption(env: &BenchEnv, device: &Device) -> Result<Vec<Measured
     // The filler in this process: a probe counts while the filler was still queued
     // when it was submitted, as the filler's own end event says.
     let filling = Filling::start(&kernels, device, fill_ms, FILL_US, &low)?;
+    std::thread::sleep(LEAD);
     let mut same = Vec::new();
     while same.len() < n && filling.running()? {
         same.push(short(&kernels, &high)?.0);
