@@ -171,6 +171,8 @@ pub(super) fn bench(env: &BenchEnv, device: &Device, ids: [bool; 3]) -> Result<V
     let ms = window_ms(env);
     let neighbour_ms = 2 * ms + 2 * LEAD.as_millis() as u64 + 50;
     if ids[0] || ids[2] {
+        // CACHE-004 is read off CACHE-002's windows: the time is CACHE-002's.
+        crate::progress::report_step(if ids[0] { "CACHE-002" } else { "CACHE-004" });
         // One neighbour per set, so each keeps its set allocated between windows.
         let mut tenants = child::spawn_servers(3)?;
         let [victim, thrasher, quiet] = tenants.as_mut_slice() else {
@@ -218,6 +220,7 @@ pub(super) fn bench(env: &BenchEnv, device: &Device, ids: [bool; 3]) -> Result<V
     }
     if ids[1] {
         let info = find("CACHE-003")?;
+        crate::progress::report_step(info.id);
         let mut tenants = child::spawn_servers(2)?;
         let set = request(device, PAIR, ms);
         child::broadcast(
