@@ -647,7 +647,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Goal::Lower,
         ns_per_unit: 1.0,
-        method: "a victim tenant reads an L2/2 set in 100 ms windows (300 ms full), each kernel on its own events; the loss of its GB/s beside a tenant streaming a 4 x L2 set, against its windows alone (vs-alone) and against its windows beside a tenant reading an L2/16 set that fits beside its own (vs-quiet-neighbour); windows alternate, each checked on the host clock to lie inside the neighbour's. Where the GPU time-slices the two contexts (natively, HAMi-core) vs-alone includes the neighbour's slices; vs-quiet-neighbour keeps the slices and changes only the neighbour's footprint, so it is the cache's part; both are inferences from time, not hit rates",
+        method: "a victim tenant reads an L2/2 set in 100 ms windows (300 ms full), each kernel on its own events; the loss of its GB/s beside a tenant streaming a 4 x L2 set, against its windows alone (vs-alone) and against its windows beside a tenant reading an L2/16 set that fits beside its own (vs-quiet-neighbour); windows alternate, each checked on the host clock to lie inside the neighbour's; a mean loss outside [-5 %, 100 %] fails the run. Where the GPU time-slices the two contexts (natively, HAMi-core) vs-alone includes the neighbour's slices; vs-quiet-neighbour keeps the slices and changes only the neighbour's footprint, so it is the cache's part; both are inferences from time, not hit rates",
     },
     MetricInfo {
         id: "CACHE-003",
@@ -657,7 +657,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Goal::Lower,
         ns_per_unit: 1.0,
-        method: "two tenants each read a 0.6 x L2 set (one fits, two do not) in 100 ms windows (300 ms full), each alone, then both at once (the windows checked to overlap by half of each); slowdown = 1 - (sum of their GB/s together) / (mean of their GB/s alone), so time slices shared evenly with no loss to the cache read 0 %; an inference from time, not a hit rate",
+        method: "two tenants each read a 0.6 x L2 set (one fits, two do not) in 100 ms windows (300 ms full), each alone, then both at once (the windows checked to overlap by half of each); slowdown = 1 - (sum of their GB/s together) / (mean of their GB/s alone), so time slices shared evenly with no loss to the cache read 0 % (a mean outside [-5 %, 100 %] fails the run); an inference from time, not a hit rate",
     },
     MetricInfo {
         id: "CACHE-004",

@@ -51,19 +51,20 @@ pub(super) fn bench(
         .collect();
     let pairs = ["vs-alone", "vs-quiet-neighbour"];
     let sweep = wanted("CACHE-001", &ladder)?;
-    let want = [
-        wanted("CACHE-002", &pairs)?,
-        wanted("CACHE-003", &[tenants::PAIR_VARIANT])?,
-        wanted("CACHE-004", &pairs)?,
-    ];
-    if !sweep && !want.iter().any(|&w| w) {
+    let want = tenants::Wanted {
+        thrashed: wanted("CACHE-002", &pairs)?,
+        shared: wanted("CACHE-003", &[tenants::PAIR_VARIANT])?,
+        per_kernel: wanted("CACHE-004", &pairs)?,
+    };
+    let tenant_figures = want.thrashed || want.shared || want.per_kernel;
+    if !sweep && !tenant_figures {
         return Ok(Vec::new());
     }
     let device = Device::read(ctx)?;
     if sweep {
         out.extend(sweep::bench(env, &device)?);
     }
-    if want.iter().any(|&w| w) {
+    if tenant_figures {
         out.extend(tenants::bench(env, &device, want)?);
     }
     Ok(out)
