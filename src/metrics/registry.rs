@@ -687,7 +687,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "us",
         better: Goal::Lower,
         ns_per_unit: 1.0,
-        method: "host CLOCK_REALTIME right before cuLaunchKernel to the first block's %globaltimer start, of a kernel of one 32-thread block per SM on an idle stream, alone and while another tenant keeps every SM's threads busy with 1 ms blocks (only probes that started inside its span count); valid only where every launch alone started after its submit and before the host saw it end (the device clock is then host realtime within the printed bounds, the figure's uncertainty), else not saved; the difference between the variants does not depend on the offset",
+        method: "host CLOCK_REALTIME right before cuLaunchKernel to the first block's %globaltimer start, of a kernel of one 32-thread block per SM on an idle stream, alone and while another tenant keeps every SM's thread slots busy (kernels of 8 waves of 250 us blocks; only probes that started inside its span count); valid only where every launch alone started after its submit and before the host saw it end (the device clock is then host realtime within the printed bounds, the figure's uncertainty), else not saved; the difference between the variants does not depend on the offset",
     },
     MetricInfo {
         id: "SCHED-003",
@@ -707,7 +707,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "us",
         better: Goal::Lower,
         ns_per_unit: 1.0,
-        method: "host time from cuLaunchKernel to the end of cuStreamSynchronize of a one-block kernel on a stream of the greatest priority (cuCtxGetStreamPriorityRange): alone; while a least-priority stream of the same process keeps every SM's thread slots busy with 1 ms blocks (probes counted while the filler was still queued); and while another tenant does so on its own least-priority stream (probes that started inside its span); dispatch ahead of the queue shows as a wait under one filler block; priorities do not cross processes, so the last variant shows how the GPU shares itself between tenants instead",
+        method: "host time from cuLaunchKernel to the end of cuStreamSynchronize of a one-block kernel on a stream of the greatest priority (cuCtxGetStreamPriorityRange): alone; while a least-priority stream of the same process keeps every SM's thread slots busy with kernels of 8 waves of 250 us blocks (probes counted while the filler was still queued); and while another tenant does so on its own least-priority stream (probes that started inside its span). Where priorities hold, the short block takes the next free slot (a wait under 250 us); where they do not, it waits for the grid's remaining waves (up to 2 ms); blocks are not preempted mid-run, and priorities do not cross processes, so the last variant shows how the GPU shares itself between tenants instead",
     },
 ];
 

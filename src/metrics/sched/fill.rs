@@ -13,12 +13,21 @@ use serde::{Deserialize, Serialize};
 /// all its thread slots and no other block fits beside them.
 pub(super) const FULL_BLOCK: u32 = 1024;
 
-/// The shape of one filling kernel of `kernel_us` per block over `sms` SMs of `device`.
-pub(super) fn fill_shape(device: &Device, sms: u32, kernel_us: u64) -> TimelineShape {
+/// Waves of blocks per filling kernel: while one wave runs, the next waits, so a block
+/// of another stream competes with blocks of the same grid for each slot freed, which
+/// is where a priority shows.
+pub(super) const FILL_WAVES: u32 = 8;
+/// Microseconds each filling block spins: a block that wins the next free slot waits
+/// less than this.
+pub(super) const FILL_BLOCK_US: u64 = 250;
+
+/// The shape of a kernel of `waves` x the blocks that fill the thread slots of `sms`
+/// SMs of `device`, each spinning `block_us`.
+pub(super) fn fill_shape(device: &Device, sms: u32, waves: u32, block_us: u64) -> TimelineShape {
     TimelineShape {
-        blocks: sms.max(1) * device.blocks_per_sm,
+        blocks: waves.max(1) * sms.max(1) * device.blocks_per_sm,
         threads: FULL_BLOCK,
-        ns: kernel_us * 1000,
+        ns: block_us * 1000,
         gap_ns: u64::MAX,
         max_gaps: 0,
     }
@@ -34,18 +43,17 @@ pub(super) struct Filling {
 }
 
 impl Filling {
-    /// Queues kernels of `kernel_us` per block for about `ms` in all on `stream`.
+    /// Queues filling kernels over every SM for about `ms` in all on `stream`.
     pub fn start(
         kernels: &SchedKernels,
         device: &Device,
         ms: u64,
-        kernel_us: u64,
         stream: &Stream,
     ) -> Result<Self> {
-        let shape = fill_shape(device, device.sms, kernel_us);
+        let shape = fill_shape(device, device.sms, FILL_WAVES, FILL_BLOCK_US);
         let (first, rest) = (Timeline::new(shape, stream)?, Timeline::new(shape, stream)?);
         stream.synchronize()?;
-        let count = (ms * 1000 / kernel_us.max(1)).max(2);
+        let count = (ms * 1000 / (u64::from(FILL_WAVES) * FILL_BLOCK_US)).max(2);
         first.launch(kernels, stream)?;
         for _ in 1..count {
             rest.launch(kernels, stream)?;
@@ -77,14 +85,13 @@ impl Filling {
     }
 }
 
-/// Keep the GPU full for `ms` with kernels of `kernel_us` per block, on a stream of
+/// Keep the GPU full for `ms` with filling kernels, on a stream of
 /// the least priority when `low_priority`; the reply is the filling's span on the
 /// device's clock, which every process shares.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Fill {
     pub device: Device,
     pub ms: u64,
-    pub kernel_us: u64,
     pub low_priority: bool,
 }
 
@@ -98,7 +105,7 @@ impl Operation for Fill {
         } else {
             Stream::new()?
         };
-        Filling::start(&kernels, &self.device, self.ms, self.kernel_us, &stream)?.span()
+        Filling::start(&kernels, &self.device, self.ms, &stream)?.span()
     }
 }
 
@@ -112,14 +119,16 @@ mod tests {
             sms: 132,
             blocks_per_sm: 2,
         };
-        let shape = fill_shape(&device, device.sms, 1000);
+        let shape = fill_shape(&device, device.sms, 1, 1000);
         assert_eq!(
             (shape.blocks, shape.threads, shape.ns),
             (264, 1024, 1_000_000)
         );
+        let filling = fill_shape(&device, device.sms, FILL_WAVES, FILL_BLOCK_US);
+        assert_eq!(filling.blocks, 8 * 264);
         assert_eq!(shape.record_words(), 3);
         assert_eq!(
-            fill_shape(&device, 0, 5).blocks,
+            fill_shape(&device, 0, 0, 5).blocks,
             2,
             "at least one SM's worth"
         );

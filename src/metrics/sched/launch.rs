@@ -114,7 +114,6 @@ pub(super) fn bench(env: &BenchEnv, device: &Device) -> Result<Vec<Measured>> {
     let fill = Fill {
         device: *device,
         ms: LEAD.as_millis() as u64 + 10 * n as u64,
-        kernel_us: 1000,
         low_priority: false,
     };
     neighbour.send(&fill)?;

@@ -18,9 +18,6 @@ use std::time::Instant;
 const STREAMS: u32 = 4;
 /// Microseconds each block of a SCHED-003 kernel spins.
 const CONCURRENT_US: u64 = 2000;
-/// Microseconds each block of a filling kernel spins: a high-priority block waits
-/// at most this long for a slot where the GPU dispatches by priority.
-const FILL_US: u64 = 1000;
 /// Concurrency cannot pass 100 %; beyond this, the clocks or the count are broken.
 const MAX_CONCURRENCY_PCT: f64 = 103.0;
 
@@ -42,7 +39,7 @@ pub(super) fn concurrency(env: &BenchEnv, device: &Device) -> Result<Vec<Measure
     let streams = (0..STREAMS)
         .map(|_| Stream::new())
         .collect::<Result<Vec<_>>>()?;
-    let shape = fill_shape(device, device.sms / STREAMS, CONCURRENT_US);
+    let shape = fill_shape(device, device.sms / STREAMS, 1, CONCURRENT_US);
     let run = || -> Result<f64> {
         let timelines = streams
             .iter()
@@ -111,7 +108,7 @@ pub(super) fn preemption(env: &BenchEnv, device: &Device) -> Result<Vec<Measured
 
     // The filler in this process: a probe counts while the filler was still queued
     // when it was submitted, as the filler's own end event says.
-    let filling = Filling::start(&kernels, device, fill_ms, FILL_US, &low)?;
+    let filling = Filling::start(&kernels, device, fill_ms, &low)?;
     std::thread::sleep(LEAD);
     let mut same = Vec::new();
     while same.len() < n && filling.running()? {
@@ -124,7 +121,6 @@ pub(super) fn preemption(env: &BenchEnv, device: &Device) -> Result<Vec<Measured
     let fill = Fill {
         device: *device,
         ms: fill_ms,
-        kernel_us: FILL_US,
         low_priority: true,
     };
     neighbours[0].send(&fill)?;
@@ -180,7 +176,7 @@ mod tests {
             sms: 132,
             blocks_per_sm: 2,
         };
-        let shape = fill_shape(&device, device.sms / STREAMS, CONCURRENT_US);
+        let shape = fill_shape(&device, device.sms / STREAMS, 1, CONCURRENT_US);
         assert_eq!(shape.blocks * STREAMS, 132 * 2);
         assert_eq!(short_shape().blocks, 1);
     }
