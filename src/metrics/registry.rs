@@ -661,7 +661,7 @@ pub const METRICS: &[MetricInfo] = &[
     },
     MetricInfo {
         id: "CACHE-004",
-        name: "Per-kernel cost of a thrashing neighbour",
+        name: "Per-kernel cost beside a thrasher",
         category: "cache",
         needs: Needs::Process,
         unit: "us",
