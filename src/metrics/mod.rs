@@ -306,4 +306,30 @@ mod tests {
         assert_eq!(unique.len(), names.len(), "{names:?}");
         assert!(ROLES.iter().all(|r| r.name != child::SERVE));
     }
+
+    #[test]
+    fn a_category_measures_only_variants_selected_and_filtered_while_benchmarking() {
+        let env = |benchmarking: bool, filter: Option<&str>| BenchEnv {
+            criterion_dir: "unused".into(),
+            baseline: "native".into(),
+            quick: true,
+            benchmarking,
+            filter: filter.map(str::to_string),
+        };
+        let cache = Selection::category("cache");
+        let pairs = ["vs-alone", "vs-quiet-neighbour"];
+        assert!(wants_any(&env(true, None), &cache, "CACHE-002", &pairs).unwrap());
+        assert!(!wants_any(&env(false, None), &cache, "CACHE-002", &pairs).unwrap());
+        let quiet = env(true, Some("CACHE-002/vs-quiet"));
+        assert!(wants_any(&quiet, &cache, "CACHE-002", &pairs).unwrap());
+        assert!(!wants_any(&quiet, &cache, "CACHE-004", &pairs).unwrap());
+        assert!(!wants_any(
+            &env(true, None),
+            &Selection::category("llm"),
+            "CACHE-002",
+            &pairs
+        )
+        .unwrap());
+        assert!(wants_any(&env(true, None), &cache, "NO-001", &pairs).is_err());
+    }
 }
