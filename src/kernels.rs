@@ -26,3 +26,9 @@ pub const ISOLATION: &str = include_str!(concat!(env!("OUT_DIR"), "/isolation.pt
 
 /// kernels/enforcement.cu: `heap_take`, `heap_give`.
 pub const ENFORCEMENT: &str = include_str!(concat!(env!("OUT_DIR"), "/enforcement.ptx"));
+
+/// kernels/cache.cu: `fill_index`, `read_sum`.
+pub const CACHE: &str = include_str!(concat!(env!("OUT_DIR"), "/cache.ptx"));
+
+/// kernels/sched.cu: `timeline`.
+pub const SCHED: &str = include_str!(concat!(env!("OUT_DIR"), "/sched.ptx"));

@@ -272,12 +272,12 @@ fn info() -> Result<()> {
 /// `tenants` ones by `isolate`.
 fn list() {
     println!(
-        "{:<8} {:<36} {:<8} {:<7} {:<8} method",
+        "{:<9} {:<36} {:<8} {:<7} {:<8} method",
         "id", "name", "unit", "better", "needs"
     );
     for m in METRICS {
         println!(
-            "{:<8} {:<36} {:<8} {:<7} {:<8} {}",
+            "{:<9} {:<36} {:<8} {:<7} {:<8} {}",
             m.id,
             m.name,
             m.unit,

@@ -27,6 +27,30 @@ pub(crate) fn sample_variance(values: &[f64]) -> f64 {
 
 /// ||got - want|| / ||want|| over (got, want) pairs, the check every kernel passes
 /// before it is timed. NaN anywhere makes the result NaN, which no tolerance accepts.
+/// The median of `values` (NaN for none).
+pub(crate) fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        f64::NAN
+    } else {
+        percentile(&sorted, 50.0)
+    }
+}
+
+/// `value` if it lies in [`low`, `high`], else an error naming `what`: a fraction or
+/// efficiency past its physical bounds (beyond the noise the bounds allow) is a broken
+/// measurement, never a result to clamp.
+pub(crate) fn bounded(what: &str, value: f64, low: f64, high: f64) -> Result<f64> {
+    if (low..=high).contains(&value) {
+        Ok(value)
+    } else {
+        Err(Error::Invalid(format!(
+            "{what} is {value:.3}, outside its bounds [{low}, {high}]: not physical, so the run is invalid"
+        )))
+    }
+}
+
 pub fn relative_error(pairs: impl IntoIterator<Item = (f64, f64)>) -> f64 {
     let (err2, ref2) = pairs.into_iter().fold((0.0, 0.0), |(e, r), (got, want)| {
         (e + (got - want).powi(2), r + want * want)
@@ -94,6 +118,22 @@ mod tests {
             relative_error([(0.0, 0.0)]).is_nan(),
             "an all-zero reference checks nothing"
         );
+    }
+
+    #[test]
+    fn a_median_and_a_bound_are_what_they_say() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+        assert_eq!(bounded("x", 1.0, 0.0, 1.03).unwrap(), 1.0);
+        let err = bounded("concurrency", 1.2, 0.0, 1.03)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("concurrency") && err.contains("1.200"),
+            "{err}"
+        );
+        assert!(bounded("x", f64::NAN, 0.0, 1.0).is_err());
     }
 
     #[test]

@@ -899,3 +899,136 @@ fn error_recovery_natively_recovers_and_passes_every_check() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn the_cache_read_kernel_sums_every_word_of_its_set_each_pass() -> TestResult {
+    let _gpu = gpu()?;
+    let ctx = Context::primary(0)?;
+    let kernels = cuda::CacheKernels::load()?;
+    let stream = Stream::new()?;
+    let blocks = system::device_facts(&ctx.device())?.sms * 8;
+    let words = (3 << 20) / 4;
+    let set = DeviceBuffer::new(words * 4)?;
+    let sum = DeviceBuffer::new(8)?;
+    kernels.fill_index(blocks, &set, &stream)?;
+    sum.fill_u32(0, &stream)?;
+    kernels.read_sum(blocks, &set, 3, &sum, &stream)?;
+    stream.synchronize()?;
+    let mut got = [0u64];
+    sum.copy_to_host(&mut got)?;
+    let want = 3 * (0..words as u64).sum::<u64>();
+    assert_eq!(got[0], want);
+    let odd = DeviceBuffer::new(20)?;
+    assert!(kernels.read_sum(blocks, &odd, 1, &sum, &stream).is_err());
+    Ok(())
+}
+
+/// One 200 ms `timeline` kernel of one 32-thread block per SM in a context of its
+/// own, started behind `barrier`; its checked records.
+fn timeline_in_own_context(
+    device: Device,
+    sms: u32,
+    barrier: &std::sync::Barrier,
+) -> Result<Vec<metrics::BlockRecord>, String> {
+    let run = || -> gpu_virt_bench::Result<Vec<metrics::BlockRecord>> {
+        let _ctx = Context::create(device)?;
+        let kernels = cuda::SchedKernels::load()?;
+        let stream = Stream::new()?;
+        let shape = cuda::TimelineShape {
+            blocks: sms,
+            threads: 32,
+            ns: 200_000_000,
+            gap_ns: 10_000,
+            max_gaps: 2000,
+        };
+        let log = DeviceBuffer::new(shape.log_bytes())?;
+        log.fill_u32(u32::MAX, &stream)?;
+        stream.synchronize()?;
+        barrier.wait();
+        kernels.timeline(&shape, &log, &stream)?;
+        stream.synchronize()?;
+        let mut words = vec![0u64; log.bytes() / 8];
+        log.copy_to_host(&mut words)?;
+        metrics::parse_timeline(&words, &shape)
+    };
+    run().map_err(|e| e.to_string())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn timeline_stamps_are_ordered_and_two_contexts_show_sane_time_slices() -> TestResult {
+    let _gpu = gpu()?;
+    let device = Device::get(0)?;
+    let sms = {
+        let ctx = Context::primary(0)?;
+        system::device_facts(&ctx.device())?.sms
+    };
+    let barrier = std::sync::Barrier::new(2);
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| timeline_in_own_context(device, sms, &barrier));
+        let b = s.spawn(|| timeline_in_own_context(device, sms, &barrier));
+        (a.join().expect("thread"), b.join().expect("thread"))
+    });
+    let (a, b) = (a?, b?);
+    for rec in a.iter().chain(&b) {
+        // parse_timeline already refused disorder; every block spun its 200 ms.
+        assert!(rec.span.ns() >= 200_000_000, "{rec:?}");
+        let runs = rec.runs();
+        assert!(
+            runs.windows(2).all(|w| w[0].end_ns <= w[1].start_ns),
+            "{rec:?}"
+        );
+        assert!(rec.seen as usize == rec.pauses.len(), "{rec:?}");
+    }
+    // Natively the two contexts time-slice: slices of well under the kernel, and
+    // switches shorter than a slice.
+    let seen = metrics::slicing(&a[0], &b[0]);
+    assert!(!seen.slices_ns.is_empty(), "no time slices: {seen:?}");
+    let median = |v: &[u64]| {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let slice = median(&seen.slices_ns);
+    assert!((10_000..100_000_000).contains(&slice), "{seen:?}");
+    assert!(
+        !seen.switches_ns.is_empty() && median(&seen.switches_ns) < slice,
+        "{seen:?}"
+    );
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn the_l2_sweep_and_stream_concurrency_end_to_end() -> TestResult {
+    let _gpu = gpu()?;
+    let (summary, _env, _tmp) = quick_summary(&Selection::parse("CACHE-001,SCHED-003")?)?;
+    let entry = |id: &str, variant: &str| {
+        summary
+            .entries
+            .iter()
+            .find(|e| e.id == id && e.variant == variant)
+            .ok_or(format!("no {id}/{variant}"))
+    };
+    for variant in ["l2x0.125", "l2x0.25", "l2x0.5", "l2x1", "l2x2", "l2x4"] {
+        let e = entry("CACHE-001", variant)?;
+        assert_eq!(e.unit, "GB/s");
+        assert!(e.median > 0.0, "{e:?}");
+        assert_eq!(e.peak.is_some(), variant == "l2x4", "{e:?}");
+    }
+    let dram = entry("CACHE-001", "l2x4")?;
+    let fraction = dram.peak.as_ref().map(|p| p.fraction).ok_or("no peak")?;
+    assert!(0.3 < fraction && fraction <= 1.0, "{dram:?}");
+    let advantage = entry("CACHE-001", "advantage")?;
+    assert!(
+        advantage.median > 1.0,
+        "an L2-resident set is faster: {advantage:?}"
+    );
+    let streams = entry("SCHED-003", "4-streams")?;
+    assert!(
+        80.0 < streams.median && streams.median <= 103.0,
+        "natively four streams of a quarter of the SMs run at once: {streams:?}"
+    );
+    Ok(())
+}

@@ -35,6 +35,15 @@ impl Event {
         )
     }
 
+    /// Whether the work recorded before this event has completed, without waiting.
+    pub fn is_done(&self) -> Result<bool> {
+        // SAFETY: raw is a live event.
+        match unsafe { sys::cuEventQuery(self.raw) } {
+            sys::CUresult::CUDA_ERROR_NOT_READY => Ok(false),
+            other => check(other, "cuEventQuery").map(|()| true),
+        }
+    }
+
     /// Milliseconds from `start` to `self`, both recorded and completed.
     pub fn elapsed_ms_since(&self, start: &Event) -> Result<f32> {
         let mut ms = 0f32;

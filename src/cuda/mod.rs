@@ -24,16 +24,17 @@ pub use graph::GraphExec;
 pub use hooked::{HookedCall, HookedCalls};
 pub use ipc::{IpcHandle, IpcMapping};
 pub use launchers::{
-    AttentionKernels, AttnShape, DecodeKernels, GemmKernels, HeapKernels, IsolationKernels,
-    LaunchKernels, PipelineKernels, Precision, RandomKernels, RuntimeFmaWork, FLASH_BLOCK_M,
-    FMA_CHAINS, GEMV_KERNELS, GEMV_MAX_BATCH,
+    AttentionKernels, AttnShape, CacheKernels, DecodeKernels, GemmKernels, HeapKernels,
+    IsolationKernels, LaunchKernels, PipelineKernels, Precision, RandomKernels, RuntimeFmaWork,
+    SchedKernels, TimelineShape, FLASH_BLOCK_M, FMA_CHAINS, GEMV_KERNELS, GEMV_MAX_BATCH,
+    READ_VECTOR_BYTES,
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, LaunchApi, Module};
 pub use nvml::Nvml;
 pub use pool::{MemPool, PoolAlloc};
 pub use runtime::{runtime_kernels_missing, Runtime, RuntimeKernel};
-pub use stream::Stream;
+pub use stream::{stream_priorities, Stream};
 
 use crate::error::{Error, Result};
 use cudarc::driver::sys;

@@ -142,9 +142,77 @@ pub fn gpu_time(
     Ok(Duration::from_secs_f64(f64::from(ms) / 1e3))
 }
 
+/// Nanoseconds since the Unix epoch on the host's realtime clock: one clock for every
+/// process of the host, so windows timed in different tenants can be set side by
+/// side, and the clock the driver aligns the device's global timer with.
+pub fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// An interval on one nanosecond clock (the host's realtime clock, or the device's
+/// global timer), to tell whether work in one process ran while another's did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Span {
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+impl Span {
+    pub fn ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+
+    /// Whether `inner` lies wholly within this span.
+    pub fn contains(&self, inner: &Span) -> bool {
+        self.start_ns <= inner.start_ns && inner.end_ns <= self.end_ns
+    }
+
+    /// Nanoseconds both spans cover.
+    pub fn overlap_ns(&self, other: &Span) -> u64 {
+        self.end_ns
+            .min(other.end_ns)
+            .saturating_sub(self.start_ns.max(other.start_ns))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_contain_and_overlap_on_one_clock() {
+        let outer = Span {
+            start_ns: 100,
+            end_ns: 200,
+        };
+        assert!(outer.contains(&Span {
+            start_ns: 100,
+            end_ns: 150
+        }));
+        assert!(!outer.contains(&Span {
+            start_ns: 90,
+            end_ns: 150
+        }));
+        assert_eq!(
+            outer.overlap_ns(&Span {
+                start_ns: 150,
+                end_ns: 300
+            }),
+            50
+        );
+        assert_eq!(
+            outer.overlap_ns(&Span {
+                start_ns: 250,
+                end_ns: 300
+            }),
+            0
+        );
+        assert_eq!(outer.ns(), 100);
+        let now = realtime_ns();
+        assert!(now > 1_700_000_000_000_000_000, "{now}");
+    }
 
     #[test]
     fn summing_adds_only_timed_regions() {

@@ -2,6 +2,7 @@
 //! closure that [`bench_variant`] warms up untimed, then hands to Criterion, which
 //! samples it while every timed call also goes into a per-call histogram.
 
+mod cache;
 pub mod enforcement;
 mod env;
 mod err;
@@ -11,6 +12,7 @@ pub mod isolation;
 mod llm;
 mod overhead;
 mod registry;
+mod sched;
 mod summary;
 
 pub use env::BenchEnv;
@@ -18,6 +20,7 @@ pub use registry::{
     between_tenants, category, find, split_list, tenant_metrics, CategoryInfo, Goal, MetricInfo,
     Needs, Selection, METRICS,
 };
+pub use sched::{parse as parse_timeline, slicing, BlockRecord, Slicing};
 pub use summary::summarize;
 
 use crate::baseline::Percentiles;
@@ -110,6 +113,19 @@ pub(crate) fn sampled(
         criterion_path: None,
         samples: Some(samples),
     }
+}
+
+/// Whether `selection` holds `id` and any of its `variants` measured outside
+/// Criterion is to run now (see [`BenchEnv::wants`]), for a category that measures
+/// several variants at once.
+pub(crate) fn wants_any(
+    env: &BenchEnv,
+    selection: &Selection,
+    id: &str,
+    variants: &[&str],
+) -> Result<bool> {
+    let info = find(id)?;
+    Ok(selection.contains(id) && variants.iter().any(|v| env.wants(&Variant::new(info, v))))
 }
 
 /// [`bench_batched`] for an operation timed one iteration at a time.
@@ -205,6 +221,8 @@ const OPERATIONS: &[&[Handler]] = &[
     isolation::OPERATIONS,
     enforcement::OPERATIONS,
     err::OPERATIONS,
+    cache::OPERATIONS,
+    sched::OPERATIONS,
 ];
 
 /// The roles a child of this executable starts in besides serving.
@@ -275,6 +293,8 @@ pub fn run_benches(
     out.extend(llm::bench(c, env, selection, ctx)?);
     out.extend(frag::bench(c, env, selection, ctx)?);
     out.extend(err::bench(c, env, selection, ctx)?);
+    out.extend(cache::bench(c, env, selection, ctx)?);
+    out.extend(sched::bench(c, env, selection, ctx)?);
     Ok(out)
 }
 
@@ -293,5 +313,31 @@ mod tests {
         let unique: BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
         assert!(ROLES.iter().all(|r| r.name != child::SERVE));
+    }
+
+    #[test]
+    fn a_category_measures_only_variants_selected_and_filtered_while_benchmarking() {
+        let env = |benchmarking: bool, filter: Option<&str>| BenchEnv {
+            criterion_dir: "unused".into(),
+            baseline: "native".into(),
+            quick: true,
+            benchmarking,
+            filter: filter.map(str::to_string),
+        };
+        let cache = Selection::category("cache");
+        let pairs = ["vs-alone", "vs-quiet-neighbour"];
+        assert!(wants_any(&env(true, None), &cache, "CACHE-002", &pairs).unwrap());
+        assert!(!wants_any(&env(false, None), &cache, "CACHE-002", &pairs).unwrap());
+        let quiet = env(true, Some("CACHE-002/vs-quiet"));
+        assert!(wants_any(&quiet, &cache, "CACHE-002", &pairs).unwrap());
+        assert!(!wants_any(&quiet, &cache, "CACHE-004", &pairs).unwrap());
+        assert!(!wants_any(
+            &env(true, None),
+            &Selection::category("llm"),
+            "CACHE-002",
+            &pairs
+        )
+        .unwrap());
+        assert!(wants_any(&env(true, None), &cache, "NO-001", &pairs).is_err());
     }
 }

@@ -689,6 +689,86 @@ pub const METRICS: &[MetricInfo] = &[
         ns_per_unit: 1.0,
         method: "named checks, each a variant, each attempt pass (1) or fail (0), the figure the share of attempts passed (inconclusive attempts, printed, give no sample): oom-then-work (ERR-001's first allocation, over-limit where asked, else over-physical, refused, then 1 GiB allocated and a checked kernel over it), fault-then-new-context (ERR-002's children worked again), neighbour-fault (while a child of the configuration faults, this process's checked 64 MiB keep their values and its kernel runs correctly), killed-neighbour-memory (a child of the configuration holds min(4 GiB, half the free memory), written, and is killed with SIGKILL; this process's cuMemGetInfo free must come back within 64 MiB of before within 5 s; inconclusive where its free did not show the child's memory); each attempt's finding and time is printed; not folded into a score",
     },
+    MetricInfo {
+        id: "CACHE-001",
+        name: "L2 working-set sweep",
+        category: "cache",
+        needs: Needs::Process,
+        unit: "ratio",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "a read kernel (16-byte ld.global.cg loads that bypass L1, grid-stride, 8 blocks of 256 threads per SM, its sum checked against the known fill first) over sets of 1/8, 1/4, 1/2, 1, 2 and 4 times the L2 (CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE), each kernel reading about 32 L2s and timed on events, the sizes interleaved per round: GB/s per set (l2x*), the 4 x L2 set held to the DRAM peak from memory clock x bus width x 2, smaller sets to no peak (an L2 hit may beat DRAM, twice the L2 may still partly hit, and no L2 bound is derived); advantage = rate of the L2/4 set over that of the 4 x L2 set, an inference from time, not a measured hit rate",
+    },
+    MetricInfo {
+        id: "CACHE-002",
+        name: "L2 thrashing neighbour",
+        category: "cache",
+        needs: Needs::Process,
+        unit: "%",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "a victim tenant reads an L2/2 set in 100 ms windows (300 ms full), each kernel on its own events; the loss of its GB/s beside a tenant streaming a 4 x L2 set, against its windows alone (vs-alone) and against its windows beside a tenant reading an L2/16 set that fits beside its own (vs-quiet-neighbour); windows alternate, each checked on the host clock to lie inside the neighbour's; a mean loss outside [-5 %, 100 %] fails the run. Where the GPU time-slices the two contexts (natively, HAMi-core) vs-alone includes the neighbour's slices; vs-quiet-neighbour keeps the slices and changes only the neighbour's footprint, so it is the cache's part; both are inferences from time, not hit rates",
+    },
+    MetricInfo {
+        id: "CACHE-003",
+        name: "L2 shared by two tenants",
+        category: "cache",
+        needs: Needs::Process,
+        unit: "%",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "two tenants each read a 0.6 x L2 set (one fits, two do not) in 100 ms windows (300 ms full), each alone, then both at once (the windows checked to overlap by half of each); slowdown = 1 - (sum of their GB/s together) / (mean of their GB/s alone), so time slices shared evenly with no loss to the cache read 0 % (a mean outside [-5 %, 100 %] fails the run); an inference from time, not a hit rate",
+    },
+    MetricInfo {
+        id: "CACHE-004",
+        name: "Per-kernel cost beside a thrasher",
+        category: "cache",
+        needs: Needs::Process,
+        unit: "us",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "from CACHE-002's windows: the victim's median kernel time beside the 4 x L2 streamer minus its median alone (vs-alone) or beside the L2/16 reader (vs-quiet-neighbour), each kernel timed on the victim's own events; it cannot tell cache misses from other contention",
+    },
+    MetricInfo {
+        id: "SCHED-001",
+        name: "Time slice and context switch",
+        category: "sched",
+        needs: Needs::Process,
+        unit: "ms",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "two tenants start a 200 ms kernel (1 s full) of one 32-thread block per SM at once, 3 times (10 full); each block spins on %globaltimer and logs every pause over 10 us; from block 0 of each, on the one device clock: slice = each run of progress bounded by pauses on both sides while both kernels ran (ms), switch = from one tenant's run ending to the other's next run starting (us); not saved where no slices show (contexts that run at once, as under MPS); a block that never ran or logged out of order fails the run",
+    },
+    MetricInfo {
+        id: "SCHED-002",
+        name: "Launch-to-start latency",
+        category: "sched",
+        needs: Needs::Process,
+        unit: "us",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "host CLOCK_REALTIME right before cuLaunchKernel to the first block's %globaltimer start, of a kernel of one 32-thread block per SM on an idle stream, alone and while another tenant keeps every SM's thread slots busy (kernels of 8 waves of 250 us blocks; only probes that started inside its span count); valid only where every launch alone started after its submit and before the host saw it end (the device clock is then host realtime within the printed bounds, the figure's uncertainty), else not saved; the difference between the variants does not depend on the offset",
+    },
+    MetricInfo {
+        id: "SCHED-003",
+        name: "Stream concurrency",
+        category: "sched",
+        needs: Needs::Process,
+        unit: "%",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "4 streams each launch a kernel of 1024-thread blocks filling the thread slots of 1/4 of the SMs (the count the device attribute gives: a partition's under MPS) for 2 ms; concurrency = (sum of the kernels' spans) / (4 x span of all four), from the blocks' %globaltimer stamps; bounded by 100 % (above 103 % the run is invalid); it says whether the streams overlap, not how fast they compute",
+    },
+    MetricInfo {
+        id: "SCHED-004",
+        name: "Priority preemption",
+        category: "sched",
+        needs: Needs::Process,
+        unit: "us",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "host time from cuLaunchKernel to the end of cuStreamSynchronize of a one-block kernel on a stream of the greatest priority (cuCtxGetStreamPriorityRange): alone; while a least-priority stream of the same process keeps every SM's thread slots busy with kernels of 8 waves of 250 us blocks (probes counted while the filler was still queued); and while another tenant does so on its own least-priority stream (probes that started inside its span). Where priorities hold, the short block takes the next free slot (a wait under 250 us); where they do not, it waits for the grid's remaining waves (up to 2 ms); blocks are not preempted mid-run, and priorities do not cross processes, so the last variant shows how the GPU shares itself between tenants instead",
+    },
 ];
 
 /// A group of metrics as METRICS.md names it: the folder its benchmarks live in,
@@ -731,6 +811,16 @@ pub const CATEGORIES: &[CategoryInfo] = &[
         name: "err",
         prefix: "ERR",
         title: "Error recovery",
+    },
+    CategoryInfo {
+        name: "cache",
+        prefix: "CACHE",
+        title: "L2 cache",
+    },
+    CategoryInfo {
+        name: "sched",
+        prefix: "SCHED",
+        title: "Scheduling",
     },
 ];
 
@@ -897,7 +987,7 @@ mod tests {
         assert_eq!(ids.len(), METRICS.len());
         assert!(METRICS.iter().all(|m| [
             "us", "ns", "ms", "s", "%", "TFLOPS", "allocs/s", "ratio", "CV", "index", "bytes",
-            "verdict"
+            "verdict", "GB/s"
         ]
         .contains(&m.unit)));
     }

@@ -2,16 +2,20 @@
 //! signatures, so argument packing is checked once here instead of at every call.
 
 mod attention;
+mod cache;
 mod decode;
 mod gemm;
 mod heap;
 mod random;
+mod sched;
 
 pub use attention::{AttentionKernels, AttnShape, FLASH_BLOCK_M};
+pub use cache::{CacheKernels, READ_VECTOR_BYTES};
 pub use decode::{DecodeKernels, GEMV_KERNELS, GEMV_MAX_BATCH};
 pub use gemm::{GemmKernels, Precision};
 pub use heap::HeapKernels;
 pub use random::RandomKernels;
+pub use sched::{SchedKernels, TimelineShape};
 
 use super::{DeviceBuffer, Function, LaunchApi, Module, RuntimeKernel, Stream};
 use crate::error::{Error, Result};
