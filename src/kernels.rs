@@ -26,3 +26,6 @@ pub const ISOLATION: &str = include_str!(concat!(env!("OUT_DIR"), "/isolation.pt
 
 /// kernels/enforcement.cu: `heap_take`, `heap_give`.
 pub const ENFORCEMENT: &str = include_str!(concat!(env!("OUT_DIR"), "/enforcement.ptx"));
+
+/// kernels/bandwidth.cu: `stream_copy`, `fill_pattern`, `check_pattern`.
+pub const BANDWIDTH: &str = include_str!(concat!(env!("OUT_DIR"), "/bandwidth.ptx"));

@@ -2,12 +2,14 @@
 //! closure that [`bench_variant`] warms up untimed, then hands to Criterion, which
 //! samples it while every timed call also goes into a per-call histogram.
 
+mod bandwidth;
 pub mod enforcement;
 mod env;
 pub mod exec;
 pub mod isolation;
 mod llm;
 mod overhead;
+mod pcie;
 mod registry;
 mod summary;
 
@@ -199,6 +201,8 @@ const OPERATIONS: &[&[Handler]] = &[
     overhead::OPERATIONS,
     isolation::OPERATIONS,
     enforcement::OPERATIONS,
+    bandwidth::OPERATIONS,
+    pcie::OPERATIONS,
 ];
 
 /// The roles a child of this executable starts in besides serving.
@@ -267,6 +271,8 @@ pub fn run_benches(
 ) -> Result<Vec<Measured>> {
     let mut out = overhead::bench(c, env, selection, ctx)?;
     out.extend(llm::bench(c, env, selection, ctx)?);
+    out.extend(bandwidth::bench(c, env, selection, ctx)?);
+    out.extend(pcie::bench(c, env, selection, ctx)?);
     Ok(out)
 }
 

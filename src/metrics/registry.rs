@@ -629,6 +629,86 @@ pub const METRICS: &[MetricInfo] = &[
         ns_per_unit: 1.0,
         method: "a child of the configuration (fresh state file) maps the file CUDA_DEVICE_MEMORY_SHARED_CACHE names read-write and, knowing nothing of its layout, rewrites every 8-byte little-endian word equal to the memory limit in bytes to limit + 8 GiB (and every aligned 4-byte word equal to the SM limit to 100, only where they are as many as the memory words and evenly spaced 4 or 8 bytes apart in one run), keeping the file in use; then a new child of the configuration sharing the file: cuMemAlloc, a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device, natively as the control; records the words found and rewritten, the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict bypassed (bytes above the limit), enforced, inconclusive where no word equalled the limit or the rewrite failed, not-applicable without a state file or memory limit, in enforcement.json",
     },
+    MetricInfo {
+        id: "BW-001",
+        name: "Memory bandwidth",
+        category: "bandwidth",
+        needs: Needs::Process,
+        unit: "GB/s",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "stream_copy (16-byte loads and stores, grid-stride, SMs x occupancy blocks of 256 threads) from one buffer to another, each 8 x the L2 (from CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE, at least 64 MiB, at most 80 % of free memory for both), its output checked against a pattern first (stream-kernel); cuMemcpyDtoDAsync of the same buffers (memcpy-d2d); GPU-event timed, bytes read + written; against the DRAM rate from memory clock x bus width x 2 (a figure above it is refused) and the kernel against the best device-to-device copy of the same run. Under a limit the process's own bandwidth, not how it shares with others (BW-002..004)",
+    },
+    MetricInfo {
+        id: "BW-002",
+        name: "Bandwidth fairness",
+        category: "bandwidth",
+        needs: Needs::Process,
+        unit: "index",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "4 tenant processes of the configuration (serving children started together) each run stream_copy on buffers of their own (8 x the L2, checked once) for 0.5 s (2 s in full mode), each timing its own batches of 16 copies on GPU events; Jain's index (sum x)^2 / (n sum x^2) of their GB/s per round, 3 rounds (10); 1 is equal shares, 1/4 one tenant taking all. Says nothing of how much each got (BW-003), and a tenant above the DRAM rate is refused",
+    },
+    MetricInfo {
+        id: "BW-003",
+        name: "Bandwidth saturation",
+        category: "bandwidth",
+        needs: Needs::Process,
+        unit: "GB/s",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "the sum of 1, 2, 4, 8 tenant processes' own GPU-timed stream_copy rates (as BW-002, buffers sized so 8 tenants' fit in half of free memory), each count once per round, 3 rounds (10); against the DRAM rate (refused above it) and the run's device-to-device copy; the knee, the first count within 5 % of the largest total, is printed. A sum of per-tenant rates: tenants that do not overlap in time would add up above what the memory delivered, which the DRAM bound catches only when gross",
+    },
+    MetricInfo {
+        id: "BW-004",
+        name: "Bandwidth interference",
+        category: "bandwidth",
+        needs: Needs::Process,
+        unit: "%",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "a victim tenant process's GPU-timed stream_copy rate alone, then beside an aggressor tenant streaming the same way at once, alternated per round (3 pairs, 10 in full mode, 0.5 s or 2 s each) so drift cancels; loss = 1 - beside / alone in %, a mean outside 0..100 % beyond 5 points of noise is refused. Both tenants are of the same configuration: a loss of about 50 % is an even share of saturated memory, not a fault",
+    },
+    MetricInfo {
+        id: "PCIE-001",
+        name: "Host-to-device bandwidth",
+        category: "pcie",
+        needs: Needs::Process,
+        unit: "GB/s",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "cuMemcpyHtoDAsync from pinned host memory (cuMemHostAlloc) of 1 MiB, 16 MiB, 256 MiB, 1 GiB (1 GiB left out with --quick), the data checked on the device once, GPU-event timed over back-to-back copies; against the link's theoretical rate per direction (highest generation x trained width from NVML, else sysfs, with 8b/10b or 128b/130b encoding; refused above it; unknown is said and no fraction claimed). Event timing leaves out the host's call overhead, which small copies pay in an application",
+    },
+    MetricInfo {
+        id: "PCIE-002",
+        name: "Device-to-host bandwidth",
+        category: "pcie",
+        needs: Needs::Process,
+        unit: "GB/s",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "cuMemcpyDtoHAsync into pinned host memory, as PCIE-001 (same sizes, the data checked on the host once, GPU-event timed, against the link's rate per direction)",
+    },
+    MetricInfo {
+        id: "PCIE-003",
+        name: "Host-to-device contention",
+        category: "pcie",
+        needs: Needs::Process,
+        unit: "%",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "a victim tenant process's GPU-timed pinned host-to-device rate (256 MiB copies, 64 MiB with --quick, data checked once) alone, then beside a second tenant copying the same way at once, alternated per round (3 pairs, 10 in full mode, 0.5 s or 2 s each); loss = 1 - beside / alone in %, a mean outside 0..100 % beyond 5 points is refused. One link shared evenly by two copies loses about 50 %",
+    },
+    MetricInfo {
+        id: "PCIE-004",
+        name: "Pageable vs pinned",
+        category: "pcie",
+        needs: Needs::Process,
+        unit: "ratio",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "cuMemcpyHtoDAsync of 256 MiB (64 MiB with --quick) from pageable memory (a plain Vec, staged by the driver) and from pinned memory, each checked once, alternated (10 pairs, 30 in full mode), each host-timed from the call to its stream's synchronize, as an application waits; pageable / pinned per pair (ratio, above 1 + 5 % refused) and each's GB/s (pinned, pageable) against the link's rate. The pageable figure depends on the host's memory and CPU as much as on the link",
+    },
 ];
 
 /// A group of metrics as METRICS.md names it: the folder its benchmarks live in,
@@ -661,6 +741,16 @@ pub const CATEGORIES: &[CategoryInfo] = &[
         name: "enforcement",
         prefix: "ENF",
         title: "Enforcement",
+    },
+    CategoryInfo {
+        name: "bandwidth",
+        prefix: "BW",
+        title: "Memory bandwidth",
+    },
+    CategoryInfo {
+        name: "pcie",
+        prefix: "PCIE",
+        title: "Host-device transfers",
     },
 ];
 
@@ -793,7 +883,7 @@ mod tests {
         assert_eq!(ids.len(), METRICS.len());
         assert!(METRICS.iter().all(|m| [
             "us", "ns", "ms", "s", "%", "TFLOPS", "allocs/s", "ratio", "CV", "index", "bytes",
-            "verdict"
+            "verdict", "GB/s"
         ]
         .contains(&m.unit)));
     }

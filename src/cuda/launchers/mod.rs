@@ -2,12 +2,14 @@
 //! signatures, so argument packing is checked once here instead of at every call.
 
 mod attention;
+mod bandwidth;
 mod decode;
 mod gemm;
 mod heap;
 mod random;
 
 pub use attention::{AttentionKernels, AttnShape, FLASH_BLOCK_M};
+pub use bandwidth::{pattern_mismatches, write_pattern, BandwidthKernels};
 pub use decode::{DecodeKernels, GEMV_KERNELS, GEMV_MAX_BATCH};
 pub use gemm::{GemmKernels, Precision};
 pub use heap::HeapKernels;
