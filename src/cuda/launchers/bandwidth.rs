@@ -11,6 +11,8 @@ const THREADS: u32 = 256;
 /// Bytes each thread of `stream_copy` moves per element (a `uint4`).
 const VECTOR_BYTES: usize = 16;
 
+/// kernels/bandwidth.cu, loaded, its grid sized once: a lookup or an occupancy query
+/// per launch would be timed with the copy.
 pub struct BandwidthKernels {
     copy: Function,
     fill: Function,

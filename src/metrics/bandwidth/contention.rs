@@ -186,3 +186,23 @@ fn median(values: &[f64]) -> f64 {
     sorted.sort_by(f64::total_cmp);
     crate::stats::percentile(&sorted, 50.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_many_tenants_start_as_the_largest_figure_asked_for_needs() {
+        let wanted = |counts: &[usize], fairness, interference| Wanted {
+            counts: counts.to_vec(),
+            fairness,
+            interference,
+        };
+        assert_eq!(wanted(&COUNTS, true, true).tenants(), 8);
+        assert_eq!(wanted(&[1, 2], false, true).tenants(), 2);
+        assert_eq!(wanted(&[1], true, false).tenants(), FAIR_TENANTS);
+        assert_eq!(wanted(&[], false, true).tenants(), 2);
+        assert_eq!(wanted(&[], false, false).tenants(), 0);
+        assert_eq!(tenants_variant(4), "4-tenants");
+    }
+}

@@ -19,6 +19,9 @@ const MIB: u64 = 1 << 20;
 /// PCIE-001 and PCIE-002's sizes; `--quick` leaves out the largest.
 const SIZES: [u64; 4] = [MIB, 16 * MIB, 256 * MIB, 1024 * MIB];
 const QUICK_SIZES: usize = 3;
+/// From this size a copy takes milliseconds, so Criterion samples it flat (10
+/// samples) rather than over a linear ramp of thousands of copies.
+const SLOW_BYTES: u64 = 256 * MIB;
 /// Of the free device memory, the most one copy's device buffer may take.
 const DEVICE_SHARE: u64 = 2;
 /// PCIE-004's size, and with `--quick`.
@@ -94,18 +97,21 @@ pub(super) fn directions(
                 stream.synchronize()?;
                 pattern_mismatches("cuMemcpyDtoHAsync", &host.as_slice()[..n], SEED_D2H)?;
             }
-            let measured =
-                bench_batched(group, env, Variant::new(info, &name), &mut |sw, iters| {
-                    let elapsed = gpu_time(stream, iters, || {
-                        if to_device {
-                            copy_to_device_async(&host.as_slice()[..n], &device, stream)
-                        } else {
-                            copy_to_host_async(&device, &mut host.as_mut_slice()[..n], stream)
-                        }
-                    })?;
-                    sw.record_ops(&[elapsed], iters);
-                    Ok(())
+            let variant = Variant {
+                slow: size >= SLOW_BYTES,
+                ..Variant::new(info, &name)
+            };
+            let measured = bench_batched(group, env, variant, &mut |sw, iters| {
+                let elapsed = gpu_time(stream, iters, || {
+                    if to_device {
+                        copy_to_device_async(&host.as_slice()[..n], &device, stream)
+                    } else {
+                        copy_to_host_async(&device, &mut host.as_mut_slice()[..n], stream)
+                    }
                 })?;
+                sw.record_ops(&[elapsed], iters);
+                Ok(())
+            })?;
             out.extend(measured.map(|m| Measured {
                 peak: link.cloned(),
                 ..m.with_work(size as f64 / 1e9)
