@@ -32,3 +32,6 @@ pub const CACHE: &str = include_str!(concat!(env!("OUT_DIR"), "/cache.ptx"));
 
 /// kernels/sched.cu: `timeline`.
 pub const SCHED: &str = include_str!(concat!(env!("OUT_DIR"), "/sched.ptx"));
+
+/// kernels/bandwidth.cu: `stream_copy`, `fill_pattern`, `check_pattern`.
+pub const BANDWIDTH: &str = include_str!(concat!(env!("OUT_DIR"), "/bandwidth.ptx"));

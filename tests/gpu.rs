@@ -1032,3 +1032,95 @@ fn the_l2_sweep_and_stream_concurrency_end_to_end() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn streaming_copy_moves_the_pattern_and_a_wrong_one_is_caught() -> TestResult {
+    let _gpu = gpu()?;
+    let ctx = Context::primary(0)?;
+    let kernels = cuda::BandwidthKernels::load(system::device_facts(&ctx.device())?.sms)?;
+    assert!(kernels.grid() >= system::device_facts(&ctx.device())?.sms);
+    let stream = Stream::new()?;
+    // Not a whole number of unrolled grid strides, so the kernel's tail loop runs too.
+    let bytes = (64 << 20) + 16 * 1000;
+    let (src, dst) = (DeviceBuffer::new(bytes)?, DeviceBuffer::new(bytes)?);
+    kernels.fill(&src, 7, &stream)?;
+    dst.fill_u32(0, &stream)?;
+    kernels.copy(&src, &dst, &stream)?;
+    kernels.verify("stream_copy", &dst, 7, &stream)?;
+    match kernels.verify("stream_copy", &dst, 8, &stream) {
+        Err(Error::Incorrect { kernel, .. }) => assert_eq!(kernel, "stream_copy"),
+        other => panic!("a pattern of another seed passed: {other:?}"),
+    }
+    let mut host = vec![0u8; bytes];
+    dst.copy_to_host(&mut host)?;
+    cuda::pattern_mismatches("stream_copy", &host, 7)?;
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn a_pinned_copy_round_trips_its_data_both_ways() -> TestResult {
+    let _gpu = gpu()?;
+    let ctx = Context::primary(0)?;
+    let kernels = cuda::BandwidthKernels::load(system::device_facts(&ctx.device())?.sms)?;
+    let stream = Stream::new()?;
+    let bytes = 16 << 20;
+    let mut out = cuda::PinnedBuffer::new(bytes)?;
+    cuda::write_pattern(out.as_mut_slice(), 11);
+    let device = DeviceBuffer::new(bytes)?;
+    cuda::copy_to_device_async(out.as_slice(), &device, &stream)?;
+    kernels.verify("cuMemcpyHtoDAsync", &device, 11, &stream)?;
+    let mut back = cuda::PinnedBuffer::new(bytes)?;
+    cuda::copy_to_host_async(&device, back.as_mut_slice(), &stream)?;
+    stream.synchronize()?;
+    assert_eq!(back.as_slice(), out.as_slice());
+    let too_big = vec![0u8; bytes + 1];
+    assert!(cuda::copy_to_device_async(&too_big, &device, &stream).is_err());
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn bandwidth_and_pcie_metrics_end_to_end_stay_within_their_peaks() -> TestResult {
+    let _gpu = gpu()?;
+    let (summary, _env, _tmp) =
+        quick_summary(&Selection::parse("BW-001,PCIE-001,PCIE-002,PCIE-004")?)?;
+    let variants: Vec<String> = summary
+        .entries
+        .iter()
+        .map(|e| format!("{}/{}", e.id, e.variant))
+        .collect();
+    for expected in [
+        "BW-001/stream-kernel",
+        "BW-001/memcpy-d2d",
+        "PCIE-001/1MiB",
+        "PCIE-002/256MiB",
+        "PCIE-004/ratio",
+    ] {
+        assert!(variants.iter().any(|v| v == expected), "{variants:?}");
+    }
+    for e in &summary.entries {
+        let name = format!("{}/{}", e.id, e.variant);
+        assert!(e.median.is_finite() && e.median > 0.0, "{name}: {e:?}");
+        if let Some(peak) = &e.peak {
+            assert!(
+                peak.fraction > 0.0 && peak.fraction <= 1.0,
+                "{name}: {peak:?}"
+            );
+        }
+        if e.id.starts_with("BW") {
+            assert!(e.peak.is_some(), "{name}: no DRAM peak");
+        }
+        if name == "BW-001/stream-kernel" {
+            let copy = e.measured_peak.as_ref().ok_or("no measured copy peak")?;
+            // A streaming kernel that cannot reach the copy engine's rate measures
+            // itself, not the configuration.
+            assert!(copy.fraction >= 0.9, "{name}: {copy:?}");
+        }
+        if name == "PCIE-004/ratio" {
+            assert!(e.median <= 1.05, "{name}: {}", e.median);
+        }
+    }
+    Ok(())
+}

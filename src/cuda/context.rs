@@ -80,6 +80,20 @@ impl Device {
         )
     }
 
+    /// The PCI address (domain:bus:device.function, lower case as sysfs names it),
+    /// by which NVML and /sys/bus/pci find the link this device sits on.
+    pub fn pci_bus_id(&self) -> Result<String> {
+        let mut buf = [0 as std::ffi::c_char; 32];
+        // SAFETY: the buffer length is passed.
+        check(
+            unsafe { sys::cuDeviceGetPCIBusId(buf.as_mut_ptr(), buf.len() as i32, self.raw) },
+            "cuDeviceGetPCIBusId",
+        )?;
+        // SAFETY: the driver NUL-terminates within the given length.
+        let id = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+        Ok(id.to_string_lossy().trim().to_lowercase())
+    }
+
     pub(crate) fn raw(&self) -> sys::CUdevice {
         self.raw
     }

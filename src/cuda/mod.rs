@@ -4,6 +4,7 @@
 mod blas;
 mod chunk;
 mod context;
+mod copy;
 mod event;
 mod graph;
 mod hooked;
@@ -19,19 +20,20 @@ mod stream;
 pub use blas::Cublas;
 pub use chunk::{heap_limit, libcuda_path, set_heap_limit, trim_graph_memory, Chunk, EntryPoint};
 pub use context::{Context, Device};
+pub use copy::{copy_device_async, copy_to_device_async, copy_to_host_async, PinnedBuffer};
 pub use event::Event;
 pub use graph::GraphExec;
 pub use hooked::{HookedCall, HookedCalls};
 pub use ipc::{IpcHandle, IpcMapping};
 pub use launchers::{
-    AttentionKernels, AttnShape, CacheKernels, DecodeKernels, GemmKernels, HeapKernels,
-    IsolationKernels, LaunchKernels, PipelineKernels, Precision, RandomKernels, RuntimeFmaWork,
-    SchedKernels, TimelineShape, FLASH_BLOCK_M, FMA_CHAINS, GEMV_KERNELS, GEMV_MAX_BATCH,
-    READ_VECTOR_BYTES,
+    pattern_mismatches, write_pattern, AttentionKernels, AttnShape, BandwidthKernels, CacheKernels,
+    DecodeKernels, GemmKernels, HeapKernels, IsolationKernels, LaunchKernels, PipelineKernels,
+    Precision, RandomKernels, RuntimeFmaWork, SchedKernels, TimelineShape, FLASH_BLOCK_M,
+    FMA_CHAINS, GEMV_KERNELS, GEMV_MAX_BATCH, READ_VECTOR_BYTES,
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, LaunchApi, Module};
-pub use nvml::Nvml;
+pub use nvml::{Nvml, PcieLink};
 pub use pool::{MemPool, PoolAlloc};
 pub use runtime::{runtime_kernels_missing, Runtime, RuntimeKernel};
 pub use stream::{stream_priorities, Stream};

@@ -238,6 +238,26 @@ impl Function {
         }
     }
 
+    /// Blocks of `block` threads that fit on one SM at once with no dynamic shared
+    /// memory, as the driver's occupancy calculator says: a streaming kernel needs
+    /// every SM full to keep enough loads in flight.
+    pub fn max_active_blocks_per_sm(&self, block: u32) -> Result<u32> {
+        let mut blocks = 0;
+        // SAFETY: raw is a live function of a loaded module; writes one int.
+        check(
+            unsafe {
+                sys::cuOccupancyMaxActiveBlocksPerMultiprocessor(
+                    &mut blocks,
+                    self.raw,
+                    block as i32,
+                    0,
+                )
+            },
+            "cuOccupancyMaxActiveBlocksPerMultiprocessor",
+        )?;
+        Ok(blocks.max(1) as u32)
+    }
+
     /// Lets launches ask for `bytes` of dynamic shared memory: above 48 KiB the driver
     /// refuses a launch unless the kernel was opted in first.
     pub fn allow_shared(&self, bytes: u32) -> Result<()> {

@@ -39,6 +39,28 @@ type HandleFn = unsafe extern "C" fn(u32, *mut DeviceHandle) -> Status;
 type ProcessesFn = unsafe extern "C" fn(DeviceHandle, *mut u32, *mut ProcessInfo) -> Status;
 type MemoryFn = unsafe extern "C" fn(DeviceHandle, *mut MemoryInfo) -> Status;
 type ErrorStringFn = unsafe extern "C" fn(Status) -> *const c_char;
+type HandleByBusFn = unsafe extern "C" fn(*const c_char, *mut DeviceHandle) -> Status;
+type LinkFn = unsafe extern "C" fn(DeviceHandle, *mut u32) -> Status;
+
+/// The PCIe link of one device as NVML reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PcieLink {
+    /// The highest generation the device and the system allow: the link may train
+    /// down when idle, so the current one would bound a busy copy too low.
+    pub max_generation: u32,
+    pub current_generation: u32,
+    /// Lanes the link trained to.
+    pub width: u32,
+}
+
+/// NVML's PCIe link queries, absent from drivers too old to have them.
+#[derive(Clone, Copy)]
+struct LinkFns {
+    handle_by_bus: HandleByBusFn,
+    max_generation: LinkFn,
+    current_generation: LinkFn,
+    width: LinkFn,
+}
 
 /// An initialised NVML with a handle of every device; shut down when dropped.
 pub struct Nvml {
@@ -46,6 +68,7 @@ pub struct Nvml {
     processes: ProcessesFn,
     memory: MemoryFn,
     error_string: ErrorStringFn,
+    link: Option<LinkFns>,
     devices: Vec<DeviceHandle>,
     /// Keeps the entry points above valid; dropped last.
     _lib: libloading::Library,
@@ -74,6 +97,25 @@ impl Nvml {
                 *lib.get::<ErrorStringFn>(b"nvmlErrorString\0").ok()?,
             )
         };
+        // SAFETY: the symbols have these C signatures in nvml.h.
+        let link = unsafe {
+            (|| {
+                Some(LinkFns {
+                    handle_by_bus: *lib
+                        .get::<HandleByBusFn>(b"nvmlDeviceGetHandleByPciBusId_v2\0")
+                        .ok()?,
+                    max_generation: *lib
+                        .get::<LinkFn>(b"nvmlDeviceGetMaxPcieLinkGeneration\0")
+                        .ok()?,
+                    current_generation: *lib
+                        .get::<LinkFn>(b"nvmlDeviceGetCurrPcieLinkGeneration\0")
+                        .ok()?,
+                    width: *lib
+                        .get::<LinkFn>(b"nvmlDeviceGetCurrPcieLinkWidth\0")
+                        .ok()?,
+                })
+            })()
+        };
         // SAFETY: no preconditions; balanced by nvmlShutdown in Drop.
         if unsafe { init() } != SUCCESS {
             return None;
@@ -83,6 +125,7 @@ impl Nvml {
             processes,
             memory,
             error_string,
+            link,
             devices: Vec::new(),
             _lib: lib,
         };
@@ -147,6 +190,38 @@ impl Nvml {
             total += info.used;
         }
         Ok(total)
+    }
+
+    /// The PCIe link of the device at `bus_id` (as `cuDeviceGetPCIBusId` gives it);
+    /// `None` where this NVML has no link queries.
+    pub fn pcie_link(&self, bus_id: &str) -> Result<Option<PcieLink>> {
+        let Some(link) = self.link else {
+            return Ok(None);
+        };
+        let id = std::ffi::CString::new(bus_id)
+            .map_err(|_| Error::Invalid(format!("PCI bus id {bus_id:?} holds a NUL byte")))?;
+        let mut device = std::ptr::null_mut();
+        // SAFETY: `id` is NUL-terminated; writes one handle.
+        let status = unsafe { (link.handle_by_bus)(id.as_ptr(), &mut device) };
+        if status != SUCCESS {
+            return Err(self.error("nvmlDeviceGetHandleByPciBusId", status));
+        }
+        let read = |f: LinkFn, call: &'static str| {
+            let mut value = 0;
+            // SAFETY: `device` is a live handle; writes one unsigned int.
+            match unsafe { f(device, &mut value) } {
+                SUCCESS => Ok(value),
+                status => Err(self.error(call, status)),
+            }
+        };
+        Ok(Some(PcieLink {
+            max_generation: read(link.max_generation, "nvmlDeviceGetMaxPcieLinkGeneration")?,
+            current_generation: read(
+                link.current_generation,
+                "nvmlDeviceGetCurrPcieLinkGeneration",
+            )?,
+            width: read(link.width, "nvmlDeviceGetCurrPcieLinkWidth")?,
+        }))
     }
 
     fn error(&self, call: &'static str, status: Status) -> Error {

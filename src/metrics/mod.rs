@@ -2,6 +2,7 @@
 //! closure that [`bench_variant`] warms up untimed, then hands to Criterion, which
 //! samples it while every timed call also goes into a per-call histogram.
 
+mod bandwidth;
 mod cache;
 pub mod enforcement;
 mod env;
@@ -11,6 +12,7 @@ mod frag;
 pub mod isolation;
 mod llm;
 mod overhead;
+mod pcie;
 mod registry;
 mod sched;
 mod summary;
@@ -223,6 +225,8 @@ const OPERATIONS: &[&[Handler]] = &[
     err::OPERATIONS,
     cache::OPERATIONS,
     sched::OPERATIONS,
+    bandwidth::OPERATIONS,
+    pcie::OPERATIONS,
 ];
 
 /// The roles a child of this executable starts in besides serving.
@@ -295,6 +299,8 @@ pub fn run_benches(
     out.extend(err::bench(c, env, selection, ctx)?);
     out.extend(cache::bench(c, env, selection, ctx)?);
     out.extend(sched::bench(c, env, selection, ctx)?);
+    out.extend(bandwidth::bench(c, env, selection, ctx)?);
+    out.extend(pcie::bench(c, env, selection, ctx)?);
     Ok(out)
 }
 

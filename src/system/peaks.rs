@@ -56,9 +56,31 @@ pub fn peak_tflops(device: &DeviceFacts, pipe: Pipe) -> Option<Peak> {
     })
 }
 
+/// The DRAM's rate in GB/s (reads and writes together): memory clock x bus width x 2
+/// for double data rate; `None` where the device reports no clock or width.
+pub fn dram_peak(clock_khz: i32, bus_bits: i32) -> Option<Peak> {
+    (clock_khz > 0 && bus_bits > 0).then(|| Peak {
+        source: format!(
+            "DRAM from device attributes: {} MHz x {bus_bits}-bit bus x 2 (double data rate)",
+            clock_khz / 1000
+        ),
+        value: f64::from(clock_khz) * 1e3 * 2.0 * f64::from(bus_bits) / 8.0 / 1e9,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dram_peak_is_clock_times_bus_times_two() {
+        // H100 SXM: 2619 MHz, 5120-bit HBM3: 3.35 TB/s on the datasheet.
+        let h100 = dram_peak(2_619_000, 5120).unwrap();
+        assert!((h100.value - 3352.3).abs() < 0.1, "{}", h100.value);
+        assert!(h100.source.contains("2619 MHz x 5120-bit"));
+        assert!(dram_peak(0, 5120).is_none());
+        assert!(dram_peak(2_619_000, 0).is_none());
+    }
 
     fn device(cc: &str, sms: u32, clock_mhz: u32) -> DeviceFacts {
         DeviceFacts {

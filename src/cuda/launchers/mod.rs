@@ -2,6 +2,7 @@
 //! signatures, so argument packing is checked once here instead of at every call.
 
 mod attention;
+mod bandwidth;
 mod cache;
 mod decode;
 mod gemm;
@@ -10,6 +11,7 @@ mod random;
 mod sched;
 
 pub use attention::{AttentionKernels, AttnShape, FLASH_BLOCK_M};
+pub use bandwidth::{pattern_mismatches, write_pattern, BandwidthKernels};
 pub use cache::{CacheKernels, READ_VECTOR_BYTES};
 pub use decode::{DecodeKernels, GEMV_KERNELS, GEMV_MAX_BATCH};
 pub use gemm::{GemmKernels, Precision};

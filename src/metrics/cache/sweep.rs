@@ -16,22 +16,9 @@ const STREAMED: f64 = 4.0;
 /// partly hit under a replacement policy that is not strict LRU.
 const DRAM_SIZED: f64 = 4.0;
 
-/// The DRAM's theoretical rate in GB/s: memory clock (kHz, as the attribute gives
-/// it) x bus width x 2 transfers per clock (double data rate).
-pub(super) fn dram_gbps(memory_khz: i32, bus_bits: i32) -> f64 {
-    f64::from(memory_khz) * 1e3 * f64::from(bus_bits) / 8.0 * 2.0 / 1e9
-}
-
-/// The stated DRAM peak, or `None` where the device reports no memory clock.
+/// The stated DRAM peak of `device`, or `None` where it reports no memory clock.
 pub(super) fn dram_peak(device: &Device) -> Option<Peak> {
-    (device.memory_khz > 0 && device.bus_bits > 0).then(|| Peak {
-        source: format!(
-            "DRAM from device attributes: {} MHz memory clock x {} bit bus x 2 (double data rate)",
-            device.memory_khz / 1000,
-            device.bus_bits
-        ),
-        value: dram_gbps(device.memory_khz, device.bus_bits),
-    })
+    crate::system::dram_peak(device.memory_khz, device.bus_bits)
 }
 
 /// The variant name of a set of `fraction` L2s.
@@ -101,9 +88,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_dram_peak_of_an_h100_is_its_datasheet_rate() {
-        // H100 SXM: 2619 MHz HBM3 on a 5120-bit bus, 3.35 TB/s on the datasheet.
-        assert!((dram_gbps(2_619_000, 5120) - 3352.3).abs() < 0.1);
+    fn a_device_without_a_memory_clock_states_no_dram_peak() {
         let none = Device {
             sms: 1,
             l2_bytes: 1,
