@@ -66,6 +66,7 @@ impl MpsDaemon {
             std::fs::create_dir(folder)
                 .map_err(|e| failed(format!("{}: {e}", folder.display())))?;
         }
+        become_subreaper();
         let status = Command::new(program)
             .arg("-d")
             .env("CUDA_MPS_PIPE_DIRECTORY", &pipe)
@@ -173,11 +174,14 @@ fn shut_down(program: &Path, pipe: &Path) -> std::result::Result<Duration, Strin
     let started = Instant::now();
     quit(program, pipe);
     while started.elapsed() < TIMEOUT {
+        reap_exited();
         if !answers(program, pipe) && processes_of(pipe).is_empty() {
+            reap_exited();
             return Ok(started.elapsed());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    reap_exited();
     let left = processes_of(pipe);
     for pid in &left {
         // SAFETY: kill(2) with a pid read from /proc touches no memory of ours.
@@ -190,26 +194,20 @@ fn shut_down(program: &Path, pipe: &Path) -> std::result::Result<Duration, Strin
     ))
 }
 
-/// Pids of the MPS processes behind `pipe`: those started with it in their
+/// Pids of the running MPS processes behind `pipe`: those started with it in their
 /// environment, the servers those started, and every server the daemon's log (in the
-/// log folder beside `pipe`) names: the daemon may start a server detached from it,
-/// with an environment of its own.
+/// log folder beside `pipe`) names (the daemon may start a server detached from it,
+/// with an environment of its own). A zombie runs no more: this process reaps its own
+/// (see [`become_subreaper`]), and another's is not the daemon's to stop.
 fn processes_of(pipe: &Path) -> Vec<u32> {
     let needle = format!("CUDA_MPS_PIPE_DIRECTORY={}\0", pipe.display()).into_bytes();
     let logged = logged_servers(&pipe.with_file_name("log").join("control.log"));
-    let mps: Vec<(u32, u32, bool)> = std::fs::read_dir("/proc")
+    let mps: Vec<(u32, u32, bool)> = mps_pids()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let dir = entry.path();
-            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
-            if !comm.starts_with("nvidia-cuda-mps") {
-                return None;
-            }
-            let ppid = crate::system::proc_stat(pid)?.parent;
-            let environ = std::fs::read(dir.join("environ")).unwrap_or_default();
+        .filter_map(|pid| {
+            let stat = crate::system::proc_stat(pid).filter(|s| s.state != 'Z')?;
+            let ppid = stat.parent;
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
             let ours = logged.contains(&pid)
                 || environ
                     .windows(needle.len())
@@ -264,6 +262,43 @@ fn control(program: &Path, pipe: &Path, command: &str) -> Option<bool> {
         Ok(Some(status)) => Some(status.success()),
         _ => Some(false),
     }
+}
+
+/// Makes this process the reaper of the daemon it starts: `-d` forks the daemon
+/// away from its starter, and an orphan goes to the nearest subreaper, else to pid 1,
+/// which in a container is often no init and never reaps it; the daemon's processes
+/// would then stay behind as zombies after they exit.
+fn become_subreaper() {
+    // SAFETY: prctl(2) with PR_SET_CHILD_SUBREAPER takes an integer and touches no
+    // memory of ours.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+/// Reaps the MPS processes that became this process's children (see
+/// [`become_subreaper`]) and have exited. Only those: every other child is waited
+/// for by whoever spawned it.
+fn reap_exited() {
+    let me = std::process::id();
+    for pid in mps_pids() {
+        if crate::system::proc_stat(pid).is_some_and(|s| s.parent == me && s.state == 'Z') {
+            // SAFETY: waitpid(2) on a pid that is this process's exited child.
+            unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG) };
+        }
+    }
+}
+
+/// Pids of the processes named like NVIDIA's MPS programs.
+fn mps_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+            comm.starts_with("nvidia-cuda-mps").then_some(pid)
+        })
+        .collect()
 }
 
 /// Whether this process runs as root, where the daemon needs it.

@@ -30,9 +30,14 @@ const BATCH: usize = 16;
 /// How long the neighbour runs before the victim's window opens, so its stream is
 /// under way (its set is already allocated and checked by then).
 const LEAD: Duration = Duration::from_millis(30);
-/// A loss or slowdown is a fraction of what the tenant had alone: it cannot pass
-/// 100 %, and below 0 only by noise.
+/// A victim's loss is a fraction of what it had alone: it cannot pass 100 %, and
+/// below 0 only by noise.
 const LOSS_BOUNDS: (f64, f64) = (-5.0, 100.0);
+/// CACHE-003's pair may deliver more together than one tenant alone, where one
+/// alone leaves the GPU idle between its batches and the other fills those gaps (on
+/// the H200 natively the pair's sum was 1.24 times one alone): at most both at their
+/// full rate at once, -100 %, with the same noise.
+const PAIR_BOUNDS: (f64, f64) = (-105.0, 100.0);
 /// Two windows run "together" when each overlaps the other by at least this share.
 const MIN_OVERLAP: f64 = 0.5;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -141,10 +146,10 @@ fn loss_pct(alone: f64, now: f64) -> f64 {
     100.0 * (1.0 - now / alone)
 }
 
-/// `samples` of a loss, once their mean is checked to lie in [`LOSS_BOUNDS`]: one
-/// window may stray by noise, the mean may not.
-fn bounded_losses(what: &str, samples: Vec<f64>) -> Result<Vec<f64>> {
-    stats::bounded(what, stats::mean(&samples), LOSS_BOUNDS.0, LOSS_BOUNDS.1)?;
+/// `samples` of a loss, once their mean is checked to lie in `bounds`: one window
+/// may stray by noise, the mean may not.
+fn bounded_losses(what: &str, samples: Vec<f64>, bounds: (f64, f64)) -> Result<Vec<f64>> {
+    stats::bounded(what, stats::mean(&samples), bounds.0, bounds.1)?;
     Ok(samples)
 }
 
@@ -219,9 +224,12 @@ pub(super) fn bench(env: &BenchEnv, device: &Device, ids: Wanted) -> Result<Vec<
         child::end_all(tenants);
         if ids.thrashed {
             let info = find("CACHE-002")?;
-            let loss = bounded_losses("CACHE-002 vs-alone mean loss (%)", loss)?;
-            let loss_quiet =
-                bounded_losses("CACHE-002 vs-quiet-neighbour mean loss (%)", loss_quiet)?;
+            let loss = bounded_losses("CACHE-002 vs-alone mean loss (%)", loss, LOSS_BOUNDS)?;
+            let loss_quiet = bounded_losses(
+                "CACHE-002 vs-quiet-neighbour mean loss (%)",
+                loss_quiet,
+                LOSS_BOUNDS,
+            )?;
             out.push(sampled(info, "vs-alone", loss, None));
             out.push(sampled(info, "vs-quiet-neighbour", loss_quiet, None));
         }
@@ -262,7 +270,7 @@ pub(super) fn bench(env: &BenchEnv, device: &Device, ids: Wanted) -> Result<Vec<
             slowdown.push(pair_slowdown(alone, [both[0].gbps(), both[1].gbps()]));
         }
         child::end_all(tenants);
-        let slowdown = bounded_losses("CACHE-003 mean slowdown (%)", slowdown)?;
+        let slowdown = bounded_losses("CACHE-003 mean slowdown (%)", slowdown, PAIR_BOUNDS)?;
         out.push(sampled(info, PAIR_VARIANT, slowdown, None));
     }
     Ok(out
@@ -296,12 +304,18 @@ mod tests {
         assert!((loss_pct(100.0, 75.0) - 25.0).abs() < 1e-12);
         assert!((loss_pct(100.0, 103.0) + 3.0).abs() < 1e-12);
         // One window may stray past the bound by noise; the mean may not.
-        assert_eq!(bounded_losses("x", vec![-8.0, 4.0]).unwrap(), [-8.0, 4.0]);
+        assert_eq!(
+            bounded_losses("x", vec![-8.0, 4.0], LOSS_BOUNDS).unwrap(),
+            [-8.0, 4.0]
+        );
         assert!(
-            bounded_losses("x", vec![-10.0, -9.0]).is_err(),
+            bounded_losses("x", vec![-10.0, -9.0], LOSS_BOUNDS).is_err(),
             "faster beside a thrasher"
         );
-        assert!(bounded_losses("x", vec![f64::NAN, 1.0]).is_err());
+        assert!(bounded_losses("x", vec![f64::NAN, 1.0], LOSS_BOUNDS).is_err());
+        // A pair may together do up to twice what one does alone, not more.
+        assert!(bounded_losses("x", vec![-24.0], PAIR_BOUNDS).is_ok());
+        assert!(bounded_losses("x", vec![-110.0], PAIR_BOUNDS).is_err());
         // Time-sliced halves with no loss to the cache: no slowdown.
         assert!(pair_slowdown([100.0, 100.0], [50.0, 50.0]).abs() < 1e-12);
         assert!((pair_slowdown([100.0, 100.0], [30.0, 30.0]) - 40.0).abs() < 1e-12);
