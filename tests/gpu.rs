@@ -853,7 +853,7 @@ fn fragmentation_natively_leaves_the_largest_allocation_close_to_free() -> TestR
 /// returning within its 5 s.
 #[test]
 #[ignore = "needs a CUDA GPU"]
-fn error_recovery_natively_recovers_and_passes_every_check() -> TestResult {
+fn error_recovery_natively_passes_its_checks_and_says_whether_a_fault_is_survived() -> TestResult {
     use gpu_virt_bench::run::child::CHILD_VAR;
     let _gpu = gpu()?;
     let out = tempfile::tempdir()?;
@@ -883,14 +883,21 @@ fn error_recovery_natively_recovers_and_passes_every_check() -> TestResult {
     };
     let failing = entry("ERR-001", "over-physical");
     assert!(failing.median > 0.0 && failing.median < 1e6, "{failing:?}");
-    let recovery = entry("ERR-002", "reset-primary-context");
-    assert!(
-        recovery.median > 0.0 && recovery.median < 30_000.0,
-        "{recovery:?}"
-    );
+    // A sticky fault may leave the process unable to work again (driver 580 on the
+    // H200: the primary context cannot be retained after its reset); then ERR-002
+    // saves no time and says so, and ERR-003's check records the failure.
+    let recovered = summary
+        .entries
+        .iter()
+        .find(|e| e.id == "ERR-002" && e.variant == "reset-primary-context");
+    match recovered {
+        Some(r) => assert!(r.median > 0.0 && r.median < 30_000.0, "{r:?}"),
+        None => assert!(stderr.contains("faulted children worked again"), "{stderr}"),
+    }
+    let new_context = entry("ERR-003", "fault-then-new-context");
+    assert_eq!(new_context.median, f64::from(u8::from(recovered.is_some())));
     for check in [
         "oom-then-work",
-        "fault-then-new-context",
         "neighbour-fault",
         "killed-neighbour-memory",
     ] {

@@ -707,7 +707,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Goal::Lower,
         ns_per_unit: 1.0,
-        method: "a victim tenant reads an L2/2 set in 100 ms windows (300 ms full), each kernel on its own events; the loss of its GB/s beside a tenant streaming a 4 x L2 set, against its windows alone (vs-alone) and against its windows beside a tenant reading an L2/16 set that fits beside its own (vs-quiet-neighbour); windows alternate, each checked on the host clock to lie inside the neighbour's; a mean loss outside [-5 %, 100 %] fails the run. Where the GPU time-slices the two contexts (natively, HAMi-core) vs-alone includes the neighbour's slices; vs-quiet-neighbour keeps the slices and changes only the neighbour's footprint, so it is the cache's part; both are inferences from time, not hit rates",
+        method: "a victim tenant reads an L2/2 set in 100 ms windows (300 ms full), each kernel on its own events; the loss of its GB/s beside a tenant streaming a 4 x L2 set, against its windows alone (vs-alone) and against its windows beside a tenant reading an L2/16 set that fits beside its own (vs-quiet-neighbour); windows alternate, each checked on the host clock to lie inside the neighbour's; a mean loss outside [-5 %, 100 %] (vs-alone) or [-105 %, 100 %] (vs-quiet-neighbour, whose neighbour may take more time slices than the thrasher) fails the run. Where the GPU time-slices the two contexts (natively, HAMi-core) vs-alone includes the neighbour's slices; vs-quiet-neighbour keeps the slices and changes only the neighbour's footprint, so it is the cache's part; both are inferences from time, not hit rates",
     },
     MetricInfo {
         id: "CACHE-003",
@@ -787,7 +787,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "index",
         better: Goal::Higher,
         ns_per_unit: 1.0,
-        method: "4 tenant processes of the configuration (serving children started together) each run stream_copy on buffers of their own (8 x the L2, checked once) for 0.5 s (2 s in full mode), each timing its own batches of 16 copies on GPU events; Jain's index (sum x)^2 / (n sum x^2) of their GB/s per round, 3 rounds (10); 1 is equal shares, 1/4 one tenant taking all. Says nothing of how much each got (BW-003), and a tenant above the DRAM rate is refused",
+        method: "4 tenant processes of the configuration (serving children started together) each run stream_copy on buffers of their own (8 x the L2, checked once) for 0.5 s (2 s in full mode), each in batches of 16 copies; Jain's index (sum x)^2 / (n sum x^2) of their GB/s per round, each tenant's bytes over the realtime span of its own loop (under time slicing a tenant's GPU-event time holds only its own slices, so event rates would all look equal), 3 rounds (10); 1 is equal shares, 1/4 one tenant taking all. Says nothing of how much each got (BW-003), and a tenant above the DRAM rate is refused",
     },
     MetricInfo {
         id: "BW-003",
@@ -797,7 +797,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "GB/s",
         better: Goal::Higher,
         ns_per_unit: 1.0,
-        method: "the sum of 1, 2, 4, 8 tenant processes' own GPU-timed stream_copy rates (as BW-002, buffers sized so 8 tenants' fit in half of free memory), each count once per round, 3 rounds (10); against the DRAM rate (refused above it) and the run's device-to-device copy; the knee, the first count within 5 % of the largest total, is printed. A sum of per-tenant rates: tenants that do not overlap in time would add up above what the memory delivered, which the DRAM bound catches only when gross",
+        method: "the bytes 1, 2, 4, 8 tenant processes moved with stream_copy (as BW-002, buffers sized so 8 tenants' fit in half of free memory) over the realtime span from the first tenant's start to the last one's end, each count once per round, 3 rounds (10); against the DRAM rate (refused above it) and the run's device-to-device copy; the knee, the first count within 5 % of the largest total, is printed. The span holds the loops' start-up and the tenants' skew, so the total errs low (on the H200 the sum of per-tenant GPU-event rates came out above the DRAM rate under time slicing, which is why it is not used)",
     },
     MetricInfo {
         id: "BW-004",
@@ -807,7 +807,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Goal::Lower,
         ns_per_unit: 1.0,
-        method: "a victim tenant process's GPU-timed stream_copy rate alone, then beside an aggressor tenant streaming the same way at once, alternated per round (3 pairs, 10 in full mode, 0.5 s or 2 s each) so drift cancels; loss = 1 - beside / alone in %, a mean outside 0..100 % beyond 5 points of noise is refused. Both tenants are of the same configuration: a loss of about 50 % is an even share of saturated memory, not a fault",
+        method: "a victim tenant process's stream_copy rate (bytes over the realtime span of its loop) alone, then beside an aggressor tenant streaming the same way at once, alternated per round (3 pairs, 10 in full mode, 0.5 s or 2 s each) so drift cancels; loss = 1 - beside / alone in %, a mean outside 0..100 % beyond 5 points of noise is refused. Both tenants are of the same configuration: a loss of about 50 % is an even share of saturated memory, not a fault",
     },
     MetricInfo {
         id: "PCIE-001",

@@ -1,7 +1,7 @@
 //! BW-002..004: tenant processes of this configuration streaming at once, each on
 //! its own buffers, each reporting its own GPU-timed rate.
 
-use super::figures::{bounded, knee, within_peak, Rate};
+use super::figures::{aggregate_gbps, bounded, knee, within_peak, Rate};
 use super::sizing::buffer_bytes;
 use super::tenants::{losses, round, rounds, span_ms, StreamFor};
 use crate::error::{Error, Result};
@@ -151,11 +151,10 @@ fn saturation(
     for _ in 0..rounds(env) {
         for (i, &n) in counts.iter().enumerate() {
             let rates = round(&mut children[..n], request, request.ms)?;
-            let total = rates
-                .iter()
-                .map(|r| check("BW-003 tenant", r))
-                .sum::<Result<f64>>()?;
-            totals[i].push(within_peak("BW-003 total", total, dram)?);
+            for rate in &rates {
+                check("BW-003 tenant", rate)?;
+            }
+            totals[i].push(within_peak("BW-003 total", aggregate_gbps(&rates)?, dram)?);
         }
     }
     let medians: Vec<(usize, f64)> = counts

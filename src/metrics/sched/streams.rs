@@ -132,22 +132,23 @@ pub(super) fn preemption(env: &BenchEnv, device: &Device) -> Result<Vec<Measured
     child::end_all(neighbours);
     let started = |s: &(f64, u64)| span.start_ns <= s.1 && s.1 <= span.end_ns;
     let across: Vec<f64> = across.iter().filter(|s| started(s)).map(|s| s.0).collect();
-    let enough = |what: &str, got: usize| {
-        if got * 2 < n {
-            Err(crate::error::Error::Invalid(format!(
-                "SCHED-004 {what}: only {got} of {n} short kernels ran while the filler did"
-            )))
+    // A probe too slow to run while the filler did (a limiter that holds each launch
+    // back) says so and leaves its variant out; the others still count.
+    let mut out = vec![sampled(info, "alone", alone, None)];
+    for (what, samples) in [
+        ("beside-low-priority-stream", same),
+        ("beside-tenant", across),
+    ] {
+        if samples.len() * 2 < n {
+            eprintln!(
+                "sched/SCHED-004/{what}: not measured, only {} of {n} short kernels ran while the filler did",
+                samples.len()
+            );
         } else {
-            Ok(())
+            out.push(sampled(info, what, samples, None));
         }
-    };
-    enough("beside-low-priority-stream", same.len())?;
-    enough("beside-tenant", across.len())?;
-    Ok(vec![
-        sampled(info, "alone", alone, None),
-        sampled(info, "beside-low-priority-stream", same, None),
-        sampled(info, "beside-tenant", across, None),
-    ])
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
