@@ -970,6 +970,14 @@ impl Selection {
         self.0.contains(&id)
     }
 
+    /// Whether any selected metric is of `category`, so a category with nothing
+    /// selected sets nothing up.
+    pub fn has_category(&self, category: &str) -> bool {
+        self.0
+            .iter()
+            .any(|id| find(id).is_ok_and(|m| m.category == category))
+    }
+
     pub fn ids(&self) -> &[&'static str] {
         &self.0
     }
@@ -1062,6 +1070,13 @@ mod tests {
         assert_eq!(llm.ids().len(), 9);
         assert!(llm.contains("LLM-001") && !llm.contains("OH-001"));
         assert!(Selection::category("nothing").ids().is_empty());
+    }
+
+    #[test]
+    fn a_selection_knows_the_categories_of_its_metrics() {
+        let s = Selection::parse("OH-001,ENF-004").unwrap();
+        assert!(s.has_category("overhead") && s.has_category("enforcement"));
+        assert!(!s.has_category("llm") && !s.has_category("nothing"));
     }
 
     #[test]

@@ -17,7 +17,6 @@ use criterion::Criterion;
 /// The operations of BW's tenant processes.
 pub(super) const OPERATIONS: &[Handler] = &[Handler::of::<tenants::StreamFor>()];
 
-const IDS: [&str; 4] = ["BW-001", "BW-002", "BW-003", "BW-004"];
 /// Of the free memory, what BW-001's two buffers may take.
 const ALONE_SHARE: f64 = 0.8;
 
@@ -27,7 +26,7 @@ pub(super) fn bench(
     selection: &Selection,
     ctx: &Context,
 ) -> Result<Vec<Measured>> {
-    if !IDS.iter().any(|id| selection.contains(id)) {
+    if !selection.has_category("bandwidth") {
         return Ok(Vec::new());
     }
     let device = ctx.device();

@@ -40,11 +40,7 @@ pub(super) fn bench(
     _ctx: &Context,
 ) -> Result<Vec<Measured>> {
     let mut out = Vec::new();
-    if !env.benchmarking
-        || !["ERR-001", "ERR-002", "ERR-003"]
-            .iter()
-            .any(|id| selection.contains(id))
-    {
+    if !env.benchmarking || !selection.has_category("err") {
         return Ok(out);
     }
     let physical = physical_memory()?;

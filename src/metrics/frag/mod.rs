@@ -37,11 +37,7 @@ pub(super) fn bench(
     _ctx: &Context,
 ) -> Result<Vec<Measured>> {
     let mut out = Vec::new();
-    if !["FRAG-001", "FRAG-002", "FRAG-003"]
-        .iter()
-        .any(|id| selection.contains(id))
-        || !env.benchmarking
-    {
+    if !env.benchmarking || !selection.has_category("frag") {
         return Ok(out);
     }
     let physical = physical_memory()?;

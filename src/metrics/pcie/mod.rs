@@ -15,15 +15,13 @@ use criterion::Criterion;
 /// The operations of PCIE's tenant processes.
 pub(super) const OPERATIONS: &[Handler] = &[Handler::of::<tenants::HostToDeviceFor>()];
 
-const IDS: [&str; 4] = ["PCIE-001", "PCIE-002", "PCIE-003", "PCIE-004"];
-
 pub(super) fn bench(
     c: &mut Criterion,
     env: &BenchEnv,
     selection: &Selection,
     ctx: &Context,
 ) -> Result<Vec<Measured>> {
-    if !IDS.iter().any(|id| selection.contains(id)) {
+    if !selection.has_category("pcie") {
         return Ok(Vec::new());
     }
     let device = ctx.device();
