@@ -239,8 +239,8 @@ pub struct SummaryEntry {
     /// The physical bound of a throughput: its median may not exceed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak: Option<PeakShare>,
-    /// The median against the best GEMM measured in the same run, the practical
-    /// ceiling a kernel on this device can be held to.
+    /// The median against the practical ceiling measured in the same run (the best
+    /// GEMM for a kernel's FLOPs, the device-to-device copy for a stream's bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_peak: Option<PeakShare>,
     /// Which pass the median and the percentiles come from; absent in summaries

@@ -47,7 +47,8 @@ pub struct Measured {
     pub work_per_op: Option<f64>,
     /// The device's physical bound; a median above it is an error.
     pub peak: Option<Peak>,
-    /// The best GEMM measured in this run, shown as the practical ceiling.
+    /// The practical ceiling measured in this run: the best GEMM, or the
+    /// device-to-device copy.
     pub measured_peak: Option<Peak>,
     /// Driver calls per timed operation (1000 for calls too short for the clock).
     pub calls_per_op: u32,

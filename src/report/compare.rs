@@ -114,8 +114,13 @@ pub struct Measured {
     pub unstable: Option<Unstable>,
     /// Fraction of the device's physical peak, for a throughput.
     pub peak_fraction: Option<f64>,
-    /// Fraction of the best GEMM measured in the same run, where one was measured.
+    /// Fraction of the practical ceiling measured in the same run (the best GEMM for
+    /// LLM's kernels, the device-to-device copy for BW's), where one was measured.
     pub measured_peak_fraction: Option<f64>,
+    /// What that ceiling was, in a few words ("best bf16 GEMM", "cuMemcpyDtoDAsync
+    /// of 480 MiB"), from its source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_peak_of: Option<String>,
     /// Against native; `None` for native itself or when native lacks the metric.
     /// With several rounds, the samples of all rounds are pooled, and a change the
     /// rounds do not agree on beyond their scatter (pooled over the metric's
@@ -290,6 +295,10 @@ fn metric_table(
                     unstable: entry.instability(),
                     peak_fraction: entry.peak.as_ref().map(|p| p.fraction),
                     measured_peak_fraction: entry.measured_peak.as_ref().map(|p| p.fraction),
+                    measured_peak_of: entry
+                        .measured_peak
+                        .as_ref()
+                        .map(|p| super::format::ceiling_name(&p.source)),
                     change,
                     round_changes,
                 }

@@ -116,16 +116,29 @@ pub fn row_figures(row: &MetricRow) -> [String; 5] {
     ]
 }
 
-/// A throughput's share of the device's peak and of the best measured GEMM, e.g.
-/// " (41.2 % of peak, 58.0 % of best GEMM)"; empty for other figures.
+/// A measured ceiling's name from its source, up to the first ':' or ',' and without
+/// "(measured) in this run": "best bf16 GEMM measured in this run: gemm_bf16 at
+/// 4096^3" is "best bf16 GEMM".
+pub(super) fn ceiling_name(source: &str) -> String {
+    let head = source.split([':', ',']).next().unwrap_or(source);
+    head.trim_end()
+        .trim_end_matches(" in this run")
+        .trim_end_matches(" measured")
+        .to_owned()
+}
+
+/// A throughput's share of the device's peak and of the ceiling measured in the
+/// same run, e.g. " (41.2 % of peak, 58.0 % of best bf16 GEMM)"; empty for other
+/// figures.
 fn peaks(measured: &Measured) -> String {
     let parts: Vec<String> = [
         measured
             .peak_fraction
             .map(|f| format!("{:.1} % of peak", f * 100.0)),
-        measured
-            .measured_peak_fraction
-            .map(|f| format!("{:.1} % of best GEMM", f * 100.0)),
+        measured.measured_peak_fraction.map(|f| {
+            let of = measured.measured_peak_of.as_deref().unwrap_or("best GEMM");
+            format!("{:.1} % of {of}", f * 100.0)
+        }),
     ]
     .into_iter()
     .flatten()
@@ -251,6 +264,19 @@ pub fn percent(fraction: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_measured_ceiling_is_named_by_the_head_of_its_source() {
+        assert_eq!(
+            ceiling_name("best bf16 GEMM measured in this run: gemm_bf16 at 4096^3"),
+            "best bf16 GEMM"
+        );
+        assert_eq!(
+            ceiling_name("cuMemcpyDtoDAsync of 480 MiB in this run, read + write, best of 5"),
+            "cuMemcpyDtoDAsync of 480 MiB"
+        );
+        assert_eq!(ceiling_name("a ceiling"), "a ceiling");
+    }
 
     #[test]
     fn a_metric_title_names_the_metric_as_the_registry_does() {

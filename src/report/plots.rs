@@ -447,6 +447,7 @@ mod tests {
                 unstable: None,
                 peak_fraction,
                 measured_peak_fraction: None,
+                measured_peak_of: None,
                 change: None,
                 round_changes: Vec::new(),
             }),
