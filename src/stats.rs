@@ -25,8 +25,6 @@ pub(crate) fn sample_variance(values: &[f64]) -> f64 {
     squared_deviations(values) / (values.len() - 1) as f64
 }
 
-/// ||got - want|| / ||want|| over (got, want) pairs, the check every kernel passes
-/// before it is timed. NaN anywhere makes the result NaN, which no tolerance accepts.
 /// The median of `values` (NaN for none).
 pub(crate) fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
@@ -51,6 +49,8 @@ pub(crate) fn bounded(what: &str, value: f64, low: f64, high: f64) -> Result<f64
     }
 }
 
+/// ||got - want|| / ||want|| over (got, want) pairs, the check every kernel passes
+/// before it is timed. NaN anywhere makes the result NaN, which no tolerance accepts.
 pub fn relative_error(pairs: impl IntoIterator<Item = (f64, f64)>) -> f64 {
     let (err2, ref2) = pairs.into_iter().fold((0.0, 0.0), |(e, r), (got, want)| {
         (e + (got - want).powi(2), r + want * want)

@@ -747,7 +747,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "us",
         better: Goal::Lower,
         ns_per_unit: 1.0,
-        method: "host CLOCK_REALTIME right before cuLaunchKernel to the first block's %globaltimer start, of a kernel of one 32-thread block per SM on an idle stream, alone and while another tenant keeps every SM's thread slots busy (kernels of 8 waves of 250 us blocks; only probes that started inside its span count); valid only where every launch alone started after its submit and before the host saw it end (the device clock is then host realtime within the printed bounds, the figure's uncertainty), else not saved; the difference between the variants does not depend on the offset",
+        method: "host CLOCK_REALTIME right before cuLaunchKernel to the first block's %globaltimer start, of a kernel of one 32-thread block per SM on an idle stream, alone and while another tenant keeps every SM's thread slots busy (kernels of 8 waves of 250 us blocks; only probes that started inside its span count); alone and beside-busy-tenant only where every launch alone started after its submit and before the host saw it end (the device clock is then host realtime within the printed bounds, the figures' uncertainty), else not saved (on the H200 the global timer ran about 450 us off host realtime); added-beside-busy-tenant, each probe beside the busy tenant less the median probe alone, is saved always, since the clocks' offset cancels out of it",
     },
     MetricInfo {
         id: "SCHED-003",

@@ -160,7 +160,7 @@ fn saturation(
     let medians: Vec<(usize, f64)> = counts
         .iter()
         .zip(&totals)
-        .map(|(&n, t)| (n, median(t)))
+        .map(|(&n, t)| (n, crate::stats::median(t)))
         .collect();
     if counts == COUNTS {
         if let Some(n) = knee(&medians) {
@@ -178,12 +178,6 @@ fn saturation(
             ..sampled(info, &tenants_variant(n), samples, None)
         })
         .collect())
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    crate::stats::percentile(&sorted, 50.0)
 }
 
 #[cfg(test)]
