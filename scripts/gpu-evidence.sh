@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the suite's GPU evidence on a machine with a GPU, from prebuilt binaries:
-#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation|sharing|current|mps-tenants|bench-config|enforcement] [CONFIGS]
+#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation|sharing|current|mps-tenants|bench-config|enforcement|categories|exec] [CONFIGS]
 # quick/full: `run` of the OH and LLM metrics (METRICS to choose others) over CONFIGS
 # (ROUNDS rounds, default 3), every log line timestamped;
 # cloop: PAIRS times (default 5) the C loop of every per-call
@@ -25,7 +25,9 @@
 # MPS example of configs/ through `run --config-file`; enforcement: every ENF probe (IDS to
 # choose) over CONFIGS (default native, hami-100, hami-50); exec: the PyTorch example
 # (examples/pytorch_workload.py --quick) through `exec` over CONFIGS (default native,
-# hami-50, hami-25, mps-25), two rounds of two runs, with its comparison and report.
+# hami-50, hami-25, mps-25), two rounds of two runs, with its comparison and report;
+# categories: `run --quick` of the BW, PCIE, CACHE, SCHED, FRAG and ERR metrics over
+# CONFIGS (default native, hami-50, hami-25; ROUNDS, default 1), timestamped.
 # BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
 # libvgpu.so must already be installed (default /usr/local/vgpu/libvgpu.so).
 # Prints a short table last.
@@ -241,6 +243,17 @@ if [ "$mode" = enforcement ]; then
     start=$(date +%s)
     "$bin/gpu-virt-bench" run --quick --rounds 1 --configs "$configs" --metrics "$enf" --out "$out/baselines" --force --verbose 2>&1 | stamp | tee "$out/run.log"
     echo "run --quick ENF over $configs: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s; GPU memory used now: $(nvidia-smi --query-gpu=memory.used --format=csv,noheader)" | tee "$out/run-time.txt"
+    "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
+    exit 0
+fi
+
+if [ "$mode" = categories ]; then
+    configs=${4:-native,hami-50,hami-25}
+    metrics=${METRICS:-$(ids 'BW|PCIE|CACHE|SCHED|FRAG|ERR')}
+    start=$(date +%s)
+    "$bin/gpu-virt-bench" run --quick --rounds "${ROUNDS:-1}" --configs "$configs" --metrics "$metrics" \
+        --out "$out/baselines" --force --verbose 2>&1 | stamp | tee "$out/run.log"
+    echo "run --quick of BW, PCIE, CACHE, SCHED, FRAG and ERR over $configs: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s" | tee "$out/run-time.txt"
     "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
     exit 0
 fi
