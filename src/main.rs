@@ -32,7 +32,8 @@ enum Command {
     Run {
         #[command(flatten)]
         setup: Setup,
-        /// Comma-separated metric ids (default: all).
+        /// Comma-separated metric ids (default: all); IS ids are measured in the
+        /// default tenant scenarios the configurations make up.
         #[arg(long)]
         metrics: Option<String>,
         /// Shorter sampling, for a first look.

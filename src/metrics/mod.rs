@@ -223,11 +223,11 @@ const OPERATIONS: &[&[Handler]] = &[
     overhead::OPERATIONS,
     isolation::OPERATIONS,
     enforcement::OPERATIONS,
-    err::OPERATIONS,
-    cache::OPERATIONS,
-    sched::OPERATIONS,
     bandwidth::OPERATIONS,
     pcie::OPERATIONS,
+    cache::OPERATIONS,
+    sched::OPERATIONS,
+    err::OPERATIONS,
 ];
 
 /// The roles a child of this executable starts in besides serving.
@@ -296,12 +296,12 @@ pub fn run_benches(
 ) -> Result<Vec<Measured>> {
     let mut out = overhead::bench(c, env, selection, ctx)?;
     out.extend(llm::bench(c, env, selection, ctx)?);
-    out.extend(frag::bench(c, env, selection, ctx)?);
-    out.extend(err::bench(c, env, selection, ctx)?);
-    out.extend(cache::bench(c, env, selection, ctx)?);
-    out.extend(sched::bench(c, env, selection, ctx)?);
     out.extend(bandwidth::bench(c, env, selection, ctx)?);
     out.extend(pcie::bench(c, env, selection, ctx)?);
+    out.extend(cache::bench(c, env, selection, ctx)?);
+    out.extend(sched::bench(c, env, selection, ctx)?);
+    out.extend(frag::bench(c, env, selection, ctx)?);
+    out.extend(err::bench(c, env, selection, ctx)?);
     Ok(out)
 }
 
