@@ -186,17 +186,22 @@ impl Setup {
         run::preflight(&Config::parse_list(
             &self.configs,
             &self.hami_lib,
-            1,
+            &[1],
             &file,
         )?)?;
         Ok(file)
     }
 
-    /// The plan on this machine's device 0, whose memory sizes the limits.
+    /// The plan on this machine's visible devices, whose memory sizes the limits
+    /// (device 0's the verified one).
     fn plan(&self, file: &[run::ConfigEntry], out: PathBuf, verify_secs: f64) -> Result<Plan> {
-        cuda::init()?;
-        let physical = cuda::Device::get(0)?.total_mem()? >> 20;
-        let configs = Config::parse_list(&self.configs, &self.hami_lib, physical, file)?;
+        let devices = (0..cuda::Device::count()?)
+            .map(|i| Ok(cuda::Device::get(i)?.total_mem()? >> 20))
+            .collect::<Result<Vec<u64>>>()?;
+        if devices.is_empty() {
+            return Err(Error::NoDevice);
+        }
+        let configs = Config::parse_list(&self.configs, &self.hami_lib, &devices, file)?;
         Ok(Plan {
             rounds: self
                 .rounds

@@ -9,8 +9,8 @@ pub struct Device {
 }
 
 impl Device {
-    /// Device `ordinal`, after the driver has been initialised.
-    pub fn get(ordinal: i32) -> Result<Self> {
+    /// How many devices this process sees (CUDA_VISIBLE_DEVICES applied).
+    pub fn count() -> Result<i32> {
         super::init()?;
         let mut count = 0;
         // SAFETY: writes one int.
@@ -18,6 +18,12 @@ impl Device {
             unsafe { sys::cuDeviceGetCount(&mut count) },
             "cuDeviceGetCount",
         )?;
+        Ok(count)
+    }
+
+    /// Device `ordinal`, after the driver has been initialised.
+    pub fn get(ordinal: i32) -> Result<Self> {
+        let count = Self::count()?;
         if ordinal >= count {
             return Err(Error::NoDevice);
         }

@@ -57,7 +57,7 @@ fn configured(name: &str, physical_mib: u64) -> Result<Config> {
     let hami_lib = std::env::var_os(HAMI_LIB_VAR)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_HAMI_LIB));
-    Config::lookup(name, &hami_lib, physical_mib, &file)
+    Config::lookup(name, &hami_lib, &[physical_mib], &file)
 }
 
 fn verify_secs() -> Result<f64> {

@@ -113,15 +113,16 @@ impl Config {
     /// intercept the dlopen/dlsym path that a dynamically loading client such as this
     /// one takes), SM limit `pct` %, memory limit `pct` % of `physical_mib`.
     pub fn parse(name: &str, hami_lib: &Path, physical_mib: u64) -> Result<Self> {
-        Self::lookup(name, hami_lib, physical_mib, &[])
+        Self::lookup(name, hami_lib, &[physical_mib], &[])
     }
 
     /// A built-in configuration (`current` and `current-uncontrolled` read from this
-    /// process's environment), else the entry of that name from a configuration file.
+    /// process's environment), else the entry of that name from a configuration file,
+    /// on visible devices of `devices_mib` physical memory each (device 0 first).
     pub fn lookup(
         name: &str,
         hami_lib: &Path,
-        physical_mib: u64,
+        devices_mib: &[u64],
         file: &[ConfigEntry],
     ) -> Result<Self> {
         let name = name.trim();
@@ -148,7 +149,7 @@ impl Config {
         // A file's names may share a built-in prefix (hami-dev0-20g, mps-file-50).
         let entry = entry.or_else(|| file.iter().find(|e| e.name == name).cloned());
         entry
-            .map(|e| e.resolve(physical_mib))
+            .map(|e| e.resolve(devices_mib))
             .ok_or_else(|| Error::UnknownConfig(name.to_string()))
     }
 
@@ -157,12 +158,12 @@ impl Config {
     pub fn parse_list(
         list: &str,
         hami_lib: &Path,
-        physical_mib: u64,
+        devices_mib: &[u64],
         file: &[ConfigEntry],
     ) -> Result<Vec<Self>> {
         let mut out: Vec<Self> = Vec::new();
         for name in list.split(',').filter(|n| !n.trim().is_empty()) {
-            let config = Self::lookup(name, hami_lib, physical_mib, file)?;
+            let config = Self::lookup(name, hami_lib, devices_mib, file)?;
             if out.iter().any(|c| c.name == config.name) {
                 return Err(Error::Invalid(format!(
                     "configuration '{}' is listed twice",
@@ -225,6 +226,25 @@ mod tests {
             !c.env.contains_key(SHARED_CACHE_VAR),
             "the cache file is per run"
         );
+    }
+
+    #[test]
+    fn hami_on_several_devices_limits_each_by_its_own_memory() {
+        let devices = Config::lookup("hami-50", Path::new(LIB), &[81559, 143155], &[]).unwrap();
+        assert_eq!(devices.env["CUDA_DEVICE_MEMORY_LIMIT"], "40779m");
+        assert_eq!(devices.env["CUDA_DEVICE_MEMORY_LIMIT_0"], "40779m");
+        assert_eq!(devices.env["CUDA_DEVICE_MEMORY_LIMIT_1"], "71577m");
+        assert_eq!(devices.expect.mem_limit_mib, Some(40779));
+        let one = Config::parse("hami-50", Path::new(LIB), 81559).unwrap();
+        assert!(!one
+            .env
+            .keys()
+            .any(|k| k.starts_with("CUDA_DEVICE_MEMORY_LIMIT_")));
+        let native = Config::lookup("native", Path::new(LIB), &[1000, 2000], &[]).unwrap();
+        assert!(!native
+            .env
+            .keys()
+            .any(|k| k.starts_with("CUDA_DEVICE_MEMORY_LIMIT")));
     }
 
     #[test]
@@ -293,9 +313,9 @@ mod tests {
 
     #[test]
     fn lists_refuse_duplicates_and_emptiness() {
-        let l = Config::parse_list("native, hami-50", Path::new(LIB), 1000, &[]).unwrap();
+        let l = Config::parse_list("native, hami-50", Path::new(LIB), &[1000], &[]).unwrap();
         assert_eq!(l.len(), 2);
-        assert!(Config::parse_list("native,native", Path::new(LIB), 1000, &[]).is_err());
-        assert!(Config::parse_list(",", Path::new(LIB), 1000, &[]).is_err());
+        assert!(Config::parse_list("native,native", Path::new(LIB), &[1000], &[]).is_err());
+        assert!(Config::parse_list(",", Path::new(LIB), &[1000], &[]).is_err());
     }
 }

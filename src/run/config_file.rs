@@ -174,11 +174,15 @@ impl ConfigEntry {
         }
     }
 
-    /// The configuration this entry describes on a device of `physical_mib`: the
-    /// memory limit in MiB (from a percentage where given that way) is also set as
+    /// The configuration this entry describes on visible devices of `devices_mib`
+    /// physical memory each (device 0 first): the memory limit in MiB (from a
+    /// percentage of device 0's where given that way) is also set as
     /// CUDA_DEVICE_MEMORY_LIMIT where the entry does not set it itself, as HAMi-core
-    /// reads it.
-    pub fn resolve(&self, physical_mib: u64) -> Config {
+    /// reads it; with several devices a percentage is also set per device
+    /// (CUDA_DEVICE_MEMORY_LIMIT_<i>, which HAMi-core prefers), since their memory may
+    /// differ. Verification reads device 0.
+    pub fn resolve(&self, devices_mib: &[u64]) -> Config {
+        let physical_mib = devices_mib.first().copied().unwrap_or(0);
         let mem_limit_mib = self.expect.memory_mib.or_else(|| {
             self.expect
                 .memory_pct
@@ -194,8 +198,15 @@ impl ConfigEntry {
             env.insert("LD_PRELOAD".into(), lib);
         }
         if let (Some(mib), true) = (mem_limit_mib, self.preload.is_some()) {
+            let own = env.contains_key("CUDA_DEVICE_MEMORY_LIMIT");
             env.entry("CUDA_DEVICE_MEMORY_LIMIT".into())
                 .or_insert_with(|| format!("{mib}m"));
+            if let (Some(pct), false, true) = (self.expect.memory_pct, own, devices_mib.len() > 1) {
+                for (i, device_mib) in devices_mib.iter().enumerate() {
+                    env.entry(format!("CUDA_DEVICE_MEMORY_LIMIT_{i}"))
+                        .or_insert_with(|| format!("{}m", device_mib * u64::from(pct) / 100));
+                }
+            }
         }
         Config {
             name: self.name.clone(),
@@ -345,11 +356,11 @@ mod tests {
             c
         };
         assert_eq!(
-            rename(file[0].resolve(81559), "native"),
+            rename(file[0].resolve(&[81559]), "native"),
             Config::parse("native", Path::new(LIB), 81559).unwrap()
         );
         assert_eq!(
-            rename(file[1].resolve(81559), "hami-25"),
+            rename(file[1].resolve(&[81559]), "hami-25"),
             Config::parse("hami-25", Path::new(LIB), 81559).unwrap()
         );
     }
@@ -369,7 +380,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        let c = file[0].resolve(81559);
+        let c = file[0].resolve(&[81559]);
         assert_eq!(c.env["LD_PRELOAD"], "/opt/manager/libcontrol.so");
         assert!(!c.env.contains_key("CUDA_REDIRECT"));
         assert_eq!(c.env["CUDA_DEVICE_MEMORY_LIMIT"], "40000m");
@@ -440,7 +451,7 @@ mod tests {
                 let config = super::super::Config::lookup(
                     &entry.name,
                     Path::new("/lib.so"),
-                    143155,
+                    &[143155],
                     &entries,
                 )
                 .unwrap_or_else(|e| panic!("{}: {e}", entry.name));

@@ -175,7 +175,7 @@ mod tests {
             ("PATH", "/usr/bin"),
         ]);
         let preloaded = [PathBuf::from("/usr/local/vgpu/libvgpu.so")];
-        let c = entry(&pod, &preloaded, false).unwrap().resolve(143_155);
+        let c = entry(&pod, &preloaded, false).unwrap().resolve(&[143_155]);
         assert_eq!(c.name, "current");
         assert_eq!(
             c.expect.mem_limit_mib,
@@ -194,7 +194,7 @@ mod tests {
         assert!(!c.env.contains_key("PATH"));
         assert_eq!(c.fresh_state, None, "the pod's own state file");
 
-        let reference = entry(&pod, &preloaded, true).unwrap().resolve(143_155);
+        let reference = entry(&pod, &preloaded, true).unwrap().resolve(&[143_155]);
         assert_eq!(reference.name, "current-uncontrolled");
         assert_eq!(reference.env[DISABLE_CONTROL_VAR], "true");
         assert_eq!(

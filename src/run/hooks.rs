@@ -108,7 +108,7 @@ mod tests {
             name: name.into(),
             setup: hook(setup),
             teardown: hook(teardown),
-            ..ConfigEntry::native().resolve(1000)
+            ..ConfigEntry::native().resolve(&[1000])
         }
     }
 

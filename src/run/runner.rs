@@ -576,7 +576,7 @@ mod tests {
     }
 
     fn configs(list: &str, lib: &Path) -> Vec<Config> {
-        Config::parse_list(list, lib, 1000, &[]).unwrap()
+        Config::parse_list(list, lib, &[1000], &[]).unwrap()
     }
 
     #[test]
