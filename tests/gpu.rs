@@ -706,16 +706,19 @@ fn heap_runtime_launch_and_state_file_probes_run_under_hami_core() -> TestResult
     for id in ["ENF-011", "ENF-025", "ENF-026"] {
         let p = probe(id);
         assert!(
-            !matches!(p.verdict, ProbeVerdict::Crashed { .. }),
+            !matches!(p.outcome.verdict, ProbeVerdict::Crashed { .. }),
             "{id}: {p:?}"
         );
     }
     let heap = probe("ENF-011");
-    assert!(heap.detail.contains("set by the driver"), "{heap:?}");
+    assert!(
+        heap.outcome.detail.contains("set by the driver"),
+        "{heap:?}"
+    );
     let launch = probe("ENF-025");
     assert!(
         matches!(
-            launch.verdict,
+            launch.outcome.verdict,
             ProbeVerdict::Enforced
                 | ProbeVerdict::Bypassed { .. }
                 | ProbeVerdict::NotApplicable { .. }
@@ -723,7 +726,10 @@ fn heap_runtime_launch_and_state_file_probes_run_under_hami_core() -> TestResult
         "{launch:?}"
     );
     let state = probe("ENF-026");
-    assert!(state.detail.contains("found and rewritten"), "{state:?}");
+    assert!(
+        state.outcome.detail.contains("found and rewritten"),
+        "{state:?}"
+    );
     Ok(())
 }
 

@@ -744,7 +744,12 @@ fn the_matrix_shows_round_one_of_an_interleaved_run() {
     let matrix = &report.gpus[0].enforcement;
     assert_eq!(matrix.rows[0].id, "ENF-004");
     assert_eq!(
-        matrix.rows[0].cell("hami-50").unwrap().verdict.word(),
+        matrix.rows[0]
+            .cell("hami-50")
+            .unwrap()
+            .outcome
+            .verdict
+            .word(),
         "bypassed"
     );
 }

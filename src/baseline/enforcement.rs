@@ -60,6 +60,14 @@ pub struct ProbeEntry {
     pub path: String,
     pub kind: ProbeKind,
     #[serde(flatten)]
+    pub outcome: ProbeOutcome,
+}
+
+/// What a probe showed, apart from which path it took: the report's matrix cell
+/// carries it as saved, so the two keep the same fields, flattened into each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeOutcome {
+    #[serde(flatten)]
     pub verdict: ProbeVerdict,
     /// What the tenant got on this path under the configuration, in `unit`
     /// (bytes obtained and written; delivered share of native); `None` where the
@@ -164,17 +172,20 @@ mod tests {
             id: "ENF-003".into(),
             path: "cuMemAllocManaged".into(),
             kind: ProbeKind::Memory,
-            verdict: ProbeVerdict::Bypassed { excess: 4.0e9 },
-            figure: Some(75.0e9),
-            unit: "bytes".into(),
-            limit: Some(71.0e9),
-            control: Some(75.0e9),
-            status: "CUDA_SUCCESS".into(),
-            detail: String::new(),
+            outcome: ProbeOutcome {
+                verdict: ProbeVerdict::Bypassed { excess: 4.0e9 },
+                figure: Some(75.0e9),
+                unit: "bytes".into(),
+                limit: Some(71.0e9),
+                control: Some(75.0e9),
+                status: "CUDA_SUCCESS".into(),
+                detail: String::new(),
+            },
         };
         let json = serde_json::to_value(&entry).unwrap();
         assert_eq!(json["verdict"], "bypassed");
         assert_eq!(json["excess"], 4.0e9);
+        assert_eq!(json["figure"], 75.0e9);
         assert_eq!(json["kind"], "memory");
         let back: ProbeEntry = serde_json::from_value(json).unwrap();
         assert_eq!(back, entry);

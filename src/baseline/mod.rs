@@ -10,8 +10,8 @@ mod store;
 mod verdict;
 
 pub use enforcement::{
-    EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict, ENFORCEMENT_FILE, LEAK_TOLERANCE_MIB,
-    UNIT_BYTES, UNIT_PERCENT_OF_NATIVE,
+    EnforcementRecord, ProbeEntry, ProbeKind, ProbeOutcome, ProbeVerdict, ENFORCEMENT_FILE,
+    LEAK_TOLERANCE_MIB, UNIT_BYTES, UNIT_PERCENT_OF_NATIVE,
 };
 pub use exec::{
     exec_category, ExecRecord, ExecRun, ExitRecord, Figure, FigureSource, MemorySource, PeakMemory,

@@ -8,7 +8,9 @@
 use super::discover::LoadedConfig;
 use super::format::number;
 use super::limits::Tone;
-use crate::baseline::{EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict, LEAK_TOLERANCE_MIB};
+use crate::baseline::{
+    EnforcementRecord, ProbeKind, ProbeOutcome, ProbeVerdict, LEAK_TOLERANCE_MIB,
+};
 use serde::Serialize;
 
 use crate::baseline::{UNIT_BYTES as BYTES, UNIT_PERCENT_OF_NATIVE as PERCENT};
@@ -47,13 +49,7 @@ pub struct PathRow {
 pub struct Cell {
     pub config: String,
     #[serde(flatten)]
-    pub verdict: ProbeVerdict,
-    pub figure: Option<f64>,
-    pub unit: String,
-    pub limit: Option<f64>,
-    pub control: Option<f64>,
-    pub status: String,
-    pub detail: String,
+    pub outcome: ProbeOutcome,
     /// The verdict and its figure in words, e.g. "bypassed +4.0 GiB (24.0 GiB held vs
     /// 20.0 GiB limit)".
     pub text: String,
@@ -85,7 +81,7 @@ impl EnforcementMatrix {
         let mut rows: Vec<PathRow> = Vec::new();
         for (config, record) in &probed {
             for probe in &record.probes {
-                let cell = cell(config, probe);
+                let cell = cell(config, &probe.outcome);
                 match rows.iter_mut().find(|row| row.id == probe.id) {
                     Some(row) => row.cells.push(cell),
                     None => rows.push(PathRow {
@@ -132,28 +128,22 @@ impl PathRow {
     fn worst(&self) -> u8 {
         self.cells
             .iter()
-            .map(|cell| cell.verdict.severity())
+            .map(|cell| cell.outcome.verdict.severity())
             .min()
             .unwrap_or(u8::MAX)
     }
 }
 
-fn cell(config: &str, probe: &ProbeEntry) -> Cell {
+fn cell(config: &str, outcome: &ProbeOutcome) -> Cell {
     Cell {
         config: config.to_owned(),
-        verdict: probe.verdict.clone(),
-        figure: probe.figure,
-        unit: probe.unit.clone(),
-        limit: probe.limit,
-        control: probe.control,
-        status: probe.status.clone(),
-        detail: probe.detail.clone(),
-        text: cell_text(probe),
+        outcome: outcome.clone(),
+        text: cell_text(outcome),
     }
 }
 
 /// A probe's verdict and figure in words: the one place a cell is worded.
-pub fn cell_text(probe: &ProbeEntry) -> String {
+pub fn cell_text(probe: &ProbeOutcome) -> String {
     let word = probe.verdict.word();
     let unit = probe.unit.as_str();
     match &probe.verdict {
@@ -196,9 +186,9 @@ pub fn cell_text(probe: &ProbeEntry) -> String {
 /// worth a look, unless there was no limit to judge it by (native's column); only a
 /// limit that held passes.
 pub(super) fn tone(cell: &Cell) -> Tone {
-    match &cell.verdict {
+    match &cell.outcome.verdict {
         ProbeVerdict::Bypassed { .. } | ProbeVerdict::Crashed { .. } => Tone::Fail,
-        ProbeVerdict::Inconclusive { .. } if cell.limit.is_none() => Tone::Neutral,
+        ProbeVerdict::Inconclusive { .. } if cell.outcome.limit.is_none() => Tone::Neutral,
         ProbeVerdict::RefusedUnlikeNative | ProbeVerdict::Inconclusive { .. } => Tone::Caution,
         ProbeVerdict::Enforced => Tone::Pass,
         ProbeVerdict::NotApplicable { .. } => Tone::Neutral,
@@ -312,11 +302,8 @@ mod tests {
         unit: &str,
         figure: Option<f64>,
         limit: Option<f64>,
-    ) -> ProbeEntry {
-        ProbeEntry {
-            id: "ENF-004".into(),
-            path: "cuMemAllocManaged".into(),
-            kind: ProbeKind::Memory,
+    ) -> ProbeOutcome {
+        ProbeOutcome {
             verdict,
             figure,
             unit: unit.into(),
@@ -359,7 +346,7 @@ mod tests {
                 "bypassed +49.8 pts (99.8 % of native vs 50.0 % limit)",
             ),
             (
-                ProbeEntry {
+                ProbeOutcome {
                     status: "CUDA_ERROR_NOT_SUPPORTED".into(),
                     ..probe(ProbeVerdict::RefusedUnlikeNative, BYTES, None, Some(gib))
                 },
@@ -412,8 +399,8 @@ mod tests {
                 "crashed: timed out, killed by signal 9",
             ),
         ];
-        for (entry, expected) in cases {
-            assert_eq!(cell_text(&entry), expected);
+        for (outcome, expected) in cases {
+            assert_eq!(cell_text(&outcome), expected);
         }
     }
 

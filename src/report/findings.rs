@@ -174,11 +174,11 @@ pub fn enforcement_findings(matrix: &EnforcementMatrix) -> Vec<Finding> {
         })
     };
     let bypasses = cells().filter_map(|(row, cell)| {
-        let ProbeVerdict::Bypassed { excess } = cell.verdict else {
+        let ProbeVerdict::Bypassed { excess } = cell.outcome.verdict else {
             return None;
         };
-        let limit = cell.limit.map_or_else(String::new, |limit| {
-            format!("{} ", amount(limit, &cell.unit))
+        let limit = cell.outcome.limit.map_or_else(String::new, |limit| {
+            format!("{} ", amount(limit, &cell.outcome.unit))
         });
         let limit_name = match row.kind {
             ProbeKind::Memory => "memory limit",
@@ -191,32 +191,32 @@ pub fn enforcement_findings(matrix: &EnforcementMatrix) -> Vec<Finding> {
                 "{}: {} bypassed the {limit}{limit_name} by {}",
                 cell.config,
                 row.path,
-                excess_amount(excess, &cell.unit)
+                excess_amount(excess, &cell.outcome.unit)
             ),
             kind: FindingKind::EnforcementBypass {
                 id: row.id.clone(),
                 path: row.path.clone(),
                 limit_kind: row.kind,
                 excess,
-                figure: cell.figure,
-                limit: cell.limit,
-                unit: cell.unit.clone(),
+                figure: cell.outcome.figure,
+                limit: cell.outcome.limit,
+                unit: cell.outcome.unit.clone(),
             },
         })
     });
     let refusals = cells()
-        .filter(|(_, cell)| cell.verdict == ProbeVerdict::RefusedUnlikeNative)
+        .filter(|(_, cell)| cell.outcome.verdict == ProbeVerdict::RefusedUnlikeNative)
         .map(|(row, cell)| Finding {
             config: cell.config.clone(),
             text: format!(
                 "{}: {} fails where it works natively ({})",
-                cell.config, row.path, cell.status
+                cell.config, row.path, cell.outcome.status
             ),
             kind: FindingKind::EnforcementRefused {
                 id: row.id.clone(),
                 path: row.path.clone(),
                 limit_kind: row.kind,
-                status: cell.status.clone(),
+                status: cell.outcome.status.clone(),
             },
         });
     bypasses.chain(refusals).collect()

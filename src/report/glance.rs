@@ -288,7 +288,7 @@ fn path_tally(matrix: &EnforcementMatrix, config: &str) -> Option<PathTally> {
         .collect();
     let mut severities: Vec<(u8, &'static str)> = cells
         .iter()
-        .map(|(_, cell)| (cell.verdict.severity(), cell.verdict.word()))
+        .map(|(_, cell)| (cell.outcome.verdict.severity(), cell.outcome.verdict.word()))
         .collect();
     severities.sort();
     severities.dedup();
@@ -298,7 +298,7 @@ fn path_tally(matrix: &EnforcementMatrix, config: &str) -> Option<PathTally> {
             verdict: word.to_owned(),
             count: cells
                 .iter()
-                .filter(|(_, cell)| cell.verdict.word() == word)
+                .filter(|(_, cell)| cell.outcome.verdict.word() == word)
                 .count(),
         })
         .collect();
@@ -309,7 +309,7 @@ fn path_tally(matrix: &EnforcementMatrix, config: &str) -> Option<PathTally> {
                 Some(NamedPath {
                     id: row.id.clone(),
                     path: row.path.clone(),
-                    figure: figure(&cell.verdict, &cell.unit)?,
+                    figure: figure(&cell.outcome.verdict, &cell.outcome.unit)?,
                 })
             })
             .collect()

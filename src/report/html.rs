@@ -272,7 +272,7 @@ fn render_enforcement(page: &mut String, enforcement: &Enforcement, names: &[Str
         for config in &matrix.configs {
             match row.cell(config) {
                 Some(cell) => {
-                    let tip = [cell.status.as_str(), cell.detail.as_str()]
+                    let tip = [cell.outcome.status.as_str(), cell.outcome.detail.as_str()]
                         .into_iter()
                         .filter(|part| !part.is_empty())
                         .collect::<Vec<_>>()

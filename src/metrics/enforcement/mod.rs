@@ -14,8 +14,8 @@ mod verdict;
 pub use ops::OPERATIONS;
 
 use crate::baseline::{
-    ConfigRecord, DeviceFacts, EnforcementRecord, ProbeEntry, ProbeKind, ProbeVerdict, UNIT_BYTES,
-    UNIT_PERCENT_OF_NATIVE,
+    ConfigRecord, DeviceFacts, EnforcementRecord, ProbeEntry, ProbeKind, ProbeOutcome,
+    ProbeVerdict, UNIT_BYTES, UNIT_PERCENT_OF_NATIVE,
 };
 use crate::cuda::LaunchApi;
 use crate::error::{io_at, Error, Result};
@@ -455,12 +455,12 @@ impl Runner<'_> {
             }
         };
         let mut entry = entry(probe, limit, target, answer, &control);
-        entry.verdict = verdict::state_file_verdict(&tampered, entry.verdict);
+        entry.outcome.verdict = verdict::state_file_verdict(&tampered, entry.outcome.verdict);
         let rewrite = match &tampered {
             Ok(tampered) => tampered.describe(limit, sm_pct),
             Err(what) => format!("the state file was not rewritten: {what}"),
         };
-        entry.detail = format!("{rewrite}; then a new child: {}", entry.detail);
+        entry.outcome.detail = format!("{rewrite}; then a new child: {}", entry.outcome.detail);
         entry
     }
 
@@ -478,7 +478,7 @@ impl Runner<'_> {
                 Answer::Absent(why.clone()),
                 Answer::Absent(why.clone()),
             );
-            absent(&mut entry, why);
+            absent(&mut entry.outcome, why);
             return entry;
         }
         let mode = usize::from(job.quick);
@@ -547,45 +547,47 @@ fn entry(
         id: probe.id.to_string(),
         path: probe.path.to_string(),
         kind: probe.kind,
-        verdict: ProbeVerdict::Enforced,
-        figure: None,
-        unit: UNIT_BYTES.into(),
-        limit: limit.map(|l| l as f64),
-        control: match control {
-            Control::Reported(c) if c.absent.is_none() => Some(c.obtained as f64),
-            _ => None,
+        outcome: ProbeOutcome {
+            verdict: ProbeVerdict::Enforced,
+            figure: None,
+            unit: UNIT_BYTES.into(),
+            limit: limit.map(|l| l as f64),
+            control: match control {
+                Control::Reported(c) if c.absent.is_none() => Some(c.obtained as f64),
+                _ => None,
+            },
+            status: String::new(),
+            detail: String::new(),
         },
-        status: String::new(),
-        detail: String::new(),
     };
     match answer {
-        Answer::Memory(outcome) => {
-            entry.verdict = verdict::memory_verdict(limit, target, &outcome, control);
-            entry.figure = outcome.absent.is_none().then_some(outcome.obtained as f64);
-            entry.detail = verdict::memory_detail(target, &outcome);
-            entry.status = outcome.status;
+        Answer::Memory(memory) => {
+            entry.outcome.verdict = verdict::memory_verdict(limit, target, &memory, control);
+            entry.outcome.figure = memory.absent.is_none().then_some(memory.obtained as f64);
+            entry.outcome.detail = verdict::memory_detail(target, &memory);
+            entry.outcome.status = memory.status;
         }
-        Answer::Absent(why) => absent(&mut entry, why),
+        Answer::Absent(why) => absent(&mut entry.outcome, why),
         other @ (Answer::Ready | Answer::Failed(_) | Answer::Spin(_) | Answer::Tampered(_)) => {
             let error = other.describe();
-            entry.verdict = ProbeVerdict::Inconclusive {
+            entry.outcome.verdict = ProbeVerdict::Inconclusive {
                 why: format!("the probe failed: {error}"),
             };
-            entry.status = "failed".into();
-            entry.detail = error;
+            entry.outcome.status = "failed".into();
+            entry.outcome.detail = error;
         }
         Answer::Crashed {
             signal,
             timed_out,
             status,
         } => {
-            entry.verdict = ProbeVerdict::Crashed { signal, timed_out };
-            entry.status = status.clone();
-            entry.detail = format!("the probe child {status}");
+            entry.outcome.verdict = ProbeVerdict::Crashed { signal, timed_out };
+            entry.outcome.status = status.clone();
+            entry.outcome.detail = format!("the probe child {status}");
         }
     }
     if let Control::Failed(what) = control {
-        entry.detail = format!("{}; native control: {what}", entry.detail);
+        entry.outcome.detail = format!("{}; native control: {what}", entry.outcome.detail);
     }
     entry
 }
@@ -602,33 +604,35 @@ fn sm_entry(
         id: probe.id.to_string(),
         path: probe.path.to_string(),
         kind: probe.kind,
-        verdict: ProbeVerdict::Enforced,
-        figure: None,
-        unit: UNIT_PERCENT_OF_NATIVE.into(),
-        limit: limit.map(f64::from),
-        control: None,
-        status: "CUDA_SUCCESS".into(),
-        detail: String::new(),
+        outcome: ProbeOutcome {
+            verdict: ProbeVerdict::Enforced,
+            figure: None,
+            unit: UNIT_PERCENT_OF_NATIVE.into(),
+            limit: limit.map(f64::from),
+            control: None,
+            status: "CUDA_SUCCESS".into(),
+            detail: String::new(),
+        },
     };
     let native = match control {
         Answer::Spin(run) => run,
         Answer::Absent(why) => {
-            absent(&mut entry, format!("natively: {why}"));
+            absent(&mut entry.outcome, format!("natively: {why}"));
             return entry;
         }
         other => {
-            entry.verdict = native_failed(&other.describe());
-            entry.status = "not compared".into();
-            entry.detail = format!("native control: {}", other.describe());
+            entry.outcome.verdict = native_failed(&other.describe());
+            entry.outcome.status = "not compared".into();
+            entry.outcome.detail = format!("native control: {}", other.describe());
             return entry;
         }
     };
-    entry.control = Some(100.0);
+    entry.outcome.control = Some(100.0);
     match answer {
         Answer::Spin(run) => {
             let share = 100.0 * run.kernels_per_s / native.kernels_per_s;
-            entry.verdict = verdict::sm_verdict(limit, share);
-            entry.figure = Some(share);
+            entry.outcome.verdict = verdict::sm_verdict(limit, share);
+            entry.outcome.figure = Some(share);
             let mut detail = format!(
                 "{:.1} kernels/s of {} blocks, natively {:.1} kernels/s",
                 run.kernels_per_s, run.blocks, native.kernels_per_s
@@ -648,32 +652,32 @@ fn sm_entry(
                     None => format!("; no window throttled in {watched_s:.0} s"),
                 };
             }
-            entry.detail = detail;
+            entry.outcome.detail = detail;
         }
         Answer::Crashed {
             signal,
             timed_out,
             status,
         } => {
-            entry.verdict = ProbeVerdict::Crashed { signal, timed_out };
-            entry.detail = format!("the probe child {status}");
-            entry.status = status;
+            entry.outcome.verdict = ProbeVerdict::Crashed { signal, timed_out };
+            entry.outcome.detail = format!("the probe child {status}");
+            entry.outcome.status = status;
         }
-        Answer::Absent(why) => absent(&mut entry, why),
+        Answer::Absent(why) => absent(&mut entry.outcome, why),
         other => {
-            entry.verdict = ProbeVerdict::RefusedUnlikeNative;
-            entry.status = "failed".into();
-            entry.detail = other.describe();
+            entry.outcome.verdict = ProbeVerdict::RefusedUnlikeNative;
+            entry.outcome.status = "failed".into();
+            entry.outcome.detail = other.describe();
         }
     }
     entry
 }
 
-/// Marks `entry` not applicable: the path does not exist where it was asked for.
-fn absent(entry: &mut ProbeEntry, why: String) {
-    entry.verdict = ProbeVerdict::NotApplicable { why: why.clone() };
-    entry.status = "not run".into();
-    entry.detail = why;
+/// Marks `outcome` not applicable: the path does not exist where it was asked for.
+fn absent(outcome: &mut ProbeOutcome, why: String) {
+    outcome.verdict = ProbeVerdict::NotApplicable { why: why.clone() };
+    outcome.status = "not run".into();
+    outcome.detail = why;
 }
 
 fn native_failed(what: &str) -> ProbeVerdict {
@@ -755,13 +759,13 @@ mod tests {
         };
         let e = entry(probe, Some(1 << 30), &target, read(died, timeout), &control);
         assert_eq!(
-            e.verdict,
+            e.outcome.verdict,
             ProbeVerdict::Crashed {
                 signal: Some(libc::SIGSEGV),
                 timed_out: false
             }
         );
-        assert!(e.status.contains("SIGSEGV"), "{}", e.status);
+        assert!(e.outcome.status.contains("SIGSEGV"), "{}", e.outcome.status);
         let e = entry(
             probe,
             Some(1 << 30),
@@ -770,7 +774,7 @@ mod tests {
             &control,
         );
         assert_eq!(
-            e.verdict,
+            e.outcome.verdict,
             ProbeVerdict::Crashed {
                 signal: Some(libc::SIGKILL),
                 timed_out: true
@@ -785,10 +789,14 @@ mod tests {
             &control,
         );
         assert!(
-            matches!(&e.verdict, ProbeVerdict::Inconclusive { why } if why.contains("cuInit failed")),
+            matches!(&e.outcome.verdict, ProbeVerdict::Inconclusive { why } if why.contains("cuInit failed")),
             "{e:?}"
         );
-        assert!(e.detail.contains("native control: not run"), "{}", e.detail);
+        assert!(
+            e.outcome.detail.contains("native control: not run"),
+            "{}",
+            e.outcome.detail
+        );
     }
 
     fn run(kernels_per_s: f64, windows: Vec<f64>) -> Answer {
@@ -814,12 +822,12 @@ mod tests {
             run(90.0, vec![100.0, 100.0, 40.0]),
             run(100.0, vec![]),
         );
-        assert_eq!(e.verdict, ProbeVerdict::Bypassed { excess: 40.0 });
-        assert_eq!(e.figure, Some(90.0));
+        assert_eq!(e.outcome.verdict, ProbeVerdict::Bypassed { excess: 40.0 });
+        assert_eq!(e.outcome.figure, Some(90.0));
         assert!(
-            e.detail.contains("first throttled window at 1.5 s"),
+            e.outcome.detail.contains("first throttled window at 1.5 s"),
             "{}",
-            e.detail
+            e.outcome.detail
         );
         let e = sm_entry(
             long,
@@ -828,10 +836,10 @@ mod tests {
             run(52.0, vec![52.0]),
             run(100.0, vec![]),
         );
-        assert_eq!(e.verdict, ProbeVerdict::Enforced);
+        assert_eq!(e.outcome.verdict, ProbeVerdict::Enforced);
         let refused = Answer::Failed("cuLaunchCooperativeKernel failed".into());
         let e = sm_entry(long, false, Some(50), refused, run(100.0, vec![]));
-        assert_eq!(e.verdict, ProbeVerdict::RefusedUnlikeNative);
+        assert_eq!(e.outcome.verdict, ProbeVerdict::RefusedUnlikeNative);
         let e = sm_entry(
             long,
             false,
@@ -839,7 +847,10 @@ mod tests {
             run(50.0, vec![]),
             Answer::Failed("no".into()),
         );
-        assert!(matches!(e.verdict, ProbeVerdict::Inconclusive { .. }));
+        assert!(matches!(
+            e.outcome.verdict,
+            ProbeVerdict::Inconclusive { .. }
+        ));
     }
 
     #[test]
@@ -849,15 +860,18 @@ mod tests {
         let missing = || Answer::Absent("no libcudart on the loader's path".into());
         let e = sm_entry(runtime, false, Some(25), missing(), missing());
         assert_eq!(
-            e.verdict,
+            e.outcome.verdict,
             ProbeVerdict::NotApplicable {
                 why: "natively: no libcudart on the loader's path".into()
             }
         );
-        assert_eq!((e.figure, e.control), (None, None));
+        assert_eq!((e.outcome.figure, e.outcome.control), (None, None));
         let e = sm_entry(runtime, false, Some(25), missing(), run(100.0, vec![]));
-        assert!(matches!(e.verdict, ProbeVerdict::NotApplicable { .. }));
-        assert_eq!(e.status, "not run");
+        assert!(matches!(
+            e.outcome.verdict,
+            ProbeVerdict::NotApplicable { .. }
+        ));
+        assert_eq!(e.outcome.status, "not run");
         let e = sm_entry(
             runtime,
             false,
@@ -865,6 +879,9 @@ mod tests {
             run(27.0, vec![]),
             run(100.0, vec![]),
         );
-        assert_eq!((e.verdict, e.figure), (ProbeVerdict::Enforced, Some(27.0)));
+        assert_eq!(
+            (e.outcome.verdict, e.outcome.figure),
+            (ProbeVerdict::Enforced, Some(27.0))
+        );
     }
 }
