@@ -26,9 +26,6 @@ pub(super) fn bench(
     selection: &Selection,
     ctx: &Context,
 ) -> Result<Vec<Measured>> {
-    if !selection.has_category("bandwidth") {
-        return Ok(Vec::new());
-    }
     let device = ctx.device();
     let dram = sizing::device_dram_peak(&device)?;
     if dram.is_none() {

@@ -40,7 +40,7 @@ pub(super) fn bench(
     _ctx: &Context,
 ) -> Result<Vec<Measured>> {
     let mut out = Vec::new();
-    if !env.benchmarking || !selection.has_category("err") {
+    if !env.benchmarking {
         return Ok(out);
     }
     let physical = physical_memory()?;

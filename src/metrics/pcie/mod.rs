@@ -21,9 +21,6 @@ pub(super) fn bench(
     selection: &Selection,
     ctx: &Context,
 ) -> Result<Vec<Measured>> {
-    if !selection.has_category("pcie") {
-        return Ok(Vec::new());
-    }
     let device = ctx.device();
     let link = match link::link_peak(&device) {
         Ok(peak) => {
