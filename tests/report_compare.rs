@@ -872,3 +872,46 @@ fn compare_writes_the_format_it_is_asked_for() {
         "an unknown format is a usage error"
     );
 }
+
+#[test]
+fn metrics_follow_the_registry_and_a_throughput_names_its_measured_ceiling() {
+    let tmp = fixture_copy();
+    for (config, scale) in [("native", 1.0), ("hami-100", 0.97), ("hami-50", 0.9)] {
+        let path = tmp.path().join(GPU).join(config).join("summary.json");
+        let mut summary: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let samples: Vec<f64> = (0..5).map(|i| 3884.0 * scale + f64::from(i)).collect();
+        let median = samples[2];
+        summary["entries"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "id": "BW-001", "variant": "stream-kernel", "unit": "GB/s", "better": "higher",
+                "median": median, "mean": median, "ci_low": samples[0], "ci_high": samples[4],
+                "samples": samples,
+                "peak": {"source": "DRAM from device attributes", "value": 4814.0,
+                         "fraction": median / 4814.0},
+                "measured_peak": {
+                    "source": "cuMemcpyDtoDAsync of 480 MiB in this run, read + write",
+                    "value": 4249.0, "fraction": median / 4249.0
+                }
+            }));
+        fs::write(&path, summary.to_string()).unwrap();
+    }
+    let markdown = compare_markdown(tmp.path()).unwrap();
+    let at = |heading: &str| {
+        markdown
+            .find(heading)
+            .unwrap_or_else(|| panic!("{heading}"))
+    };
+    // The registry lists OH before BW; by name BW would come first.
+    assert!(at("### OH-002 large") < at("### BW-001 stream-kernel"));
+    let stream = section(
+        &markdown,
+        "### BW-001 stream-kernel (GB/s, higher is better)",
+    );
+    assert!(
+        row(stream, NATIVE).contains("(80.7 % of peak, 91.5 % of cuMemcpyDtoDAsync of 480 MiB)"),
+        "{stream}"
+    );
+}

@@ -250,7 +250,8 @@ fn hold_what_rounds_agree_on(rows: &mut [MetricRow]) {
 }
 
 /// The first entry of every (id, variant) measured by any configuration: ids in
-/// order, variants in the order first met, native's first since it leads.
+/// the registry's (report) order, ids this build does not know after them by name,
+/// variants in the order first met, native's first since it leads.
 fn metric_keys(configs: &[LoadedConfig]) -> Vec<&SummaryEntry> {
     let mut keys: Vec<&SummaryEntry> = Vec::new();
     for entry in configs.iter().flat_map(|c| &c.baseline.summary.entries) {
@@ -261,7 +262,11 @@ fn metric_keys(configs: &[LoadedConfig]) -> Vec<&SummaryEntry> {
             keys.push(entry);
         }
     }
-    keys.sort_by(|a, b| a.id.cmp(&b.id));
+    let rank = |id: &str| {
+        let known = metrics::METRICS.iter().position(|m| m.id == id);
+        (known.unwrap_or(usize::MAX), id.to_owned())
+    };
+    keys.sort_by_cached_key(|key| rank(&key.id));
     keys
 }
 
