@@ -91,19 +91,7 @@ pub fn within_peak(what: &str, gbps: f64, peak: Option<&Peak>) -> Result<f64> {
 /// `fraction` unless it lies outside [0, 1] by more than [`NOISE`]: such a value is
 /// not physical and is refused, never clamped.
 pub fn bounded(what: &str, fraction: f64) -> Result<f64> {
-    if (-NOISE..=1.0 + NOISE).contains(&fraction) {
-        Ok(fraction)
-    } else {
-        Err(Error::Invalid(format!(
-            "{what}: {fraction:.4} lies outside [0, 1] by more than the noise of {NOISE}, which is not physical; the run is invalid"
-        )))
-    }
-}
-
-/// A victim's loss beside a neighbour, as a fraction of its rate alone: 0 when the
-/// neighbour costs nothing, 1 when the victim is stopped.
-pub fn loss(alone: f64, beside: f64) -> f64 {
-    1.0 - beside / alone
+    crate::stats::bounded(what, fraction, -NOISE, 1.0 + NOISE)
 }
 
 /// The smallest tenant count whose total bandwidth is within [`KNEE_WITHIN`] of the
@@ -178,9 +166,10 @@ mod tests {
 
     #[test]
     fn loss_is_zero_alone_and_one_when_stopped() {
-        assert_eq!(loss(100.0, 100.0), 0.0);
-        assert_eq!(loss(100.0, 25.0), 0.75);
-        assert_eq!(loss(100.0, 0.0), 1.0);
+        use crate::metrics::isolation::figures::interference as loss;
+        assert_eq!(loss(100.0, 100.0), Some(0.0));
+        assert_eq!(loss(100.0, 25.0), Some(0.75));
+        assert_eq!(loss(100.0, 0.0), Some(1.0));
     }
 
     #[test]

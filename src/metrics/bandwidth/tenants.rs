@@ -2,10 +2,11 @@
 //! configuration, on buffers of its own, timing its own copies on GPU events for a
 //! fixed span of wall time, so every tenant streams while the others do.
 
-use super::figures::{copy_traffic, loss, Rate};
+use super::figures::{copy_traffic, Rate};
 use crate::cuda::{BandwidthKernels, CUdevice_attribute as Attr, Context, DeviceBuffer, Stream};
 use crate::error::{Error, Result};
 use crate::measure::{gpu_time, realtime_ns, Span};
+use crate::metrics::isolation::figures::interference;
 use crate::metrics::BenchEnv;
 use crate::run::child::{self, Child, Held, Operation};
 use serde::{Deserialize, Serialize};
@@ -93,7 +94,8 @@ pub fn losses<O: Operation<Reply = Rate>>(
         .map(|_| {
             let alone = check("victim alone", &round(&mut children[..1], request, ms)?[0])?;
             let beside = check("victim beside", &round(&mut children[..2], request, ms)?[0])?;
-            Ok(loss(alone, beside))
+            interference(alone, beside)
+                .ok_or_else(|| Error::Invalid("the victim moved no bytes alone".into()))
         })
         .collect()
 }

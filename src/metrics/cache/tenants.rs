@@ -5,6 +5,7 @@ use super::set::{gbps, set_bytes, Reader};
 use super::Device;
 use crate::error::{Error, Result};
 use crate::measure::{realtime_ns, Span};
+use crate::metrics::isolation::figures::interference;
 use crate::metrics::{find, sampled, BenchEnv, Measured};
 use crate::run::child::{self, Child, Handler, Held, Operation};
 use crate::stats;
@@ -145,7 +146,7 @@ fn together(a: &Span, b: &Span) -> bool {
 
 /// Percent of `alone` lost at `now`.
 fn loss_pct(alone: f64, now: f64) -> f64 {
-    100.0 * (1.0 - now / alone)
+    interference(alone, now).map_or(f64::NAN, |loss| 100.0 * loss)
 }
 
 /// `samples` of a loss, once their mean is checked to lie in `bounds`: one window

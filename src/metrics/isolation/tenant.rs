@@ -12,7 +12,7 @@ use crate::cuda::{
 use crate::error::{Error, Result};
 use crate::run::child::Held;
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// What the IS-005 victim keeps in its [`Held`]: the buffer it shared and the seed of
 /// its pattern, so it stays allocated while another tenant probes it.
@@ -169,9 +169,7 @@ fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
 /// Seconds since the Unix epoch: tenants are processes of one host, so the wall clock
 /// orders one tenant's fault against another's windows.
 fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+    crate::measure::realtime_ns() as f64 / 1e9
 }
 
 /// `CUDA_SUCCESS` or the CUresult name of a refused call; other errors are returned.
