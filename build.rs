@@ -40,7 +40,7 @@ fn main() {
         match &nvcc {
             Some(nvcc) => {
                 let status = Command::new(nvcc)
-                    .args(NVCC_FLAGS)
+                    .args(nvcc_flags(&name))
                     .arg(src)
                     .arg("-o")
                     .arg(&dest)
