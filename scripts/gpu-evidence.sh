@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the suite's GPU evidence on a machine with a GPU, from prebuilt binaries:
-#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation|sharing|current|mps-tenants|bench-config|enforcement|categories|exec] [CONFIGS]
+#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation|sharing|current|mps-tenants|bench-config|enforcement|categories|l2|exec] [CONFIGS]
 # quick/full: `run` of the OH and LLM metrics (METRICS to choose others) over CONFIGS
 # (ROUNDS rounds, default 3), every log line timestamped;
 # cloop: PAIRS times (default 5) the C loop of every per-call
@@ -27,7 +27,9 @@
 # (examples/pytorch_workload.py --quick) through `exec` over CONFIGS (default native,
 # hami-50, hami-25, mps-25), two rounds of two runs, with its comparison and report;
 # categories: `run --quick` of the BW, PCIE, CACHE, SCHED, FRAG and ERR metrics over
-# CONFIGS (default native, hami-50, hami-25; ROUNDS, default 1), timestamped.
+# CONFIGS (default native, hami-50, hami-25; ROUNDS, default 1), timestamped;
+# l2: the CACHE read kernel over the sweep's set sizes (tools/l2_read.c), alone and
+# under Nsight Compute for each set's L2 hit rate and DRAM bytes.
 # BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
 # libvgpu.so must already be installed (default /usr/local/vgpu/libvgpu.so).
 # Prints a short table last.
@@ -45,7 +47,7 @@ tool() {
     [ -x "$out/$1" ] ||
         gcc -O2 "tools/$1.c" -I"$cuda_home/include" -L"$cuda_home/lib64/stubs" -lcuda -ldl -o "$out/$1"
 }
-tool driver_loop && tool sm_share || exit 1
+tool driver_loop && tool sm_share && tool l2_read || exit 1
 
 # MPS processes started since this script began (the machine's own are left alone),
 # and the suite's scratch folders still there.
@@ -177,6 +179,7 @@ if [ "$mode" = sharing ]; then
         rc=$?
         sleep 1
         echo "$how (worker $worker, MPS processes during: $during): rc=$rc, '$(tail -1 "$out/$how.log")'; MPS processes left: $(mps_ours | wc -w), scratch folders left: $(scratch_left), exports: $(find "$out/$how" -name run.json 2>/dev/null | wc -l)" | tee -a "$out/run-time.txt"
+        mps_detail | sed "s/^/  $how left: /" | tee -a "$out/run-time.txt"
     done
     exit 0
 fi
@@ -258,6 +261,15 @@ if [ "$mode" = categories ]; then
     exit 0
 fi
 
+if [ "$mode" = l2 ]; then
+    "$out/l2_read" kernels/ptx/cache.ptx | tee "$out/l2-read.txt"
+    ncu=${NCU:-$(command -v ncu || echo "$cuda_home/bin/ncu")}
+    "$ncu" -k read_sum --metrics lts__t_sector_hit_rate.pct,dram__bytes_read.sum,lts__t_sectors_op_read.sum \
+        --csv "$out/l2_read" kernels/ptx/cache.ptx >"$out/l2-ncu.csv" 2>"$out/l2-ncu.log"
+    echo "ncu rc=$?" | tee -a "$out/l2-read.txt"
+    exit 0
+fi
+
 if [ "$mode" = exec ]; then
     configs=${4:-native,hami-50,hami-25,mps-25}
     start=$(date +%s)
@@ -290,12 +302,18 @@ if [ "$mode" = cloop ]; then
         for metric in OH-001 OH-002 OH-003 OH-005; do
             CRITERION_HOME="$out/cloop" "$bin/overhead" --bench --quick --save-baseline "pair$i" "$metric" >>"$out/bench.log" 2>&1
         done
-        python3 - "$out/cloop" "pair$i" <<'PY' >>"$out/cloop-pairs.txt"
+        # The same OH-005 calls with libcuda loaded at start-up, as the C loop links
+        # it, instead of dlopen'ed: tells the cost of dynamic TLS in the driver.
+        CRITERION_HOME="$out/cloop" LD_PRELOAD=libcuda.so.1 "$bin/overhead" --bench --quick --save-baseline "linked$i" OH-005 >>"$out/bench.log" 2>&1
+        # The C loop again, after the harness: how far the C loop moves from itself.
+        "$out/driver_loop" $ptx 0.5 | sed "s/^c-loop/c-loop-again/; s/^/pair $i /" >>"$out/cloop-pairs.txt"
+        python3 - "$out/cloop" "$i" <<'PY' >>"$out/cloop-pairs.txt"
 import glob, json, os, sys
-for est in sorted(glob.glob(f"{sys.argv[1]}/overhead/*/*/{sys.argv[2]}/estimates.json")):
-    d = os.path.dirname(est); p = json.load(open(d + "/percentiles.json"))
-    metric, variant = d.split("/")[-3:-1]
-    print(f"pair {sys.argv[2][4:]} harness {metric}/{variant} n={p['count']} p50_ns={p['p50_ns']:.1f} mean_ns={p['mean_ns']:.1f} p99_ns={p['p99_ns']:.1f}")
+for who, baseline in (("harness", "pair"), ("harness-linked", "linked")):
+    for est in sorted(glob.glob(f"{sys.argv[1]}/overhead/*/*/{baseline}{sys.argv[2]}/estimates.json")):
+        d = os.path.dirname(est); p = json.load(open(d + "/percentiles.json"))
+        metric, variant = d.split("/")[-3:-1]
+        print(f"pair {sys.argv[2]} {who} {metric}/{variant} n={p['count']} p50_ns={p['p50_ns']:.1f} mean_ns={p['mean_ns']:.1f} p99_ns={p['p99_ns']:.1f}")
 PY
     done
     python3 - "$out/cloop-pairs.txt" <<'PY' | tee "$out/cloop-comparison.md"
@@ -307,22 +325,25 @@ for size in ("4KiB", "1MiB", "64MiB", "1GiB"):
     suite_of[f"alloc-{size}"], suite_of[f"free-{size}"] = f"OH-002/{size}", f"OH-003/{size}"
 rows = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"pair (\d+) (c-loop|harness) (\S+) n=\d+ p50_ns=([\d.]+) mean_ns=([\d.]+) p99_ns=([\d.]+)", line)
+    m = re.match(r"pair (\d+) (c-loop-again|c-loop|harness-linked|harness) (\S+) n=\d+ p50_ns=([\d.]+) mean_ns=([\d.]+) p99_ns=([\d.]+)", line)
     if m:
-        op = m[3] if m[2] == "harness" else suite_of[m[3]]
+        op = m[3] if m[2].startswith("harness") else suite_of[m[3]]
         rows.setdefault(op, {}).setdefault(int(m[1]), {})[m[2]] = (float(m[4]), float(m[5]), float(m[6]))
-print("| metric | C loop p50 / mean / p99 (ns, median over pairs) | harness p50 / mean / p99 | harness/C p50: median (range) over pairs | harness/C mean: median (range) | within 10 % (p50) |")
-print("|---|---|---|---|---|---|")
+# Ratios to the pair's first C loop: p50 median (range) over the pairs that have both.
+def ratio(op, who, k=0):
+    r = [p[who][k] / p["c-loop"][k] for p in rows[op].values() if who in p and "c-loop" in p]
+    return (statistics.median(r), min(r), max(r)) if r else None
+fmt = lambda r: f"{r[0]:.3f} ({r[1]:.2f}-{r[2]:.2f})" if r else "-"
+print("| metric | C loop p50 / mean / p99 (ns, median over pairs) | harness p50 / mean / p99 | harness/C p50: median (range) over pairs | harness/C mean | C loop again / C p50 (the C loop's own drift) | harness, libcuda linked / C p50 | within 10 % (p50) |")
+print("|---|---|---|---|---|---|---|---|")
 for op in sorted(rows):
-    pairs = [v for v in rows[op].values() if len(v) == 2]
+    pairs = [v for v in rows[op].values() if "harness" in v and "c-loop" in v]
     if not pairs:
         continue
-    med = lambda who, k: statistics.median(p[who][k] for p in pairs)
-    ratio = lambda k: [p["harness"][k] / p["c-loop"][k] for p in pairs]
-    r50, rmean = ratio(0), ratio(1)
-    fig = lambda who: " / ".join(f"{med(who, k):.1f}" for k in range(3))
-    print(f"| {op} | {fig('c-loop')} | {fig('harness')} | {statistics.median(r50):.3f} ({min(r50):.2f}-{max(r50):.2f}) | "
-          f"{statistics.median(rmean):.3f} ({min(rmean):.2f}-{max(rmean):.2f}) | {'yes' if abs(statistics.median(r50) - 1) <= 0.10 else 'no'} |")
+    fig = lambda who: " / ".join(f"{statistics.median(p[who][k] for p in pairs):.1f}" for k in range(3))
+    r50 = ratio(op, "harness")
+    print(f"| {op} | {fig('c-loop')} | {fig('harness')} | {fmt(r50)} | {fmt(ratio(op, 'harness', 1))} | "
+          f"{fmt(ratio(op, 'c-loop-again'))} | {fmt(ratio(op, 'harness-linked'))} | {'yes' if abs(r50[0] - 1) <= 0.10 else 'no'} |")
 PY
 fi
 

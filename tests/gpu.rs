@@ -865,7 +865,17 @@ fn error_recovery_natively_passes_its_checks_and_says_whether_a_fault_is_survive
     let out = tempfile::tempdir()?;
     let output = assert_cmd::Command::cargo_bin("gpu-virt-bench")?
         .env_remove(CHILD_VAR)
-        .args(["run", "--quick", "--rounds", "1", "--verify-secs", "1"])
+        // --verbose: the metric's own lines (what ERR-002 left out, and why) go to
+        // stderr rather than output.log.
+        .args([
+            "run",
+            "--quick",
+            "--rounds",
+            "1",
+            "--verify-secs",
+            "1",
+            "--verbose",
+        ])
         .args([
             "--configs",
             "native",

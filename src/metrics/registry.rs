@@ -667,7 +667,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Goal::Lower,
         ns_per_unit: 1.0,
-        method: "a victim tenant process's stream_copy rate (bytes over the realtime span of its loop) alone, then beside an aggressor tenant streaming the same way at once, alternated per round (3 pairs, 10 in full mode, 0.5 s or 2 s each) so drift cancels; loss = 1 - beside / alone in %, a mean outside 0..100 % beyond 5 points of noise is refused. Both tenants are of the same configuration: a loss of about 50 % is an even share of saturated memory, not a fault",
+        method: "a victim tenant process's stream_copy rate (bytes over the realtime span of its loop) alone, then beside an aggressor tenant streaming the same way at once, alternated per round (3 pairs, 10 in full mode, 0.5 s or 2 s each) so drift cancels; loss = 1 - beside / alone in %, each rate refused above the DRAM peak; a negative loss (faster beside a neighbour) is kept, since an SM limiter that duty-cycles a tenant alone can give it more beside another. Both tenants are of the same configuration: a loss of about 50 % is an even share of saturated memory, not a fault",
     },
     MetricInfo {
         id: "PCIE-001",

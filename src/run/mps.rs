@@ -37,15 +37,24 @@ pub fn find_control() -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// Pipe folders of the daemons this process started and has not stopped yet, so an
-/// interrupt can stop them too.
-static RUNNING: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+/// The daemons this process started and has not stopped yet, so an interrupt can
+/// stop them too.
+static RUNNING: Mutex<Vec<Started>> = Mutex::new(Vec::new());
+
+/// What stopping a daemon needs: its control program, its pipe folder, and the MPS
+/// processes that ran before it started (any other that appeared since is waited
+/// for: a server the daemon starts may carry neither its pipe nor a log line naming it).
+#[derive(Debug, Clone)]
+struct Started {
+    program: PathBuf,
+    pipe: PathBuf,
+    before: Vec<u32>,
+}
 
 /// One running daemon; dropping it stops the daemon and removes its folders.
 pub struct MpsDaemon {
-    program: PathBuf,
+    started: Started,
     dir: Option<tempfile::TempDir>,
-    pipe: PathBuf,
 }
 
 impl MpsDaemon {
@@ -67,6 +76,7 @@ impl MpsDaemon {
                 .map_err(|e| failed(format!("{}: {e}", folder.display())))?;
         }
         become_subreaper();
+        let before = mps_pids();
         let status = Command::new(program)
             .arg("-d")
             .env("CUDA_MPS_PIPE_DIRECTORY", &pipe)
@@ -90,14 +100,18 @@ impl MpsDaemon {
                 program.display()
             )));
         }
+        let handle = Started {
+            program: program.to_path_buf(),
+            pipe,
+            before,
+        };
         RUNNING
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((program.to_path_buf(), pipe.clone()));
+            .push(handle.clone());
         let daemon = Self {
-            program: program.to_path_buf(),
+            started: handle,
             dir: Some(dir),
-            pipe,
         };
         daemon.wait_answering(&failed)?;
         eprintln!(
@@ -109,11 +123,12 @@ impl MpsDaemon {
 
     /// The variables that make a process a client of this daemon.
     pub fn env(&self) -> [(String, String); 2] {
-        let log = self.pipe.with_file_name("log");
+        let pipe = &self.started.pipe;
+        let log = pipe.with_file_name("log");
         [
             (
                 "CUDA_MPS_PIPE_DIRECTORY".to_owned(),
-                self.pipe.to_string_lossy().into_owned(),
+                pipe.to_string_lossy().into_owned(),
             ),
             (
                 "CUDA_MPS_LOG_DIRECTORY".to_owned(),
@@ -126,7 +141,7 @@ impl MpsDaemon {
     fn wait_answering(&self, failed: &dyn Fn(String) -> Error) -> Result<()> {
         let start = Instant::now();
         while start.elapsed() < TIMEOUT {
-            if answers(&self.program, &self.pipe) {
+            if answers(&self.started.program, &self.started.pipe) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -140,14 +155,15 @@ impl MpsDaemon {
 
 impl Drop for MpsDaemon {
     fn drop(&mut self) {
-        match shut_down(&self.program, &self.pipe) {
+        let pipe = &self.started.pipe;
+        match shut_down(&self.started) {
             Ok(took) => eprintln!("   MPS daemon stopped after {:.2} s", took.as_secs_f64()),
-            Err(e) => eprintln!("   MPS daemon at {}: {e}", self.pipe.display()),
+            Err(e) => eprintln!("   MPS daemon at {}: {e}", pipe.display()),
         }
         RUNNING
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|(_, pipe)| pipe != &self.pipe);
+            .retain(|other| &other.pipe != pipe);
         drop(self.dir.take());
     }
 }
@@ -156,26 +172,32 @@ impl Drop for MpsDaemon {
 /// interrupt, which skips the daemons' own drop.
 pub fn stop_all() {
     let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
-    for (program, pipe) in running {
-        if let Err(e) = shut_down(&program, &pipe) {
-            eprintln!("   MPS daemon at {}: {e}", pipe.display());
+    // Newest first: an older daemon's processes ran before a newer one started, so
+    // each waits for its own alone.
+    for started in running.into_iter().rev() {
+        if let Err(e) = shut_down(&started) {
+            eprintln!("   MPS daemon at {}: {e}", started.pipe.display());
         }
-        if let Some(dir) = pipe.parent() {
+        if let Some(dir) = started.pipe.parent() {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
 
-/// Asks the daemon behind `pipe` to quit and waits until it no longer answers and
-/// none of its processes (the control daemon and the servers it started) is left:
-/// a daemon stops answering before its server has exited. Processes still there
-/// after the timeout are killed, and that is the error.
-fn shut_down(program: &Path, pipe: &Path) -> std::result::Result<Duration, String> {
+/// Asks the daemon to quit and waits until it no longer answers and none of its
+/// processes (the control daemon and the servers it started) is left, nor any MPS
+/// process that appeared since it started and belongs to no other daemon of ours: a
+/// daemon stops answering before its server has exited. Its own processes still
+/// there after the timeout are killed, and that is the error; a newcomer that is not
+/// provably its own is waited for but never killed.
+fn shut_down(daemon: &Started) -> std::result::Result<Duration, String> {
+    let (program, pipe) = (&daemon.program, &daemon.pipe);
     let started = Instant::now();
     quit(program, pipe);
     while started.elapsed() < TIMEOUT {
         reap_exited();
-        if !answers(program, pipe) && processes_of(pipe).is_empty() {
+        if !answers(program, pipe) && processes_of(pipe).is_empty() && newcomers(daemon).is_empty()
+        {
             reap_exited();
             return Ok(started.elapsed());
         }
@@ -183,15 +205,36 @@ fn shut_down(program: &Path, pipe: &Path) -> std::result::Result<Duration, Strin
     }
     reap_exited();
     let left = processes_of(pipe);
+    let strangers = newcomers(daemon)
+        .iter()
+        .filter(|pid| !left.contains(pid))
+        .count();
     for pid in &left {
         // SAFETY: kill(2) with a pid read from /proc touches no memory of ours.
         unsafe { libc::kill(*pid as libc::pid_t, libc::SIGKILL) };
     }
     Err(format!(
-        "{} process(es) still running {} s after quit, killed",
+        "{} process(es) of it still running {} s after quit, killed; {strangers} other MPS process(es) started since it did, left running",
         left.len(),
         TIMEOUT.as_secs()
     ))
+}
+
+/// MPS processes still running that did not run before `daemon` started and are no
+/// other running daemon's of this process.
+fn newcomers(daemon: &Started) -> Vec<u32> {
+    let others: Vec<u32> = RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|other| other.pipe != daemon.pipe)
+        .flat_map(|other| processes_of(&other.pipe))
+        .collect();
+    mps_pids()
+        .into_iter()
+        .filter(|pid| !daemon.before.contains(pid) && !others.contains(pid))
+        .filter(|&pid| crate::system::proc_stat(pid).is_some_and(|s| s.state != 'Z'))
+        .collect()
 }
 
 /// Pids of the running MPS processes behind `pipe`: those started with it in their
@@ -316,20 +359,31 @@ mod tests {
     /// while a marker file in the pipe folder does, and, like the real ones, for a
     /// while after it stops answering; reading `quit` on stdin removes the marker;
     /// any other command succeeds while the marker exists.
-    fn fake_control(dir: &Path) -> PathBuf {
+    /// With `detached`, the server is started without the pipe variable, as a real
+    /// daemon may start it: found only as a process that appeared since the start.
+    fn fake_control(dir: &Path, detached: bool) -> PathBuf {
         let program = dir.join("nvidia-cuda-mps-control");
         std::fs::copy("/bin/sleep", dir.join("nvidia-cuda-mps-server")).unwrap();
+        // Detached: started by a subshell that exits at once, so the server's parent is
+        // no MPS process either.
+        let start = if detached {
+            r#"(env -u CUDA_MPS_PIPE_DIRECTORY "$server" 600 & echo $! >"$marker.pid")"#
+        } else {
+            r#""$server" 600 & echo $! >"$marker.pid""#
+        };
         std::fs::write(
             &program,
             r#"#!/bin/sh
 marker="$CUDA_MPS_PIPE_DIRECTORY/control"
 if [ "$1" = "-d" ]; then
     touch "$marker"
+    server="$(dirname "$0")/nvidia-cuda-mps-server"
     (
-        "$(dirname "$0")/nvidia-cuda-mps-server" 600 &
+        START
         while [ -e "$marker" ]; do sleep 0.05; done
         sleep 0.3
-        kill $!
+        kill "$(cat "$marker.pid")"
+        rm -f "$marker.pid"
     ) >/dev/null 2>&1 &
     exit 0
 fi
@@ -337,7 +391,8 @@ read command
 [ -e "$marker" ] || exit 1
 [ "$command" = quit ] && rm -f "$marker"
 exit 0
-"#,
+"#
+            .replace("START", start),
         )
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -353,7 +408,7 @@ exit 0
     fn a_daemon_gets_private_folders_and_is_stopped_and_removed_when_dropped() {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
-        let program = fake_control(dir.path());
+        let program = fake_control(dir.path(), false);
         let daemon = MpsDaemon::start(&program, dir.path(), "mps-50").unwrap();
         let env = daemon.env();
         let pipe = PathBuf::from(&env[0].1);
@@ -368,14 +423,40 @@ exit 0
         drop(daemon);
         assert!(!pipe.exists(), "stopped and its folders removed");
         assert!(processes_of(&pipe).is_empty(), "no process of it left");
-        assert!(RUNNING.lock().unwrap().iter().all(|(_, p)| p != &pipe));
+        assert!(RUNNING.lock().unwrap().iter().all(|d| d.pipe != pipe));
+    }
+
+    #[test]
+    fn a_server_started_without_the_pipe_variable_is_waited_for() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let program = fake_control(dir.path(), true);
+        let before = mps_pids();
+        let daemon = MpsDaemon::start(&program, dir.path(), "mps-50").unwrap();
+        let pipe = PathBuf::from(&daemon.env()[0].1);
+        let unseen = || newcomers(&daemon.started).len() > processes_of(&pipe).len();
+        let waited = Instant::now();
+        while !unseen() && waited.elapsed() < TIMEOUT {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            unseen(),
+            "the server is not found by its pipe, only as a newcomer"
+        );
+        drop(daemon);
+        let left: Vec<u32> = mps_pids()
+            .into_iter()
+            .filter(|pid| !before.contains(pid))
+            .filter(|&pid| crate::system::proc_stat(pid).is_some_and(|s| s.state != 'Z'))
+            .collect();
+        assert!(left.is_empty(), "{left:?} still running after the stop");
     }
 
     #[test]
     fn an_interrupt_stops_the_daemons_still_running() {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
-        let program = fake_control(dir.path());
+        let program = fake_control(dir.path(), false);
         let daemon = MpsDaemon::start(&program, dir.path(), "mps-25").unwrap();
         let pipe = PathBuf::from(&daemon.env()[0].1);
         stop_all();

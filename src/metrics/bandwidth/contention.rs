@@ -126,8 +126,10 @@ pub(super) fn bench(
     }
     if wanted.interference {
         let info = find("BW-004")?;
+        // No bound of its own: each rate is held under the DRAM peak by `check`, and a
+        // limiter that duty-cycles a tenant alone may let it stream faster beside a
+        // neighbour (hami-25 on the H200: -24 %), a finding, not an error.
         let fractions = losses(&mut children, &request, request.ms, rounds(env), check)?;
-        bounded("BW-004 loss", crate::stats::mean(&fractions))?;
         let samples = fractions.iter().map(|f| 100.0 * f).collect();
         out.push(sampled(info, INTERFERENCE_VARIANT, samples, None));
     }
