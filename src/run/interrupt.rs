@@ -22,6 +22,7 @@ pub fn install() {
             INTERRUPTED.store(true, Ordering::SeqCst);
             eprintln!("interrupted: stopping MPS daemons and removing state files");
             clean_up();
+            eprintln!("error: interrupted: MPS daemons stopped, state files removed");
             std::process::exit(130);
         });
     });
