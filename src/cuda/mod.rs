@@ -12,6 +12,7 @@ mod ipc;
 mod launchers;
 mod memory;
 mod module;
+mod nccl;
 mod nvml;
 mod pool;
 mod runtime;
@@ -33,6 +34,7 @@ pub use launchers::{
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, LaunchApi, Module};
+pub use nccl::{version_name as nccl_version_name, Comm, Nccl, LIBNCCL_VAR};
 pub use nvml::{Nvml, PcieLink};
 pub use pool::{MemPool, PoolAlloc};
 pub use runtime::{runtime_kernels_missing, Runtime, RuntimeKernel};
