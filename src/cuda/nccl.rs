@@ -291,21 +291,23 @@ impl Comm {
         )
     }
 
-    /// Rank `root`'s `bytes` of `buf` into every rank's `buf`, in place.
+    /// Rank `root`'s `bytes` of `send` into every rank's `recv` (`send` is read on
+    /// the root only).
     pub fn broadcast(
         &self,
-        buf: &DeviceBuffer,
+        send: &DeviceBuffer,
+        recv: &DeviceBuffer,
         bytes: usize,
         root: usize,
         stream: &Stream,
     ) -> Result<()> {
-        holds("ncclBroadcast", &[(buf, bytes)])?;
-        // SAFETY: size checked above; the buffer outlives the call as above.
+        holds("ncclBroadcast", &[(send, bytes), (recv, bytes)])?;
+        // SAFETY: sizes checked above; the buffers outlive the call as above.
         self.nccl.check(
             unsafe {
                 (self.nccl.broadcast)(
-                    ptr(buf),
-                    ptr(buf).cast_mut(),
+                    ptr(send),
+                    ptr(recv).cast_mut(),
                     bytes,
                     DataType::Uint8 as c_int,
                     root as c_int,
