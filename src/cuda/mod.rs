@@ -20,7 +20,7 @@ mod stream;
 
 pub use blas::Cublas;
 pub use chunk::{heap_limit, libcuda_path, set_heap_limit, trim_graph_memory, Chunk, EntryPoint};
-pub use context::{Context, Device};
+pub use context::{on_device, Context, Device};
 pub use copy::{copy_device_async, copy_to_device_async, copy_to_host_async, PinnedBuffer};
 pub use event::Event;
 pub use graph::GraphExec;

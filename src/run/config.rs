@@ -292,6 +292,7 @@ mod tests {
                 sm_limit_pct: Some(25),
                 memory_in_free: true,
                 sm_partition: true,
+                device_mem_limits_mib: Vec::new(),
             }
         );
         assert_eq!(c.library, None);
