@@ -98,7 +98,8 @@ pub(super) fn bench(
     if planned.is_empty() {
         return Ok(Vec::new());
     }
-    if figures::bandwidth_sizes(env.quick, free).is_empty() {
+    let bandwidths = BANDWIDTH.iter().any(|(id, _)| selection.contains(id));
+    if bandwidths && figures::bandwidth_sizes(env.quick, free).is_empty() {
         eprintln!(
             "nccl/NCCL-002..004: not measured: {} MiB free hold no buffers of 64 MiB",
             free >> 20
