@@ -10,6 +10,8 @@ pub enum Error {
     NoDriver,
     #[error("no CUDA device visible to the driver; check nvidia-smi and CUDA_VISIBLE_DEVICES")]
     NoDevice,
+    #[error("no libnccl: {0}")]
+    NoNccl(String),
     #[error("{call} failed with {name} ({code})")]
     Cuda {
         call: &'static str,

@@ -1147,3 +1147,190 @@ fn bandwidth_and_pcie_metrics_end_to_end_stay_within_their_peaks() -> TestResult
     }
     Ok(())
 }
+
+/// NCCL, or a visible note that a test of it is skipped because none loads.
+fn nccl_or_skip(test: &str) -> Option<&'static cuda::Nccl> {
+    match cuda::Nccl::load() {
+        Ok(nccl) => Some(nccl),
+        Err(e) => {
+            eprintln!("{test}: skipped: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and libnccl (GPU_VIRT_BENCH_LIBNCCL)"]
+fn a_one_rank_communicator_reduces_gathers_broadcasts_and_sends_to_itself() -> TestResult {
+    let _gpu = gpu()?;
+    let _ctx = Context::primary(0)?;
+    let Some(nccl) = nccl_or_skip("one-rank communicator") else {
+        return Ok(());
+    };
+    let id = nccl.unique_id()?;
+    assert_eq!(id.len(), 128);
+    let comm = cuda::Comm::join(nccl, &id, 1, 0)?;
+    let stream = Stream::new()?;
+    let words = 1 << 16;
+    let (send, recv) = (DeviceBuffer::new(words * 4)?, DeviceBuffer::new(words * 4)?);
+    let read = |buf: &DeviceBuffer| -> Result<Vec<u32>, Box<dyn std::error::Error>> {
+        stream.synchronize()?;
+        let mut host = vec![0u32; words];
+        buf.copy_to_host(&mut host)?;
+        Ok(host)
+    };
+    send.fill_u32(3.5f32.to_bits(), &stream)?;
+    recv.fill_u32(0, &stream)?;
+    comm.all_reduce_sum(&send, &recv, words, &stream)?;
+    assert!(read(&recv)?.iter().all(|&w| f32::from_bits(w) == 3.5));
+    for (what, value) in [("all-gather", 7u32), ("broadcast", 8), ("send/recv", 9)] {
+        send.fill_u32(value, &stream)?;
+        recv.fill_u32(0, &stream)?;
+        match what {
+            "all-gather" => comm.all_gather(&send, &recv, words * 4, &stream)?,
+            "broadcast" => comm.broadcast(&send, &recv, words * 4, 0, &stream)?,
+            _ => comm.exchange(&send, 0, &recv, 0, words * 4, &stream)?,
+        }
+        assert!(read(&recv)?.iter().all(|&w| w == value), "{what}");
+    }
+    // A call whose buffer is too small is refused before NCCL sees it.
+    assert!(comm.all_gather(&send, &recv, words * 8, &stream).is_err());
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and libnccl (GPU_VIRT_BENCH_LIBNCCL)"]
+fn nccl_and_tensor_parallel_metrics_run_one_rank_per_gpu_within_their_bounds() -> TestResult {
+    use gpu_virt_bench::run::child::CHILD_VAR;
+    let _gpu = gpu()?;
+    if nccl_or_skip("NCCL-001..004 and LLM-010").is_none() {
+        return Ok(());
+    }
+    let n = Device::count()? as usize;
+    let out = tempfile::tempdir()?;
+    let output = assert_cmd::Command::cargo_bin("gpu-virt-bench")?
+        .env_remove(CHILD_VAR)
+        .args(["run", "--quick", "--rounds", "1", "--verify-secs", "1"])
+        .args(["--configs", "native"])
+        .args(["--metrics", "NCCL-001,NCCL-002,NCCL-003,NCCL-004,LLM-010"])
+        .arg("--out")
+        .arg(out.path())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "run failed: {stderr}");
+    let files = files_named(out.path(), baseline::SUMMARY_FILE);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let summary: Summary = baseline::read_json(&files[0])?;
+    // What the worker and its rank processes printed.
+    let logs = files_named(out.path(), "output.log");
+    let log = logs
+        .iter()
+        .map(std::fs::read_to_string)
+        .collect::<Result<String, _>>()?;
+    let ranks = if n == 1 {
+        "1rank".to_string()
+    } else {
+        format!("{n}ranks")
+    };
+    let bandwidth = if n == 1 { "algbw" } else { "busbw" };
+    let mut expected = vec![
+        format!("NCCL-001/8B/{ranks}"),
+        format!("NCCL-001/1MiB/{ranks}"),
+        "LLM-010/tp1/TFLOPS".to_string(),
+    ];
+    for id in ["NCCL-002", "NCCL-003", "NCCL-004"] {
+        expected.push(format!("{id}/64MiB/{ranks}-{bandwidth}"));
+    }
+    if n >= 2 {
+        expected.push("LLM-010/tp2/factor".into());
+    } else {
+        assert!(log.contains("no peer link"), "{log}");
+        assert!(log.contains("needs 2+ GPUs"), "{log}");
+    }
+    let variants: Vec<String> = summary
+        .entries
+        .iter()
+        .map(|e| format!("{}/{}", e.id, e.variant))
+        .collect();
+    for want in &expected {
+        assert!(
+            variants.contains(want),
+            "{want} missing: {variants:?}\n{log}"
+        );
+    }
+    for e in &summary.entries {
+        let name = format!("{}/{}", e.id, e.variant);
+        assert!(e.median.is_finite() && e.median > 0.0, "{name}: {e:?}");
+        if let Some(peak) = &e.peak {
+            assert!(
+                peak.fraction > 0.0 && peak.fraction <= 1.0,
+                "{name}: {peak:?}"
+            );
+        }
+        let one_rank_bandwidth = name.ends_with("-algbw");
+        if e.id != "NCCL-001" && e.id.starts_with("NCCL") {
+            assert_eq!(e.peak.is_none(), one_rank_bandwidth, "{name}: {e:?}");
+        }
+        if name.ends_with("/factor") {
+            assert!(e.median <= 1.03, "{name}: {}", e.median);
+        }
+        if name.ends_with("/TFLOPS") {
+            assert!(e.peak.is_some(), "{name}: no tensor-core peak");
+        }
+    }
+    // Rank 0 checked each layer against the whole layer before it was timed.
+    assert!(log.contains("checked ncclAllReduce tp1"), "{log}");
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn a_device_context_is_left_for_the_callers_and_its_memory_read_there() -> TestResult {
+    let _gpu = gpu()?;
+    let ctx = Context::primary(0)?;
+    let outer = cuda::mem_info()?;
+    let (inner, ordinal) = cuda::on_device(0, |device| Ok((cuda::mem_info()?, device.ordinal())))?;
+    assert_eq!(ordinal, 0);
+    assert_eq!(inner.1, outer.1, "the same device's total");
+    // The caller's context is current again: work on it still runs.
+    let buf = DeviceBuffer::new(1 << 20)?;
+    buf.fill_u32(5, &Stream::new()?)?;
+    cuda::synchronize()?;
+    drop(buf);
+    drop(ctx);
+    assert!(matches!(
+        cuda::on_device(Device::count()?, |_| Ok(())),
+        Err(Error::NoDevice)
+    ));
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn a_limit_that_does_not_hold_on_another_device_blocks_the_run() -> TestResult {
+    let _gpu = gpu()?;
+    let ctx = Context::primary(0)?;
+    let facts = system::device_facts(&ctx.device())?;
+    let reference = system::Reference { shapes: Vec::new() };
+    // Natively device 1 (or, with one GPU, a device this process does not see) has
+    // no 1 GiB limit: per device, that must show and stop the run.
+    let expect = Expect {
+        device_mem_limits_mib: vec![facts.memory_mib, 1024],
+        ..Expect::default()
+    };
+    let v = system::verify(&facts, &expect, &reference, 1.0)?;
+    assert_eq!(v.devices.len(), 1, "{v:?}");
+    let device = &v.devices[0];
+    assert_eq!((device.ordinal, device.limit_mib), (1, 1024));
+    assert!(!device.in_force, "{device:?}");
+    assert!(
+        v.problems.iter().any(|p| p.starts_with("device 1:")),
+        "{:?}",
+        v.problems
+    );
+    let blocking = system::blocking_problem(&expect, &v).ok_or("nothing blocks")?;
+    assert!(blocking.contains("device 1"), "{blocking}");
+    // Device 0 keeps its own figures, as with one limited device.
+    assert_eq!(v.mem_limit_in_force, None);
+    Ok(())
+}

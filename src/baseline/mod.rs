@@ -125,6 +125,25 @@ pub struct Verification {
     pub verdicts: Option<LimitVerdicts>,
     /// One line per finding that makes the configuration's figures suspect.
     pub problems: Vec<String>,
+    /// The memory limit of every visible device after device 0 (whose figures are
+    /// the fields above), where the configuration limits several; each must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceLimit>,
+}
+
+/// One device's memory limit as the verifier found it in its own context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceLimit {
+    /// The visible ordinal (CUDA_VISIBLE_DEVICES applied), as the per-device
+    /// variable CUDA_DEVICE_MEMORY_LIMIT_<i> names it.
+    pub ordinal: u32,
+    pub limit_mib: u64,
+    pub mem_total_reported_mib: u64,
+    pub mem_physical_mib: u64,
+    /// Whether an allocation of limit + 1 GiB was refused.
+    pub over_limit_refused: bool,
+    /// cuMemGetInfo's total shows the limit and the over-limit allocation was refused.
+    pub in_force: bool,
 }
 
 /// Which build of an interposer a run measured: a figure depends on the build

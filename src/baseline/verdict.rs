@@ -289,6 +289,7 @@ mod tests {
             sm_partition_seen: None,
             verdicts: None,
             problems: Vec::new(),
+            devices: Vec::new(),
         }
     }
 

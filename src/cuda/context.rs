@@ -177,6 +177,25 @@ impl Context {
     }
 }
 
+/// Runs `f` with device `ordinal`'s primary context current on this thread, then
+/// makes the context that was current before current again: the verifier checks
+/// each device's limit in that device's own context without letting go of the
+/// context the rest of the process works in.
+pub fn on_device<T>(ordinal: i32, f: impl FnOnce(&Device) -> Result<T>) -> Result<T> {
+    let mut before = std::ptr::null_mut();
+    // SAFETY: writes one context handle (null where none is current).
+    check(
+        unsafe { sys::cuCtxGetCurrent(&mut before) },
+        "cuCtxGetCurrent",
+    )?;
+    let ctx = Context::primary(ordinal)?;
+    let outcome = f(&ctx.device);
+    // SAFETY: `before` is the caller's context, which its owner still holds (or null).
+    let restored = check(unsafe { sys::cuCtxSetCurrent(before) }, "cuCtxSetCurrent");
+    drop(ctx);
+    outcome.and_then(|v| restored.map(|()| v))
+}
+
 impl Drop for Context {
     fn drop(&mut self) {
         let _ = self.release();

@@ -12,6 +12,7 @@ mod ipc;
 mod launchers;
 mod memory;
 mod module;
+mod nccl;
 mod nvml;
 mod pool;
 mod runtime;
@@ -19,7 +20,7 @@ mod stream;
 
 pub use blas::Cublas;
 pub use chunk::{heap_limit, libcuda_path, set_heap_limit, trim_graph_memory, Chunk, EntryPoint};
-pub use context::{Context, Device};
+pub use context::{on_device, Context, Device};
 pub use copy::{copy_device_async, copy_to_device_async, copy_to_host_async, PinnedBuffer};
 pub use event::Event;
 pub use graph::GraphExec;
@@ -33,6 +34,7 @@ pub use launchers::{
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, LaunchApi, Module};
+pub use nccl::{version_name as nccl_version_name, Comm, Nccl, LIBNCCL_VAR};
 pub use nvml::{Nvml, PcieLink};
 pub use pool::{MemPool, PoolAlloc};
 pub use runtime::{runtime_kernels_missing, Runtime, RuntimeKernel};

@@ -41,6 +41,10 @@ type MemoryFn = unsafe extern "C" fn(DeviceHandle, *mut MemoryInfo) -> Status;
 type ErrorStringFn = unsafe extern "C" fn(Status) -> *const c_char;
 type HandleByBusFn = unsafe extern "C" fn(*const c_char, *mut DeviceHandle) -> Status;
 type LinkFn = unsafe extern "C" fn(DeviceHandle, *mut u32) -> Status;
+type NvLinkStateFn = unsafe extern "C" fn(DeviceHandle, u32, *mut u32) -> Status;
+
+/// `NVML_NVLINK_MAX_LINKS`: the most NVLinks a device of any current generation has.
+const NVLINK_MAX_LINKS: u32 = 18;
 
 /// The PCIe link of one device as NVML reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +73,7 @@ pub struct Nvml {
     memory: MemoryFn,
     error_string: ErrorStringFn,
     link: Option<LinkFns>,
+    nvlink_state: Option<NvLinkStateFn>,
     devices: Vec<DeviceHandle>,
     /// Keeps the entry points above valid; dropped last.
     _lib: libloading::Library,
@@ -116,6 +121,10 @@ impl Nvml {
                 })
             })()
         };
+        // SAFETY: the symbol has this C signature in nvml.h.
+        let nvlink_state = unsafe { lib.get::<NvLinkStateFn>(b"nvmlDeviceGetNvLinkState\0") }
+            .ok()
+            .map(|f| *f);
         // SAFETY: no preconditions; balanced by nvmlShutdown in Drop.
         if unsafe { init() } != SUCCESS {
             return None;
@@ -126,6 +135,7 @@ impl Nvml {
             memory,
             error_string,
             link,
+            nvlink_state,
             devices: Vec::new(),
             _lib: lib,
         };
@@ -222,6 +232,29 @@ impl Nvml {
             )?,
             width: read(link.width, "nvmlDeviceGetCurrPcieLinkWidth")?,
         }))
+    }
+
+    /// How many of the NVLinks of the device at `bus_id` are active: 0 where it has
+    /// none or this NVML cannot tell (a link NVML does not support counts as absent).
+    pub fn active_nvlinks(&self, bus_id: &str) -> Result<u32> {
+        let (Some(link), Some(state)) = (self.link, self.nvlink_state) else {
+            return Ok(0);
+        };
+        let id = std::ffi::CString::new(bus_id)
+            .map_err(|_| Error::Invalid(format!("PCI bus id {bus_id:?} holds a NUL byte")))?;
+        let mut device = std::ptr::null_mut();
+        // SAFETY: `id` is NUL-terminated; writes one handle.
+        let status = unsafe { (link.handle_by_bus)(id.as_ptr(), &mut device) };
+        if status != SUCCESS {
+            return Err(self.error("nvmlDeviceGetHandleByPciBusId", status));
+        }
+        Ok((0..NVLINK_MAX_LINKS)
+            .filter(|&l| {
+                let mut active = 0;
+                // SAFETY: `device` is a live handle; writes one nvmlEnableState_t.
+                unsafe { state(device, l, &mut active) == SUCCESS && active != 0 }
+            })
+            .count() as u32)
     }
 
     fn error(&self, call: &'static str, status: Status) -> Error {

@@ -11,6 +11,7 @@ pub mod exec;
 mod frag;
 pub mod isolation;
 mod llm;
+mod nccl;
 mod overhead;
 mod pcie;
 mod registry;
@@ -228,6 +229,8 @@ const OPERATIONS: &[&[Handler]] = &[
     cache::OPERATIONS,
     sched::OPERATIONS,
     err::OPERATIONS,
+    nccl::OPERATIONS,
+    llm::OPERATIONS,
 ];
 
 /// The roles a child of this executable starts in besides serving.
@@ -302,6 +305,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("sched", sched::bench),
     ("frag", frag::bench),
     ("err", err::bench),
+    ("nccl", nccl::bench),
 ];
 
 /// Runs every selected metric on `ctx` and returns what was measured.

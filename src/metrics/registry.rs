@@ -270,6 +270,16 @@ pub const METRICS: &[MetricInfo] = &[
         method: "decode steps of the LLM-004 stack at batch sizes drawn from a seeded uniform choice of 1, 2, 4, 8, 16, 32; coefficient of variation of step latency per block of 64 steps",
     },
     MetricInfo {
+        id: "LLM-010",
+        name: "Multi-GPU scaling",
+        category: "llm",
+        needs: Needs::Process,
+        unit: "ratio",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "a tensor-parallel MLP layer, [T x 4096] x a column-parallel [16384/N x 4096]^T bf16 GEMM, GELU to bf16, a row-parallel [4096 x 16384/N]^T bf16 GEMM and an f32 ncclAllReduce of the [T x 4096] partial sums (T = 4096, 2048 with --quick), one rank process per GPU of the configuration for N = 1, 2, 4 ... visible GPUs; each N's all-reduced output is first checked against the same layer computed whole on GPU 0 (and our GEMM against the naive kernel); GPU-event time per layer, the slowest rank's per sample; tpN/TFLOPS is the layer's FLOPs over that time (held to N devices' tensor-core peak), tpN/factor (N >= 2) throughput(N) / (N x throughput(1)) against the median of N = 1, refused above 1.03; with one GPU only tp1/TFLOPS is measured, as a factor needs 2+ GPUs; the figure says nothing of layers whose GEMMs are too small to hide the all-reduce",
+    },
+    MetricInfo {
         id: "IS-001",
         name: "Memory limit accuracy",
         category: "isolation",
@@ -849,6 +859,46 @@ pub const METRICS: &[MetricInfo] = &[
         ns_per_unit: 1.0,
         method: "named checks, each a variant, each attempt pass (1) or fail (0), the figure the share of attempts passed (inconclusive attempts, printed, give no sample): oom-then-work (ERR-001's first allocation, over-limit where asked, else over-physical, refused, then 1 GiB allocated and a checked kernel over it), fault-then-new-context (ERR-002's children worked again), neighbour-fault (while a child of the configuration faults, this process's checked 64 MiB keep their values and its kernel runs correctly), killed-neighbour-memory (a child of the configuration holds min(4 GiB, half the free memory), written, and is killed with SIGKILL; this process's cuMemGetInfo free must come back within 64 MiB of before within 5 s; inconclusive where its free did not show the child's memory); each attempt's finding and time is printed; not folded into a score",
     },
+    MetricInfo {
+        id: "NCCL-001",
+        name: "All-reduce latency",
+        category: "nccl",
+        needs: Needs::Process,
+        unit: "us",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "ncclAllReduce (f32 sum) of 8 B to 1 MiB by factors of 8 (8 B, 4 KiB, 1 MiB with --quick) over every visible GPU, one rank process per GPU of the configuration; the sums checked first on every rank (rank r gives r + 1); GPU-event time per collective on its stream over batches of up to 50, the slowest rank's per sample; one visible GPU gives the one-rank case (a local copy, no link)",
+    },
+    MetricInfo {
+        id: "NCCL-002",
+        name: "All-gather bus bandwidth",
+        category: "nccl",
+        needs: Needs::Process,
+        unit: "GB/s",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "ncclAllGather of 64 MiB to 1 GiB of output (64 and 256 MiB with --quick; sizes over a quarter of the free memory left out) over every visible GPU, one rank process per GPU; each rank's block checked in rank order first; bus bandwidth as nccl-tests' PERFORMANCE.md: output bytes over the slowest rank's GPU-event time x (n-1)/n, held to the slowest rank's link (NVLink links x rate by architecture, else PCIe); with one rank there is no bus bandwidth: the -algbw variant is the algorithm bandwidth of a local copy, with no link fraction",
+    },
+    MetricInfo {
+        id: "NCCL-003",
+        name: "Point-to-point bandwidth",
+        category: "nccl",
+        needs: Needs::Process,
+        unit: "GB/s",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "ncclSend to the next rank and ncclRecv from the previous in one group (nccl-tests' sendrecv ring), 64 MiB to 1 GiB per rank (64 and 256 MiB with --quick); the received pattern checked first; bytes over the slowest rank's GPU-event time (bus factor 1), held to the slowest rank's link; with one rank the send is to itself, an -algbw local copy with no link fraction",
+    },
+    MetricInfo {
+        id: "NCCL-004",
+        name: "Broadcast bus bandwidth",
+        category: "nccl",
+        needs: Needs::Process,
+        unit: "GB/s",
+        better: Goal::Higher,
+        ns_per_unit: 1.0,
+        method: "ncclBroadcast from rank 0, out of place, 64 MiB to 1 GiB (64 and 256 MiB with --quick); every rank's copy checked first; bytes over the slowest rank's GPU-event time (bus factor 1), held to the slowest rank's link; with one rank an -algbw local copy with no link fraction",
+    },
 ];
 
 /// A group of metrics as METRICS.md names it: the folder its benchmarks live in,
@@ -911,6 +961,11 @@ pub const CATEGORIES: &[CategoryInfo] = &[
         name: "err",
         prefix: "ERR",
         title: "Error recovery",
+    },
+    CategoryInfo {
+        name: "nccl",
+        prefix: "NCCL",
+        title: "Collective communication",
     },
 ];
 
@@ -1067,7 +1122,7 @@ mod tests {
     #[test]
     fn a_category_selects_its_metrics_only() {
         let llm = Selection::category("llm");
-        assert_eq!(llm.ids().len(), 9);
+        assert_eq!(llm.ids().len(), 10);
         assert!(llm.contains("LLM-001") && !llm.contains("OH-001"));
         assert!(Selection::category("nothing").ids().is_empty());
     }

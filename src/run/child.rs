@@ -24,6 +24,9 @@ pub const CHILD_VAR: &str = "GPU_VIRT_BENCH_CHILD";
 /// The role of a child that holds a context and serves operations until its stdin
 /// closes.
 pub const SERVE: &str = "serve";
+/// The device ordinal whose primary context a serving child holds (0 when unset):
+/// one process per GPU is how collectives across GPUs run.
+pub const DEVICE_VAR: &str = "GPU_VIRT_BENCH_CHILD_DEVICE";
 
 /// Work a serving child does when asked: the request is the payload, `NAME` says on
 /// the wire which handler reads it, and the reply's type is what the sender reads
@@ -141,7 +144,7 @@ pub fn emit(value: &impl Serialize) -> Result<()> {
 }
 
 fn serve(operations: &[&[Handler]]) -> Result<()> {
-    let ctx = Context::primary(0)?;
+    let ctx = Context::primary(device_of(std::env::var(DEVICE_VAR).ok().as_deref())?)?;
     let mut held = Held::default();
     emit(&Reply::Ready)?;
     for line in std::io::stdin().lock().lines() {
@@ -160,6 +163,16 @@ fn serve(operations: &[&[Handler]]) -> Result<()> {
         emit(&reply)?;
     }
     Ok(())
+}
+
+/// The device a serving child holds, from [`DEVICE_VAR`]'s value.
+fn device_of(value: Option<&str>) -> Result<i32> {
+    value.map_or(Ok(0), |v| {
+        v.parse()
+            .ok()
+            .filter(|d: &i32| *d >= 0)
+            .ok_or_else(|| Error::Invalid(format!("{DEVICE_VAR}={v:?} is no device ordinal")))
+    })
 }
 
 /// The handler registered for `op`.
@@ -209,9 +222,10 @@ fn child_stderr() -> std::io::Result<Stdio> {
 
 /// The command line of a child in `role`: this process's environment, or, given
 /// `env`, a configuration's own: every interposer variable of this process (the
-/// preload included) removed, then `env`'s set.
+/// preload included) removed, then `env`'s set; NVLink multicast off in both.
 fn command(exe: &Path, role: &str, env: Option<&BTreeMap<String, String>>) -> Command {
     let mut command = Command::new(exe);
+    super::switch_multicast_off(&mut command);
     if let Some(env) = env {
         super::clear_interposer_env(&mut command);
         command.envs(env);
@@ -244,9 +258,26 @@ impl Child {
     /// As [`Child::spawn`], but in the environment of a configuration of its own:
     /// interposer variables of this process are removed and `env`'s are set.
     pub fn spawn_with(role: &'static str, env: Option<&BTreeMap<String, String>>) -> Result<Self> {
+        Self::spawn_in(role, env, None)
+    }
+
+    /// A serving child of this process's environment holding device `device`.
+    pub fn spawn_on(device: i32) -> Result<Self> {
+        Self::spawn_in(SERVE, None, Some(device))
+    }
+
+    fn spawn_in(
+        role: &'static str,
+        env: Option<&BTreeMap<String, String>>,
+        device: Option<i32>,
+    ) -> Result<Self> {
         let exe = std::env::current_exe().map_err(crate::error::io_at("current executable"))?;
         let stderr = child_stderr().map_err(crate::error::io_at("child's stderr log"))?;
-        let mut process = command(&exe, role, env)
+        let mut command = command(&exe, role, env);
+        if let Some(device) = device {
+            command.env(DEVICE_VAR, device.to_string());
+        }
+        let mut process = command
             .stderr(stderr)
             .spawn()
             .map_err(crate::error::io_at("child process"))?;
@@ -408,6 +439,12 @@ pub fn spawn_servers(n: usize) -> Result<Vec<Child>> {
     start_all((0..n).map(|_| Child::spawn(SERVE)))
 }
 
+/// As [`spawn_servers`], one child per device ordinal of `devices`, each holding
+/// that device's primary context.
+pub fn spawn_servers_on(devices: &[i32]) -> Result<Vec<Child>> {
+    start_all(devices.iter().map(|&d| Child::spawn_on(d)))
+}
+
 /// As [`spawn_servers`], one child per environment, each in its own configuration.
 pub fn spawn_servers_with(envs: &[BTreeMap<String, String>]) -> Result<Vec<Child>> {
     start_all(envs.iter().map(|env| Child::spawn_with(SERVE, Some(env))))
@@ -528,6 +565,16 @@ mod tests {
     }
 
     #[test]
+    fn a_serving_child_holds_the_device_it_is_given_else_device_0() {
+        assert_eq!(device_of(None).unwrap(), 0);
+        assert_eq!(device_of(Some("3")).unwrap(), 3);
+        for bad in ["-1", "gpu1", ""] {
+            let err = device_of(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains(DEVICE_VAR), "{err}");
+        }
+    }
+
+    #[test]
     fn held_keeps_one_value_per_type_the_last_kept() {
         let mut held = Held::default();
         assert_eq!(held.get::<u32>(), None);
@@ -587,6 +634,27 @@ mod tests {
         assert!(!inherit
             .get_envs()
             .any(|(k, _)| k == OsStr::new("LD_PRELOAD")));
+    }
+
+    #[test]
+    fn every_child_has_nvlink_multicast_off_unless_its_environment_says_otherwise() {
+        let own = BTreeMap::from([("NCCL_NVLS_ENABLE".to_string(), "1".to_string())]);
+        for (env, nvls) in [(None, "0"), (Some(BTreeMap::new()), "0"), (Some(own), "1")] {
+            let seen = envs(&command(Path::new("/bin/true"), SERVE, env.as_ref()));
+            for (var, value) in crate::run::MULTICAST_OFF {
+                let want = if var == "NCCL_NVLS_ENABLE" {
+                    nvls
+                } else {
+                    value
+                };
+                match std::env::var(var) {
+                    Ok(_) if env.as_ref().is_none_or(|e| !e.contains_key(var)) => {
+                        assert_eq!(seen.get(var), None, "{var} of this process is inherited")
+                    }
+                    _ => assert_eq!(seen[var].as_deref(), Some(want), "{var}"),
+                }
+            }
+        }
     }
 
     #[test]

@@ -67,6 +67,25 @@ pub fn clear_interposer_env(command: &mut Command) {
     }
 }
 
+/// NVLink multicast switched off in every process the suite starts, NCCL's and the
+/// libraries' beside it: multicast objects outlive a killed process on some drivers
+/// and fabric managers, and no metric here needs them. A value this process already
+/// has is left as it is.
+pub const MULTICAST_OFF: [(&str, &str); 3] = [
+    ("NCCL_NVLS_ENABLE", "0"),
+    ("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1"),
+    ("NVSHMEM_DISABLE_NVLS", "1"),
+];
+
+/// Sets [`MULTICAST_OFF`] in `command`'s environment where this process sets none.
+pub fn switch_multicast_off(command: &mut Command) {
+    for (var, value) in MULTICAST_OFF {
+        if std::env::var_os(var).is_none() {
+            command.env(var, value);
+        }
+    }
+}
+
 /// The state file a native child gets: the run's, where anything is preloaded.
 fn native_state_file(preloaded: &[PathBuf], kept: Option<PathBuf>) -> Option<PathBuf> {
     kept.filter(|_| !preloaded.is_empty())
@@ -273,6 +292,7 @@ mod tests {
                 sm_limit_pct: Some(25),
                 memory_in_free: true,
                 sm_partition: true,
+                device_mem_limits_mib: Vec::new(),
             }
         );
         assert_eq!(c.library, None);

@@ -11,6 +11,38 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// MiB of a HAMi-core memory limit as its variables take it: a number with a
+/// suffix of g, m or k (either case), or bytes without one.
+pub fn parse_limit_mib(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_lowercase()),
+        _ => (text, 'b'),
+    };
+    let n: u64 = number.parse().ok()?;
+    match unit {
+        'g' => n.checked_mul(1024),
+        'm' => Some(n),
+        'k' => Some(n / 1024),
+        'b' => Some(n >> 20),
+        _ => None,
+    }
+}
+
+/// The memory limit of each of `n` visible devices under `env`, device 0's the
+/// `first` the configuration promises: HAMi-core takes CUDA_DEVICE_MEMORY_LIMIT_<i>
+/// for device i, else the plain CUDA_DEVICE_MEMORY_LIMIT, for every device.
+fn device_limits_mib(env: &BTreeMap<String, String>, n: usize, first: u64) -> Vec<u64> {
+    let read = |var: &str| env.get(var).and_then(|v| parse_limit_mib(v));
+    std::iter::once(first)
+        .chain((1..n).map(|i| {
+            read(&format!("CUDA_DEVICE_MEMORY_LIMIT_{i}"))
+                .or_else(|| read("CUDA_DEVICE_MEMORY_LIMIT"))
+                .unwrap_or(first)
+        }))
+        .collect()
+}
+
 /// A whole configuration file: `[[config]]` tables.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -208,6 +240,12 @@ impl ConfigEntry {
                 }
             }
         }
+        let several = self.preload.is_some() && !self.mps && devices_mib.len() > 1;
+        let device_mem_limits_mib = match mem_limit_mib.filter(|_| checks.contains(&Check::Memory))
+        {
+            Some(first) if several => device_limits_mib(&env, devices_mib.len(), first),
+            _ => Vec::new(),
+        };
         Config {
             name: self.name.clone(),
             env,
@@ -219,6 +257,7 @@ impl ConfigEntry {
                 sm_limit_pct: self.expect.sm_pct.filter(|_| checks.contains(&Check::Sm)),
                 memory_in_free: self.mps,
                 sm_partition: self.mps && self.expect.sm_pct.is_some_and(|p| p < 100),
+                device_mem_limits_mib,
             },
             mps: self.mps,
             library: self.preload.clone(),
@@ -324,6 +363,55 @@ pub fn load(path: &Path) -> Result<Vec<ConfigEntry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hami_limits_parse_in_their_units() {
+        assert_eq!(parse_limit_mib("20389m"), Some(20389));
+        assert_eq!(parse_limit_mib("20G"), Some(20480));
+        assert_eq!(parse_limit_mib("2097152k"), Some(2048));
+        assert_eq!(parse_limit_mib("1073741824"), Some(1024));
+        assert_eq!(parse_limit_mib(" 40g "), Some(40960));
+        assert_eq!(parse_limit_mib("20x"), None);
+        assert_eq!(parse_limit_mib("m"), None);
+        assert_eq!(parse_limit_mib(""), None);
+    }
+
+    #[test]
+    fn each_device_is_expected_at_its_own_limit_else_the_plain_one() {
+        let env = BTreeMap::from([
+            ("CUDA_DEVICE_MEMORY_LIMIT".to_string(), "10g".to_string()),
+            (
+                "CUDA_DEVICE_MEMORY_LIMIT_2".to_string(),
+                "30000m".to_string(),
+            ),
+        ]);
+        assert_eq!(device_limits_mib(&env, 3, 10240), vec![10240, 10240, 30000]);
+        assert_eq!(device_limits_mib(&BTreeMap::new(), 2, 500), vec![500, 500]);
+        assert_eq!(device_limits_mib(&env, 1, 10240), vec![10240]);
+    }
+
+    #[test]
+    fn hami_on_several_devices_expects_every_devices_limit_and_one_device_none() {
+        let entry = ConfigEntry::hami(50, Path::new("/x/libvgpu.so"));
+        let several = entry.resolve(&[81559, 143155]);
+        assert_eq!(several.expect.device_mem_limits_mib, vec![40779, 71577]);
+        assert_eq!(several.expect.mem_limit_mib, Some(40779));
+        assert!(entry
+            .resolve(&[81559])
+            .expect
+            .device_mem_limits_mib
+            .is_empty());
+        assert!(ConfigEntry::native()
+            .resolve(&[81559, 143155])
+            .expect
+            .device_mem_limits_mib
+            .is_empty());
+        let mps = ConfigEntry::mps(50, Some(20)).resolve(&[81559, 143155]);
+        assert!(
+            mps.expect.device_mem_limits_mib.is_empty(),
+            "MPS limits device 0's free memory"
+        );
+    }
 
     const LIB: &str = "/opt/vgpu/libvgpu.so";
 

@@ -17,8 +17,8 @@ pub use bench_config::{
     reexec_if_configured, verify_inside, CONFIG_FILE_VAR, CONFIG_VAR, HAMI_LIB_VAR, VERIFY_SECS_VAR,
 };
 pub use config::{
-    clear_interposer_env, is_interposer_var, Config, DEFAULT_HAMI_LIB, INTERPOSER_VARS,
-    SHARED_CACHE_VAR,
+    clear_interposer_env, is_interposer_var, switch_multicast_off, Config, DEFAULT_HAMI_LIB,
+    INTERPOSER_VARS, MULTICAST_OFF, SHARED_CACHE_VAR,
 };
 pub use config_file::{load as load_config_file, Check, ConfigEntry, ExpectEntry, Hook};
 pub use exec::{exec_all, ExecOptions, Workload};

@@ -376,8 +376,9 @@ pub(super) fn worker_command(config: &Config, extra: &BTreeMap<String, String>) 
 }
 
 /// `program` with `config`'s environment and no other configuration's: every
-/// interposer variable this process has is removed, then the configuration's own are
-/// removed and set, and `extra` (see [`process_env`]) added.
+/// interposer variable this process has is removed, NVLink multicast switched off
+/// (see [`super::MULTICAST_OFF`]), then the configuration's own are removed and set,
+/// and `extra` (see [`process_env`]) added.
 pub(super) fn configured(
     program: &OsStr,
     config: &Config,
@@ -385,6 +386,7 @@ pub(super) fn configured(
 ) -> Command {
     let mut cmd = Command::new(program);
     clear_interposer_env(&mut cmd);
+    super::switch_multicast_off(&mut cmd);
     for var in &config.remove {
         cmd.env_remove(var);
     }
@@ -592,6 +594,29 @@ mod tests {
         );
         assert!(err.to_string().contains("--force"));
         assert!(check_exports(tmp.path(), &list, true).is_ok());
+    }
+
+    #[test]
+    fn a_configurations_process_has_nvlink_multicast_off_unless_it_sets_its_own() {
+        let mut config = configs("native", Path::new("/nonexistent")).remove(0);
+        config.env.insert("NVSHMEM_DISABLE_NVLS".into(), "0".into());
+        let cmd = configured(OsStr::new("/bin/true"), &config, &BTreeMap::new());
+        let seen: BTreeMap<String, Option<String>> = cmd
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        assert_eq!(seen["NVSHMEM_DISABLE_NVLS"].as_deref(), Some("0"));
+        for (var, value) in crate::run::MULTICAST_OFF
+            .into_iter()
+            .filter(|(var, _)| *var != "NVSHMEM_DISABLE_NVLS" && std::env::var_os(var).is_none())
+        {
+            assert_eq!(seen[var].as_deref(), Some(value), "{var}");
+        }
     }
 
     #[test]

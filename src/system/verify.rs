@@ -5,7 +5,8 @@
 use super::mapped_interposer;
 use super::peaks::{flops_per_sm_clock, peak_tflops, Pipe};
 use crate::baseline::{
-    judge, DeviceFacts, LimitVerdicts, ShapeShare, SmVerdict, Verification, OVER_LIMIT_MIB,
+    judge, DeviceFacts, DeviceLimit, LimitVerdicts, ShapeShare, SmVerdict, Verification,
+    OVER_LIMIT_MIB,
 };
 use crate::cuda::{
     self, DeviceBuffer, GraphExec, LaunchApi, LaunchKernels, RuntimeFmaWork, Stream, FMA_CHAINS,
@@ -109,6 +110,11 @@ pub struct Expect {
     /// than the device has (an MPS client below 100 % active threads).
     #[serde(default)]
     pub sm_partition: bool,
+    /// The memory limit of each visible device, device 0 first, where the
+    /// configuration limits several (HAMi-core's CUDA_DEVICE_MEMORY_LIMIT_<i>);
+    /// empty where it limits one device or none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_mem_limits_mib: Vec<u64>,
 }
 
 /// How the kernels of a shape reach the GPU (the ENF category probes each).
@@ -316,20 +322,18 @@ pub fn verify(
                 "cuMemGetInfo reports {reported} MiB {shown_as}, the limit is {limit} MiB"
             ));
         }
-        match DeviceBuffer::new(((limit + OVER_LIMIT_MIB) * MIB) as usize) {
-            Ok(buf) => {
-                buf.free()?;
+        match over_limit(limit)? {
+            Ok(()) => {
                 refused = Some(false);
                 problems.push(format!(
                     "an allocation of {} MiB (limit + 1 GiB) succeeded",
                     limit + OVER_LIMIT_MIB
                 ));
             }
-            Err(Error::Cuda { name, .. }) => {
+            Err(name) => {
                 refused = Some(true);
                 refusal = Some(name);
             }
-            Err(other) => return Err(other),
         }
         if limit + OVER_LIMIT_MIB > facts.memory_mib {
             problems.push(format!(
@@ -339,6 +343,25 @@ pub fn verify(
         }
         let mapped_as_promised = !expect.interposer || interposer.is_some();
         in_force = Some(mapped_as_promised && reported_ok && refused == Some(true));
+    }
+    let mut devices = Vec::new();
+    for (ordinal, &limit) in (0u32..).zip(&expect.device_mem_limits_mib).skip(1) {
+        let (device, found) = match cuda::on_device(ordinal as i32, |device| {
+            let (_, total) = cuda::mem_info()?;
+            let refused = over_limit(limit)?.is_err();
+            Ok(device_verdict(
+                ordinal,
+                limit,
+                total / MIB,
+                device.total_mem()? / MIB,
+                refused,
+            ))
+        }) {
+            Err(Error::NoDevice) => device_verdict(ordinal, limit, 0, 0, false),
+            other => other?,
+        };
+        problems.extend(found);
+        devices.push(device);
     }
     let sm_partition_seen = match expect.sm_partition {
         true => {
@@ -401,11 +424,67 @@ pub fn verify(
         mem_limit_in_force: in_force,
         verdicts: None,
         problems,
+        devices,
     };
     let verdicts = judge(&verification);
     verification.problems.extend(sm_problems(&verdicts));
     verification.verdicts = Some(verdicts);
     Ok(verification)
+}
+
+/// Allocates `limit` + 1 GiB and frees it: `Ok(())` where that succeeded, else the
+/// name of the error that refused it.
+fn over_limit(limit: u64) -> Result<std::result::Result<(), String>> {
+    match DeviceBuffer::new(((limit + OVER_LIMIT_MIB) * MIB) as usize) {
+        Ok(buf) => buf.free().map(Ok),
+        Err(Error::Cuda { name, .. }) => Ok(Err(name)),
+        Err(other) => Err(other),
+    }
+}
+
+/// A device's memory limit judged as device 0's is: in force where cuMemGetInfo's
+/// total shows it and limit + 1 GiB was refused; with the problems found. A device
+/// the process does not see has no memory (0 MiB): its limit is not in force.
+fn device_verdict(
+    ordinal: u32,
+    limit_mib: u64,
+    reported_mib: u64,
+    physical_mib: u64,
+    refused: bool,
+) -> (DeviceLimit, Vec<String>) {
+    let mut problems = Vec::new();
+    let reported_ok = memory_shown_ok(reported_mib, limit_mib, false);
+    if physical_mib == 0 {
+        problems.push(format!(
+            "device {ordinal}: limited to {limit_mib} MiB, but this process does not see it"
+        ));
+    } else {
+        if !reported_ok {
+            problems.push(format!(
+                "device {ordinal}: cuMemGetInfo reports {reported_mib} MiB total, the limit is {limit_mib} MiB"
+            ));
+        }
+        if !refused {
+            problems.push(format!(
+                "device {ordinal}: an allocation of {} MiB (limit + 1 GiB) succeeded",
+                limit_mib + OVER_LIMIT_MIB
+            ));
+        }
+        if limit_mib + OVER_LIMIT_MIB > physical_mib {
+            problems.push(format!(
+                "device {ordinal}: limit + 1 GiB exceeds the physical {physical_mib} MiB, so the refusal alone proves nothing"
+            ));
+        }
+    }
+    let device = DeviceLimit {
+        ordinal,
+        limit_mib,
+        mem_total_reported_mib: reported_mib,
+        mem_physical_mib: physical_mib,
+        over_limit_refused: refused,
+        in_force: physical_mib > 0 && reported_ok && refused,
+    };
+    (device, problems)
 }
 
 /// One line of `problems` per kernel shape whose SM share was judged outside its
@@ -449,6 +528,15 @@ pub fn blocking_problem(expect: &Expect, v: &Verification) -> Option<String> {
             "the device shows all its SMs: the process is no MPS client of a partition".into(),
         );
     }
+    if let Some(d) = v.devices.iter().find(|d| !d.in_force) {
+        return Some(format!(
+            "memory limit {} MiB of device {} not in force (cuMemGetInfo total {} MiB, over-limit allocation {})",
+            d.limit_mib,
+            d.ordinal,
+            d.mem_total_reported_mib,
+            if d.over_limit_refused { "refused" } else { "succeeded" }
+        ));
+    }
     if v.mem_limit_in_force == Some(false) {
         return Some(format!(
             "memory limit {} MiB not in force (cuMemGetInfo total {} MiB, over-limit allocation {})",
@@ -474,6 +562,75 @@ mod tests {
         assert!(memory_shown_ok(20000, 20480, true), "a context's own use");
         assert!(!memory_shown_ok(142_000, 20480, true), "no limit in force");
         assert!(!memory_shown_ok(10000, 20480, true), "far below the limit");
+    }
+
+    #[test]
+    fn every_devices_limit_is_judged_on_its_own_figures() {
+        let (held, problems) = device_verdict(1, 71577, 71577, 143_155, true);
+        assert!(held.in_force && problems.is_empty(), "{problems:?}");
+        assert_eq!((held.ordinal, held.limit_mib), (1, 71577));
+        let (shown_only, problems) = device_verdict(2, 71577, 71577, 143_155, false);
+        assert!(!shown_only.in_force);
+        assert!(
+            problems[0].starts_with("device 2: an allocation"),
+            "{problems:?}"
+        );
+        let (unlimited, problems) = device_verdict(1, 71577, 143_155, 143_155, true);
+        assert!(!unlimited.in_force);
+        assert!(
+            problems[0].contains("reports 143155 MiB total"),
+            "{problems:?}"
+        );
+        let (unseen, problems) = device_verdict(3, 71577, 0, 0, false);
+        assert!(!unseen.in_force);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("does not see it"), "{problems:?}");
+        let (whole, problems) = device_verdict(1, 143_000, 143_000, 143_155, true);
+        assert!(whole.in_force);
+        assert!(problems[0].contains("proves nothing"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_device_whose_limit_does_not_hold_blocks_the_run_and_device_0_alone_keeps_its_line() {
+        let base = Verification {
+            interposer_loaded: true,
+            interposer_path: None,
+            mem_total_reported_mib: 40779,
+            mem_physical_mib: 81559,
+            mem_limit_mib: Some(40779),
+            over_limit_refused: Some(true),
+            over_limit_error: None,
+            sm_limit_pct: None,
+            sm_share_mean: 0.0,
+            sm_share_windows: Vec::new(),
+            shapes: Vec::new(),
+            mem_limit_in_force: Some(true),
+            sm_partition_seen: None,
+            verdicts: None,
+            problems: Vec::new(),
+            devices: Vec::new(),
+        };
+        let expect = Expect {
+            interposer: true,
+            mem_limit_mib: Some(40779),
+            device_mem_limits_mib: vec![40779, 71577],
+            ..Expect::default()
+        };
+        assert_eq!(blocking_problem(&expect, &base), None);
+        let held = Verification {
+            devices: vec![device_verdict(1, 71577, 71577, 143_155, true).0],
+            ..base.clone()
+        };
+        assert_eq!(blocking_problem(&expect, &held), None);
+        let broken = Verification {
+            devices: vec![device_verdict(1, 71577, 143_155, 143_155, false).0],
+            ..base
+        };
+        let problem = blocking_problem(&expect, &broken).unwrap();
+        assert!(
+            problem.contains("of device 1 not in force") && problem.contains("succeeded"),
+            "{problem}"
+        );
     }
 
     #[test]

@@ -6,12 +6,17 @@ mod check;
 mod decode;
 mod gemm;
 mod memory;
+mod scaling;
 mod streams;
 
 use super::{BenchEnv, Measured, Selection};
 use crate::cuda::Context;
 use crate::error::Result;
+use crate::run::child::Handler;
 use criterion::Criterion;
+
+/// The operations of LLM-010's rank processes.
+pub(super) const OPERATIONS: &[Handler] = &[Handler::of::<scaling::TpLayer>()];
 
 pub(super) fn bench(
     c: &mut Criterion,
@@ -41,5 +46,6 @@ pub(super) fn bench(
         }
     }
     group.finish();
+    out.extend(scaling::bench(env, selection)?);
     Ok(out)
 }

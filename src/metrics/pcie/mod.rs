@@ -3,7 +3,7 @@
 //! pinned host memory.
 
 mod copies;
-mod link;
+pub(super) mod link;
 mod tenants;
 
 use super::{BenchEnv, Measured, Selection};
