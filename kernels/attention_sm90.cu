@@ -16,9 +16,9 @@
 // int causal), the maps by value (__grid_constant__); causal = 1 masks keys after the
 // query. The launcher must raise CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES.
 //
-// Structure (FlashAttention-3's, without its intra-warpgroup overlap):
+// Structure (FlashAttention-3's, simplified: no persistent scheduler, no TMA store):
 //   warpgroup 0      producer: one thread issues the tensor copies of Q once and of
-//                    (K, V) tiles into an NS-stage ring, each stage guarded by mbarriers
+//                    (K, V) tiles into a 3-stage ring, each stage guarded by mbarriers
 //                    (full: bytes landed; empty: both consumers done with the stage);
 //                    setmaxnreg.dec gives its registers to the consumers.
 //   warpgroups 1, 2  consumers, 64 query rows each: S = Q K^T with wgmma m64n128k16
@@ -27,6 +27,8 @@
 //                    shared memory, N-major).
 //   ping-pong        the two consumers take turns at the tensor cores (named barriers),
 //                    so one warpgroup's softmax runs while the other's GEMMs do.
+//   overlap          within a consumer, softmax of tile j runs while P_{j-1} V_{j-1}
+//                    (issued together with S_j) is still on the tensor cores.
 #include <cuda_bf16.h>
 #include <stdint.h>
 
