@@ -73,7 +73,7 @@ struct Smem {
     static constexpr uint32_t K_FULL = BARS + 8;
     static constexpr uint32_t V_FULL = K_FULL + 8 * NS;
     static constexpr uint32_t EMPTY = V_FULL + 8 * NS;
-    // + 1024: the dynamic base is only 16-byte aligned and is rounded up
+    // + 1024: the base is rounded up to the next 1024 bytes should the loader place it lower
     static constexpr uint32_t BYTES = EMPTY + 8 * NS + 1024;
     static_assert(D % COLS == 0, "D must be a multiple of 64");
 };
