@@ -138,7 +138,7 @@ impl HopperAttention {
     }
 
     /// The kernel that runs head dim `d`.
-    pub fn kernel(&self, d: usize) -> Result<&Function> {
+    fn kernel(&self, d: usize) -> Result<&Function> {
         match d {
             64 => Ok(&self.d64),
             128 => Ok(&self.d128),
