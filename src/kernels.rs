@@ -18,6 +18,9 @@ pub const DECODE: &str = include_str!(concat!(env!("OUT_DIR"), "/decode.ptx"));
 /// `attn_decode`, `attn_decode_ref`.
 pub const ATTENTION: &str = include_str!(concat!(env!("OUT_DIR"), "/attention.ptx"));
 
+/// kernels/attention_sm90.cu (compute_90a): `flash_attn_sm90_d64`, `flash_attn_sm90_d128`.
+pub const ATTENTION_SM90: &str = include_str!(concat!(env!("OUT_DIR"), "/attention_sm90.ptx"));
+
 /// kernels/random.cu: `uniform_bf16`, `uniform_f16`, `uniform_f32`.
 pub const RANDOM: &str = include_str!(concat!(env!("OUT_DIR"), "/random.ptx"));
 

@@ -406,6 +406,73 @@ fn cpu_attention(
     out
 }
 
+/// Both flash-attention generations against the naive f32 kernel (itself checked
+/// against the CPU above) at small, non-square (heads x tiles) and the metric's
+/// shapes; the Hopper kernels only where they load (compute capability 9.0).
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn flash_attention_generations_match_the_reference() -> TestResult {
+    use gpu_virt_bench::cuda::{AttentionKernels, AttnShape, FlashKernel};
+    let _gpu = gpu()?;
+    let _ctx = Context::primary(0)?;
+    let stream = Stream::new()?;
+    let attention = AttentionKernels::load()?;
+    let generations = attention.generations();
+    if !generations.contains(&FlashKernel::Sm90) {
+        eprintln!(
+            "flash_attn_sm90_* not tested: they run on compute capability 9.0 only (and not with GPU_VIRT_BENCH_KERNELS=sm80)"
+        );
+    }
+    for (batch, heads, seq) in [
+        (1, 1, 128),
+        (1, 3, 384),
+        (2, 2, 1024),
+        (1, 2, 4096),
+        (4, 16, 1024),
+    ] {
+        for head_dim in [64, 128] {
+            let shape = AttnShape {
+                batch,
+                heads,
+                seq,
+                head_dim,
+            };
+            let n = batch * heads * seq * head_dim;
+            let (q, k, v) = (
+                upload(&bf16_values(n, 11))?,
+                upload(&bf16_values(n, 12))?,
+                upload(&bf16_values(n, 13))?,
+            );
+            for causal in [false, true] {
+                let want = DeviceBuffer::new(n * 4)?;
+                want.fill_u32(0x7fc0_0000, &stream)?;
+                attention.reference([&q, &k, &v, &want], shape, causal, &stream)?;
+                stream.synchronize()?;
+                let want: Vec<f64> = download(&want)?.into_iter().map(f64::from).collect();
+                for &generation in &generations {
+                    let o = DeviceBuffer::new(n * 2)?;
+                    o.fill_u32(0x7fc0_7fc0, &stream)?;
+                    attention.flash(generation, [&q, &k, &v, &o], shape, causal, &stream)?;
+                    stream.synchronize()?;
+                    let mut got = vec![half::bf16::ZERO; n];
+                    o.copy_to_host(&mut got)?;
+                    let got: Vec<f32> = got.into_iter().map(f32::from).collect();
+                    assert_close(
+                        &format!(
+                            "{} B{batch} H{heads} S{seq} causal={causal}",
+                            generation.name(head_dim)
+                        ),
+                        &got,
+                        &want,
+                        1e-2,
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn reference_kernels_match_the_cpu_on_small_sizes() -> TestResult {

@@ -28,9 +28,9 @@ pub use hooked::{HookedCall, HookedCalls};
 pub use ipc::{IpcHandle, IpcMapping};
 pub use launchers::{
     pattern_mismatches, write_pattern, AttentionKernels, AttnShape, BandwidthKernels, CacheKernels,
-    DecodeKernels, GemmKernels, HeapKernels, IsolationKernels, LaunchKernels, PipelineKernels,
-    Precision, RandomKernels, RuntimeFmaWork, SchedKernels, TimelineShape, FLASH_BLOCK_M,
-    FMA_CHAINS, GEMV_KERNELS, GEMV_MAX_BATCH, READ_VECTOR_BYTES,
+    DecodeKernels, FlashKernel, GemmKernels, HeapKernels, IsolationKernels, LaunchKernels,
+    PipelineKernels, Precision, RandomKernels, RuntimeFmaWork, SchedKernels, TimelineShape,
+    FLASH_BLOCK_M, FMA_CHAINS, GEMV_KERNELS, GEMV_MAX_BATCH, READ_VECTOR_BYTES,
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, LaunchApi, Module};

@@ -187,7 +187,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "TFLOPS",
         better: Goal::Higher,
         ns_per_unit: 1.0,
-        method: "our flash-attention forward kernel (bf16 in, f32 accumulate on tensor cores, online softmax), B4 H16 S4096 (S1024 with --quick), head dim 64 and 128, causal and not, checked against a naive f32 kernel first; FLOPs = 4*B*H*S*S*D, half for causal; GPU-event timed; also as a share of the best bf16 GEMM measured in the same run (at LLM-008's size: 8192^3, 4096^3 with --quick)",
+        method: "our flash-attention forward kernel (bf16 in, f32 accumulate on tensor cores, online softmax), B4 H16 S4096 (S1024 with --quick), head dim 64 and 128, causal and not, checked against a naive f32 kernel first; FLOPs = 4*B*H*S*S*D, half for causal; GPU-event timed; also as a share of the best bf16 GEMM measured in the same run (at LLM-008's size: 8192^3, 4096^3 with --quick). Two kernel generations: the sm_80 one (mma.sync; variants d128, d64-causal, ...) on every GPU, and on compute capability 9.0 also the Hopper one (wgmma fed by tensor-map copies, warp-specialised; variants ending -sm90) unless GPU_VIRT_BENCH_KERNELS=sm80, each checked before it is timed. The figure is one kernel on one problem size: it cannot say what another attention implementation reaches on the device",
     },
     MetricInfo {
         id: "LLM-002",

@@ -1,6 +1,7 @@
 //! kernels/attention.cu: flash-attention forward, decode attention over a KV cache,
 //! and the naive kernels both are checked against. Tensors are [B, H, S, D] bf16.
 
+use super::attention_sm90::HopperAttention;
 use super::{arg, buffer_holds};
 use crate::cuda::{DeviceBuffer, Function, Module, Stream};
 use crate::error::{Error, Result};
@@ -33,12 +34,44 @@ impl AttnShape {
         (self.batch * self.heads) as u32
     }
 
-    fn scale(&self) -> f32 {
+    pub(super) fn scale(&self) -> f32 {
         1.0 / (self.head_dim as f32).sqrt()
     }
 }
 
+/// The generation of a flash-attention kernel: both run on compute capability 9.0, so
+/// one run measures what the Hopper kernels add over the sm_80 ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashKernel {
+    /// kernels/attention.cu: mma.sync, ldmatrix, cp.async.
+    Sm80,
+    /// kernels/attention_sm90.cu: wgmma, tensor-map copies, warp specialisation.
+    Sm90,
+}
+
+impl FlashKernel {
+    /// The exported kernel of this generation for head dim `d`, as the checks name it.
+    pub fn name(self, d: usize) -> &'static str {
+        match (self, d) {
+            (Self::Sm80, 64) => "flash_attn_d64",
+            (Self::Sm80, _) => "flash_attn_d128",
+            (Self::Sm90, 64) => "flash_attn_sm90_d64",
+            (Self::Sm90, _) => "flash_attn_sm90_d128",
+        }
+    }
+
+    /// Suffix of the generation's variants: none for sm_80, whose figures were
+    /// measured before the Hopper kernels existed and keep their names.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Self::Sm80 => "",
+            Self::Sm90 => "-sm90",
+        }
+    }
+}
+
 pub struct AttentionKernels {
+    hopper: Option<HopperAttention>,
     d64: Function,
     d128: Function,
     reference: Function,
@@ -50,6 +83,7 @@ impl AttentionKernels {
     pub fn load() -> Result<Self> {
         let module = Module::load("attention", kernels::ATTENTION)?;
         let this = Self {
+            hopper: HopperAttention::load()?,
             d64: module.function("flash_attn_d64")?,
             d128: module.function("flash_attn_d128")?,
             reference: module.function("attn_ref")?,
@@ -61,14 +95,32 @@ impl AttentionKernels {
         Ok(this)
     }
 
-    /// Flash-attention forward: `o = softmax(q k^T / sqrt(D) [causal]) v`, bf16.
+    /// The generations this device runs, the newest first.
+    pub fn generations(&self) -> Vec<FlashKernel> {
+        match self.hopper {
+            Some(_) => vec![FlashKernel::Sm90, FlashKernel::Sm80],
+            None => vec![FlashKernel::Sm80],
+        }
+    }
+
+    /// Flash-attention forward: `o = softmax(q k^T / sqrt(D) [causal]) v`, bf16, with
+    /// the kernel of `generation` (one of [`AttentionKernels::generations`]).
     pub fn flash(
         &self,
+        generation: FlashKernel,
         [q, k, v, o]: [&DeviceBuffer; 4],
         shape: AttnShape,
         causal: bool,
         stream: &Stream,
     ) -> Result<()> {
+        if generation == FlashKernel::Sm90 {
+            return match &self.hopper {
+                Some(h) => h.flash([q, k, v, o], shape, causal, stream),
+                None => Err(Error::Invalid(
+                    "flash attention: the Hopper kernels are not loaded on this device".into(),
+                )),
+            };
+        }
         let (f, (threads, shared)) = match shape.head_dim {
             64 => (&self.d64, FLASH_D64),
             128 => (&self.d128, FLASH_D128),
@@ -216,5 +268,25 @@ impl AttentionKernels {
                 &mut params,
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_generation_names_its_own_kernels_and_variants() {
+        let all = [FlashKernel::Sm80, FlashKernel::Sm90];
+        let names: std::collections::HashSet<_> = all
+            .iter()
+            .flat_map(|g| [64, 128].map(|d| g.name(d)))
+            .collect();
+        assert_eq!(names.len(), 4);
+        assert_eq!(FlashKernel::Sm80.name(128), "flash_attn_d128");
+        assert_eq!(FlashKernel::Sm90.name(64), "flash_attn_sm90_d64");
+        // the sm_80 variants keep the names of the figures measured before
+        assert_eq!(FlashKernel::Sm80.suffix(), "");
+        assert_ne!(FlashKernel::Sm90.suffix(), "");
     }
 }

@@ -2,6 +2,7 @@
 //! signatures, so argument packing is checked once here instead of at every call.
 
 mod attention;
+mod attention_sm90;
 mod bandwidth;
 mod cache;
 mod decode;
@@ -10,7 +11,7 @@ mod heap;
 mod random;
 mod sched;
 
-pub use attention::{AttentionKernels, AttnShape, FLASH_BLOCK_M};
+pub use attention::{AttentionKernels, AttnShape, FlashKernel, FLASH_BLOCK_M};
 pub use bandwidth::{pattern_mismatches, write_pattern, BandwidthKernels};
 pub use cache::{CacheKernels, READ_VECTOR_BYTES};
 pub use decode::{DecodeKernels, GEMV_KERNELS, GEMV_MAX_BATCH};

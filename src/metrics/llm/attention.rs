@@ -4,7 +4,9 @@
 use super::check;
 use super::gemm::Gemms;
 use crate::baseline::DeviceFacts;
-use crate::cuda::{AttentionKernels, AttnShape, DeviceBuffer, Precision, RandomKernels, Stream};
+use crate::cuda::{
+    AttentionKernels, AttnShape, DeviceBuffer, FlashKernel, Precision, RandomKernels, Stream,
+};
 use crate::error::Result;
 use crate::measure::gpu_time;
 use crate::metrics::{bench_batched, find, BenchEnv, Measured, Variant};
@@ -54,9 +56,12 @@ impl Tensors {
     }
 }
 
-/// Runs the flash kernel on fresh inputs and compares it with the naive f32 kernel.
+/// Runs the flash kernel of `generation` on fresh inputs and compares it with the
+/// naive f32 kernel; a Hopper kernel that fails is an error naming it, never a
+/// fallback to the sm_80 one.
 fn check_flash(
     kernels: &AttentionKernels,
+    generation: FlashKernel,
     t: &Tensors,
     causal: bool,
     stream: &Stream,
@@ -64,16 +69,17 @@ fn check_flash(
     let n = t.shape.batch * t.shape.heads * t.shape.seq * t.shape.head_dim;
     t.o.fill_u32(0x7fc0_7fc0, stream)?;
     let reference = check::poisoned(n, stream)?;
-    kernels.flash([&t.q, &t.k, &t.v, &t.o], t.shape, causal, stream)?;
+    kernels.flash(
+        generation,
+        [&t.q, &t.k, &t.v, &t.o],
+        t.shape,
+        causal,
+        stream,
+    )?;
     kernels.reference([&t.q, &t.k, &t.v, &reference], t.shape, causal, stream)?;
     stream.synchronize()?;
-    let kernel = if t.shape.head_dim == 64 {
-        "flash_attn_d64"
-    } else {
-        "flash_attn_d128"
-    };
     check::expect_bf16_close(
-        kernel,
+        generation.name(t.shape.head_dim),
         &format!(
             "B{} H{} S{} D{}{}",
             t.shape.batch,
@@ -116,25 +122,37 @@ pub(super) fn bench(
             &stream,
         )?;
         for causal in [false, true] {
-            let name = format!("d{head_dim}{}", if causal { "-causal" } else { "" });
-            if !env.selects(&Variant::new(info, &name).path()) {
-                continue;
-            }
-            check_flash(&kernels, &tensors, causal, &stream)?;
-            let t = &tensors;
-            let measured =
-                bench_batched(group, env, Variant::new(info, &name), &mut |sw, iters| {
-                    let elapsed = gpu_time(&stream, iters, || {
-                        kernels.flash([&t.q, &t.k, &t.v, &t.o], t.shape, causal, &stream)
+            for generation in kernels.generations() {
+                let name = format!(
+                    "d{head_dim}{}{}",
+                    if causal { "-causal" } else { "" },
+                    generation.suffix()
+                );
+                if !env.selects(&Variant::new(info, &name).path()) {
+                    continue;
+                }
+                check_flash(&kernels, generation, &tensors, causal, &stream)?;
+                let t = &tensors;
+                let measured =
+                    bench_batched(group, env, Variant::new(info, &name), &mut |sw, iters| {
+                        let elapsed = gpu_time(&stream, iters, || {
+                            kernels.flash(
+                                generation,
+                                [&t.q, &t.k, &t.v, &t.o],
+                                t.shape,
+                                causal,
+                                &stream,
+                            )
+                        })?;
+                        sw.record_ops(&[elapsed], iters);
+                        Ok(())
                     })?;
-                    sw.record_ops(&[elapsed], iters);
-                    Ok(())
-                })?;
-            out.extend(measured.map(|m| Measured {
-                peak: peak_tflops(facts, Pipe::Tensor16),
-                measured_peak: Some(measured_peak.clone()),
-                ..m.with_work(tensors.tflop(causal))
-            }));
+                out.extend(measured.map(|m| Measured {
+                    peak: peak_tflops(facts, Pipe::Tensor16),
+                    measured_peak: Some(measured_peak.clone()),
+                    ..m.with_work(tensors.tflop(causal))
+                }));
+            }
         }
     }
     Ok(out)
