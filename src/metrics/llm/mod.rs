@@ -29,7 +29,8 @@ pub(super) fn bench(
     let mut out = memory::bench(&mut group, env, selection, ctx)?;
     out.extend(streams::bench(env, selection, ctx)?);
     out.extend(decode::bench(&mut group, env, selection)?);
-    if ["LLM-003", "LLM-008"]
+    // LLM-001 is set against the best GEMM, so it loads them too.
+    if ["LLM-001", "LLM-003", "LLM-008"]
         .iter()
         .any(|id| selection.contains(id))
     {
