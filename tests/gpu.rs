@@ -1334,9 +1334,9 @@ fn nccl_and_tensor_parallel_metrics_run_one_rank_per_gpu_within_their_bounds() -
                 "{name}: {peak:?}"
             );
         }
-        let one_rank_bandwidth = name.ends_with("-algbw");
         if e.id != "NCCL-001" && e.id.starts_with("NCCL") {
-            assert_eq!(e.peak.is_none(), one_rank_bandwidth, "{name}: {e:?}");
+            // Bus bandwidth is held to a link, one rank's copy to half the DRAM rate.
+            assert!(e.peak.is_some(), "{name}: {e:?}");
         }
         if name.ends_with("/factor") {
             assert!(e.median <= 1.03, "{name}: {}", e.median);

@@ -13,7 +13,7 @@ pub(super) use ranks::Ranks;
 
 use super::bandwidth::figures::within_peak;
 use super::{find, sampled, BenchEnv, Measured, MetricInfo, Selection, Variant};
-use crate::cuda::{nccl_version_name, Context, Device, Nccl};
+use crate::cuda::{nccl_version_name, CUdevice_attribute, Context, Device, Nccl};
 use crate::error::{Error, Result};
 use crate::run::child::Handler;
 use crate::system::Peak;
@@ -87,7 +87,7 @@ pub(super) fn bench(
     _: &mut Criterion,
     env: &BenchEnv,
     selection: &Selection,
-    _: &Context,
+    ctx: &Context,
 ) -> Result<Vec<Measured>> {
     if !env.benchmarking {
         return Ok(Vec::new());
@@ -113,12 +113,9 @@ pub(super) fn bench(
         nccl_version_name(nccl.version),
         nccl.origin
     );
-    let peak = match collective_peak(n) {
+    let peak = match collective_peak(n, ctx) {
         Ok(p) => {
-            eprintln!(
-                "nccl: bus bandwidth bound {:.1} GB/s ({})",
-                p.value, p.source
-            );
+            eprintln!("nccl: bandwidth bound {:.1} GB/s ({})", p.value, p.source);
             Some(p)
         }
         Err(why) => {
@@ -138,13 +135,31 @@ pub(super) fn bench(
     measured
 }
 
-/// The bus-bandwidth bound of `n` ranks: none for one rank, whose collectives
-/// cross no link.
-fn collective_peak(n: usize) -> std::result::Result<Peak, String> {
-    if n < 2 {
-        return Err("no peer link: one visible GPU, so one rank".into());
+/// The bound of `n` ranks' bandwidth: the slowest rank's link for bus bandwidth;
+/// for one rank, whose collectives are a copy inside the device (every byte read and
+/// written once), half the DRAM rate the device's attributes state.
+fn collective_peak(n: usize, ctx: &Context) -> std::result::Result<Peak, String> {
+    if n >= 2 {
+        return link::collective_peak(n);
     }
-    link::collective_peak(n)
+    let attr = |a| ctx.device().attribute(a).map_err(|e| e.to_string());
+    let dram = crate::system::dram_peak(
+        attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE)?,
+        attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH)?,
+    )
+    .ok_or("no peer link, and the device states no DRAM rate")?;
+    Ok(one_rank_peak(dram))
+}
+
+/// One rank's bound: a copy inside the device moves each byte through DRAM twice.
+fn one_rank_peak(dram: Peak) -> Peak {
+    Peak {
+        value: dram.value / 2.0,
+        source: format!(
+            "one rank, a copy inside the device: half the {}",
+            dram.source
+        ),
+    }
 }
 
 /// One planned variant: the latency in microseconds, or the bandwidth in GB/s held
@@ -185,12 +200,13 @@ fn measure(
         (Some(f), None) => {
             eprintln!("nccl/{id}/{name}: busbw {median:.1} GB/s (algbw x {f:.3}); no link bound")
         }
-        (None, _) => eprintln!(
-            "nccl/{id}/{name}: algbw {median:.1} GB/s; one rank moves no byte over a link, so there is no bus bandwidth (it needs 2+ GPUs)"
+        (None, peak) => eprintln!(
+            "nccl/{id}/{name}: algbw {median:.1} GB/s{}; one rank moves no byte over a link, so there is no bus bandwidth (it needs 2+ GPUs)",
+            peak.map(|p| format!(", {:.0} % of {:.1} GB/s ({})", 100.0 * median / p.value, p.value, p.source)).unwrap_or_default()
         ),
     }
     Ok(Measured {
-        peak: factor.and(peak.cloned()),
+        peak: peak.cloned(),
         ..sampled(p.info, name, rates, None)
     })
 }
@@ -206,4 +222,17 @@ fn timed(ranks: &mut Ranks, kind: Kind, bytes: u64, samples: usize) -> Result<Ve
     };
     ranks.each(|_| request(0))?;
     figures::slowest(&ranks.each(|_| request(samples))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_rank_is_held_to_half_the_dram_rate() {
+        let dram = crate::system::dram_peak(2_619_000, 6144).unwrap();
+        let peak = one_rank_peak(dram.clone());
+        assert_eq!(peak.value, dram.value / 2.0);
+        assert!(peak.source.contains("one rank") && peak.source.contains(&dram.source));
+    }
 }
