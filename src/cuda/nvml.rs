@@ -208,14 +208,7 @@ impl Nvml {
         let Some(link) = self.link else {
             return Ok(None);
         };
-        let id = std::ffi::CString::new(bus_id)
-            .map_err(|_| Error::Invalid(format!("PCI bus id {bus_id:?} holds a NUL byte")))?;
-        let mut device = std::ptr::null_mut();
-        // SAFETY: `id` is NUL-terminated; writes one handle.
-        let status = unsafe { (link.handle_by_bus)(id.as_ptr(), &mut device) };
-        if status != SUCCESS {
-            return Err(self.error("nvmlDeviceGetHandleByPciBusId", status));
-        }
+        let device = self.by_bus(link, bus_id)?;
         let read = |f: LinkFn, call: &'static str| {
             let mut value = 0;
             // SAFETY: `device` is a live handle; writes one unsigned int.
@@ -240,6 +233,18 @@ impl Nvml {
         let (Some(link), Some(state)) = (self.link, self.nvlink_state) else {
             return Ok(0);
         };
+        let device = self.by_bus(link, bus_id)?;
+        Ok((0..NVLINK_MAX_LINKS)
+            .filter(|&l| {
+                let mut active = 0;
+                // SAFETY: `device` is a live handle; writes one nvmlEnableState_t.
+                unsafe { state(device, l, &mut active) == SUCCESS && active != 0 }
+            })
+            .count() as u32)
+    }
+
+    /// The handle of the device at `bus_id`.
+    fn by_bus(&self, link: LinkFns, bus_id: &str) -> Result<DeviceHandle> {
         let id = std::ffi::CString::new(bus_id)
             .map_err(|_| Error::Invalid(format!("PCI bus id {bus_id:?} holds a NUL byte")))?;
         let mut device = std::ptr::null_mut();
@@ -248,13 +253,7 @@ impl Nvml {
         if status != SUCCESS {
             return Err(self.error("nvmlDeviceGetHandleByPciBusId", status));
         }
-        Ok((0..NVLINK_MAX_LINKS)
-            .filter(|&l| {
-                let mut active = 0;
-                // SAFETY: `device` is a live handle; writes one nvmlEnableState_t.
-                unsafe { state(device, l, &mut active) == SUCCESS && active != 0 }
-            })
-            .count() as u32)
+        Ok(device)
     }
 
     fn error(&self, call: &'static str, status: Status) -> Error {
