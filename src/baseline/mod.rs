@@ -262,6 +262,11 @@ pub struct SummaryEntry {
     /// GEMM for a kernel's FLOPs, the device-to-device copy for a stream's bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_peak: Option<PeakShare>,
+    /// The kernel behind the figure where a metric has several for the same work
+    /// (e.g. "gemm_bf16_sm90" or its sm_80 fallback "gemm_bf16"); absent for other
+    /// metrics and in summaries written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
     /// Which pass the median and the percentiles come from; absent in summaries
     /// written before it was recorded (see [`SummaryEntry::passes`]).
     #[serde(default)]

@@ -230,6 +230,7 @@ mod tests {
             work_per_iteration: None,
             peak: None,
             measured_peak: None,
+            kernel: None,
             passes: None,
             unstable: None,
         }

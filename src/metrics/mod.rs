@@ -58,6 +58,10 @@ pub struct Measured {
     pub criterion_path: Option<String>,
     /// Samples in the metric's unit, for figures measured outside Criterion.
     pub samples: Option<Vec<f64>>,
+    /// The kernel that ran, where a metric has more than one for the same work (a
+    /// Hopper kernel and its sm_80 fallback): a figure is only comparable with one
+    /// of the same kernel.
+    pub kernel: Option<&'static str>,
 }
 
 impl Measured {
@@ -66,6 +70,14 @@ impl Measured {
     pub(crate) fn with_work(self, work: f64) -> Self {
         Self {
             work_per_op: Some(work),
+            ..self
+        }
+    }
+
+    /// Records which kernel produced the figure.
+    pub(crate) fn with_kernel(self, kernel: &'static str) -> Self {
+        Self {
+            kernel: Some(kernel),
             ..self
         }
     }
@@ -116,6 +128,7 @@ pub(crate) fn sampled(
         percentiles,
         criterion_path: None,
         samples: Some(samples),
+        kernel: None,
     }
 }
 
@@ -214,6 +227,7 @@ pub(crate) fn bench_batched(
         percentiles,
         criterion_path: Some(criterion_path),
         samples: None,
+        kernel: None,
     }))
 }
 

@@ -122,6 +122,7 @@ pub fn summarize(env: &BenchEnv, measured: &[Measured]) -> Result<Summary> {
             work_per_iteration: m.work_per_op,
             peak,
             measured_peak: m.measured_peak.as_ref().map(share),
+            kernel: m.kernel.map(str::to_string),
             passes: Some(Passes {
                 median_mean,
                 percentiles: per_call.map(|_| percentiles),
@@ -186,6 +187,7 @@ mod tests {
             percentiles: None,
             criterion_path: Some(path.into()),
             samples: None,
+            kernel: Some("flash_d128_sm90"),
         };
         let entry = summarize(&env, &[measured]).unwrap().entries.remove(0);
         assert!((entry.mean - 200.0).abs() < 1e-9, "{entry:?}");
@@ -194,6 +196,7 @@ mod tests {
             (entry.ci_low - 2.0 / 12e-3).abs() < 1e-9 && (entry.ci_high - 2.0 / 9e-3).abs() < 1e-9
         );
         assert_eq!(entry.work_per_iteration, Some(2.0));
+        assert_eq!(entry.kernel.as_deref(), Some("flash_d128_sm90"));
         assert!((entry.peak.unwrap().fraction - 0.25).abs() < 1e-12);
         assert!((entry.measured_peak.unwrap().fraction - 0.625).abs() < 1e-12);
         assert_eq!(
@@ -256,6 +259,7 @@ mod tests {
             }),
             criterion_path: Some(path.into()),
             samples: None,
+            kernel: None,
         };
         let entry = summarize(&env_in(dir.path()), &[measured])
             .unwrap()

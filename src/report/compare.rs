@@ -121,6 +121,10 @@ pub struct Measured {
     /// of 480 MiB"), from its source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_peak_of: Option<String>,
+    /// The kernel that produced the figure, where the metric records one (a Hopper
+    /// kernel or its sm_80 fallback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
     /// Against native; `None` for native itself or when native lacks the metric.
     /// With several rounds, the samples of all rounds are pooled, and a change the
     /// rounds do not agree on beyond their scatter (pooled over the metric's
@@ -304,6 +308,7 @@ fn metric_table(
                         .measured_peak
                         .as_ref()
                         .map(|p| super::format::ceiling_name(&p.source)),
+                    kernel: entry.kernel.clone(),
                     change,
                     round_changes,
                 }

@@ -128,8 +128,9 @@ pub(super) fn ceiling_name(source: &str) -> String {
 }
 
 /// A throughput's share of the device's peak and of the ceiling measured in the
-/// same run, e.g. " (41.2 % of peak, 58.0 % of best bf16 GEMM)"; empty for other
-/// figures.
+/// same run, and the kernel behind the figure where the metric records one, e.g.
+/// " (41.2 % of peak, 58.0 % of best bf16 GEMM, kernel gemm_bf16_sm90)"; empty for
+/// figures with neither.
 fn peaks(measured: &Measured) -> String {
     let parts: Vec<String> = [
         measured
@@ -139,6 +140,7 @@ fn peaks(measured: &Measured) -> String {
             let of = measured.measured_peak_of.as_deref().unwrap_or("best GEMM");
             format!("{:.1} % of {of}", f * 100.0)
         }),
+        measured.kernel.as_ref().map(|k| format!("kernel {k}")),
     ]
     .into_iter()
     .flatten()
@@ -276,6 +278,41 @@ mod tests {
             "cuMemcpyDtoDAsync of 480 MiB"
         );
         assert_eq!(ceiling_name("a ceiling"), "a ceiling");
+    }
+
+    #[test]
+    fn a_throughput_cell_names_its_shares_and_the_kernel_that_ran() {
+        let measured = |kernel: Option<&str>| MetricRow {
+            config: "native".into(),
+            measured: Some(Measured {
+                median: 500.0,
+                mean: 500.0,
+                mean_ci_low: 490.0,
+                mean_ci_high: 510.0,
+                p99: None,
+                passes: crate::baseline::Passes {
+                    median_mean: Pass::Criterion,
+                    percentiles: None,
+                },
+                unstable: None,
+                peak_fraction: Some(0.5),
+                measured_peak_fraction: Some(0.8),
+                measured_peak_of: Some("best bf16 GEMM".into()),
+                kernel: kernel.map(str::to_string),
+                change: None,
+                round_changes: Vec::new(),
+            }),
+        };
+        let [median, ..] = row_figures(&measured(Some("gemm_bf16_sm90")));
+        assert!(
+            median.ends_with("(50.0 % of peak, 80.0 % of best bf16 GEMM, kernel gemm_bf16_sm90)"),
+            "{median}"
+        );
+        let [median, ..] = row_figures(&measured(None));
+        assert!(
+            median.ends_with("(50.0 % of peak, 80.0 % of best bf16 GEMM)"),
+            "{median}"
+        );
     }
 
     #[test]

@@ -383,6 +383,7 @@ mod tests {
                 peak_fraction: Some(0.1),
                 measured_peak_fraction: None,
                 measured_peak_of: None,
+                kernel: None,
                 change: change.map(|c| Comparison {
                     change_mean: c,
                     ci_low: c - 0.01,

@@ -448,6 +448,7 @@ mod tests {
                 peak_fraction,
                 measured_peak_fraction: None,
                 measured_peak_of: None,
+                kernel: None,
                 change: None,
                 round_changes: Vec::new(),
             }),

@@ -79,6 +79,7 @@ pub fn summarize(record: &ExecRecord) -> Result<Summary> {
                 work_per_iteration: None,
                 peak: None,
                 measured_peak: None,
+                kernel: None,
                 passes: Some(Passes {
                     median_mean: Pass::Samples,
                     percentiles: None,

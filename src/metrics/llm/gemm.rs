@@ -99,14 +99,8 @@ impl Gemms {
         )?;
         self.run(path, &problem, 0)?;
         self.stream.synchronize()?;
-        let kernel = match (path, p) {
-            (Path::Cublas, _) => "cublasGemmEx bf16",
-            (Path::Ours, Precision::Bf16) => "gemm_bf16",
-            (Path::Ours, Precision::F16) => "gemm_f16",
-            (Path::Ours, Precision::F32) => "gemm_f32",
-        };
         check::expect_close(
-            kernel,
+            kernel(path, p),
             &format!("{m}x{n}x{k}"),
             &check::download_f32(&problem.c)?,
             &check::download_f32(&reference)?,
@@ -176,6 +170,16 @@ impl Gemms {
     }
 }
 
+/// The kernel `path` runs for precision `p`, as the check and the summary name it.
+fn kernel(path: Path, p: Precision) -> &'static str {
+    match (path, p) {
+        (Path::Cublas, _) => "cublasGemmEx bf16",
+        (Path::Ours, Precision::Bf16) => "gemm_bf16",
+        (Path::Ours, Precision::F16) => "gemm_f16",
+        (Path::Ours, Precision::F32) => "gemm_f32",
+    }
+}
+
 /// The square size of LLM-008 and of the measured peak.
 fn square(quick: bool) -> usize {
     if quick {
@@ -210,6 +214,7 @@ fn bench_tflops(
     Ok(measured.map(|m| Measured {
         peak,
         ..m.with_work(problem.tflop())
+            .with_kernel(kernel(path, problem.p))
     }))
 }
 
