@@ -147,10 +147,13 @@ pub(super) fn bench(
                         sw.record_ops(&[elapsed], iters);
                         Ok(())
                     })?;
-                out.extend(measured.map(|m| Measured {
-                    peak: peak_tflops(facts, Pipe::Tensor16),
-                    measured_peak: Some(measured_peak.clone()),
-                    ..m.with_work(tensors.tflop(causal))
+                out.extend(measured.map(|m| {
+                    Measured {
+                        peak: peak_tflops(facts, Pipe::Tensor16),
+                        measured_peak: Some(measured_peak.clone()),
+                        ..m.with_work(tensors.tflop(causal))
+                            .with_kernel(generation.name(head_dim))
+                    }
                 }));
             }
         }
