@@ -196,7 +196,9 @@ fn shut_down(daemon: &Started) -> std::result::Result<Duration, String> {
     quit(program, pipe);
     while started.elapsed() < TIMEOUT {
         reap_exited();
-        if !answers(program, pipe) && processes_of(pipe).is_empty() && newcomers(daemon).is_empty()
+        // The /proc reads first: asking the daemon spawns its client, so only once
+        // none of its processes is left.
+        if processes_of(pipe).is_empty() && newcomers(daemon).is_empty() && !answers(program, pipe)
         {
             reap_exited();
             return Ok(started.elapsed());

@@ -9,7 +9,7 @@ mod verify;
 
 pub use gemm_load::{run_gemm, GemmPath};
 pub use interposer::{identify, mapped_interposer, slug};
-pub use peaks::{dram_peak, peak_tflops, Peak, Pipe};
+pub use peaks::{device_dram_peak, dram_peak, peak_tflops, Peak, Pipe};
 pub use process::{alive, proc_stat, ProcStat};
 pub use verify::{
     blocking_problem, measure_reference, run_shape, run_shape_via, verify, Expect, Launch,

@@ -68,6 +68,15 @@ pub fn dram_peak(clock_khz: i32, bus_bits: i32) -> Option<Peak> {
     })
 }
 
+/// [`dram_peak`] of `device`, read from its attributes.
+pub fn device_dram_peak(device: &crate::cuda::Device) -> crate::error::Result<Option<Peak>> {
+    use crate::cuda::CUdevice_attribute as Attr;
+    Ok(dram_peak(
+        device.attribute(Attr::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE)?,
+        device.attribute(Attr::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH)?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,6 +70,27 @@ impl FlashKernel {
     }
 }
 
+/// What every flash kernel takes: S a whole number of query blocks, and bf16 Q, K, V
+/// and O of the shape; `what` opens the shape's error, `kernel` the buffers'.
+pub(super) fn check_flash_shape(
+    what: &str,
+    kernel: &str,
+    [q, k, v, o]: [&DeviceBuffer; 4],
+    shape: AttnShape,
+) -> Result<()> {
+    if shape.seq == 0 || shape.seq % FLASH_BLOCK_M != 0 {
+        return Err(Error::Invalid(format!(
+            "{what}: S = {} must be a multiple of {FLASH_BLOCK_M}",
+            shape.seq
+        )));
+    }
+    let bytes = shape.elements() * 2;
+    for (name, buf) in [("Q", q), ("K", k), ("V", v), ("O", o)] {
+        buffer_holds(kernel, name, buf, bytes)?;
+    }
+    Ok(())
+}
+
 pub struct AttentionKernels {
     hopper: Option<HopperAttention>,
     d64: Function,
@@ -130,16 +151,7 @@ impl AttentionKernels {
                 )))
             }
         };
-        if shape.seq == 0 || shape.seq % FLASH_BLOCK_M != 0 {
-            return Err(Error::Invalid(format!(
-                "flash attention: S = {} must be a multiple of {FLASH_BLOCK_M}",
-                shape.seq
-            )));
-        }
-        let bytes = shape.elements() * 2;
-        for (name, buf) in [("Q", q), ("K", k), ("V", v), ("O", o)] {
-            buffer_holds(f.name(), name, buf, bytes)?;
-        }
+        check_flash_shape("flash attention", f.name(), [q, k, v, o], shape)?;
         let grid = [(shape.seq / FLASH_BLOCK_M) as u32, shape.sequences(), 1];
         let (mut pq, mut pk, mut pv, mut po) = (
             q.device_ptr(),

@@ -2,8 +2,8 @@
 //! copies). Its compute_90a PTX loads on compute capability 9.0 alone, so the kernels
 //! are looked up only there; every other GPU runs attention.cu's sm_80 kernels.
 
-use super::attention::{AttnShape, FLASH_BLOCK_M};
-use super::{arg, buffer_holds};
+use super::arg;
+use super::attention::{check_flash_shape, AttnShape, FLASH_BLOCK_M};
 use crate::cuda::{check, DeviceBuffer, Function, Module, Stream};
 use crate::error::{Error, Result};
 use crate::kernels;
@@ -157,17 +157,7 @@ impl HopperAttention {
         stream: &Stream,
     ) -> Result<()> {
         let f = self.kernel(shape.head_dim)?;
-        if shape.seq == 0 || shape.seq % FLASH_BLOCK_M != 0 {
-            return Err(Error::Invalid(format!(
-                "{}: S = {} must be a multiple of {FLASH_BLOCK_M}",
-                f.name(),
-                shape.seq
-            )));
-        }
-        let bytes = shape.batch * shape.heads * shape.seq * shape.head_dim * 2;
-        for (name, buf) in [("Q", q), ("K", k), ("V", v), ("O", o)] {
-            buffer_holds(f.name(), name, buf, bytes)?;
-        }
+        check_flash_shape(f.name(), f.name(), [q, k, v, o], shape)?;
         let (mut mq, mut mk, mut mv) = (
             TensorMap::attention(q, shape)?,
             TensorMap::attention(k, shape)?,

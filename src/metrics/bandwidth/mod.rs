@@ -27,7 +27,7 @@ pub(super) fn bench(
     ctx: &Context,
 ) -> Result<Vec<Measured>> {
     let device = ctx.device();
-    let dram = sizing::device_dram_peak(&device)?;
+    let dram = crate::system::device_dram_peak(&device)?;
     if dram.is_none() {
         eprintln!("bandwidth: peak unknown: the device reports no memory clock or bus width, so no fraction of the DRAM rate is claimed");
     }

@@ -3,7 +3,6 @@
 
 use crate::cuda::{CUdevice_attribute as Attr, Device};
 use crate::error::{Error, Result};
-use crate::system::Peak;
 
 const MIB: u64 = 1 << 20;
 /// A buffer at least this many times the L2, so every pass comes from DRAM.
@@ -28,14 +27,6 @@ pub fn buffer_bytes(l2: u64, free: u64, buffers: u64, share: f64) -> Result<u64>
         )));
     }
     Ok(bytes)
-}
-
-/// [`crate::system::dram_peak`] of `device`.
-pub fn device_dram_peak(device: &Device) -> Result<Option<Peak>> {
-    Ok(crate::system::dram_peak(
-        device.attribute(Attr::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE)?,
-        device.attribute(Attr::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH)?,
-    ))
 }
 
 /// The L2's size in bytes.

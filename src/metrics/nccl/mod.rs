@@ -13,7 +13,7 @@ pub(super) use ranks::Ranks;
 
 use super::bandwidth::figures::within_peak;
 use super::{find, sampled, BenchEnv, Measured, MetricInfo, Selection, Variant};
-use crate::cuda::{nccl_version_name, CUdevice_attribute, Context, Device, Nccl};
+use crate::cuda::{nccl_version_name, Context, Device, Nccl};
 use crate::error::{Error, Result};
 use crate::run::child::Handler;
 use crate::system::Peak;
@@ -142,12 +142,9 @@ fn collective_peak(n: usize, ctx: &Context) -> std::result::Result<Peak, String>
     if n >= 2 {
         return link::collective_peak(n);
     }
-    let attr = |a| ctx.device().attribute(a).map_err(|e| e.to_string());
-    let dram = crate::system::dram_peak(
-        attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE)?,
-        attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH)?,
-    )
-    .ok_or("no peer link, and the device states no DRAM rate")?;
+    let dram = crate::system::device_dram_peak(&ctx.device())
+        .map_err(|e| e.to_string())?
+        .ok_or("no peer link, and the device states no DRAM rate")?;
     Ok(one_rank_peak(dram))
 }
 
