@@ -32,29 +32,18 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
+#include "sm90.cuh"
+
 namespace gvb_attn90 {
+
+using namespace gvb_sm90;
 
 typedef __nv_bfloat16 bf16;
 
-// The 128-byte CUtensorMap the driver encodes (cuTensorMapEncodeTiled); its bits are
-// opaque here, only its size and 64-byte alignment matter.
-struct alignas(64) TensorMap {
-    uint64_t opaque[16];
-};
-
 constexpr int BM = 128;       // query rows per block: 2 consumer warpgroups x wgmma's M = 64
 constexpr int BN = 128;       // keys per tile: the N of S = Q K^T (m64n128k16)
-constexpr int COLS = 64;      // bf16 columns of one 128-byte swizzle row (the box width)
-constexpr int WG = 128;       // threads of a warpgroup
-constexpr int THREADS = 3 * WG;  // producer + 2 consumer warpgroups
-constexpr uint32_t ROW_BYTES = 128;             // one box row: 64 bf16
 constexpr uint32_t BOX_BYTES = 128 * ROW_BYTES;  // one box: 128 rows (BM = BN = 128)
-constexpr uint32_t ATOM_BYTES = 8 * ROW_BYTES;   // 128B swizzle repeats every 8 rows
 constexpr uint32_t CONSUMERS = 2 * WG;           // arrivals that free a stage
-// Registers per thread after setmaxnreg: 24 x 128 + 240 x 256 = 64512 = 168 x 384, the
-// register file share __launch_bounds__(gvb_attn90::THREADS, 1) starts every thread with.
-constexpr int PRODUCER_REGS = 24;
-constexpr int CONSUMER_REGS = 240;
 static_assert(BM == BN, "the causal tile count and the shared box shape assume BM == BN");
 
 // Shared memory, from a 1024-byte aligned base (the swizzle pattern of a tensor copy and
@@ -78,97 +67,11 @@ struct Smem {
     static_assert(D % COLS == 0, "D must be a multiple of 64");
 };
 
-// ---------------------------------------------------------------------------
-// PTX helpers
-// ---------------------------------------------------------------------------
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-// The producer's arrival, announcing the bytes the tensor copies will complete.
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar),
-                 "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-// Waits until the phase of parity `parity` has completed. A fresh barrier counts its
-// (virtual) phase before phase 0 as complete, so waiting on parity 1 passes at once.
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-    uint32_t done;
-    do {
-        asm volatile(
-            "{\n.reg .pred p;\n"
-            "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-            "selp.u32 %0, 1, 0, p;\n}\n"
-            : "=r"(done)
-            : "r"(bar), "r"(parity)
-            : "memory");
-    } while (!done);
-}
-// One box of a tensor map at (column, row) into shared memory, completing on `bar`.
-__device__ __forceinline__ void tma_load(uint32_t dst, const TensorMap& map, int col, int row,
-                                         uint32_t bar) {
-    asm volatile(
-        "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
-        " [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
-        "l"(reinterpret_cast<uint64_t>(&map)), "r"(col), "r"(row), "r"(bar)
-        : "memory");
-}
-// Named barrier `id` (1..15; 0 is __syncthreads) over `count` threads.
-__device__ __forceinline__ void bar_sync(int id, int count) {
-    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
-}
-__device__ __forceinline__ void bar_arrive(int id, int count) {
-    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(count) : "memory");
-}
-
-// wgmma shared-memory matrix descriptor with 128-byte swizzle: start address >> 4 in
-// bits 0-13, leading byte offset >> 4 in 16-29, stride byte offset >> 4 in 32-45,
-// layout type 1 (128B swizzle) in bits 62-63; base offset 0 because every operand
-// starts on a 1024-byte atom boundary plus at most the 96-byte k-step inside a row.
-__device__ __forceinline__ uint64_t smem_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
-    return (uint64_t)((addr & 0x3FFFF) >> 4) | ((uint64_t)(lbo >> 4) << 16) |
-           ((uint64_t)(sbo >> 4) << 32) | (1ull << 62);
-}
-// K-major operand (Q as A, K as B): 8-row groups are ATOM_BYTES apart (stride byte
-// offset); the leading offset is unused for swizzled K-major layouts (1 by convention).
-__device__ __forceinline__ uint64_t desc_k_major(uint32_t addr) {
-    return smem_desc(addr, 16, ATOM_BYTES);
-}
 // N-major operand (V as B of P V, keys along K, head dim along N): groups of 8 keys are
 // ATOM_BYTES apart (stride byte offset); the next 64 head-dim columns are the next box
 // (leading byte offset).
 __device__ __forceinline__ uint64_t desc_n_major(uint32_t addr) {
     return smem_desc(addr, BOX_BYTES, ATOM_BYTES);
-}
-
-__device__ __forceinline__ void wgmma_fence() {
-    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void wgmma_commit() {
-    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void wgmma_wait() {
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-}
-// Pins registers at this point of the program: the compiler may not move their reads or
-// writes across it, so regular instructions never touch a wgmma operand in flight.
-template <int N>
-__device__ __forceinline__ void pin(float (&r)[N]) {
-#pragma unroll
-    for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
-}
-template <int N>
-__device__ __forceinline__ void pin(uint32_t (&r)[N][4]) {
-#pragma unroll
-    for (int i = 0; i < N; ++i)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(r[i][e])::"memory");
 }
 
 // 2^x (MUFU.EX2). ex2(-inf) = +0.
@@ -243,11 +146,6 @@ __device__ __forceinline__ void wgmma_rs_n64(float (&d)[32], const uint32_t (&a)
           "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
           "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(acc));
-}
-
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 
 // ---------------------------------------------------------------------------
@@ -472,7 +370,7 @@ __device__ __forceinline__ void flash_fwd(const TensorMap& tq, const TensorMap& 
                                           int causal) {
     typedef Smem<D, NS> L;
     extern __shared__ __align__(1024) uint8_t smem[];
-    const uint32_t base = (smem_u32(smem) + 1023u) & ~1023u;
+    const uint32_t base = aligned_base(smem);
     // causal: heaviest query tiles first (they have the most key tiles)
     const int mb = causal ? (int)(gridDim.x - 1 - blockIdx.x) : (int)blockIdx.x;
     const int row0 = (int)blockIdx.y * S;  // first row of this (b, h) in the tensor maps
@@ -484,17 +382,15 @@ __device__ __forceinline__ void flash_fwd(const TensorMap& tq, const TensorMap& 
             mbar_init(base + L::V_FULL + 8 * st, 1);
             mbar_init(base + L::EMPTY + 8 * st, CONSUMERS);
         }
-        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        mbar_init_fence();
     }
     __syncthreads();
-    // broadcast from lane 0 so the compiler knows it is warp-uniform: wgmma in a branch it
-    // must treat as divergent is serialized (ptxas C7520)
-    const int wg = __shfl_sync(0xffffffffu, (int)threadIdx.x / WG, 0);
+    const int wg = warpgroup();
     if (wg == 0) {
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PRODUCER_REGS));
+        producer_registers();
         if (threadIdx.x == 0) produce<D, NS>(base, tq, tk, tv, row0 + mb * BM, row0, n_tiles);
     } else {
-        asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(CONSUMER_REGS));
+        consumer_registers();
         // log2(e): softmax in the log2 domain, exp2 on MUFU
         Consumer<D, NS>::run(base, wg - 1, mb, n_tiles, causal != 0, O, row0,
                              scale * 1.4426950408889634f);
@@ -519,7 +415,7 @@ static_assert(Smem<64, STAGES>::BYTES == 115792, "launcher's shared size for D =
 //   grid = (S / 128, B*H), block = 384 threads (producer + 2 consumer warpgroups)
 //   dyn smem = 230480 B (Q 32 KiB + 3 stages x (K 32 KiB + V 32 KiB) + barriers + 1 KiB
 //   alignment slack); constraints: S % 128 == 0, S >= 128. 1 block / SM.
-extern "C" __global__ void __launch_bounds__(gvb_attn90::THREADS, 1)
+extern "C" __global__ void __launch_bounds__(gvb_sm90::THREADS, 1)
 flash_attn_sm90_d128(const __grid_constant__ gvb_attn90::TensorMap q,
                      const __grid_constant__ gvb_attn90::TensorMap k,
                      const __grid_constant__ gvb_attn90::TensorMap v, __nv_bfloat16* O, int S,
@@ -531,7 +427,7 @@ flash_attn_sm90_d128(const __grid_constant__ gvb_attn90::TensorMap q,
 //   grid = (S / 128, B*H), block = 384 threads
 //   dyn smem = 115792 B (Q 16 KiB + 3 stages x (K 16 KiB + V 16 KiB) + barriers + 1 KiB
 //   alignment slack); constraints: S % 128 == 0, S >= 128. 1 block / SM.
-extern "C" __global__ void __launch_bounds__(gvb_attn90::THREADS, 1)
+extern "C" __global__ void __launch_bounds__(gvb_sm90::THREADS, 1)
 flash_attn_sm90_d64(const __grid_constant__ gvb_attn90::TensorMap q,
                     const __grid_constant__ gvb_attn90::TensorMap k,
                     const __grid_constant__ gvb_attn90::TensorMap v, __nv_bfloat16* O, int S,

@@ -38,3 +38,6 @@ pub const SCHED: &str = include_str!(concat!(env!("OUT_DIR"), "/sched.ptx"));
 
 /// kernels/bandwidth.cu: `stream_copy`, `fill_pattern`, `check_pattern`.
 pub const BANDWIDTH: &str = include_str!(concat!(env!("OUT_DIR"), "/bandwidth.ptx"));
+
+/// kernels/gemm_sm90.cu (compute_90a): `gemm_sm90_bf16`, `gemm_sm90_f16`.
+pub const GEMM_SM90: &str = include_str!(concat!(env!("OUT_DIR"), "/gemm_sm90.ptx"));

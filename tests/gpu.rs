@@ -412,13 +412,13 @@ fn cpu_attention(
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn flash_attention_generations_match_the_reference() -> TestResult {
-    use gpu_virt_bench::cuda::{AttentionKernels, AttnShape, FlashKernel};
+    use gpu_virt_bench::cuda::{flash_kernel_name, AttentionKernels, AttnShape, Generation};
     let _gpu = gpu()?;
     let _ctx = Context::primary(0)?;
     let stream = Stream::new()?;
     let attention = AttentionKernels::load()?;
     let generations = attention.generations();
-    if !generations.contains(&FlashKernel::Sm90) {
+    if !generations.contains(&Generation::Sm90) {
         eprintln!(
             "flash_attn_sm90_* not tested: they run on compute capability 9.0 only (and not with GPU_VIRT_BENCH_KERNELS=sm80)"
         );
@@ -460,11 +460,70 @@ fn flash_attention_generations_match_the_reference() -> TestResult {
                     assert_close(
                         &format!(
                             "{} B{batch} H{heads} S{seq} causal={causal}",
-                            generation.name(head_dim)
+                            flash_kernel_name(generation, head_dim)
                         ),
                         &got,
                         &want,
                         1e-2,
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every GEMM generation, on both grids of the Hopper kernels, against the naive f32
+/// kernel (itself checked against the CPU below): rows that are no multiple of the
+/// 128-row tile, one row, more tiles than SMs, and K of one and of many stages.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gemm_generations_match_the_reference() -> TestResult {
+    use gpu_virt_bench::cuda::{GemmGrid, GemmKernels, Generation, Precision};
+    let _gpu = gpu()?;
+    let _ctx = Context::primary(0)?;
+    let stream = Stream::new()?;
+    let gemm = GemmKernels::load()?;
+    let generations = gemm.generations();
+    if !generations.contains(&Generation::Sm90) {
+        eprintln!(
+            "gemm_sm90_* not tested: they run on compute capability 9.0 only (and not with GPU_VIRT_BENCH_KERNELS=sm80)"
+        );
+    }
+    for (m, n, k) in [
+        (1, 256, 64),
+        (100, 512, 128),
+        (128, 256, 64),
+        (300, 1024, 4096),
+        (2048, 4096, 1024),
+    ] {
+        let (a, b) = (bf16_values(m * k, 21), bf16_values(n * k, 22));
+        let to_f16 = |x: &[half::bf16]| -> Vec<half::f16> {
+            x.iter().map(|v| half::f16::from_f32(v.to_f32())).collect()
+        };
+        for (p, da, db) in [
+            (Precision::Bf16, upload(&a)?, upload(&b)?),
+            (Precision::F16, upload(&to_f16(&a))?, upload(&to_f16(&b))?),
+        ] {
+            let want = DeviceBuffer::new(m * n * 4)?;
+            want.fill_u32(0x7fc0_0000, &stream)?;
+            gemm.reference(p, [&da, &db, &want], (m, n, k), &stream)?;
+            stream.synchronize()?;
+            let want: Vec<f64> = download(&want)?.into_iter().map(f64::from).collect();
+            for &generation in &generations {
+                for grid in [GemmGrid::Persistent, GemmGrid::PerTile] {
+                    let c = DeviceBuffer::new(m * n * 4)?;
+                    c.fill_u32(0x7fc0_0000, &stream)?;
+                    gemm.gemm_on(generation, p, [&da, &db, &c], (m, n, k), grid, &stream)?;
+                    stream.synchronize()?;
+                    assert_close(
+                        &format!(
+                            "{} {m}x{n}x{k} {grid:?}",
+                            GemmKernels::kernel_name(generation, p)
+                        ),
+                        &download(&c)?,
+                        &want,
+                        1e-5,
                     );
                 }
             }
@@ -506,7 +565,7 @@ fn reference_kernels_match_the_cpu_on_small_sizes() -> TestResult {
     for (p, da, db) in &operands {
         let c = DeviceBuffer::new(m * n * 4)?;
         c.fill_u32(0x7fc0_0000, &stream)?;
-        gemm.reference(*p, da, db, &c, (m, n, k), &stream)?;
+        gemm.reference(*p, [da, db, &c], (m, n, k), &stream)?;
         stream.synchronize()?;
         assert_close(
             &format!("gemm_ref_{}", p.name()),

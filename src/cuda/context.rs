@@ -36,6 +36,22 @@ impl Device {
         Ok(Self { raw })
     }
 
+    /// The device of the calling thread's current context: what a launcher's kernels
+    /// run on, whichever ordinal the caller made current.
+    pub fn current() -> Result<Self> {
+        let mut raw = 0;
+        // SAFETY: writes one CUdevice; fails without a current context.
+        check(unsafe { sys::cuCtxGetDevice(&mut raw) }, "cuCtxGetDevice")?;
+        Ok(Self { raw })
+    }
+
+    pub fn compute_capability(&self) -> Result<(i32, i32)> {
+        Ok((
+            self.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?,
+            self.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?,
+        ))
+    }
+
     pub fn ordinal(&self) -> i32 {
         self.raw
     }

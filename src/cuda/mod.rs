@@ -17,6 +17,7 @@ mod nvml;
 mod pool;
 mod runtime;
 mod stream;
+mod tensor_map;
 
 pub use blas::Cublas;
 pub use chunk::{heap_limit, libcuda_path, set_heap_limit, trim_graph_memory, Chunk, EntryPoint};
@@ -27,10 +28,11 @@ pub use graph::GraphExec;
 pub use hooked::{HookedCall, HookedCalls};
 pub use ipc::{IpcHandle, IpcMapping};
 pub use launchers::{
-    pattern_mismatches, write_pattern, AttentionKernels, AttnShape, BandwidthKernels, CacheKernels,
-    DecodeKernels, FlashKernel, GemmKernels, HeapKernels, IsolationKernels, LaunchKernels,
-    PipelineKernels, Precision, RandomKernels, RuntimeFmaWork, SchedKernels, TimelineShape,
-    FLASH_BLOCK_M, FMA_CHAINS, GEMV_KERNELS, GEMV_MAX_BATCH, READ_VECTOR_BYTES,
+    flash_kernel_name, pattern_mismatches, write_pattern, AttentionKernels, AttnShape,
+    BandwidthKernels, CacheKernels, DecodeKernels, GemmGrid, GemmKernels, Generation, HeapKernels,
+    IsolationKernels, LaunchKernels, PipelineKernels, Precision, RandomKernels, RuntimeFmaWork,
+    SchedKernels, TimelineShape, FLASH_BLOCK_M, FMA_CHAINS, GEMV_KERNELS, GEMV_MAX_BATCH,
+    READ_VECTOR_BYTES,
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, LaunchApi, Module};

@@ -207,7 +207,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "ratio",
         better: Goal::Higher,
         ns_per_unit: 1.0,
-        method: "our bf16 GEMM [b x 4096] x [4096 x 4096]^T for b = 1..256: tokens/s(b) / (b * tokens/s(1)), from GPU-event times of b and b = 1 measured in alternation",
+        method: "our newest bf16 GEMM (on compute capability 9.0 the Hopper kernel on a persistent grid, else the sm_80 one; `kernel` names it) [b x 4096] x [4096 x 4096]^T for b = 1..256: tokens/s(b) / (b * tokens/s(1)), from GPU-event times of b and b = 1 measured in alternation",
     },
     MetricInfo {
         id: "LLM-004",
@@ -257,7 +257,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "TFLOPS",
         better: Goal::Higher,
         ns_per_unit: 1.0,
-        method: "GEMM 8192^3 (4096^3 with --quick), C = A * B^T with f32 output, each checked against a naive f32 kernel first: our bf16 and fp16 tensor-core kernels, our f32 FMA kernel, and cuBLAS bf16 where libcublas loads; plus the ratios bf16/f32 and fp16/f32 from GPU-event times measured in alternation",
+        method: "GEMM 8192^3 (4096^3 with --quick), C = A * B^T with f32 output, each checked against a naive f32 kernel first: our bf16 and fp16 tensor-core kernels, our f32 FMA kernel, and cuBLAS bf16 where libcublas loads. Two generations of the 16-bit kernels: the sm_80 one (mma.sync; variants bf16, fp16) on every GPU, and on compute capability 9.0 also the Hopper one (wgmma fed by tensor-map copies, warp-specialised, one block per SM looping over 128x256 tiles; variants ending -sm90) unless GPU_VIRT_BENCH_KERNELS=sm80. Plus, from GPU-event times measured in alternation, the ratios bf16/f32 and fp16/f32 of the sm_80 kernels and our newest bf16 kernel's throughput as a share of cuBLAS's (bf16-sm90/cublas on Hopper: cuBLAS's time over ours)",
     },
     MetricInfo {
         id: "LLM-009",

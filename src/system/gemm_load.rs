@@ -44,11 +44,11 @@ pub fn run_gemm(path: GemmPath, secs: f64) -> Result<ShapeRun> {
     );
     let launch = || match &cublas {
         Some(blas) => blas.gemm_bf16(&a, &b, &c, SIZE, SIZE, SIZE, &stream),
-        None => kernels.gemm(Precision::Bf16, &a, &b, &c, shape, &stream),
+        None => kernels.gemm(Precision::Bf16, [&a, &b, &c], shape, &stream),
     };
     c.fill_u32(0x7fc0_0000, &stream)?;
     launch()?;
-    kernels.reference(Precision::Bf16, &a, &b, &reference, shape, &stream)?;
+    kernels.reference(Precision::Bf16, [&a, &b, &reference], shape, &stream)?;
     stream.synchronize()?;
     let (mut got, mut want) = (vec![0f32; SIZE * SIZE], vec![0f32; SIZE * SIZE]);
     c.copy_to_host(&mut got)?;

@@ -2,6 +2,7 @@
 //! and the naive kernels both are checked against. Tensors are [B, H, S, D] bf16.
 
 use super::attention_sm90::HopperAttention;
+use super::hopper::{generations, Generation};
 use super::{arg, buffer_holds};
 use crate::cuda::{DeviceBuffer, Function, Module, Stream};
 use crate::error::{Error, Result};
@@ -39,34 +40,14 @@ impl AttnShape {
     }
 }
 
-/// The generation of a flash-attention kernel: both run on compute capability 9.0, so
-/// one run measures what the Hopper kernels add over the sm_80 ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlashKernel {
-    /// kernels/attention.cu: mma.sync, ldmatrix, cp.async.
-    Sm80,
-    /// kernels/attention_sm90.cu: wgmma, tensor-map copies, warp specialisation.
-    Sm90,
-}
-
-impl FlashKernel {
-    /// The exported kernel of this generation for head dim `d`, as the checks name it.
-    pub fn name(self, d: usize) -> &'static str {
-        match (self, d) {
-            (Self::Sm80, 64) => "flash_attn_d64",
-            (Self::Sm80, _) => "flash_attn_d128",
-            (Self::Sm90, 64) => "flash_attn_sm90_d64",
-            (Self::Sm90, _) => "flash_attn_sm90_d128",
-        }
-    }
-
-    /// Suffix of the generation's variants: none for sm_80, whose figures were
-    /// measured before the Hopper kernels existed and keep their names.
-    pub fn suffix(self) -> &'static str {
-        match self {
-            Self::Sm80 => "",
-            Self::Sm90 => "-sm90",
-        }
+/// The exported flash kernel of `generation` for head dim `d`, as the checks and the
+/// summary name it.
+pub fn flash_kernel_name(generation: Generation, d: usize) -> &'static str {
+    match (generation, d) {
+        (Generation::Sm80, 64) => "flash_attn_d64",
+        (Generation::Sm80, _) => "flash_attn_d128",
+        (Generation::Sm90, 64) => "flash_attn_sm90_d64",
+        (Generation::Sm90, _) => "flash_attn_sm90_d128",
     }
 }
 
@@ -117,24 +98,21 @@ impl AttentionKernels {
     }
 
     /// The generations this device runs, the newest first.
-    pub fn generations(&self) -> Vec<FlashKernel> {
-        match self.hopper {
-            Some(_) => vec![FlashKernel::Sm90, FlashKernel::Sm80],
-            None => vec![FlashKernel::Sm80],
-        }
+    pub fn generations(&self) -> Vec<Generation> {
+        generations(&self.hopper)
     }
 
     /// Flash-attention forward: `o = softmax(q k^T / sqrt(D) [causal]) v`, bf16, with
     /// the kernel of `generation` (one of [`AttentionKernels::generations`]).
     pub fn flash(
         &self,
-        generation: FlashKernel,
+        generation: Generation,
         [q, k, v, o]: [&DeviceBuffer; 4],
         shape: AttnShape,
         causal: bool,
         stream: &Stream,
     ) -> Result<()> {
-        if generation == FlashKernel::Sm90 {
+        if generation == Generation::Sm90 {
             return match &self.hopper {
                 Some(h) => h.flash([q, k, v, o], shape, causal, stream),
                 None => Err(Error::Invalid(
@@ -288,17 +266,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_generation_names_its_own_kernels_and_variants() {
-        let all = [FlashKernel::Sm80, FlashKernel::Sm90];
+    fn each_generation_names_its_own_kernels() {
+        let all = [Generation::Sm80, Generation::Sm90];
         let names: std::collections::HashSet<_> = all
             .iter()
-            .flat_map(|g| [64, 128].map(|d| g.name(d)))
+            .flat_map(|&g| [64, 128].map(|d| flash_kernel_name(g, d)))
             .collect();
         assert_eq!(names.len(), 4);
-        assert_eq!(FlashKernel::Sm80.name(128), "flash_attn_d128");
-        assert_eq!(FlashKernel::Sm90.name(64), "flash_attn_sm90_d64");
-        // the sm_80 variants keep the names of the figures measured before
-        assert_eq!(FlashKernel::Sm80.suffix(), "");
-        assert_ne!(FlashKernel::Sm90.suffix(), "");
+        assert_eq!(flash_kernel_name(Generation::Sm80, 128), "flash_attn_d128");
+        assert_eq!(
+            flash_kernel_name(Generation::Sm90, 64),
+            "flash_attn_sm90_d64"
+        );
     }
 }

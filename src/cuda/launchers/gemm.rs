@@ -1,5 +1,8 @@
-//! kernels/gemm.cu: C[m x n] (f32) = A[m x k] * B[n x k]^T, fast and reference.
+//! kernels/gemm.cu: C[m x n] (f32) = A[m x k] * B[n x k]^T, fast and reference; on
+//! compute capability 9.0 also kernels/gemm_sm90.cu's Hopper kernels.
 
+use super::gemm_sm90::HopperGemm;
+use super::hopper::{generations, Generation};
 use super::{arg, buffer_holds};
 use crate::cuda::{DeviceBuffer, Function, Module, Stream};
 use crate::error::{Error, Result};
@@ -66,10 +69,22 @@ struct Tiling {
     shared: u32,
 }
 
+/// How many blocks a GEMM of the Hopper generation launches; the sm_80 kernels always
+/// launch one block per tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemmGrid {
+    /// One block per SM, each looping over tiles: how production GEMMs run on Hopper,
+    /// and the shape a limiter that counts launched blocks sees least of.
+    Persistent,
+    /// One block per 128 x 256 tile of C.
+    PerTile,
+}
+
 /// Reference kernels' square thread block.
 const REF_TILE: u32 = 16;
 
 pub struct GemmKernels {
+    hopper: Option<HopperGemm>,
     fast: [Function; 3],
     reference: [Function; 3],
 }
@@ -89,6 +104,7 @@ impl GemmKernels {
             }
         }
         Ok(Self {
+            hopper: HopperGemm::load()?,
             fast,
             reference: [
                 module.function("gemm_ref_bf16")?,
@@ -104,55 +120,105 @@ impl GemmKernels {
         n > 0 && k > 0 && n % t.bn == 0 && k % t.bk == 0
     }
 
-    /// The fast kernel: tensor cores for bf16/fp16 (f32 accumulate), FMA for f32.
-    #[allow(clippy::too_many_arguments)]
+    /// The generations this device runs, the newest first.
+    pub fn generations(&self) -> Vec<Generation> {
+        generations(&self.hopper)
+    }
+
+    /// The newest generation that runs precision `p` here: f32 has no Hopper kernel.
+    pub fn newest(&self, p: Precision) -> Generation {
+        match (&self.hopper, p) {
+            (Some(_), Precision::Bf16 | Precision::F16) => Generation::Sm90,
+            _ => Generation::Sm80,
+        }
+    }
+
+    /// The kernel `generation` runs for `p`, as the checks and the summary name it.
+    pub fn kernel_name(generation: Generation, p: Precision) -> &'static str {
+        match (generation, p) {
+            (Generation::Sm90, Precision::Bf16) => "gemm_sm90_bf16",
+            (Generation::Sm90, Precision::F16) => "gemm_sm90_f16",
+            (_, Precision::Bf16) => "gemm_bf16",
+            (_, Precision::F16) => "gemm_f16",
+            (_, Precision::F32) => "gemm_f32",
+        }
+    }
+
+    /// The newest kernel for `p`: on Hopper the wgmma kernel on a persistent grid,
+    /// elsewhere (and for f32) the sm_80 one.
     pub fn gemm(
         &self,
         p: Precision,
-        a: &DeviceBuffer,
-        b: &DeviceBuffer,
-        c: &DeviceBuffer,
-        (m, n, k): (usize, usize, usize),
+        [a, b, c]: [&DeviceBuffer; 3],
+        shape: (usize, usize, usize),
         stream: &Stream,
     ) -> Result<()> {
+        self.gemm_on(
+            self.newest(p),
+            p,
+            [a, b, c],
+            shape,
+            GemmGrid::Persistent,
+            stream,
+        )
+    }
+
+    /// The fast kernel of `generation` (one of [`GemmKernels::generations`]): tensor
+    /// cores for bf16/fp16 (f32 accumulate), FMA for f32; `grid` shapes the Hopper
+    /// kernels' launch only.
+    pub fn gemm_on(
+        &self,
+        generation: Generation,
+        p: Precision,
+        [a, b, c]: [&DeviceBuffer; 3],
+        (m, n, k): (usize, usize, usize),
+        grid: GemmGrid,
+        stream: &Stream,
+    ) -> Result<()> {
+        let name = Self::kernel_name(generation, p);
         if !Self::supports(p, n, k) {
             let t = p.tiling();
             return Err(Error::Invalid(format!(
-                "gemm_{}: n = {n} and k = {k} must be multiples of {} and {}",
-                p.name(),
-                t.bn,
-                t.bk
+                "{name}: n = {n} and k = {k} must be multiples of {} and {}",
+                t.bn, t.bk
             )));
         }
-        let t = p.tiling();
-        let grid = [(n / t.bn) as u32, m.div_ceil(t.bm) as u32, 1];
-        launch(
-            &self.fast[p.index()],
-            p,
-            grid,
-            [t.threads, 1, 1],
-            t.shared,
-            [a, b, c],
-            (m, n, k),
-            stream,
-        )
+        check_buffers(name, p, [a, b, c], (m, n, k))?;
+        match (generation, &self.hopper) {
+            (Generation::Sm90, Some(h)) => h.gemm(p, [a, b, c], (m, n, k), grid, stream),
+            (Generation::Sm90, None) => Err(Error::Invalid(format!(
+                "{name}: the Hopper kernels are not loaded on this device"
+            ))),
+            (Generation::Sm80, _) => {
+                let t = p.tiling();
+                let grid = [(n / t.bn) as u32, m.div_ceil(t.bm) as u32, 1];
+                launch(
+                    &self.fast[p.index()],
+                    grid,
+                    [t.threads, 1, 1],
+                    t.shared,
+                    [a, b, c],
+                    (m, n, k),
+                    stream,
+                )
+            }
+        }
     }
 
     /// The naive kernel the fast one is checked against: one thread per element of C.
     pub fn reference(
         &self,
         p: Precision,
-        a: &DeviceBuffer,
-        b: &DeviceBuffer,
-        c: &DeviceBuffer,
+        [a, b, c]: [&DeviceBuffer; 3],
         (m, n, k): (usize, usize, usize),
         stream: &Stream,
     ) -> Result<()> {
         let tile = REF_TILE as usize;
         let grid = [n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1];
+        let f = &self.reference[p.index()];
+        check_buffers(f.name(), p, [a, b, c], (m, n, k))?;
         launch(
-            &self.reference[p.index()],
-            p,
+            f,
             grid,
             [REF_TILE, REF_TILE, 1],
             0,
@@ -163,10 +229,22 @@ impl GemmKernels {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Refuses buffers smaller than the shape: a kernel would read or write past them.
+fn check_buffers(
+    kernel: &str,
+    p: Precision,
+    [a, b, c]: [&DeviceBuffer; 3],
+    (m, n, k): (usize, usize, usize),
+) -> Result<()> {
+    let e = p.bytes();
+    buffer_holds(kernel, "A", a, m * k * e)?;
+    buffer_holds(kernel, "B", b, n * k * e)?;
+    buffer_holds(kernel, "C", c, m * n * 4)
+}
+
+/// Launches a kernel of gemm.cu's signature on buffers [`check_buffers`] accepted.
 fn launch(
     f: &Function,
-    p: Precision,
     grid: [u32; 3],
     block: [u32; 3],
     shared: u32,
@@ -174,10 +252,6 @@ fn launch(
     (m, n, k): (usize, usize, usize),
     stream: &Stream,
 ) -> Result<()> {
-    let e = p.bytes();
-    buffer_holds(f.name(), "A", a, m * k * e)?;
-    buffer_holds(f.name(), "B", b, n * k * e)?;
-    buffer_holds(f.name(), "C", c, m * n * 4)?;
     let dim = |v: usize| {
         i32::try_from(v)
             .map_err(|_| Error::Invalid(format!("{}: dimension {v} too large", f.name())))
@@ -196,4 +270,36 @@ fn launch(
     // the buffers are checked to hold the shapes and callers synchronise `stream`
     // before dropping them.
     unsafe { f.launch_grid(grid, block, shared, stream, &mut params) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_generations_take_the_same_shapes() {
+        // `supports` reads the sm_80 tiling; the Hopper kernels' tile must match it
+        let t = Precision::Bf16.tiling();
+        assert_eq!((t.bm, t.bn), super::super::gemm_sm90::TILE);
+        assert_eq!(t.bk, 64);
+        assert!(GemmKernels::supports(Precision::Bf16, 4096, 4096));
+        assert!(!GemmKernels::supports(Precision::Bf16, 4000, 4096));
+    }
+
+    #[test]
+    fn each_generation_names_its_own_kernels() {
+        assert_eq!(
+            GemmKernels::kernel_name(Generation::Sm90, Precision::Bf16),
+            "gemm_sm90_bf16"
+        );
+        assert_eq!(
+            GemmKernels::kernel_name(Generation::Sm80, Precision::Bf16),
+            "gemm_bf16"
+        );
+        // f32 has no Hopper kernel: both name the FMA one
+        assert_eq!(
+            GemmKernels::kernel_name(Generation::Sm90, Precision::F32),
+            "gemm_f32"
+        );
+    }
 }

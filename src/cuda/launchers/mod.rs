@@ -7,16 +7,19 @@ mod bandwidth;
 mod cache;
 mod decode;
 mod gemm;
+mod gemm_sm90;
 mod heap;
+mod hopper;
 mod random;
 mod sched;
 
-pub use attention::{AttentionKernels, AttnShape, FlashKernel, FLASH_BLOCK_M};
+pub use attention::{flash_kernel_name, AttentionKernels, AttnShape, FLASH_BLOCK_M};
 pub use bandwidth::{pattern_mismatches, write_pattern, BandwidthKernels};
 pub use cache::{CacheKernels, READ_VECTOR_BYTES};
 pub use decode::{DecodeKernels, GEMV_KERNELS, GEMV_MAX_BATCH};
-pub use gemm::{GemmKernels, Precision};
+pub use gemm::{GemmGrid, GemmKernels, Precision};
 pub use heap::HeapKernels;
+pub use hopper::Generation;
 pub use random::RandomKernels;
 pub use sched::{SchedKernels, TimelineShape};
 

@@ -5,7 +5,8 @@ use super::check;
 use super::gemm::Gemms;
 use crate::baseline::DeviceFacts;
 use crate::cuda::{
-    AttentionKernels, AttnShape, DeviceBuffer, FlashKernel, Precision, RandomKernels, Stream,
+    flash_kernel_name, AttentionKernels, AttnShape, DeviceBuffer, Generation, Precision,
+    RandomKernels, Stream,
 };
 use crate::error::Result;
 use crate::measure::gpu_time;
@@ -61,7 +62,7 @@ impl Tensors {
 /// fallback to the sm_80 one.
 fn check_flash(
     kernels: &AttentionKernels,
-    generation: FlashKernel,
+    generation: Generation,
     t: &Tensors,
     causal: bool,
     stream: &Stream,
@@ -79,7 +80,7 @@ fn check_flash(
     kernels.reference([&t.q, &t.k, &t.v, &reference], t.shape, causal, stream)?;
     stream.synchronize()?;
     check::expect_bf16_close(
-        generation.name(t.shape.head_dim),
+        flash_kernel_name(generation, t.shape.head_dim),
         &format!(
             "B{} H{} S{} D{}{}",
             t.shape.batch,
@@ -152,7 +153,7 @@ pub(super) fn bench(
                         peak: peak_tflops(facts, Pipe::Tensor16),
                         measured_peak: Some(measured_peak.clone()),
                         ..m.with_work(tensors.tflop(causal))
-                            .with_kernel(generation.name(head_dim))
+                            .with_kernel(flash_kernel_name(generation, head_dim))
                     }
                 }));
             }

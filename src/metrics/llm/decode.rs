@@ -158,9 +158,7 @@ impl Stack {
                 .gemv_bounded(index, [&self.x, &layer.w_qkv, &self.qkv], shape, stream)?;
             gemm.reference(
                 Precision::Bf16,
-                &self.x,
-                &layer.w_qkv,
-                &reference,
+                [&self.x, &layer.w_qkv, &reference],
                 shape,
                 stream,
             )?;

@@ -4,7 +4,9 @@
 
 use super::check;
 use crate::baseline::DeviceFacts;
-use crate::cuda::{Cublas, DeviceBuffer, GemmKernels, Precision, RandomKernels, Stream};
+use crate::cuda::{
+    Cublas, DeviceBuffer, GemmGrid, GemmKernels, Generation, Precision, RandomKernels, Stream,
+};
 use crate::error::{Error, Result};
 use crate::measure::gpu_time;
 use crate::metrics::{bench_batched, find, sampled, BenchEnv, Measured, Variant};
@@ -41,10 +43,11 @@ impl Problem {
     }
 }
 
-/// Which implementation runs a problem.
+/// Which implementation runs a problem: ours of one generation, on a persistent grid
+/// where it is the Hopper one, or cuBLAS.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Path {
-    Ours,
+    Ours(Generation),
     Cublas,
 }
 
@@ -69,6 +72,21 @@ impl Gemms {
         self.cublas.is_some()
     }
 
+    /// Our newest kernel for `p` on this device.
+    pub fn ours(&self, p: Precision) -> Path {
+        Path::Ours(self.kernels.newest(p))
+    }
+
+    /// The generations of our kernels that run `p` here, the newest first.
+    fn generations(&self, p: Precision) -> Vec<Generation> {
+        let newest = self.kernels.newest(p);
+        self.kernels
+            .generations()
+            .into_iter()
+            .filter(|&g| g == newest || g == Generation::Sm80)
+            .collect()
+    }
+
     /// Allocates the problem on fresh random operands and checks `path` on it (on the
     /// first weight copy) against the naive kernel.
     pub fn checked(
@@ -91,9 +109,7 @@ impl Gemms {
         let reference = check::poisoned(m * n, &self.stream)?;
         self.kernels.reference(
             p,
-            &problem.a,
-            &problem.b[0],
-            &reference,
+            [&problem.a, &problem.b[0], &reference],
             shape,
             &self.stream,
         )?;
@@ -113,12 +129,12 @@ impl Gemms {
     pub fn run(&self, path: Path, problem: &Problem, copy: usize) -> Result<()> {
         let b = &problem.b[copy % problem.b.len()];
         match (path, &self.cublas) {
-            (Path::Ours, _) => self.kernels.gemm(
+            (Path::Ours(generation), _) => self.kernels.gemm_on(
+                generation,
                 problem.p,
-                &problem.a,
-                b,
-                &problem.c,
+                [&problem.a, b, &problem.c],
                 problem.shape,
+                GemmGrid::Persistent,
                 &self.stream,
             ),
             (Path::Cublas, Some(blas)) if problem.p == Precision::Bf16 => {
@@ -147,10 +163,12 @@ impl Gemms {
         let size = square(quick);
         let shape = (size, size, size);
         let mut best: Option<(f64, &str)> = None;
-        for (path, name) in [(Path::Ours, "our gemm_bf16"), (Path::Cublas, "cuBLAS")] {
-            if path == Path::Cublas && !self.has_cublas() {
-                continue;
-            }
+        let mut paths = vec![self.ours(Precision::Bf16)];
+        if self.has_cublas() {
+            paths.push(Path::Cublas);
+        }
+        for path in paths {
+            let name = kernel(path, Precision::Bf16);
             let problem = self.checked(path, Precision::Bf16, shape, 1)?;
             self.seconds(path, &problem, 2)?;
             let mut times: Vec<f64> = (0..5)
@@ -172,11 +190,9 @@ impl Gemms {
 
 /// The kernel `path` runs for precision `p`, as the check and the summary name it.
 fn kernel(path: Path, p: Precision) -> &'static str {
-    match (path, p) {
-        (Path::Cublas, _) => "cublasGemmEx bf16",
-        (Path::Ours, Precision::Bf16) => "gemm_bf16",
-        (Path::Ours, Precision::F16) => "gemm_f16",
-        (Path::Ours, Precision::F32) => "gemm_f32",
+    match path {
+        Path::Cublas => "cublasGemmEx bf16",
+        Path::Ours(generation) => GemmKernels::kernel_name(generation, p),
     }
 }
 
@@ -218,8 +234,31 @@ fn bench_tflops(
     }))
 }
 
-/// LLM-008: each precision's TFLOPS, cuBLAS bf16 where present, and the ratios of
-/// the 16-bit kernels to f32 from alternated samples.
+/// `slow`'s time over `fast`'s, one sample per alternated pair: how many times faster
+/// `fast` runs, with drift shared by both sides of every sample.
+fn speedup(
+    env: &BenchEnv,
+    info: &'static crate::metrics::MetricInfo,
+    name: &str,
+    gemms: &Gemms,
+    (fast, fast_reps): ((Path, &Problem), u64),
+    (slow, slow_reps): ((Path, &Problem), u64),
+) -> Result<Measured> {
+    let samples = (0..env.paired_samples())
+        .map(|_| {
+            let t_fast = gemms.seconds(fast.0, fast.1, fast_reps)?;
+            Ok(gemms.seconds(slow.0, slow.1, slow_reps)? / t_fast)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Measured {
+        unit: "ratio",
+        ..sampled(info, name, samples, None)
+    })
+}
+
+/// LLM-008: each precision's TFLOPS with each kernel generation that runs it, cuBLAS
+/// bf16 where present, the ratios of the 16-bit sm_80 kernels to f32, and our newest
+/// bf16 kernel against cuBLAS's, from alternated samples.
 pub(super) fn mixed_precision(
     group: &mut BenchmarkGroup<'_, WallTime>,
     env: &BenchEnv,
@@ -230,19 +269,23 @@ pub(super) fn mixed_precision(
     let size = square(env.quick);
     let shape = (size, size, size);
     let mut out = Vec::new();
-    let mut problems = Vec::new();
+    let mut problems: Vec<(Path, Problem)> = Vec::new();
     for p in Precision::ALL {
-        let problem = gemms.checked(Path::Ours, p, shape, 1)?;
-        out.extend(bench_tflops(
-            group,
-            env,
-            gemms,
-            Variant::new(info, p.name()),
-            Path::Ours,
-            &problem,
-            peak_tflops(facts, pipe(p)),
-        )?);
-        problems.push(problem);
+        for generation in gemms.generations(p) {
+            let path = Path::Ours(generation);
+            let name = format!("{}{}", p.name(), generation.suffix());
+            let problem = gemms.checked(path, p, shape, 1)?;
+            out.extend(bench_tflops(
+                group,
+                env,
+                gemms,
+                Variant::new(info, &name),
+                path,
+                &problem,
+                peak_tflops(facts, pipe(p)),
+            )?);
+            problems.push((path, problem));
+        }
     }
     if gemms.has_cublas() {
         let problem = gemms.checked(Path::Cublas, Precision::Bf16, shape, 1)?;
@@ -255,59 +298,74 @@ pub(super) fn mixed_precision(
             &problem,
             peak_tflops(facts, Pipe::Tensor16),
         )?);
+        problems.push((Path::Cublas, problem));
     } else {
         eprintln!("llm/LLM-008/cublas-bf16: skipped, libcublas could not be loaded");
     }
-    let f32_problem = &problems[Precision::F32 as usize];
+    let find_problem = |path: Path, p: Precision| {
+        problems
+            .iter()
+            .find(|(q, problem)| *q == path && problem.p == p)
+            .map(|(q, problem)| (*q, problem))
+    };
+    let sm80 = Path::Ours(Generation::Sm80);
     for p in [Precision::Bf16, Precision::F16] {
         let name = format!("{}/f32", p.name());
-        if !env.wants(&Variant::new(info, &name)) {
-            continue;
+        if let (true, Some(fast), Some(slow)) = (
+            env.wants(&Variant::new(info, &name)),
+            find_problem(sm80, p),
+            find_problem(sm80, Precision::F32),
+        ) {
+            out.push(speedup(env, info, &name, gemms, (fast, REPS), (slow, 1))?);
         }
-        let problem = &problems[p as usize];
-        let samples = (0..env.paired_samples())
-            .map(|_| {
-                let fast = gemms.seconds(Path::Ours, problem, REPS)?;
-                Ok(gemms.seconds(Path::Ours, f32_problem, 1)? / fast)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        out.push(Measured {
-            unit: "ratio",
-            ..sampled(info, &name, samples, None)
-        });
+    }
+    let newest = gemms.ours(Precision::Bf16);
+    if let Path::Ours(generation) = newest {
+        let name = format!("bf16{}/cublas", generation.suffix());
+        if let (true, Some(ours), Some(cublas)) = (
+            env.wants(&Variant::new(info, &name)),
+            find_problem(newest, Precision::Bf16),
+            find_problem(Path::Cublas, Precision::Bf16),
+        ) {
+            // cuBLAS's time over ours: our throughput as a share of cuBLAS's
+            out.push(speedup(
+                env,
+                info,
+                &name,
+                gemms,
+                (cublas, REPS),
+                (ours, REPS),
+            )?);
+        }
     }
     Ok(out)
 }
 
-/// LLM-003: t(1) / t(b) of our bf16 GEMM, i.e. tokens/s(b) / (b * tokens/s(1)),
+/// LLM-003: t(1) / t(b) of our newest bf16 GEMM, i.e. tokens/s(b) / (b * tokens/s(1)),
 /// each sample from the two measured in alternation.
 pub(super) fn batch_scaling(env: &BenchEnv, gemms: &Gemms) -> Result<Vec<Measured>> {
     let info = find("LLM-003")?;
-    let single = gemms.checked(
-        Path::Ours,
-        Precision::Bf16,
-        (1, HIDDEN, HIDDEN),
-        WEIGHT_COPIES,
-    )?;
+    let ours = gemms.ours(Precision::Bf16);
+    let single = gemms.checked(ours, Precision::Bf16, (1, HIDDEN, HIDDEN), WEIGHT_COPIES)?;
     let mut out = Vec::new();
     for b in BATCHES {
         let name = format!("b{b}");
         if !env.wants(&Variant::new(info, &name)) {
             continue;
         }
-        let batched = gemms.checked(
-            Path::Ours,
-            Precision::Bf16,
-            (b, HIDDEN, HIDDEN),
-            WEIGHT_COPIES,
+        let batched = gemms.checked(ours, Precision::Bf16, (b, HIDDEN, HIDDEN), WEIGHT_COPIES)?;
+        let ratio = speedup(
+            env,
+            info,
+            &name,
+            gemms,
+            ((ours, &batched), REPS * 4),
+            ((ours, &single), REPS * 4),
         )?;
-        let samples = (0..env.paired_samples())
-            .map(|_| {
-                let one = gemms.seconds(Path::Ours, &single, REPS * 4)?;
-                Ok(one / gemms.seconds(Path::Ours, &batched, REPS * 4)?)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        out.push(sampled(info, &name, samples, None));
+        out.push(Measured {
+            unit: info.unit,
+            ..ratio.with_kernel(kernel(ours, Precision::Bf16))
+        });
     }
     Ok(out)
 }

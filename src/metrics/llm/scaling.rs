@@ -149,10 +149,10 @@ impl Kernels {
         let (t, h, f) = (shape.tokens, shape.hidden, shape.shard(n));
         let p = Precision::Bf16;
         self.gemm
-            .gemm(p, &s.x, &s.w1, &s.y, (t, f, h), &self.stream)?;
+            .gemm(p, [&s.x, &s.w1, &s.y], (t, f, h), &self.stream)?;
         self.decode.gelu([&s.y, &s.act], t * f, &self.stream)?;
         self.gemm
-            .gemm(p, &s.act, &s.w2, &s.z, (t, h, f), &self.stream)
+            .gemm(p, [&s.act, &s.w2, &s.z], (t, h, f), &self.stream)
     }
 
     /// The rank's whole layer: its part, then the sum of every rank's, in place.
@@ -170,9 +170,7 @@ impl Kernels {
         let reference = check::poisoned(t * f, &self.stream)?;
         self.gemm.reference(
             Precision::Bf16,
-            &s.x,
-            &s.w1,
-            &reference,
+            [&s.x, &s.w1, &reference],
             (t, f, h),
             &self.stream,
         )?;
