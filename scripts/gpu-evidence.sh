@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the suite's GPU evidence on a machine with a GPU, from prebuilt binaries:
-#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation|sharing|current|mps-tenants|bench-config|enforcement|categories|l2|exec] [CONFIGS]
+#   scripts/gpu-evidence.sh BIN_DIR OUT_DIR [quick|full|cloop|spread|smshare|isolation|sharing|current|mps-tenants|bench-config|enforcement|categories|l2|exec|hopper|hopper-ncu] [CONFIGS]
 # quick/full: `run` of the OH and LLM metrics (METRICS to choose others) over CONFIGS
 # (ROUNDS rounds, default 3), every log line timestamped;
 # cloop: PAIRS times (default 5) the C loop of every per-call
@@ -29,7 +29,14 @@
 # categories: `run --quick` of the BW, PCIE, CACHE, SCHED, FRAG and ERR metrics over
 # CONFIGS (default native, hami-50, hami-25; ROUNDS, default 1), timestamped;
 # l2: the CACHE read kernel over the sweep's set sizes (tools/l2_read.c), alone and
-# under Nsight Compute for each set's L2 hit rate and DRAM bytes.
+# under Nsight Compute for each set's L2 hit rate and DRAM bytes;
+# hopper: PyTorch's flash SDPA and bf16 matmul at the shapes of LLM-001 and LLM-008
+# (scripts/torch-reference.py with $PYTHON, default python3), then `run` of LLM-001,
+# LLM-003 and LLM-008 in full mode (both kernel generations where the GPU runs the
+# Hopper ones) over CONFIGS (default native, hami-50, hami-25; ROUNDS, default 1),
+# and PyTorch again; hopper-ncu: one Nsight Compute reading (tensor pipe, time,
+# registers) of the first launch of each Hopper kernel in a native run of the metric
+# that uses it (LLM-008's first is its check at 8192^3, LLM-001's at S4096).
 # BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
 # libvgpu.so must already be installed (default /usr/local/vgpu/libvgpu.so).
 # Prints a short table last.
@@ -267,6 +274,31 @@ if [ "$mode" = l2 ]; then
     "$ncu" -k read_sum --metrics lts__t_sector_hit_rate.pct,dram__bytes_read.sum,lts__t_sectors_op_read.sum \
         --csv "$out/l2_read" kernels/ptx/cache.ptx >"$out/l2-ncu.csv" 2>"$out/l2-ncu.log"
     echo "ncu rc=$?" | tee -a "$out/l2-read.txt"
+    exit 0
+fi
+
+if [ "$mode" = hopper ]; then
+    configs=${4:-native,hami-50,hami-25}
+    torch_ref() { "${PYTHON:-python3}" scripts/torch-reference.py 2>&1 | stamp | tee -a "$out/torch-reference.txt"; }
+    torch_ref
+    start=$(date +%s)
+    "$bin/gpu-virt-bench" run --rounds "${ROUNDS:-1}" --configs "$configs" --metrics LLM-001,LLM-003,LLM-008 \
+        --out "$out/baselines" --force --verbose 2>&1 | stamp | tee "$out/run.log"
+    echo "run of LLM-001, LLM-003, LLM-008 over $configs: rc=${PIPESTATUS[0]}, $(($(date +%s) - start)) s" | tee "$out/run-time.txt"
+    "$bin/gpu-virt-bench" compare "$out/baselines" >"$out/comparison.md" 2>&1
+    torch_ref
+    exit 0
+fi
+
+if [ "$mode" = hopper-ncu ]; then
+    ncu=${NCU:-$(command -v ncu || echo "$cuda_home/bin/ncu")}
+    for k in gemm_sm90_bf16:LLM-008 flash_attn_sm90_d128:LLM-001 flash_attn_sm90_d64:LLM-001; do
+        "$ncu" --target-processes all -k "${k%%:*}" -c 1 --csv --metrics \
+            gpu__time_duration.sum,launch__grid_size,launch__registers_per_thread,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_tensor_op_gmma.sum,sm__throughput.avg.pct_of_peak_sustained_elapsed \
+            "$bin/gpu-virt-bench" run --configs native --metrics "${k##*:}" --out "$out/ncu-${k%%:*}" \
+            >"$out/ncu-${k%%:*}.csv" 2>"$out/ncu-${k%%:*}.log"
+        echo "ncu ${k%%:*}: rc=$?" | tee -a "$out/run-time.txt"
+    done
     exit 0
 fi
 
