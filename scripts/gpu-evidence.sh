@@ -35,8 +35,8 @@
 # LLM-003 and LLM-008 in full mode (both kernel generations where the GPU runs the
 # Hopper ones) over CONFIGS (default native, hami-50, hami-25; ROUNDS, default 1),
 # and PyTorch again; hopper-ncu: one Nsight Compute reading (tensor pipe, time,
-# registers) of the first launch of each Hopper kernel in a native run of the metric
-# that uses it (LLM-008's first is its check at 8192^3, LLM-001's at S4096).
+# registers) of the first launch of each Hopper kernel in a native run of LLM-001 and
+# LLM-008 (the GEMMs' first is at 8192^3, the attention's at S4096).
 # BIN_DIR holds gpu-virt-bench and the `overhead` bench executable; HAMi-core's
 # libvgpu.so must already be installed (default /usr/local/vgpu/libvgpu.so).
 # Prints a short table last.
@@ -292,13 +292,12 @@ fi
 
 if [ "$mode" = hopper-ncu ]; then
     ncu=${NCU:-$(command -v ncu || echo "$cuda_home/bin/ncu")}
-    for k in gemm_sm90_bf16:LLM-008 flash_attn_sm90_d128:LLM-001 flash_attn_sm90_d64:LLM-001; do
-        "$ncu" --target-processes all -k "${k%%:*}" -c 1 --csv --metrics \
-            gpu__time_duration.sum,launch__grid_size,launch__registers_per_thread,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_tensor_op_gmma.sum,sm__throughput.avg.pct_of_peak_sustained_elapsed \
-            "$bin/gpu-virt-bench" run --configs native --metrics "${k##*:}" --out "$out/ncu-${k%%:*}" \
-            >"$out/ncu-${k%%:*}.csv" 2>"$out/ncu-${k%%:*}.log"
-        echo "ncu ${k%%:*}: rc=$?" | tee -a "$out/run-time.txt"
-    done
+    # the first launch of each kernel whose name holds sm90, in the worker processes
+    "$ncu" --target-processes all --kernel-id ::regex:sm90:1 --csv --metrics \
+        gpu__time_duration.sum,launch__grid_size,launch__registers_per_thread,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_tensor_op_gmma.sum,sm__throughput.avg.pct_of_peak_sustained_elapsed \
+        "$bin/gpu-virt-bench" run --configs native --metrics LLM-001,LLM-008 --out "$out/ncu-run" \
+        >"$out/ncu-sm90.csv" 2>"$out/ncu-sm90.log"
+    echo "ncu of the Hopper kernels: rc=$?" | tee -a "$out/run-time.txt"
     exit 0
 fi
 

@@ -6,40 +6,14 @@ not, and a bf16 matmul (cuBLAS) at 8192^3. Each is checked against a float32
 computation first, then timed with CUDA events; prints one line per figure.
 """
 import math
+import os
 import sys
 
 import torch
 import torch.nn.functional as F
 
-
-def timed_ms(fn, iters=20, warmup=3):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(iters):
-        fn()
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end) / iters
-
-
-def relative_error(got, want):
-    got, want = got.double(), want.double()
-    return ((got - want).norm() / want.norm()).item()
-
-
-def check(what, got, want, tolerance):
-    err = relative_error(got, want)
-    if not err <= tolerance:
-        sys.exit(f"{what}: relative error {err:.2e} above {tolerance:.0e}")
-
-
-def flash_only():
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    return sdpa_kernel(SDPBackend.FLASH_ATTENTION)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from pytorch_workload import check, fail, flash_only, timed_ms  # noqa: E402
 
 
 def reference_attention(q, k, v, causal):
@@ -57,7 +31,7 @@ def sdpa(batch, heads, seq, dim, causal):
     with flash_only():
         o = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         check(f"sdpa d{dim} causal={causal}", o[:1, :2], reference_attention(q[:1, :2], k[:1, :2], v[:1, :2], causal), 2e-2)
-        ms = timed_ms(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal))
+        ms = timed_ms(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), iters=20, warmup=3)
     flop = 4 * batch * heads * seq * seq * dim * (0.5 if causal else 1.0)
     print(f"torch flash SDPA B{batch} H{heads} S{seq} D{dim} causal={causal}: {flop / (ms * 1e-3) / 1e12:.1f} TFLOPS ({ms:.3f} ms)")
 
@@ -73,7 +47,7 @@ def matmul(n):
 
 def main():
     if not torch.cuda.is_available():
-        sys.exit("no CUDA device visible to torch")
+        fail("no CUDA device visible to torch")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}")
