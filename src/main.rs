@@ -98,8 +98,10 @@ enum Command {
         #[arg(long)]
         pod: Option<isolation::Pod>,
         /// Comma-separated kernel shapes of the share scenarios: short (8 blocks per SM of
-        /// 0.1 ms), 1ms and 10ms (one block per SM), gemm (our bf16 GEMM) and
-        /// gemm-cublas (cuBLAS's); default: short,1ms,gemm.
+        /// 0.1 ms), 1ms and 10ms (one block per SM), gemm (our bf16 GEMM, one block per
+        /// tile), gemm-persistent (the same on the Hopper kernel's persistent grid, one
+        /// block per SM; compute capability 9.0 only) and gemm-cublas (cuBLAS's);
+        /// default: short,1ms,gemm.
         #[arg(long)]
         shapes: Option<String>,
         /// Replace existing exports of the same scenarios.

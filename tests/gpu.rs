@@ -735,8 +735,10 @@ fn every_enforcement_memory_path_takes_writes_and_gives_back_its_target_natively
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn every_enforcement_launch_path_runs_the_sm_work_natively() -> TestResult {
-    use gpu_virt_bench::cuda::LaunchApi;
-    use gpu_virt_bench::system::{run_shape_via, Launch, VerifyShape, BATCH_US};
+    use gpu_virt_bench::cuda::{GemmKernels, Generation, LaunchApi, Precision};
+    use gpu_virt_bench::system::{
+        run_shape_via, try_run_gemm, GemmPath, Launch, VerifyShape, BATCH_US,
+    };
     let _gpu = gpu()?;
     let ctx = Context::primary(0)?;
     let facts = system::device_facts(&ctx.device())?;
@@ -772,6 +774,35 @@ fn every_enforcement_launch_path_runs_the_sm_work_natively() -> TestResult {
             (0.7..1.3).contains(&ratio),
             "{launch:?}: {ratio:.2} of cuLaunchKernel's rate"
         );
+    }
+    // ENF-027/028: our checked GEMM, one block per tile and on the persistent grid
+    // (one block per SM), which runs on the Hopper kernel alone
+    let hopper = GemmKernels::load()?.newest(Precision::Bf16) == Generation::Sm90;
+    for path in [GemmPath::Ours, GemmPath::OursPersistent] {
+        match try_run_gemm(path, 1.0)? {
+            Ok(run) => {
+                println!(
+                    "{path:?}: {} at {:.1} kernels/s",
+                    run.shape, run.kernels_per_s
+                );
+                assert!(run.kernels_per_s > 0.0, "{run:?}");
+                let blocks = match path {
+                    GemmPath::OursPersistent => facts.sms.min(512),
+                    _ => 512,
+                };
+                assert_eq!(run.blocks, blocks, "{run:?}");
+                assert!(run.shape.contains(&format!("({blocks} blocks)")), "{run:?}");
+                assert!(path == GemmPath::Ours || hopper, "{run:?}");
+            }
+            Err(why) => {
+                println!("{path:?}: absent here ({why})");
+                assert!(
+                    path == GemmPath::OursPersistent && !hopper,
+                    "{path:?}: {why}"
+                );
+                assert!(why.contains("compute capability 9.0"), "{why}");
+            }
+        }
     }
     Ok(())
 }

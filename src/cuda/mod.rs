@@ -32,7 +32,7 @@ pub use launchers::{
     BandwidthKernels, CacheKernels, DecodeKernels, GemmGrid, GemmKernels, Generation, HeapKernels,
     IsolationKernels, LaunchKernels, PipelineKernels, Precision, RandomKernels, RuntimeFmaWork,
     SchedKernels, TimelineShape, FLASH_BLOCK_M, FMA_CHAINS, GEMV_KERNELS, GEMV_MAX_BATCH,
-    READ_VECTOR_BYTES,
+    KERNELS_VAR, READ_VECTOR_BYTES,
 };
 pub use memory::{copy_from_address, owns_address, DeviceBuffer};
 pub use module::{Function, LaunchApi, Module};

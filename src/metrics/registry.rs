@@ -307,7 +307,7 @@ pub const METRICS: &[MetricInfo] = &[
         unit: "%",
         better: Goal::Higher,
         ns_per_unit: 1.0,
-        method: "per kernel shape (short: 8 blocks per SM of 0.1 ms; 1ms, 10ms: one block per SM, all fma_work at full occupancy on independent FMA chains; gemm, gemm-cublas: a bf16 GEMM of 4096^3), one kernel at a time, each victim with an SM limit alone for a phase (10 s by default): % of its 0.5 s windows whose kernels/s, as a share of one native tenant alone of the same shape, lie within 10 points of the limit; read alone, as beside others contention lowers the share whatever the limit",
+        method: "per kernel shape (short: 8 blocks per SM of 0.1 ms; 1ms, 10ms: one block per SM, all fma_work at full occupancy on independent FMA chains; gemm: our newest bf16 GEMM of 4096^3, one block per 128 x 256 tile (512); gemm-persistent: the same on the Hopper kernel gemm_sm90_bf16's persistent grid, one block per SM looping over the tiles, on compute capability 9.0 only (an error elsewhere, never the per-tile kernel in its place); gemm-cublas: cuBLAS's bf16 GEMM of 4096^3), one kernel at a time, each victim with an SM limit alone for a phase (10 s by default): % of its 0.5 s windows whose kernels/s, as a share of one native tenant alone of the same shape, lie within 10 points of the limit; read alone, as beside others contention lowers the share whatever the limit",
     },
     MetricInfo {
         id: "IS-004",
@@ -638,6 +638,26 @@ pub const METRICS: &[MetricInfo] = &[
         better: Goal::Lower,
         ns_per_unit: 1.0,
         method: "a child of the configuration (fresh state file) maps the file CUDA_DEVICE_MEMORY_SHARED_CACHE names read-write and, knowing nothing of its layout, rewrites every 8-byte little-endian word equal to the memory limit in bytes to limit + 8 GiB (and every aligned 4-byte word equal to the SM limit to 100, only where they are as many as the memory words and evenly spaced 4 or 8 bytes apart in one run), keeping the file in use; then a new child of the configuration sharing the file: cuMemAlloc, a 64 MiB allocation first, then 1 GiB chunks up to limit + 4 GiB (at most 90 % of the native free memory), each written on the device, natively as the control; records the words found and rewritten, the status, bytes obtained and written, cuMemGetInfo while held and whether a following 1 GiB cuMemAlloc is refused; verdict bypassed (bytes above the limit), enforced, inconclusive where no word equalled the limit or the rewrite failed, not-applicable without a state file or memory limit, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-027",
+        name: "SM limit on our GEMM (one block per tile)",
+        category: "enforcement",
+        needs: Needs::Process,
+        unit: "%",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "a real kernel instead of fma_work: our newest bf16 GEMM of 4096^3 (C = A B^T, f32 accumulate on tensor cores; gemm_sm90_bf16 on compute capability 9.0, gemm_bf16 elsewhere) through cuLaunchKernel, one block per 128 x 256 tile of C (512 blocks), one kernel at a time for 5 s (3 s with --quick), its output checked once against the naive kernel first; in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate; verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
+    },
+    MetricInfo {
+        id: "ENF-028",
+        name: "SM limit on a persistent GEMM (one block per SM)",
+        category: "enforcement",
+        needs: Needs::Process,
+        unit: "%",
+        better: Goal::Lower,
+        ns_per_unit: 1.0,
+        method: "as ENF-027 with gemm_sm90_bf16 on its persistent grid: one block per SM (never more than the tiles), each looping over the tiles, as production GEMMs run on Hopper and the fewest blocks a block-counting limiter could charge; not applicable off compute capability 9.0 or with GPU_VIRT_BENCH_KERNELS=sm80 (never the per-tile kernel in its place); in a fresh child of the configuration and natively as the control; delivered share = the configuration's kernels/s as % of the native rate; verdict bypassed above the limit + 10 points (by share - limit), enforced otherwise, not-applicable (and not run) without an SM limit below 100 %, in enforcement.json",
     },
     MetricInfo {
         id: "BW-001",
@@ -1186,7 +1206,7 @@ mod tests {
     #[test]
     fn a_run_never_selects_a_metric_measured_between_tenants() {
         let all = Selection::all();
-        assert!(all.contains("OH-001") && all.contains("ENF-026"));
+        assert!(all.contains("OH-001") && all.contains("ENF-028"));
         assert!(!all.ids().iter().any(|id| id.starts_with("IS-")));
         assert!(Selection::category("isolation").ids().is_empty());
     }

@@ -7,7 +7,7 @@ mod peaks;
 mod process;
 mod verify;
 
-pub use gemm_load::{run_gemm, GemmPath};
+pub use gemm_load::{run_gemm, try_run_gemm, GemmPath};
 pub use interposer::{identify, mapped_interposer, slug};
 pub use peaks::{device_dram_peak, dram_peak, peak_tflops, Peak, Pipe};
 pub use process::{alive, proc_stat, ProcStat};

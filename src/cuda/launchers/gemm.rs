@@ -58,6 +58,12 @@ impl Precision {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// The sm_80 kernel's grid over an m x n C: one block per tile.
+    fn sm80_grid(self, m: usize, n: usize) -> [u32; 3] {
+        let t = self.tiling();
+        [(n / t.bn) as u32, m.div_ceil(t.bm) as u32, 1]
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -163,6 +169,23 @@ impl GemmKernels {
         )
     }
 
+    /// The blocks [`GemmKernels::gemm_on`] launches for these arguments: one per tile of
+    /// C, or on the Hopper kernels' persistent grid one per SM (never more than the
+    /// tiles); the sm_80 kernels ignore `grid`.
+    pub fn blocks(
+        &self,
+        generation: Generation,
+        p: Precision,
+        grid: GemmGrid,
+        (m, n, _k): (usize, usize, usize),
+    ) -> Result<u32> {
+        match (generation, &self.hopper) {
+            (Generation::Sm90, Some(h)) => Ok(h.blocks(grid, m, n)),
+            (Generation::Sm90, None) => Err(hopper_missing(Self::kernel_name(generation, p))),
+            (Generation::Sm80, _) => Ok(p.sm80_grid(m, n).iter().product()),
+        }
+    }
+
     /// The fast kernel of `generation` (one of [`GemmKernels::generations`]): tensor
     /// cores for bf16/fp16 (f32 accumulate), FMA for f32; `grid` shapes the Hopper
     /// kernels' launch only.
@@ -186,15 +209,12 @@ impl GemmKernels {
         check_buffers(name, p, [a, b, c], (m, n, k))?;
         match (generation, &self.hopper) {
             (Generation::Sm90, Some(h)) => h.gemm(p, [a, b, c], (m, n, k), grid, stream),
-            (Generation::Sm90, None) => Err(Error::Invalid(format!(
-                "{name}: the Hopper kernels are not loaded on this device"
-            ))),
+            (Generation::Sm90, None) => Err(hopper_missing(name)),
             (Generation::Sm80, _) => {
                 let t = p.tiling();
-                let grid = [(n / t.bn) as u32, m.div_ceil(t.bm) as u32, 1];
                 launch(
                     &self.fast[p.index()],
-                    grid,
+                    p.sm80_grid(m, n),
                     [t.threads, 1, 1],
                     t.shared,
                     [a, b, c],
@@ -227,6 +247,12 @@ impl GemmKernels {
             stream,
         )
     }
+}
+
+fn hopper_missing(kernel: &str) -> Error {
+    Error::Invalid(format!(
+        "{kernel}: the Hopper kernels are not loaded on this device"
+    ))
 }
 
 /// Refuses buffers smaller than the shape: a kernel would read or write past them.
@@ -284,6 +310,14 @@ mod tests {
         assert_eq!(t.bk, 64);
         assert!(GemmKernels::supports(Precision::Bf16, 4096, 4096));
         assert!(!GemmKernels::supports(Precision::Bf16, 4000, 4096));
+    }
+
+    #[test]
+    fn the_sm80_kernels_launch_one_block_per_tile() {
+        // 4096^3 in bf16: 32 rows of 16 tiles of 128 x 256
+        assert_eq!(Precision::Bf16.sm80_grid(4096, 4096), [16, 32, 1]);
+        assert_eq!(Precision::F32.sm80_grid(4096, 4096), [32, 32, 1]);
+        assert_eq!(Precision::Bf16.sm80_grid(200, 512), [2, 2, 1]);
     }
 
     #[test]

@@ -51,6 +51,11 @@ impl HopperGemm {
         })
     }
 
+    /// Blocks a launch of `grid` over an m x n C takes here.
+    pub fn blocks(&self, grid: GemmGrid, m: usize, n: usize) -> u32 {
+        blocks(grid, m.div_ceil(TILE.0) * (n / TILE.1), self.sms)
+    }
+
     /// C = A B^T as [`super::GemmKernels::gemm`] computes it, for the 16-bit precisions;
     /// the caller has checked the shape against the tile and the buffers against it.
     pub fn gemm(
@@ -74,7 +79,7 @@ impl HopperGemm {
             TensorMap::rows_16bit(a, element, m, k, TILE.0 as u32)?,
             TensorMap::rows_16bit(b, element, n, k, TILE.1 as u32)?,
         );
-        let tiles = m.div_ceil(TILE.0) * (n / TILE.1);
+        let blocks = self.blocks(grid, m, n);
         let mut pc = c.device_ptr();
         let (mut m, mut n, mut k) = (m as i32, n as i32, k as i32);
         let mut params = [
@@ -90,7 +95,7 @@ impl HopperGemm {
         // synchronise `stream` before dropping them.
         unsafe {
             f.launch_grid(
-                [blocks(grid, tiles, self.sms), 1, 1],
+                [blocks, 1, 1],
                 [HOPPER_THREADS, 1, 1],
                 SHARED,
                 stream,

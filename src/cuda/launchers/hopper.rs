@@ -31,7 +31,7 @@ pub(super) const HOPPER_THREADS: u32 = 384;
 
 /// Environment variable that, set to `sm80`, keeps the Hopper kernels unloaded so a
 /// run on compute capability 9.0 measures the sm_80 generation alone.
-const KERNELS_VAR: &str = "GPU_VIRT_BENCH_KERNELS";
+pub const KERNELS_VAR: &str = "GPU_VIRT_BENCH_KERNELS";
 
 /// Whether Hopper kernels are to be loaded: compute capability exactly 9.0 (the only
 /// one compute_90a PTX loads on) and not switched off by [`KERNELS_VAR`].

@@ -19,7 +19,7 @@ pub use cache::{CacheKernels, READ_VECTOR_BYTES};
 pub use decode::{DecodeKernels, GEMV_KERNELS, GEMV_MAX_BATCH};
 pub use gemm::{GemmGrid, GemmKernels, Precision};
 pub use heap::HeapKernels;
-pub use hopper::Generation;
+pub use hopper::{Generation, KERNELS_VAR};
 pub use random::RandomKernels;
 pub use sched::{SchedKernels, TimelineShape};
 

@@ -22,10 +22,10 @@ use crate::error::{io_at, Error, Result};
 use crate::metrics::Selection;
 use crate::run::child::{self, Child, Operation, Outcome};
 use crate::run::ops::ReadMemInfo;
-use crate::system::{Launch, ShapeRun, BATCH_US, WINDOW};
+use crate::system::{GemmPath, Launch, ShapeRun, BATCH_US, WINDOW};
 use env::Tamper;
 use memory::{MemPath, MemoryOutcome, MemoryRequest};
-use ops::{Probed, SmProbe, TamperStateFile};
+use ops::{GemmProbe, Probed, SmProbe, TamperStateFile};
 use state_file::Tampered;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -50,6 +50,9 @@ enum How {
     Env(Tamper),
     /// `fma_work` of this shape, in a fresh child of the configuration.
     Sm(SmShape),
+    /// Our bf16 GEMM on this path, in a fresh child of the configuration, read as
+    /// the SM probes are.
+    Gemm(GemmPath),
     /// With cuMemAlloc, in a child of the configuration sharing the state file whose
     /// limits another child of the configuration rewrote.
     StateFile,
@@ -64,6 +67,20 @@ struct SmShape {
     block_us: f64,
     /// Long blocks are watched for minutes: a limiter may throttle only late.
     watched: bool,
+}
+
+impl SmShape {
+    /// The child's request for `secs` of this shape, sized from `device`.
+    fn request(&self, secs: f64, device: &DeviceFacts) -> SmProbe {
+        SmProbe {
+            launch: self.launch,
+            blocks_per_sm: self.blocks_per_sm,
+            block_us: self.block_us,
+            batch_us: self.block_us.max(BATCH_US),
+            secs,
+            device: device.clone(),
+        }
+    }
 }
 
 const fn sm(launch: Launch, blocks_per_sm: u32, block_us: f64, watched: bool) -> How {
@@ -258,6 +275,18 @@ const PROBES: &[Probe] = &[
         ProbeKind::Tamper,
         How::StateFile,
     ),
+    probe(
+        "ENF-027",
+        "our GEMM (one block per tile)",
+        ProbeKind::Sm,
+        How::Gemm(GemmPath::Ours),
+    ),
+    probe(
+        "ENF-028",
+        "persistent GEMM (one block per SM)",
+        ProbeKind::Sm,
+        How::Gemm(GemmPath::OursPersistent),
+    ),
 ];
 
 const KERNEL: Launch = Launch::Api(LaunchApi::Kernel);
@@ -298,7 +327,10 @@ pub fn run(job: &EnforcementJob<'_>) -> Result<Option<EnforcementRecord>> {
     for probe in probes {
         eprintln!("{CATEGORY}/{}: {}", probe.id, probe.path);
         entries.push(match probe.how {
-            How::Sm(shape) => runner.sm_entry(probe, shape, job),
+            How::Sm(shape) => runner.sm_entry(probe, shape.watched, job, |secs| {
+                shape.request(secs, job.device)
+            }),
+            How::Gemm(path) => runner.sm_entry(probe, false, job, |secs| GemmProbe { path, secs }),
             How::Path(path) => runner.memory_entry(probe, path, None, limit, &target),
             How::Env(tamper) => {
                 runner.memory_entry(probe, MemPath::MemAlloc, Some(tamper), limit, &target)
@@ -465,15 +497,22 @@ impl Runner<'_> {
     }
 
     /// Runs an SM probe natively, then under the configuration, and reads the
-    /// delivered share against the native rate.
+    /// delivered share against the native rate; `request` is the child's work for a
+    /// number of seconds (minutes under the configuration where `watched`).
     /// Without an SM limit below 100 % there is nothing a path could exceed: the probe
     /// is not run (a native or hami-100 column would otherwise spend a minute and a
     /// half on it).
-    fn sm_entry(&mut self, probe: &Probe, shape: SmShape, job: &EnforcementJob<'_>) -> ProbeEntry {
+    fn sm_entry<O: Operation<Reply = Probed>>(
+        &mut self,
+        probe: &Probe,
+        watched: bool,
+        job: &EnforcementJob<'_>,
+        request: impl Fn(f64) -> O,
+    ) -> ProbeEntry {
         if let Some(why) = verdict::sm_probe_needless(job.config.sm_limit_pct) {
             let mut entry = sm_entry(
                 probe,
-                shape.watched,
+                watched,
                 job.config.sm_limit_pct,
                 Answer::Absent(why.clone()),
                 Answer::Absent(why.clone()),
@@ -482,34 +521,15 @@ impl Runner<'_> {
             return entry;
         }
         let mode = usize::from(job.quick);
-        let secs = if shape.watched {
-            WATCH_SECS[mode]
+        let (secs, native_secs) = if watched {
+            (WATCH_SECS[mode], NATIVE_WATCH_SECS)
         } else {
-            SHORT_SECS[mode]
-        };
-        let request = |secs: f64| SmProbe {
-            launch: shape.launch,
-            blocks_per_sm: shape.blocks_per_sm,
-            block_us: shape.block_us,
-            batch_us: shape.block_us.max(BATCH_US),
-            secs,
-            device: job.device.clone(),
-        };
-        let native_secs = if shape.watched {
-            NATIVE_WATCH_SECS
-        } else {
-            secs
+            (SHORT_SECS[mode], SHORT_SECS[mode])
         };
         let control = self.ask(&env::native(), &request(native_secs));
         let env = self.fresh_env();
         let answer = self.ask(&env, &request(secs));
-        sm_entry(
-            probe,
-            shape.watched,
-            job.config.sm_limit_pct,
-            answer,
-            control,
-        )
+        sm_entry(probe, watched, job.config.sm_limit_pct, answer, control)
     }
 
     /// A tamper child: a child of the configuration creates a fresh state file with
@@ -633,9 +653,14 @@ fn sm_entry(
             let share = 100.0 * run.kernels_per_s / native.kernels_per_s;
             entry.outcome.verdict = verdict::sm_verdict(limit, share);
             entry.outcome.figure = Some(share);
+            // a spin's kernel is the probe's own; a GEMM's depends on the device
+            let what = match probe.how {
+                How::Gemm(_) => run.shape.clone(),
+                _ => format!("{} blocks", run.blocks),
+            };
             let mut detail = format!(
-                "{:.1} kernels/s of {} blocks, natively {:.1} kernels/s",
-                run.kernels_per_s, run.blocks, native.kernels_per_s
+                "{:.1} kernels/s of {what}, natively {:.1} kernels/s",
+                run.kernels_per_s, native.kernels_per_s
             );
             if let (true, Some(limit)) = (watched, limit) {
                 let window_s = WINDOW.as_secs_f64();
@@ -883,5 +908,117 @@ mod tests {
             (e.outcome.verdict, e.outcome.figure),
             (ProbeVerdict::Enforced, Some(27.0))
         );
+    }
+
+    #[test]
+    fn probe_ids_are_unique_and_in_order() {
+        let ids: Vec<&str> = PROBES.iter().map(|p| p.id).collect();
+        let expected: Vec<String> = (1..=PROBES.len()).map(|i| format!("ENF-{i:03}")).collect();
+        assert_eq!(ids, expected);
+    }
+
+    #[test]
+    fn the_gemm_probes_are_sm_probes_on_our_two_grids() {
+        let how = |id: &str| {
+            let p = PROBES.iter().find(|p| p.id == id).unwrap();
+            assert_eq!(p.kind, ProbeKind::Sm, "{id}");
+            p.how
+        };
+        assert_eq!(how("ENF-027"), How::Gemm(GemmPath::Ours));
+        assert_eq!(how("ENF-028"), How::Gemm(GemmPath::OursPersistent));
+        let gemms = PROBES
+            .iter()
+            .filter(|p| matches!(p.how, How::Gemm(_)))
+            .count();
+        assert_eq!(gemms, 2);
+    }
+
+    fn gemm_run(shape: &str, kernels_per_s: f64) -> Answer {
+        Answer::Spin(Box::new(ShapeRun {
+            shape: shape.into(),
+            blocks: 132,
+            block_us: 5_000.0,
+            kernels_per_s,
+            windows: vec![kernels_per_s; 10],
+            kernel_us_p50: 5_000.0,
+            kernel_us_p99: 5_100.0,
+            fp32_peak_fraction: None,
+        }))
+    }
+
+    #[test]
+    fn a_gemm_probe_is_read_as_a_share_and_names_its_kernel() {
+        let persistent = PROBES.iter().find(|p| p.id == "ENF-028").unwrap();
+        let shape = "gemm_sm90_bf16 persistent (132 blocks)";
+        let e = sm_entry(
+            persistent,
+            false,
+            Some(25),
+            gemm_run(shape, 180.0),
+            gemm_run(shape, 200.0),
+        );
+        assert_eq!(e.outcome.verdict, ProbeVerdict::Bypassed { excess: 65.0 });
+        assert_eq!(
+            (e.outcome.figure, e.outcome.control),
+            (Some(90.0), Some(100.0))
+        );
+        assert_eq!(
+            e.outcome.detail,
+            "180.0 kernels/s of gemm_sm90_bf16 persistent (132 blocks), natively 200.0 kernels/s"
+        );
+        let e = sm_entry(
+            persistent,
+            false,
+            Some(25),
+            gemm_run(shape, 52.0),
+            gemm_run(shape, 200.0),
+        );
+        assert_eq!(e.outcome.verdict, ProbeVerdict::Enforced);
+    }
+
+    #[test]
+    fn the_persistent_gemm_off_hopper_is_not_applicable_with_what_it_needs() {
+        let persistent = PROBES.iter().find(|p| p.id == "ENF-028").unwrap();
+        let why = GemmPath::OursPersistent
+            .ours(crate::cuda::Generation::Sm80)
+            .unwrap_err();
+        let missing = || Answer::Absent(why.clone());
+        let e = sm_entry(persistent, false, Some(25), missing(), missing());
+        assert_eq!(
+            e.outcome.verdict,
+            ProbeVerdict::NotApplicable {
+                why: format!("natively: {why}")
+            }
+        );
+        assert!(
+            e.outcome.detail.contains("compute capability 9.0"),
+            "{}",
+            e.outcome.detail
+        );
+        assert_eq!(
+            (e.outcome.figure, e.outcome.status.as_str()),
+            (None, "not run")
+        );
+    }
+
+    #[test]
+    fn a_gemm_probe_request_and_its_reply_cross_the_child_s_pipe() {
+        let request = GemmProbe {
+            path: GemmPath::OursPersistent,
+            secs: 3.0,
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(json, r#"{"path":"ours-persistent","secs":3.0}"#);
+        let back: GemmProbe = serde_json::from_str(&json).unwrap();
+        assert_eq!((back.path, back.secs), (GemmPath::OursPersistent, 3.0));
+        let absent = Probed::Absent {
+            why: "no Hopper kernel".into(),
+        };
+        let json = serde_json::to_string(&absent).unwrap();
+        assert!(matches!(
+            serde_json::from_str::<Probed>(&json).unwrap(),
+            Probed::Absent { why } if why == "no Hopper kernel"
+        ));
+        assert!(OPERATIONS.iter().any(|h| h.name() == GemmProbe::NAME));
     }
 }

@@ -7,7 +7,7 @@ use crate::baseline::DeviceFacts;
 use crate::cuda::{Context, LaunchKernels};
 use crate::error::Result;
 use crate::run::child::{Handler, Held, Operation};
-use crate::system::{Launch, ShapeRun, VerifyShape};
+use crate::system::{GemmPath, Launch, ShapeRun, VerifyShape};
 use serde::{Deserialize, Serialize};
 
 /// The operations of ENF's probe children.
@@ -15,6 +15,7 @@ pub const OPERATIONS: &[Handler] = &[
     Handler::of::<MemoryRequest>(),
     Handler::of::<TamperStateFile>(),
     Handler::of::<SmProbe>(),
+    Handler::of::<GemmProbe>(),
 ];
 
 /// What a probe child reports; `Absent` says why the path asked for does not exist
@@ -87,5 +88,25 @@ impl Operation for SmProbe {
             self.launch,
         )
         .map(Probed::Spin)
+    }
+}
+
+/// The GEMM probe: our bf16 GEMM of 4096³ on `path` for `secs`, checked against the
+/// naive kernel first; absent where the path cannot run on this device (the
+/// persistent grid off Hopper), never run in another shape in its place.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GemmProbe {
+    pub path: GemmPath,
+    pub secs: f64,
+}
+
+impl Operation for GemmProbe {
+    const NAME: &'static str = "gemm-probe";
+    type Reply = Probed;
+    fn serve(self, _: &Context, _: &mut Held) -> Result<Probed> {
+        Ok(match crate::system::try_run_gemm(self.path, self.secs)? {
+            Ok(run) => Probed::Spin(run),
+            Err(why) => Probed::Absent { why },
+        })
     }
 }

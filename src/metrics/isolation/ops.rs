@@ -9,7 +9,7 @@ use crate::baseline::DeviceFacts;
 use crate::cuda::{Context, IpcHandle, LaunchKernels};
 use crate::error::Result;
 use crate::run::child::{Handler, Held, Operation};
-use crate::system::{ShapeRun, VerifyShape};
+use crate::system::{GemmPath, ShapeRun, VerifyShape};
 use serde::{Deserialize, Serialize};
 
 /// The operations of IS tenants.
@@ -36,8 +36,9 @@ pub enum Work {
         secs: f64,
         device: DeviceFacts,
     },
-    /// A bf16 GEMM of 4096³: ours, or cuBLAS's (IS-003).
-    Gemm { cublas: bool, secs: f64 },
+    /// A bf16 GEMM of 4096³ on `path`: ours on one block per tile or on the persistent
+    /// grid, or cuBLAS's (IS-003).
+    Gemm { path: GemmPath, secs: f64 },
 }
 
 impl Operation for Work {
@@ -59,14 +60,7 @@ impl Operation for Work {
                 let kernels = LaunchKernels::load()?;
                 crate::system::run_shape(&kernels, device, &shape, secs, block_us)
             }
-            Self::Gemm { cublas, secs } => crate::system::run_gemm(
-                if cublas {
-                    crate::system::GemmPath::Cublas
-                } else {
-                    crate::system::GemmPath::Ours
-                },
-                secs,
-            ),
+            Self::Gemm { path, secs } => crate::system::run_gemm(path, secs),
         }
     }
 }

@@ -5,6 +5,7 @@
 use super::ops::Work;
 use crate::baseline::DeviceFacts;
 use crate::error::{Error, Result};
+use crate::system::GemmPath;
 use serde::{Deserialize, Serialize};
 
 /// What each tenant runs, one kernel at a time. New shapes (e.g. a GEMM) are a new
@@ -25,9 +26,15 @@ pub enum TenantShape {
     /// One block per SM of ~10 ms, as persistent kernels run.
     #[serde(rename = "10ms")]
     TenMs,
-    /// Our bf16 GEMM of 4096³ through the driver API: a real kernel's few, long blocks.
+    /// Our newest bf16 GEMM of 4096³ through the driver API, one block per tile (512):
+    /// a real kernel's few, long blocks.
     #[serde(rename = "gemm")]
     Gemm,
+    /// The same GEMM on the Hopper kernel's persistent grid, one block per SM looping
+    /// over the tiles: how production GEMMs run on Hopper, and what a block-counting
+    /// limiter sees least of. Compute capability 9.0 only.
+    #[serde(rename = "gemm-persistent")]
+    GemmPersistent,
     /// cuBLAS's bf16 GEMM of 4096³, which reaches the driver through the runtime API.
     #[serde(rename = "gemm-cublas")]
     GemmCublas,
@@ -35,11 +42,12 @@ pub enum TenantShape {
 
 impl TenantShape {
     /// Every shape, in the order `isolate` runs them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Short,
         Self::OneMs,
         Self::TenMs,
         Self::Gemm,
+        Self::GemmPersistent,
         Self::GemmCublas,
     ];
     /// The shapes `isolate` runs without `--shapes`: the short blocks a limiter
@@ -54,14 +62,18 @@ impl TenantShape {
             Self::OneMs => "1ms",
             Self::TenMs => "10ms",
             Self::Gemm => "gemm",
+            Self::GemmPersistent => "gemm-persistent",
             Self::GemmCublas => "gemm-cublas",
         }
     }
 
     /// What the shape is, for a reader of the report.
     pub fn describe(self) -> String {
-        match (self, self.spin()) {
-            (_, Some((blocks_per_sm, block_us))) => {
+        match self.load() {
+            Load::Spin {
+                blocks_per_sm,
+                block_us,
+            } => {
                 let per_sm = if blocks_per_sm == 1 {
                     "1 block per SM".to_owned()
                 } else {
@@ -69,36 +81,60 @@ impl TenantShape {
                 };
                 format!("{per_sm} of {} ms", block_us / 1000.0)
             }
-            (Self::GemmCublas, None) => "cuBLAS bf16 GEMM of 4096^3, runtime API".to_owned(),
-            (_, None) => "our bf16 GEMM of 4096^3, driver API".to_owned(),
+            Load::Gemm(path) => path.describe().to_owned(),
+        }
+    }
+
+    /// What a tenant of this shape runs.
+    fn load(self) -> Load {
+        let spin = |blocks_per_sm, block_us| Load::Spin {
+            blocks_per_sm,
+            block_us,
+        };
+        match self {
+            Self::Short => spin(8, 100.0),
+            Self::OneMs => spin(1, 1_000.0),
+            Self::TenMs => spin(1, 10_000.0),
+            Self::Gemm => Load::Gemm(GemmPath::Ours),
+            Self::GemmPersistent => Load::Gemm(GemmPath::OursPersistent),
+            Self::GemmCublas => Load::Gemm(GemmPath::Cublas),
         }
     }
 
     /// Blocks per SM and the nominal time of each block, in us, for the shapes of
     /// fixed FMA work (`fma_work`).
     pub(crate) fn spin(self) -> Option<(u32, f64)> {
-        match self {
-            Self::Short => Some((8, 100.0)),
-            Self::OneMs => Some((1, 1_000.0)),
-            Self::TenMs => Some((1, 10_000.0)),
-            Self::Gemm | Self::GemmCublas => None,
+        match self.load() {
+            Load::Spin {
+                blocks_per_sm,
+                block_us,
+            } => Some((blocks_per_sm, block_us)),
+            Load::Gemm(_) => None,
+        }
+    }
+
+    /// The GEMM of the GEMM shapes.
+    pub fn gemm(self) -> Option<GemmPath> {
+        match self.load() {
+            Load::Gemm(path) => Some(path),
+            Load::Spin { .. } => None,
         }
     }
 
     /// The work a tenant of this shape runs for `secs`, its grid sized from `device`
     /// (the physical facts, read natively).
     pub fn request(self, secs: f64, device: &DeviceFacts) -> Work {
-        match (self, self.spin()) {
-            (_, Some((blocks_per_sm, block_us))) => Work::Spin {
+        match self.load() {
+            Load::Spin {
+                blocks_per_sm,
+                block_us,
+            } => Work::Spin {
                 blocks_per_sm,
                 block_us,
                 secs,
                 device: device.clone(),
             },
-            (shape, None) => Work::Gemm {
-                cublas: shape == Self::GemmCublas,
-                secs,
-            },
+            Load::Gemm(path) => Work::Gemm { path, secs },
         }
     }
 
@@ -135,6 +171,12 @@ impl TenantShape {
     }
 }
 
+/// Fixed FMA work or a GEMM.
+enum Load {
+    Spin { blocks_per_sm: u32, block_us: f64 },
+    Gemm(GemmPath),
+}
+
 impl std::str::FromStr for TenantShape {
     type Err = Error;
 
@@ -165,7 +207,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("'2ms'") && err.contains("short, 1ms, 10ms, gemm, gemm-cublas"),
+            err.contains("'2ms'")
+                && err.contains("short, 1ms, 10ms, gemm, gemm-persistent, gemm-cublas"),
             "{err}"
         );
         assert!(TenantShape::parse_list(" , ").is_err());
@@ -206,12 +249,17 @@ mod tests {
     }
 
     #[test]
-    fn gemm_shapes_ask_for_a_gemm_on_their_api_path() {
-        for (shape, cublas) in [(TenantShape::Gemm, false), (TenantShape::GemmCublas, true)] {
+    fn gemm_shapes_ask_for_a_gemm_on_their_path() {
+        for (shape, path) in [
+            (TenantShape::Gemm, GemmPath::Ours),
+            (TenantShape::GemmPersistent, GemmPath::OursPersistent),
+            (TenantShape::GemmCublas, GemmPath::Cublas),
+        ] {
             match shape.request(3.0, &DeviceFacts::h200()) {
-                Work::Gemm { cublas: c, secs } => assert_eq!((c, secs), (cublas, 3.0)),
+                Work::Gemm { path: p, secs } => assert_eq!((p, secs), (path, 3.0)),
                 other => panic!("{other:?}"),
             }
+            assert_eq!(shape.gemm(), Some(path));
             assert!(shape.spin().is_none());
             assert!(shape.describe().contains("GEMM"));
         }
@@ -219,8 +267,49 @@ mod tests {
             TenantShape::Gemm.scenario_name("hami-50-x2"),
             "hami-50-x2-gemm"
         );
+        assert_eq!(
+            TenantShape::GemmPersistent.scenario_name("hami-50-x2"),
+            "hami-50-x2-gemm-persistent"
+        );
+        assert!(TenantShape::Gemm.describe().contains("one block per tile"));
+        assert!(TenantShape::GemmPersistent
+            .describe()
+            .contains("one block per SM"));
         assert!(TenantShape::DEFAULT
             .iter()
             .all(|s| TenantShape::ALL.contains(s)));
+    }
+
+    #[test]
+    fn every_shape_spins_or_runs_a_gemm_and_parses_from_its_name() {
+        for shape in TenantShape::ALL {
+            assert_ne!(shape.spin().is_some(), shape.gemm().is_some(), "{shape:?}");
+            assert_eq!(shape.name().parse::<TenantShape>().unwrap(), shape);
+        }
+        assert_eq!(
+            TenantShape::parse_list("gemm-persistent,gemm").unwrap(),
+            [TenantShape::GemmPersistent, TenantShape::Gemm]
+        );
+    }
+
+    #[test]
+    fn a_gemm_request_crosses_the_tenant_s_pipe_with_its_path() {
+        for shape in [
+            TenantShape::Gemm,
+            TenantShape::GemmPersistent,
+            TenantShape::GemmCublas,
+        ] {
+            let json = serde_json::to_string(&shape.request(2.0, &DeviceFacts::h200())).unwrap();
+            match serde_json::from_str::<Work>(&json).unwrap() {
+                Work::Gemm { path, secs } => {
+                    assert_eq!((Some(path), secs), (shape.gemm(), 2.0), "{json}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let json =
+            serde_json::to_string(&TenantShape::GemmPersistent.request(2.0, &DeviceFacts::h200()))
+                .unwrap();
+        assert_eq!(json, r#"{"Gemm":{"path":"ours-persistent","secs":2.0}}"#);
     }
 }
