@@ -704,7 +704,12 @@ fn llm_metrics_end_to_end_stay_within_the_chip() -> TestResult {
                 peak.fraction > 0.0 && peak.fraction <= 1.0,
                 "{name}: {peak:?}"
             );
-            assert!(e.work_per_iteration.is_some(), "{name}");
+            // work per iteration is what Criterion's iterations did; LLM-010's layer
+            // times are GPU-event samples of their own
+            assert!(
+                e.work_per_iteration.is_some() || e.criterion_path.is_none(),
+                "{name}"
+            );
         }
         if e.id == "LLM-001" {
             assert!(
@@ -1444,7 +1449,8 @@ fn nccl_and_tensor_parallel_metrics_run_one_rank_per_gpu_within_their_bounds() -
     if n >= 2 {
         expected.push("LLM-010/tp2/factor".into());
     } else {
-        assert!(log.contains("no peer link"), "{log}");
+        // one rank's bound is the copy inside the device, not a link
+        assert!(log.contains("one rank, a copy inside the device"), "{log}");
         assert!(log.contains("needs 2+ GPUs"), "{log}");
     }
     let variants: Vec<String> = summary
