@@ -11,6 +11,9 @@ pub struct Cublas {
 }
 
 impl Cublas {
+    /// How checks, summaries and tenant runs name [`Cublas::gemm_bf16`].
+    pub const GEMM_BF16: &'static str = "cublasGemmEx bf16";
+
     /// `None` when no libcublas is on the loader's path: the GEMM metrics then run on
     /// our kernels alone.
     pub fn load() -> Result<Option<Self>> {

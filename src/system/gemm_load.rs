@@ -68,9 +68,6 @@ impl GemmPath {
     }
 }
 
-/// The ShapeRun name of cuBLAS's GEMM.
-const CUBLAS: &str = "cublasGemmEx bf16";
-
 /// What runs the GEMM of a path here.
 enum Gemm {
     Ours(Generation, GemmGrid),
@@ -145,7 +142,7 @@ pub fn try_run_gemm(path: GemmPath, secs: f64) -> Result<std::result::Result<Sha
             )
         }
         // cuBLAS picks its own kernel and grid, which it does not tell; 0 says unknown.
-        Gemm::Cublas(_) => (CUBLAS, CUBLAS.to_owned(), 0),
+        Gemm::Cublas(_) => (Cublas::GEMM_BF16, Cublas::GEMM_BF16.to_owned(), 0),
     };
     c.fill_u32(0x7fc0_0000, &stream)?;
     launch()?;

@@ -28,11 +28,10 @@ const MIB: u64 = 1 << 20;
 pub fn device_facts(device: &Device) -> Result<DeviceFacts> {
     Ok(DeviceFacts {
         name: device.name()?,
-        cc: format!(
-            "{}.{}",
-            device.attribute(Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?,
-            device.attribute(Attr::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?
-        ),
+        cc: {
+            let (major, minor) = device.compute_capability()?;
+            format!("{major}.{minor}")
+        },
         sms: device.attribute(Attr::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)? as u32,
         memory_mib: device.total_mem()? / MIB,
         driver: cuda::driver_version()?,

@@ -131,12 +131,18 @@ impl GemmKernels {
         generations(&self.hopper)
     }
 
-    /// The newest generation that runs precision `p` here: f32 has no Hopper kernel.
-    pub fn newest(&self, p: Precision) -> Generation {
-        match (&self.hopper, p) {
-            (Some(_), Precision::Bf16 | Precision::F16) => Generation::Sm90,
-            _ => Generation::Sm80,
+    /// The generations that run precision `p` here, the newest first: f32 has no
+    /// Hopper kernel.
+    pub fn generations_of(&self, p: Precision) -> Vec<Generation> {
+        match p {
+            Precision::F32 => vec![Generation::Sm80],
+            Precision::Bf16 | Precision::F16 => self.generations(),
         }
+    }
+
+    /// The newest generation that runs precision `p` here.
+    pub fn newest(&self, p: Precision) -> Generation {
+        self.generations_of(p)[0]
     }
 
     /// The kernel `generation` runs for `p`, as the checks and the summary name it.

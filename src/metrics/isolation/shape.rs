@@ -114,7 +114,8 @@ impl TenantShape {
     }
 
     /// The GEMM of the GEMM shapes.
-    pub fn gemm(self) -> Option<GemmPath> {
+    #[cfg(test)]
+    fn gemm(self) -> Option<GemmPath> {
         match self.load() {
             Load::Gemm(path) => Some(path),
             Load::Spin { .. } => None,

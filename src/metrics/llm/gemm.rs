@@ -9,7 +9,7 @@ use crate::cuda::{
 };
 use crate::error::{Error, Result};
 use crate::measure::gpu_time;
-use crate::metrics::{bench_batched, find, sampled, BenchEnv, Measured, Variant};
+use crate::metrics::{bench_batched, find, sampled, BenchEnv, Measured, MetricInfo, Variant};
 use crate::system::{peak_tflops, Peak, Pipe};
 use criterion::measurement::WallTime;
 use criterion::BenchmarkGroup;
@@ -75,16 +75,6 @@ impl Gemms {
     /// Our newest kernel for `p` on this device.
     pub fn ours(&self, p: Precision) -> Path {
         Path::Ours(self.kernels.newest(p))
-    }
-
-    /// The generations of our kernels that run `p` here, the newest first.
-    fn generations(&self, p: Precision) -> Vec<Generation> {
-        let newest = self.kernels.newest(p);
-        self.kernels
-            .generations()
-            .into_iter()
-            .filter(|&g| g == newest || g == Generation::Sm80)
-            .collect()
     }
 
     /// Allocates the problem on fresh random operands and checks `path` on it (on the
@@ -191,7 +181,7 @@ impl Gemms {
 /// The kernel `path` runs for precision `p`, as the check and the summary name it.
 fn kernel(path: Path, p: Precision) -> &'static str {
     match path {
-        Path::Cublas => "cublasGemmEx bf16",
+        Path::Cublas => Cublas::GEMM_BF16,
         Path::Ours(generation) => GemmKernels::kernel_name(generation, p),
     }
 }
@@ -238,7 +228,7 @@ fn bench_tflops(
 /// `fast` runs, with drift shared by both sides of every sample.
 fn speedup(
     env: &BenchEnv,
-    info: &'static crate::metrics::MetricInfo,
+    info: &'static MetricInfo,
     name: &str,
     gemms: &Gemms,
     (fast, fast_reps): ((Path, &Problem), u64),
@@ -271,7 +261,7 @@ pub(super) fn mixed_precision(
     let mut out = Vec::new();
     let mut problems: Vec<(Path, Problem)> = Vec::new();
     for p in Precision::ALL {
-        for generation in gemms.generations(p) {
+        for generation in gemms.kernels.generations_of(p) {
             let path = Path::Ours(generation);
             let name = format!("{}{}", p.name(), generation.suffix());
             let problem = gemms.checked(path, p, shape, 1)?;
